@@ -1,0 +1,274 @@
+"""The one place that reads the environment.
+
+Every setting is a field of :class:`Settings` with its environment variable, its default and a
+docstring (``help``). Parsing is strict: an unparsable value, an unknown ``QIANLI_ENV`` or a
+missing secret outside development stops the process with a message naming the variable.
+
+In ``development`` (the default for ``make run``) and ``test``, secrets that are not given are
+generated once and kept in ``$QIANLI_VAR_DIR/dev-secrets.json``; in ``production`` they must come
+from the environment. The README's settings table is generated from this module
+(``qianli settings --markdown``), so it cannot drift.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = ["Settings", "SettingsError", "load_settings", "get_settings", "reset_settings_cache", "settings_table"]
+
+ENVIRONMENTS = ("development", "test", "production")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+def _s(env: str, default: Any, help: str, *, secret: bool = False, choices: tuple[str, ...] | None = None):
+    return field(default=default, metadata={"env": env, "help": help, "secret": secret, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- core -----------------------------------------------------------------------------
+    env: str = _s("QIANLI_ENV", "development", "development, test or production. Production refuses default secrets.", choices=ENVIRONMENTS)
+    var_dir: Path = _s("QIANLI_VAR_DIR", Path("var"), "Directory for local state: SQLite file, dev secrets, PKI, documents, outbox.")
+    database_url: str = _s("DATABASE_URL", "", "SQLAlchemy URL. Default: SQLite file var/qianli.db. Production: postgresql+psycopg://...")
+    redis_url: str = _s("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for RQ queues, SMS codes, rate limits, token caches.")
+    public_base_url: str = _s("QIANLI_PUBLIC_BASE_URL", "http://127.0.0.1:8000", "External base URL; used in certificates (CRL/OCSP/AIA URLs) and links.")
+    secret_key: str = _s("QIANLI_SECRET_KEY", "", "Signs access tokens and HR console cookies (>= 32 chars).", secret=True)
+    data_keys: str = _s("QIANLI_DATA_KEYS", "", "AES-256-GCM keys for fields at rest: 'kid:base64key[,kid:base64key...]'; the first is used to encrypt, all to decrypt (rotation).", secret=True)
+    lookup_key: str = _s("QIANLI_LOOKUP_KEY", "", "HMAC key for searchable hashes of phone numbers and IDs (base64, 32 bytes).", secret=True)
+    max_request_bytes: int = _s("QIANLI_MAX_REQUEST_BYTES", 12 * 1024 * 1024, "Largest accepted request body in bytes (uploads included).")
+    access_token_ttl_s: int = _s("QIANLI_ACCESS_TOKEN_TTL_S", 900, "Lifetime of employee and HR access tokens, seconds.")
+    refresh_token_ttl_s: int = _s("QIANLI_REFRESH_TOKEN_TTL_S", 30 * 86400, "Lifetime of employee refresh tokens, seconds.")
+    hr_session_ttl_s: int = _s("QIANLI_HR_SESSION_TTL_S", 8 * 3600, "Lifetime of an HR login (token and console cookie), seconds.")
+    log_level: str = _s("QIANLI_LOG_LEVEL", "INFO", "Python logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+    # --- notice rules --------------------------------------------------------------------
+    letter_due_working_days: int = _s("QIANLI_LETTER_DUE_WORKING_DAYS", 3, "Working days after notice arrival by which the signed letter is due (companies may override).")
+    holidays_extend_notice: bool = _s("QIANLI_HOLIDAYS_EXTEND_NOTICE", False, "Default for companies: whether statutory holidays extend the 30/3-day notice period (disputed in law).")
+
+    # --- identity: WeChat -----------------------------------------------------------------
+    wechat_backend: str = _s("QIANLI_WECHAT_BACKEND", "dev", "'dev' (accepts codes 'dev-<openid>'; development only) or 'api' (the real WeChat API).", choices=("dev", "api"))
+    wechat_api_base_url: str = _s("QIANLI_WECHAT_API_BASE_URL", "https://api.weixin.qq.com", "Base URL of the WeChat server API.")
+    wechat_appid: str = _s("QIANLI_WECHAT_APPID", "", "Mini-program AppID.")
+    wechat_appsecret: str = _s("QIANLI_WECHAT_APPSECRET", "", "Mini-program AppSecret (required when the backend is 'api').", secret=True)
+    wechat_timeout_s: float = _s("QIANLI_WECHAT_TIMEOUT_S", 5.0, "HTTP timeout for WeChat API calls, seconds.")
+
+    # --- identity: SMS -------------------------------------------------------------------
+    sms_backend: str = _s("QIANLI_SMS_BACKEND", "dev", "'dev' (writes to an outbox; development only), 'tencent' or 'aliyun'.", choices=("dev", "tencent", "aliyun"))
+    sms_code_ttl_s: int = _s("QIANLI_SMS_CODE_TTL_S", 300, "Validity of an SMS code, seconds.")
+    sms_resend_cooldown_s: int = _s("QIANLI_SMS_RESEND_COOLDOWN_S", 60, "Minimum seconds between two codes to one phone.")
+    sms_max_attempts: int = _s("QIANLI_SMS_MAX_ATTEMPTS", 5, "Wrong entries that kill a code.")
+    sms_per_phone_hour: int = _s("QIANLI_SMS_PER_PHONE_HOUR", 5, "Codes per phone per hour.")
+    sms_per_phone_day: int = _s("QIANLI_SMS_PER_PHONE_DAY", 10, "Codes per phone per day.")
+    sms_per_ip_hour: int = _s("QIANLI_SMS_PER_IP_HOUR", 20, "Codes per client IP per hour.")
+    sms_tencent_endpoint: str = _s("QIANLI_SMS_TENCENT_ENDPOINT", "sms.tencentcloudapi.com", "Tencent Cloud SMS endpoint host.")
+    sms_tencent_region: str = _s("QIANLI_SMS_TENCENT_REGION", "ap-guangzhou", "Tencent Cloud region.")
+    sms_tencent_secret_id: str = _s("QIANLI_SMS_TENCENT_SECRET_ID", "", "Tencent Cloud SecretId.", secret=True)
+    sms_tencent_secret_key: str = _s("QIANLI_SMS_TENCENT_SECRET_KEY", "", "Tencent Cloud SecretKey.", secret=True)
+    sms_tencent_sdk_app_id: str = _s("QIANLI_SMS_TENCENT_SDK_APP_ID", "", "Tencent SMS SdkAppId.")
+    sms_sign_name: str = _s("QIANLI_SMS_SIGN_NAME", "", "Approved SMS signature (签名) for either provider.")
+    sms_template_code: str = _s("QIANLI_SMS_TEMPLATE_CODE", "", "Provider template id for verification codes.")
+    sms_template_reminder: str = _s("QIANLI_SMS_TEMPLATE_REMINDER", "", "Provider template id for letter reminders.")
+    sms_aliyun_endpoint: str = _s("QIANLI_SMS_ALIYUN_ENDPOINT", "dysmsapi.aliyuncs.com", "Aliyun SMS endpoint host.")
+    sms_aliyun_access_key_id: str = _s("QIANLI_SMS_ALIYUN_ACCESS_KEY_ID", "", "Aliyun AccessKey id.", secret=True)
+    sms_aliyun_access_key_secret: str = _s("QIANLI_SMS_ALIYUN_ACCESS_KEY_SECRET", "", "Aliyun AccessKey secret.", secret=True)
+
+    # --- identity: face ------------------------------------------------------------------
+    face_threshold: float = _s("QIANLI_FACE_THRESHOLD", 0.5, "Largest face distance accepted as the same person (measured; see README).")
+    face_max_pixels: int = _s("QIANLI_FACE_MAX_PIXELS", 40_000_000, "Images with more pixels are refused before decoding (decompression bombs).")
+    face_detect_max_side: int = _s("QIANLI_FACE_DETECT_MAX_SIDE", 640, "Longest side an image is downscaled to before face detection.")
+    face_lock_after_failures: int = _s("QIANLI_FACE_LOCK_AFTER_FAILURES", 5, "Consecutive failed face checks that lock face verification.")
+    face_photo_retention_s: int = _s("QIANLI_FACE_PHOTO_RETENTION_S", 0, "How long a raw reference photo may be kept after enrolment (0: not kept).")
+    liveness_challenge_ttl_s: int = _s("QIANLI_LIVENESS_CHALLENGE_TTL_S", 120, "Validity of a liveness challenge, seconds.")
+    signing_intent_window_s: int = _s("QIANLI_SIGNING_INTENT_WINDOW_S", 300, "SMS and face checks must both pass within this many seconds to earn a signing intent.")
+    signing_intent_ttl_s: int = _s("QIANLI_SIGNING_INTENT_TTL_S", 600, "Lifetime of a signing intent, seconds.")
+
+    # --- signing -------------------------------------------------------------------------
+    tsa_url: str = _s("QIANLI_TSA_URL", "", "RFC 3161 timestamp authority URL. Empty: the app's own development TSA (development/test only).")
+    seal_backend: str = _s("QIANLI_SEAL_BACKEND", "pkcs12", "Company seal key store: 'pkcs11' (HSM/SoftHSM2) or 'pkcs12' (file).", choices=("pkcs11", "pkcs12"))
+    pkcs11_module: str = _s("QIANLI_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module path.")
+    pkcs11_token_label: str = _s("QIANLI_PKCS11_TOKEN_LABEL", "qianli-seal", "PKCS#11 token label holding the seal key.")
+    pkcs11_user_pin: str = _s("QIANLI_PKCS11_USER_PIN", "", "PKCS#11 user PIN.", secret=True)
+    pkcs12_passphrase: str = _s("QIANLI_PKCS12_PASSPHRASE", "", "Passphrase of PKCS#12 files under var/pki.", secret=True)
+    event_cert_validity_s: int = _s("QIANLI_EVENT_CERT_VALIDITY_S", 600, "Validity of a per-signing event certificate, seconds.")
+    storage_backend: str = _s("QIANLI_STORAGE_BACKEND", "local", "Document storage: 'local' (var/documents) or 's3'.", choices=("local", "s3"))
+    s3_endpoint_url: str = _s("QIANLI_S3_ENDPOINT_URL", "", "S3-compatible endpoint URL.")
+    s3_bucket: str = _s("QIANLI_S3_BUCKET", "", "S3 bucket for documents.")
+    s3_access_key_id: str = _s("QIANLI_S3_ACCESS_KEY_ID", "", "S3 access key id.", secret=True)
+    s3_secret_access_key: str = _s("QIANLI_S3_SECRET_ACCESS_KEY", "", "S3 secret access key.", secret=True)
+
+    # --- reminders -----------------------------------------------------------------------
+    reminder_interval_s: int = _s("QIANLI_REMINDER_INTERVAL_S", 86400, "Time between two reminders of one case, seconds.")
+    quiet_hours: str = _s("QIANLI_QUIET_HOURS", "21:00-08:00", "Asia/Shanghai hours in which no reminder is sent ('HH:MM-HH:MM'; empty: none).")
+    sweep_interval_s: int = _s("QIANLI_SWEEP_INTERVAL_S", 60, "How often the scheduler sweeps for due reminders, seconds.")
+    wechat_subscribe_template_id: str = _s("QIANLI_WECHAT_SUBSCRIBE_TEMPLATE_ID", "", "Subscribe-message template id for reminders.")
+    wechat_subscribe_page: str = _s("QIANLI_WECHAT_SUBSCRIBE_PAGE", "pages/resign/letter", "Mini-program page opened from a reminder.")
+    wechat_miniprogram_state: str = _s("QIANLI_WECHAT_MINIPROGRAM_STATE", "formal", "developer, trial or formal.", choices=("developer", "trial", "formal"))
+
+    # --- derived helpers -----------------------------------------------------------------
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def allows_dev_backends(self) -> bool:
+        """Development backends (WeChat, SMS outbox, own TSA) are refused in production."""
+        return self.env in ("development", "test")
+
+    def data_key_ring(self) -> list[tuple[str, bytes]]:
+        """Parsed ``QIANLI_DATA_KEYS``: [(kid, 32-byte key), ...], encryption key first."""
+        ring: list[tuple[str, bytes]] = []
+        for item in self.data_keys.split(","):
+            kid, _, b64 = item.strip().partition(":")
+            try:
+                key = base64.b64decode(b64, validate=True)
+            except ValueError as exc:
+                raise SettingsError(f"QIANLI_DATA_KEYS: key {kid!r} is not base64") from exc
+            if not kid or len(key) != 32:
+                raise SettingsError(f"QIANLI_DATA_KEYS: each entry must be 'kid:<base64 of 32 bytes>' (got {kid!r})")
+            ring.append((kid, key))
+        return ring
+
+    def lookup_key_bytes(self) -> bytes:
+        return base64.b64decode(self.lookup_key)
+
+
+def _parse(name: str, raw: str, kind: Any) -> Any:
+    try:
+        if kind is bool or kind == "bool":
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true/false")
+        if kind is int or kind == "int":
+            return int(raw.strip())
+        if kind is float or kind == "float":
+            return float(raw.strip())
+        if kind is Path or kind == "Path":
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r}: {exc}") from exc
+
+
+def _dev_secrets(var_dir: Path) -> dict[str, str]:
+    """Secrets generated once per checkout for development and test; never used in production."""
+    path = var_dir / "dev-secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    var_dir.mkdir(parents=True, exist_ok=True)
+    values = {
+        "QIANLI_SECRET_KEY": secrets.token_urlsafe(48),
+        "QIANLI_DATA_KEYS": "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "QIANLI_LOOKUP_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "QIANLI_PKCS11_USER_PIN": str(secrets.randbelow(10**8)).zfill(8),
+        "QIANLI_PKCS12_PASSPHRASE": secrets.token_urlsafe(24),
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(values, indent=2))
+    os.chmod(tmp, 0o600)
+    try:
+        os.link(tmp, path)  # atomic create: a concurrent process may have won; then use theirs
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return json.loads(path.read_text())
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``environ`` (default ``os.environ``), strictly."""
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    fields = dataclasses.fields(Settings)
+    env_name = environ.get("QIANLI_ENV", "development")
+    if env_name not in ENVIRONMENTS:
+        raise SettingsError(f"QIANLI_ENV={env_name!r}: must be one of {', '.join(ENVIRONMENTS)}")
+    var_dir = Path(environ.get("QIANLI_VAR_DIR", "var")).absolute()
+    if env_name != "production":
+        for k, v in _dev_secrets(var_dir).items():
+            environ.setdefault(k, v)
+    for f in fields:
+        var = f.metadata["env"]
+        if var in environ and environ[var] != "":
+            val = _parse(var, environ[var], f.type)
+            choices = f.metadata.get("choices")
+            if choices and val not in choices:
+                raise SettingsError(f"{var}={val!r}: must be one of {', '.join(choices)}")
+            values[f.name] = val
+    values["var_dir"] = var_dir
+    if not values.get("database_url"):
+        values["database_url"] = f"sqlite:///{var_dir / 'qianli.db'}"
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    if len(s.secret_key) < 32:
+        raise SettingsError("QIANLI_SECRET_KEY must be set (at least 32 characters)")
+    if not s.data_keys:
+        raise SettingsError("QIANLI_DATA_KEYS must be set")
+    s.data_key_ring()
+    try:
+        if len(s.lookup_key_bytes()) < 32:
+            raise ValueError
+    except ValueError as exc:
+        raise SettingsError("QIANLI_LOOKUP_KEY must be base64 of at least 32 bytes") from exc
+    if s.is_production:
+        if s.wechat_backend == "dev":
+            raise SettingsError("QIANLI_WECHAT_BACKEND=dev is for development only")
+        if s.sms_backend == "dev":
+            raise SettingsError("QIANLI_SMS_BACKEND=dev is for development only")
+        if not s.tsa_url:
+            raise SettingsError("QIANLI_TSA_URL must name a trusted TSA in production")
+        if s.database_url.startswith("sqlite"):
+            raise SettingsError("DATABASE_URL must be PostgreSQL in production")
+    if s.wechat_backend == "api" and not (s.wechat_appid and s.wechat_appsecret):
+        raise SettingsError("QIANLI_WECHAT_APPID and QIANLI_WECHAT_APPSECRET are required with QIANLI_WECHAT_BACKEND=api")
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """Process-wide settings, loaded on first use."""
+    global _cached
+    if _cached is None:
+        _cached = load_settings()
+    return _cached
+
+
+def reset_settings_cache(settings: Settings | None = None) -> None:
+    """Tests and the CLI swap settings explicitly; nothing else should."""
+    global _cached
+    _cached = settings
+
+
+def settings_table() -> str:
+    """Markdown table of every setting for the README."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for f in dataclasses.fields(Settings):
+        default = f.default
+        shown = "(generated in development)" if f.metadata.get("secret") else (f"`{default}`" if default not in ("", None) else "")
+        if f.name == "database_url":
+            shown = "`sqlite:///var/qianli.db`"
+        rows.append(f"| `{f.metadata['env']}` | {shown} | {f.metadata['help']} |")
+    return "\n".join(rows)
+
+
