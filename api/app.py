@@ -1,0 +1,101 @@
+"""The Flask application factory.
+
+``create_app()`` wires one Runtime (settings, database, Redis) into Flask + flask-smorest,
+installs the error model, the request-size limit, the content-type rule and the
+transaction-per-request hooks, and registers every blueprint listed in ``api.blueprints``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from flask import Flask, request, send_from_directory
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from cases.errors import DomainError, UnsupportedMediaType
+from qianli.runtime import Runtime, get_runtime, set_runtime
+
+from api.auth import SECURITY_SCHEMES
+from api.blueprints import BLUEPRINT_MODULES, PLAIN_BLUEPRINT_MODULES
+from api.context import finish_request_session
+from api.errors import ErrorSchema, domain_error_response, http_error_payload
+
+__all__ = ["create_app", "QianLiApi"]
+
+BODY_TYPES = ("application/json", "multipart/form-data", "application/x-www-form-urlencoded")
+
+
+class QianLiApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        return http_error_payload(error)
+
+
+def create_app(rt: Runtime | None = None) -> Flask:
+    rt = rt or get_runtime()
+    set_runtime(rt)
+    settings = rt.settings
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    app = Flask("qianli")
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_request_bytes,
+        API_TITLE="QianLi 签离 API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="/docs-static/",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Backend of the QianLi mini-program and HR console. "
+                                    "Errors: {code, status, message, errors?, details?} with a stable string code."},
+            "servers": [{"url": settings.public_base_url}],
+            "components": {"securitySchemes": SECURITY_SCHEMES},
+        },
+    )
+    app.extensions["qianli_runtime"] = rt
+    api = QianLiApi(app)
+    app.extensions["qianli_api"] = api
+
+    @app.errorhandler(DomainError)
+    def _domain_error(err: DomainError):
+        return domain_error_response(err)
+
+    @app.before_request
+    def _content_type_rule():
+        if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/api/"):
+            has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")
+            if has_body and request.mimetype not in BODY_TYPES:
+                raise UnsupportedMediaType("unsupported_media_type", "请求内容类型不受支持",
+                                           details={"content_type": request.mimetype, "accepted": list(BODY_TYPES)})
+
+    @app.after_request
+    def _finish_transaction(response):
+        finish_request_session(commit=response.status_code < 400)
+        return response
+
+    @app.teardown_request
+    def _cleanup(_exc):
+        finish_request_session(commit=False)
+
+    import swagger_ui_bundle
+
+    @app.route("/docs-static/<path:filename>")
+    def _swagger_static(filename: str):
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
+
+    for module_name in BLUEPRINT_MODULES:
+        module = importlib.import_module(module_name)
+        api.register_blueprint(module.blp)
+    for module_name in PLAIN_BLUEPRINT_MODULES:
+        module = importlib.import_module(module_name)
+        register = getattr(module, "register", None)
+        register(app) if register else app.register_blueprint(module.bp)
+    return app
+

@@ -1,0 +1,92 @@
+"""Authentication and role checks for views.
+
+Employees (mini-program) and HR (console, API) send ``Authorization: Bearer <access token>``;
+the HR console may send the same token in its HttpOnly cookie ``qianli_hr``. The decorators put
+the caller in ``g.principal`` and document the security scheme in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from functools import wraps
+from typing import Callable
+
+from flask import g, request
+
+from cases.errors import Forbidden, Unauthorized
+from qianli.services.auth import Principal, decode_access_token
+
+from api.context import runtime
+
+__all__ = ["EMPLOYEE_SECURITY", "HR_SECURITY", "PENDING_SECURITY", "current_principal", "employee_required",
+           "wechat_user_required", "hr_required", "HR_COOKIE", "SECURITY_SCHEMES"]
+
+HR_COOKIE = "qianli_hr"
+EMPLOYEE_SECURITY = [{"employeeToken": []}]
+PENDING_SECURITY = [{"employeeToken": []}]
+HR_SECURITY = [{"hrToken": []}]
+SECURITY_SCHEMES = {
+    "employeeToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                      "description": "Employee access token from wechatLogin / refreshSession (15 minutes)."},
+    "hrToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "HR access token from hrLogin (8 hours)."},
+}
+
+
+def current_principal() -> Principal:
+    if "principal" in g:
+        return g.principal
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(HR_COOKIE, "")
+    if not token:
+        raise Unauthorized("auth_required", "请先登录")
+    g.principal = decode_access_token(runtime().settings, token)
+    return g.principal
+
+
+def _document(fn: Callable, security: list, responses: tuple[int, ...]) -> None:
+    apidoc = deepcopy(getattr(fn, "_apidoc", {}))
+    manual = apidoc.setdefault("manual_doc", {})
+    manual["security"] = security
+    apidoc.setdefault("qianli_auth_responses", responses)
+    fn._apidoc = apidoc
+
+
+def _decorate(check: Callable[[Principal], None], security: list, responses=(401, 403)):
+    def decorator(fn):
+        @wraps(fn)
+        def wrapper(*args, **kwargs):
+            check(current_principal())
+            return fn(*args, **kwargs)
+        _document(wrapper, security, responses)
+        return wrapper
+    return decorator
+
+
+def _employee(p: Principal) -> None:
+    if p.kind != "employee":
+        raise Forbidden("employee_only", "仅限已绑定的员工使用") if p.kind == "wechat_pending" else Forbidden("employee_only", "仅限员工使用")
+
+
+def _wechat_user(p: Principal) -> None:
+    if p.kind not in ("employee", "wechat_pending") or not p.openid:
+        raise Forbidden("wechat_login_required", "请先通过微信登录")
+
+
+employee_required = _decorate(_employee, EMPLOYEE_SECURITY)
+"""The caller is an employee bound to the roster (token from wechatLogin after binding)."""
+
+wechat_user_required = _decorate(_wechat_user, PENDING_SECURITY)
+"""Any WeChat-logged-in user, bound or not (for bindEmployee)."""
+
+
+def hr_required(*roles: str):
+    """The caller is HR staff; with ``roles``, one of those roles (hr_manager may do everything HR may)."""
+
+    def check(p: Principal) -> None:
+        if p.kind != "hr":
+            raise Forbidden("hr_only", "HR staff only")
+        if roles and p.role not in roles and p.role != "hr_manager":
+            raise Forbidden("role_forbidden", f"requires role: {', '.join(roles)}", details={"role": p.role})
+
+    return _decorate(check, HR_SECURITY)

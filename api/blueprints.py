@@ -1,0 +1,12 @@
+"""Every blueprint the app serves. Add one line per module (module must expose ``blp``)."""
+
+BLUEPRINT_MODULES = [
+    "api.health",
+    "api.notice",
+    "api.sessions",
+    "api.cases",
+]
+
+# Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).
+# Module exposes ``bp`` or ``register(app)``.
+PLAIN_BLUEPRINT_MODULES: list[str] = []

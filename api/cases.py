@@ -1,0 +1,117 @@
+"""The employee's side of a case: submit the resignation form, read and complete their cases."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from qianli.db import utcnow
+from qianli.models import REASON_CATEGORIES, Employee
+from qianli.services import cases as svc
+from qianli.services.evidence import case_evidence
+
+from api.auth import current_principal, employee_required
+from api.context import db, runtime
+from api.schemas import StrictSchema
+
+__all__ = ["blp", "CaseSchema", "HandoverItemSchema"]
+
+blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases", description="Resignation cases (employee)")
+
+
+class HandoverItemSchema(StrictSchema):
+    item = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200), metadata={"description": "交接事项"})
+    owner = ma.fields.String(load_default="", validate=ma.validate.Length(max=100), metadata={"description": "接收人"})
+    deadline = ma.fields.Date(load_default=None, allow_none=True)
+
+
+class CaseFormSchema(StrictSchema):
+    reason_category = ma.fields.String(required=True, validate=ma.validate.OneOf(REASON_CATEGORIES))
+    reason_text = ma.fields.String(load_default="", validate=ma.validate.Length(max=svc.MAX_REASON_CHARS))
+    requested_last_day = ma.fields.Date(required=True)
+    handover_items = ma.fields.List(ma.fields.Nested(HandoverItemSchema), load_default=list,
+                                    validate=ma.validate.Length(max=svc.MAX_HANDOVER_ITEMS))
+
+
+class CaseSchema(ma.Schema):
+    id = ma.fields.String(required=True)
+    state = ma.fields.String(required=True)
+    source = ma.fields.String(required=True)
+    notice_arrived_at = ma.fields.AwareDateTime(required=True, metadata={"description": "UTC"})
+    arrival_date = ma.fields.Date(required=True, metadata={"description": "Asia/Shanghai date"})
+    probation = ma.fields.Boolean(required=True)
+    reason_category = ma.fields.String(allow_none=True)
+    reason_text = ma.fields.String()
+    requested_last_day = ma.fields.Date(allow_none=True)
+    earliest_lawful_last_day = ma.fields.Date(required=True)
+    agreed_last_day = ma.fields.Date(allow_none=True)
+    handover_items = ma.fields.List(ma.fields.Dict())
+    letter_due_date = ma.fields.Date(required=True)
+    dates_provisional = ma.fields.Boolean(required=True)
+    letter_submitted_at = ma.fields.AwareDateTime(allow_none=True)
+    created_at = ma.fields.AwareDateTime(required=True)
+
+
+class EvidenceEntrySchema(ma.Schema):
+    seq = ma.fields.Integer(required=True)
+    occurred_at = ma.fields.AwareDateTime(required=True)
+    actor = ma.fields.String(required=True)
+    action = ma.fields.String(required=True)
+    payload = ma.fields.Dict(required=True)
+    digest = ma.fields.String(required=True)
+
+
+class CaseDetailSchema(CaseSchema):
+    timeline = ma.fields.List(ma.fields.Nested(EvidenceEntrySchema), required=True)
+
+
+def _form_items(items):
+    return [{"item": i["item"], "owner": i.get("owner", ""),
+             "deadline": i["deadline"].isoformat() if i.get("deadline") else None} for i in items]
+
+
+@blp.route("")
+class MyCases(MethodView):
+    @employee_required
+    @blp.response(200, CaseSchema(many=True))
+    @blp.doc(operationId="listMyCases")
+    def get(self):
+        p = current_principal()
+        return svc.employee_cases(db(), employee_id=p.subject_id, company_id=p.company_id)
+
+    @employee_required
+    @blp.arguments(CaseFormSchema)
+    @blp.response(201, CaseSchema)
+    @blp.doc(operationId="submitResignation", summary="Submit the resignation form (notice arrives now)")
+    def post(self, args):
+        p = current_principal()
+        employee = svc.get_employee(db(), p.subject_id, p.company_id)
+        return svc.open_case(db(), runtime().settings, employee=employee, source="miniprogram",
+                             notice_arrived_at=utcnow(), actor=p.actor, reason_category=args["reason_category"],
+                             reason_text=args["reason_text"], requested_last_day=args["requested_last_day"],
+                             handover_items=_form_items(args["handover_items"]),
+                             extra_evidence={"openid": p.openid})
+
+
+@blp.route("/<string:case_id>")
+class MyCase(MethodView):
+    @employee_required
+    @blp.response(200, CaseDetailSchema)
+    @blp.doc(operationId="getMyCase")
+    def get(self, case_id):
+        p = current_principal()
+        case = svc.get_employee_case(db(), case_id, employee_id=p.subject_id, company_id=p.company_id)
+        case.timeline = case_evidence(db(), case.id, case.company_id)
+        return case
+
+    @employee_required
+    @blp.arguments(CaseFormSchema)
+    @blp.response(200, CaseSchema)
+    @blp.doc(operationId="updateMyCaseForm", summary="Complete or revise the form before signing")
+    def put(self, args, case_id):
+        p = current_principal()
+        case = svc.get_employee_case(db(), case_id, employee_id=p.subject_id, company_id=p.company_id)
+        return svc.update_case_form(db(), case, actor=p.actor, reason_category=args["reason_category"],
+                                    reason_text=args["reason_text"], requested_last_day=args["requested_last_day"],
+                                    handover_items=_form_items(args["handover_items"]))

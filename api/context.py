@@ -1,0 +1,38 @@
+"""Request-scoped access to the runtime and the database session.
+
+One transaction per request: the session is committed after the view returns a non-error
+response and rolled back otherwise (so a 4xx never leaves a half-written record). Views never
+commit; services never commit.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, g
+from sqlalchemy.orm import Session
+
+from qianli.runtime import Runtime
+
+__all__ = ["runtime", "db", "finish_request_session"]
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["qianli_runtime"]
+
+
+def db() -> Session:
+    if "db" not in g:
+        g.db = runtime().session_factory()
+    return g.db
+
+
+def finish_request_session(commit: bool) -> None:
+    session: Session | None = g.pop("db", None)
+    if session is None:
+        return
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()

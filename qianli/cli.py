@@ -1,0 +1,165 @@
+"""``qianli``: the operators' command line (demo, verification, PKI, faces, imports, workers).
+
+Each area contributes its commands; they are listed in ``COMMAND_MODULES`` as
+``"module:attribute"`` (a click command or group) and attached at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from qianli.settings import SettingsError, load_settings, reset_settings_cache, settings_table
+
+__all__ = ["cli", "main", "COMMAND_MODULES"]
+
+# One line per command contributed by another package.
+COMMAND_MODULES: list[str] = []
+
+
+@click.group(help="QianLi 签离 operators' CLI. Settings come from the environment (see README).")
+def cli() -> None:
+    pass
+
+
+def _runtime():
+    from qianli.runtime import get_runtime
+
+    return get_runtime()
+
+
+@cli.group("db", help="Database schema.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Apply Alembic migrations up to head.")
+def db_upgrade() -> None:
+    from qianli.migrate import upgrade
+
+    rt = _runtime()
+    if rt.settings.database_url.startswith("sqlite"):
+        Path(rt.settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(rt.engine)
+    click.echo(f"database at head: {rt.engine.url.render_as_string(hide_password=True)}")
+
+
+@cli.command("settings", help="Show the effective settings (secrets hidden), or the README table.")
+@click.option("--markdown", is_flag=True, help="Print the table of every setting for the README.")
+def show_settings(markdown: bool) -> None:
+    if markdown:
+        click.echo(settings_table())
+        return
+    import dataclasses
+
+    s = _runtime().settings
+    for f in dataclasses.fields(s):
+        value = getattr(s, f.name)
+        shown = "***" if f.metadata.get("secret") and value else value
+        click.echo(f"{f.metadata['env']}={shown}")
+
+
+@cli.group("company", help="Companies (tenants) and their HR users.")
+def company_group() -> None:
+    pass
+
+
+@company_group.command("create")
+@click.argument("code")
+@click.argument("name")
+def company_create(code: str, name: str) -> None:
+    from qianli.db import session_scope
+    from qianli.models import Company
+
+    with session_scope(_runtime().session_factory) as s:
+        c = Company(code=code, name=name, policy={})
+        s.add(c)
+        s.flush()
+        click.echo(c.id)
+
+
+@company_group.command("add-hr", help="Create an HR login (password read from the prompt or QIANLI_NEW_PASSWORD).")
+@click.argument("company_code")
+@click.argument("username")
+@click.option("--name", "display_name", required=True)
+@click.option("--role", type=click.Choice(["hr_specialist", "hr_manager", "dept_head", "auditor"]), required=True)
+@click.option("--department", default=None)
+@click.password_option(envvar="QIANLI_NEW_PASSWORD")
+def company_add_hr(company_code, username, display_name, role, department, password) -> None:
+    from sqlalchemy import select
+
+    from qianli.db import session_scope
+    from qianli.models import Company
+    from qianli.services.auth import create_hr_user
+
+    with session_scope(_runtime().session_factory) as s:
+        company = s.scalar(select(Company).where(Company.code == company_code))
+        if company is None:
+            raise click.ClickException(f"no company {company_code!r}")
+        u = create_hr_user(s, company_id=company.id, username=username, display_name=display_name,
+                           password=password, role=role, department=department)
+        click.echo(u.id)
+
+
+@cli.group("evidence", help="The hash-chained evidence log.")
+def evidence_group() -> None:
+    pass
+
+
+@evidence_group.command("verify", help="Verify a case's evidence chain; exit 1 at the first broken link.")
+@click.argument("case_id")
+def evidence_verify(case_id: str) -> None:
+    from qianli.db import session_scope
+    from qianli.models import ResignationCase
+    from qianli.services.evidence import verify_case_chain
+
+    with session_scope(_runtime().session_factory) as s:
+        case = s.get(ResignationCase, case_id)
+        if case is None:
+            raise click.ClickException(f"no case {case_id}")
+        result = verify_case_chain(s, case.id, case.company_id)
+    click.echo(json.dumps({"ok": result.ok, "entries": result.entries, "first_broken_seq": result.first_broken_seq,
+                           "reason": result.reason, "head_digest": result.head_digest}, ensure_ascii=False))
+    sys.exit(0 if result.ok else 1)
+
+
+@cli.command("openapi", help="Write the OpenAPI document the mini-program is built against.")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def write_openapi(path: Path) -> None:
+    from miniprogram_contract import render_contract
+
+    path.write_text(render_contract())
+    click.echo(f"wrote {path}")
+
+
+@cli.command("serve", help="Development server (use gunicorn in production).")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8000, type=int)
+def serve(host: str, port: int) -> None:
+    from api.app import create_app
+
+    create_app(_runtime()).run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+def _attach_contributed_commands() -> None:
+    for spec in COMMAND_MODULES:
+        module_name, _, attr = spec.partition(":")
+        cli.add_command(getattr(importlib.import_module(module_name), attr))
+
+
+def main() -> None:
+    try:
+        reset_settings_cache(load_settings())
+    except SettingsError as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(2)
+    _attach_contributed_commands()
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,8 @@
+"""All ORM models. Each area keeps its tables in its own module, imported here so that
+``Base.metadata`` (and so Alembic) sees every table."""
+
+from qianli.db import Base
+from qianli.models.core import *  # noqa: F401,F403
+from qianli.models.core import __all__ as _core_all
+
+__all__ = ["Base", *_core_all]
