@@ -18,7 +18,9 @@ from qianli.settings import SettingsError, load_settings, reset_settings_cache, 
 __all__ = ["cli", "main", "COMMAND_MODULES"]
 
 # One line per command contributed by another package.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "qianli.devseed:dev_group",
+]
 
 
 @click.group(help="QianLi 签离 operators' CLI. Settings come from the environment (see README).")
