@@ -11,7 +11,7 @@ import importlib
 import logging
 
 from flask import Flask, request, send_from_directory
-from flask_smorest import Api
+from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
 from cases.errors import DomainError, UnsupportedMediaType
@@ -60,6 +60,9 @@ def create_app(rt: Runtime | None = None) -> Flask:
         },
     )
     app.extensions["qianli_runtime"] = rt
+    # Unknown query parameters are refused like unknown body fields (webargs excludes them by default).
+    Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION = {
+        **Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
     api = QianLiApi(app)
     app.extensions["qianli_api"] = api
 

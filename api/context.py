@@ -30,7 +30,7 @@ def finish_request_session(commit: bool) -> None:
     if session is None:
         return
     try:
-        if commit:
+        if commit or session.info.pop("qianli_keep_on_error", False):
             session.commit()
         else:
             session.rollback()

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "UTCDateTime", "new_id", "utcnow", "make_engine", "make_session_factory", "session_scope", "on_commit"]
+__all__ = ["Base", "UTCDateTime", "new_id", "utcnow", "make_engine", "make_session_factory", "session_scope", "on_commit", "keep_on_error"]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -90,6 +90,15 @@ def on_commit(session: Session, callback) -> None:
     This is how jobs are enqueued and messages sent: only once the rows they read are committed.
     """
     session.info.setdefault("qianli_after_commit", []).append(callback)
+
+
+def keep_on_error(session: Session) -> None:
+    """Commit this transaction even though the request ends in an error.
+
+    For the few security writes that must survive the error they cause: revoking a refresh-token
+    family on reuse, counting a failed attempt that leads to a lock. Use sparingly.
+    """
+    session.info["qianli_keep_on_error"] = True
 
 
 @event.listens_for(Session, "after_commit")

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cases.errors import InvalidInput, Unauthorized
-from qianli.db import new_id, utcnow
+from qianli.db import keep_on_error, new_id, utcnow
 from qianli.models import HR_ROLES, Company, Employee, HrUser, RefreshToken
 from qianli.settings import Settings
 
@@ -110,6 +110,7 @@ def refresh_employee_session(session: Session, settings: Settings, refresh_token
     if row.used_at is not None:
         # Reuse of a rotated token: someone else holds a copy. Revoke the whole family.
         session.execute(update(RefreshToken).where(RefreshToken.family_id == row.family_id).values(revoked_at=now))
+        keep_on_error(session)
         raise Unauthorized("refresh_token_reused", "登录凭证已失效，请重新登录")
     employee = session.get(Employee, row.employee_id)
     if employee is None or not employee.active:

@@ -33,7 +33,8 @@ def test_openapi_and_docs_served(client):
     assert "previewNoticePeriod" in ops
     docs = client.get("/docs")
     assert docs.status_code == 200 and b"swagger" in docs.data.lower()
-    assert client.get("/docs-static/swagger-ui-bundle.js").status_code == 200
+    with client.get("/docs-static/swagger-ui-bundle.js") as js:
+        assert js.status_code == 200 and len(js.data) > 100_000
 
 
 def test_preview_notice_period(client):

@@ -17,6 +17,7 @@ def _fresh_engine(tmp_path):
         with eng.begin() as conn:
             conn.execute(text("DROP SCHEMA IF EXISTS migration_check CASCADE"))
             conn.execute(text("CREATE SCHEMA migration_check"))
+        eng.dispose()
         return create_engine(PG_URL, connect_args={"options": "-csearch_path=migration_check"})
     return make_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
 
