@@ -5,6 +5,7 @@ BLUEPRINT_MODULES = [
     "api.notice",
     "api.sessions",
     "api.cases",
+    "api.company",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).
