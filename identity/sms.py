@@ -203,6 +203,9 @@ class TencentSmsGateway(SmsGateway):
         from tencentcloud.common.profile.http_profile import HttpProfile
         from tencentcloud.sms.v20210111 import sms_client
 
+        if not (secret_id and secret_key and sdk_app_id and sign_name):
+            raise ValueError("Tencent SMS needs QIANLI_SMS_TENCENT_SECRET_ID, _SECRET_KEY, _SDK_APP_ID and "
+                             "QIANLI_SMS_SIGN_NAME")
         http = HttpProfile(protocol=protocol, endpoint=endpoint, reqTimeout=int(max(1, timeout_s)))
         self._client = sms_client.SmsClient(credential.Credential(secret_id, secret_key), region,
                                             ClientProfile(httpProfile=http))
@@ -257,6 +260,9 @@ class AliyunSmsGateway(SmsGateway):
         from alibabacloud_dysmsapi20170525.client import Client
         from alibabacloud_tea_openapi.utils_models import Config
 
+        if not (access_key_id and access_key_secret and sign_name):
+            raise ValueError("Aliyun SMS needs QIANLI_SMS_ALIYUN_ACCESS_KEY_ID, _ACCESS_KEY_SECRET and "
+                             "QIANLI_SMS_SIGN_NAME")
         ms = int(timeout_s * 1000)
         self._client = Client(Config(access_key_id=access_key_id, access_key_secret=access_key_secret,
                                      endpoint=endpoint, protocol=protocol, connect_timeout=ms, read_timeout=ms))
