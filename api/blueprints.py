@@ -6,8 +6,10 @@ BLUEPRINT_MODULES = [
     "api.sessions",
     "api.cases",
     "api.company",
+    "api.wechat",
+    "api.sms",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).
 # Module exposes ``bp`` or ``register(app)``.
-PLAIN_BLUEPRINT_MODULES: list[str] = []
+PLAIN_BLUEPRINT_MODULES: list[str] = ["api.dev"]

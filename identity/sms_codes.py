@@ -122,10 +122,12 @@ if KEYS[4] ~= '' then
   redis.call('ZADD', KEYS[4], now, member)
   redis.call('EXPIRE', KEYS[4], 3600 + 60)
 end
+if ARGV[9] == '1' then
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'mac', mac, 'sent_at', ARGV[1], 'expires_at', string.format('%.6f', now + ttl),
            'attempts', '0', 'state', 'live')
 redis.call('EXPIRE', KEYS[1], ttl + 3600)
+end
 redis.call('SET', KEYS[2], ARGV[1], 'EX', math.max(cooldown, 1))
 redis.call('ZADD', KEYS[3], now, member)
 redis.call('EXPIRE', KEYS[3], 86400 + 60)
@@ -171,24 +173,40 @@ class SmsCodeService:
             raise InvalidInput("sms_purpose_invalid", "验证码用途不正确", details={"allowed": list(PURPOSES)})
 
     # -- issuing -------------------------------------------------------------------------
-    def send(self, phone: str, purpose: str, *, ip: str | None = None) -> SmsCodeSent:
-        """Generate, store and send a code; raise RateLimited with ``retry_after_s`` when over a limit."""
-        phone = normalize_cn_mobile(phone)
-        self._check_purpose(purpose)
-        code = f"{secrets.randbelow(10**6):06d}"
+    def _take_quota(self, phone: str, purpose: str, ip: str | None, mac: str | None) -> list[str]:
+        """Run the issue script: check limits, count the send, store ``mac`` (unless None). Returns keys."""
         now = self.clock()
         p = self.policy
         pid = self._phone_id(phone)
         keys = [self._code_key(phone, purpose), f"{_PREFIX}:last:{pid}", f"{_PREFIX}:log:phone:{pid}",
                 f"{_PREFIX}:log:ip:{ip}" if ip else ""]
-        argv = [repr(now), self._mac(phone, purpose, code), p.ttl_s, p.resend_cooldown_s, p.per_phone_hour,
-                p.per_phone_day, p.per_ip_hour, f"{now!r}:{secrets.token_hex(4)}"]
+        argv = [repr(now), mac or "", p.ttl_s, p.resend_cooldown_s, p.per_phone_hour, p.per_phone_day,
+                p.per_ip_hour, f"{now!r}:{secrets.token_hex(4)}", "1" if mac else "0"]
         reason, retry = (x.decode() if isinstance(x, bytes) else str(x) for x in self._issue(keys=keys, args=argv))
         if reason != "ok":
             retry_after = max(1, math.ceil(float(retry) - 1e-6))
             log.info("SMS code refused for %s (%s): %s, retry after %ss", mask_phone(phone), purpose, reason,
                      retry_after)
             raise RateLimited(reason, _LIMIT_MESSAGES[reason], details={"retry_after_s": retry_after})
+        return keys
+
+    def consume_quota(self, phone: str, purpose: str, *, ip: str | None = None) -> None:
+        """Count a send that is deliberately not made (e.g. details not on the roster) like a real one.
+
+        Callers that answer uniformly use this so neither the answer nor the limits reveal
+        whether a code was really sent.
+        """
+        phone = normalize_cn_mobile(phone)
+        self._check_purpose(purpose)
+        self._take_quota(phone, purpose, ip, None)
+
+    def send(self, phone: str, purpose: str, *, ip: str | None = None) -> SmsCodeSent:
+        """Generate, store and send a code; raise RateLimited with ``retry_after_s`` when over a limit."""
+        phone = normalize_cn_mobile(phone)
+        self._check_purpose(purpose)
+        code = f"{secrets.randbelow(10**6):06d}"
+        p = self.policy
+        keys = self._take_quota(phone, purpose, ip, self._mac(phone, purpose, code))
         try:
             minutes = str(max(1, p.ttl_s // 60))
             result = self.gateway.send(phone, "code", {"code": code, "minutes": minutes})

@@ -20,6 +20,7 @@ __all__ = ["cli", "main", "COMMAND_MODULES"]
 # One line per command contributed by another package.
 COMMAND_MODULES: list[str] = [
     "qianli.devseed:dev_group",
+    "identity.cli:outbox_command",
 ]
 
 

@@ -4,5 +4,7 @@
 from qianli.db import Base
 from qianli.models.core import *  # noqa: F401,F403
 from qianli.models.core import __all__ as _core_all
+from qianli.models.identity import *  # noqa: F401,F403
+from qianli.models.identity import __all__ as _identity_all
 
-__all__ = ["Base", *_core_all]
+__all__ = ["Base", *_core_all, *_identity_all]

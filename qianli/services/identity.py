@@ -1,0 +1,229 @@
+"""WeChat login and binding, SMS codes for binding and signing: the storage-side orchestration.
+
+Binding proves that the WeChat user is the employee on the roster: employee number + the
+roster's phone + an SMS code sent to that phone. Details that do not match give one uniform
+answer, so the endpoints cannot be used to learn who works where or which phone they have.
+The SMS code never appears in the database, the evidence chain or a log.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib.util
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cases.errors import Conflict, InvalidInput, NotFound
+from identity.sms import SmsGateway, mask_phone, normalize_cn_mobile, sms_gateway_from_settings
+from identity.sms_codes import SmsCodeSent, SmsCodeService, SmsCodeVerified, sms_code_service_from_settings
+from identity.wechat import WeChatApiError, WeChatClient, WeChatSession, wechat_client_from_settings
+from qianli.models import Company, Employee, ResignationCase, WechatBindingEvent
+from qianli.runtime import Runtime
+from qianli.services.auth import TokenPair, issue_employee_session, issue_pending_session, revoke_employee_sessions
+from qianli.services.cases import get_employee, get_employee_case
+from qianli.services.employees import employee_phone
+from qianli.services.evidence import append_evidence
+
+__all__ = [
+    "RequestMeta",
+    "LoginOutcome",
+    "sms_gateway",
+    "sms_codes",
+    "wechat_client",
+    "wechat_login",
+    "send_bind_code",
+    "bind_employee",
+    "unbind_employee",
+    "send_sign_code",
+    "verify_sign_code",
+]
+
+log = logging.getLogger(__name__)
+
+_MISMATCH = ("binding_details_mismatch", "企业代码、工号或手机号与花名册不一致")
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    """Where a request came from, for the evidence chain."""
+
+    ip: str = ""
+    user_agent: str = ""
+    openid: str | None = None
+
+    def as_evidence(self) -> dict[str, Any]:
+        return {"ip": self.ip, "user_agent": self.user_agent[:300], "openid": self.openid}
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """``employee`` is None for a WeChat user who still has to bind (the tokens then only allow binding)."""
+
+    openid: str
+    tokens: TokenPair
+    employee: Employee | None
+
+
+# -- clients, one per runtime (the dev ones log loudly once, not per request) ------------------
+def _cached(rt: Runtime, name: str, make: Any) -> Any:
+    if name not in rt.__dict__:
+        rt.__dict__[name] = make()
+    return rt.__dict__[name]
+
+
+def sms_gateway(rt: Runtime) -> SmsGateway:
+    return _cached(rt, "qianli_sms_gateway", lambda: sms_gateway_from_settings(rt.settings, rt.redis))
+
+
+def sms_codes(rt: Runtime) -> SmsCodeService:
+    return _cached(rt, "qianli_sms_codes", lambda: sms_code_service_from_settings(rt.settings, rt.redis,
+                                                                                   sms_gateway(rt)))
+
+
+def wechat_client(rt: Runtime) -> WeChatClient:
+    return _cached(rt, "qianli_wechat_client", lambda: wechat_client_from_settings(rt.settings, rt.redis))
+
+
+# -- login ----------------------------------------------------------------------------------
+def wechat_login(session: Session, rt: Runtime, code: str, *, company_code: str | None = None) -> LoginOutcome:
+    """Exchange the ``wx.login`` code; a bound openid gets an employee session, else a bind-only one."""
+    try:
+        who: WeChatSession = wechat_client(rt).code2session(code)
+    except WeChatApiError as exc:
+        raise exc.to_domain_error() from None
+    query = select(Employee).where(Employee.wechat_openid == who.openid, Employee.active.is_(True))
+    if company_code:
+        query = query.join(Company, Company.id == Employee.company_id).where(Company.code == company_code)
+    bound = list(session.scalars(query))
+    if len(bound) > 1:
+        raise Conflict("wechat_multiple_companies", "该微信已绑定多家企业，请指定企业代码",
+                       details={"companies": sorted(_company_codes(session, bound))})
+    if not bound:
+        return LoginOutcome(who.openid, issue_pending_session(rt.settings, who.openid), None)
+    emp = bound[0]
+    return LoginOutcome(who.openid, issue_employee_session(session, rt.settings, emp, openid=who.openid), emp)
+
+
+def _company_codes(session: Session, employees: list[Employee]) -> set[str]:
+    ids = {e.company_id for e in employees}
+    return set(session.scalars(select(Company.code).where(Company.id.in_(ids))))
+
+
+# -- binding --------------------------------------------------------------------------------
+def _roster_employee(session: Session, rt: Runtime, company_code: str, employee_no: str, phone: str) -> Employee | None:
+    """The active employee whose roster phone is ``phone``, or None (uniformly, whatever did not match)."""
+    emp = session.scalar(select(Employee).join(Company, Company.id == Employee.company_id)
+                         .where(Company.code == company_code, Employee.employee_no == employee_no))
+    expected = rt.lookup("phone", phone)
+    if emp is None or not emp.active:
+        hmac.compare_digest(expected, expected)
+        return None
+    return emp if hmac.compare_digest(emp.phone_hash, expected) else None
+
+
+def send_bind_code(session: Session, rt: Runtime, *, company_code: str, employee_no: str, phone: str,
+                   meta: RequestMeta) -> SmsCodeSent | None:
+    """Send a ``bind`` code if the details match the roster; None (and no SMS) otherwise.
+
+    The HTTP answer is the same either way. Limits are enforced before the roster lookup, so
+    the endpoint cannot be used to probe the roster faster than codes could be sent.
+    """
+    phone = normalize_cn_mobile(phone)
+    emp = _roster_employee(session, rt, company_code, employee_no, phone)
+    if emp is None:
+        sms_codes(rt).consume_quota(phone, "bind", ip=meta.ip or None)
+        log.info("Bind code not sent: details do not match the roster (%s)", mask_phone(phone))
+        return None
+    return sms_codes(rt).send(phone, "bind", ip=meta.ip or None)
+
+
+def bind_employee(session: Session, rt: Runtime, *, openid: str, company_code: str, employee_no: str, phone: str,
+                  sms_code: str, meta: RequestMeta) -> tuple[Employee, TokenPair]:
+    """Bind ``openid`` to the roster employee proved by number + phone + SMS code; open a session."""
+    phone = normalize_cn_mobile(phone)
+    emp = _roster_employee(session, rt, company_code, employee_no, phone)
+    if emp is None:
+        raise InvalidInput(*_MISMATCH)
+    sms_codes(rt).verify(phone, "bind", sms_code)
+    if emp.wechat_openid == openid:
+        return emp, issue_employee_session(session, rt.settings, emp, openid=openid)
+    if emp.wechat_openid:
+        raise Conflict("employee_already_bound", "该员工已绑定其他微信，请联系 HR 解除绑定")
+    other = session.scalar(select(Employee.id).where(Employee.company_id == emp.company_id,
+                                                     Employee.wechat_openid == openid))
+    if other:
+        raise Conflict("wechat_already_bound", "该微信已绑定本企业的其他员工")
+    emp.wechat_openid = openid
+    session.flush()
+    _record_binding(session, emp, "bind", openid, actor=f"wechat:{openid}", reason="", meta=meta,
+                    extra={"phone": mask_phone(phone), "sms_verified": True})
+    return emp, issue_employee_session(session, rt.settings, emp, openid=openid)
+
+
+def unbind_employee(session: Session, *, company_id: str, employee_id: str, actor: str, reason: str,
+                    meta: RequestMeta) -> WechatBindingEvent:
+    """HR removes the WeChat binding (lost phone, new WeChat account); the employee's sessions end."""
+    emp = session.scalar(select(Employee).where(Employee.id == employee_id, Employee.company_id == company_id))
+    if emp is None:
+        raise NotFound("employee_not_found", "Employee not found")
+    if not emp.wechat_openid:
+        raise Conflict("employee_not_bound", "This employee has no WeChat binding")
+    openid = emp.wechat_openid
+    emp.wechat_openid = None
+    revoke_employee_sessions(session, emp.id)
+    session.flush()
+    return _record_binding(session, emp, "unbind", openid, actor=actor, reason=reason, meta=meta, extra={})
+
+
+def _record_binding(session: Session, emp: Employee, action: str, openid: str, *, actor: str, reason: str,
+                    meta: RequestMeta, extra: dict[str, Any]) -> WechatBindingEvent:
+    event = WechatBindingEvent(company_id=emp.company_id, employee_id=emp.id, action=action, openid=openid,
+                               actor=actor, reason=reason[:500], ip=meta.ip[:64], user_agent=meta.user_agent[:500])
+    session.add(event)
+    session.flush()
+    payload = {"employee_id": emp.id, "openid": openid, "reason": reason, **meta.as_evidence(), **extra}
+    payload["openid"] = openid
+    for case in session.scalars(select(ResignationCase).where(ResignationCase.employee_id == emp.id,
+                                                              ResignationCase.company_id == emp.company_id)):
+        append_evidence(session, case, actor, f"wechat_{action}", payload)
+    return event
+
+
+# -- signing factor -------------------------------------------------------------------------
+def send_sign_code(session: Session, rt: Runtime, *, company_id: str, employee_id: str, case_id: str,
+                   meta: RequestMeta) -> SmsCodeSent:
+    """Send a ``sign`` code to the roster phone of the employee who owns ``case_id``."""
+    emp = get_employee(session, employee_id, company_id)
+    case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
+    sent = sms_codes(rt).send(employee_phone(rt, emp), "sign", ip=meta.ip or None)
+    append_evidence(session, case, f"employee:{emp.id}", "sms_code_sent", {
+        "purpose": "sign", "phone": sent.phone_masked, "provider": sent.provider, "message_id": sent.message_id,
+        "expires_in_s": sent.expires_in_s, **meta.as_evidence()})
+    return sent
+
+
+def verify_sign_code(session: Session, rt: Runtime, *, company_id: str, employee_id: str, case_id: str, code: str,
+                     meta: RequestMeta) -> SmsCodeVerified:
+    """Spend a ``sign`` code; on success record the SMS factor for the signing intent."""
+    emp = get_employee(session, employee_id, company_id)
+    case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
+    verified = sms_codes(rt).verify(employee_phone(rt, emp), "sign", code)
+    evidence = {"purpose": "sign", "phone": verified.phone_masked, "verified_at": verified.verified_at,
+                **meta.as_evidence()}
+    append_evidence(session, case, f"employee:{emp.id}", "sms_code_verified", evidence)
+    _record_sms_factor(rt, emp.id, case.id, evidence)
+    return verified
+
+
+def _record_sms_factor(rt: Runtime, employee_id: str, case_id: str, evidence: dict[str, Any]) -> None:
+    """Hand the passed factor to the signing-intent module (identity.intent, the face half)."""
+    if importlib.util.find_spec("identity.intent") is None:
+        log.warning("identity.intent is not available yet: the SMS factor is not recorded for signing")
+        return
+    from identity import intent
+
+    intent.record_factor(rt.redis, employee_id, case_id, "sms", evidence)
