@@ -138,6 +138,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_resignation_cases_company_id'), ['company_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_resignation_cases_employee_id'), ['employee_id'], unique=False)
 
+    op.create_table('wechat_binding_events',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('company_id', sa.String(length=32), nullable=False),
+    sa.Column('employee_id', sa.String(length=32), nullable=False),
+    sa.Column('action', sa.String(length=16), nullable=False),
+    sa.Column('openid', sa.String(length=128), nullable=False),
+    sa.Column('actor', sa.String(length=120), nullable=False),
+    sa.Column('reason', sa.String(length=500), nullable=False),
+    sa.Column('ip', sa.String(length=64), nullable=False),
+    sa.Column('user_agent', sa.String(length=500), nullable=False),
+    sa.Column('occurred_at', qianli.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_wechat_binding_events_company_id_companies')),
+    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_wechat_binding_events_employee_id_employees')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_wechat_binding_events'))
+    )
+    with op.batch_alter_table('wechat_binding_events', schema=None) as batch_op:
+        batch_op.create_index('ix_wechat_binding_events_employee', ['company_id', 'employee_id'], unique=False)
+
     op.create_table('evidence_entries',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('company_id', sa.String(length=32), nullable=False),
@@ -171,6 +189,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_evidence_entries_case_id'))
 
     op.drop_table('evidence_entries')
+    with op.batch_alter_table('wechat_binding_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_wechat_binding_events_employee')
+
+    op.drop_table('wechat_binding_events')
     with op.batch_alter_table('resignation_cases', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_resignation_cases_employee_id'))
         batch_op.drop_index(batch_op.f('ix_resignation_cases_company_id'))
