@@ -21,6 +21,7 @@ __all__ = ["cli", "main", "COMMAND_MODULES"]
 COMMAND_MODULES: list[str] = [
     "qianli.devseed:dev_group",
     "identity.cli:outbox_command",
+    "identity.cli:faces_group",
 ]
 
 
