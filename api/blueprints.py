@@ -8,6 +8,7 @@ BLUEPRINT_MODULES = [
     "api.company",
     "api.wechat",
     "api.sms",
+    "api.roster",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).

@@ -22,6 +22,8 @@ COMMAND_MODULES: list[str] = [
     "qianli.devseed:dev_group",
     "identity.cli:outbox_command",
     "identity.cli:faces_group",
+    "qianli.hr_cli:roster_group",
+    "qianli.hr_cli:dossier_group",
 ]
 
 

@@ -114,6 +114,10 @@ class Settings:
     wechat_subscribe_page: str = _s("QIANLI_WECHAT_SUBSCRIBE_PAGE", "pages/resign/letter", "Mini-program page opened from a reminder.")
     wechat_miniprogram_state: str = _s("QIANLI_WECHAT_MINIPROGRAM_STATE", "formal", "developer, trial or formal.", choices=("developer", "trial", "formal"))
 
+    # --- roster import -------------------------------------------------------------------
+    roster_max_bytes: int = _s("QIANLI_ROSTER_MAX_BYTES", 5 * 1024 * 1024, "Largest roster file (CSV or XLSX) accepted for import, bytes.")
+    roster_max_rows: int = _s("QIANLI_ROSTER_MAX_ROWS", 20000, "Most data rows in one roster file.")
+
     # --- derived helpers -----------------------------------------------------------------
     @property
     def is_development(self) -> bool:

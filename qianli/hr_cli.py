@@ -1,0 +1,74 @@
+"""HR commands: ``qianli roster import`` and ``qianli dossier export|verify``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+__all__ = ["roster_group", "dossier_group"]
+
+
+def _runtime():
+    from qianli.runtime import get_runtime
+
+    return get_runtime()
+
+
+def _echo_json(obj) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+@click.group("roster", help="The employee roster.")
+def roster_group() -> None:
+    pass
+
+
+@roster_group.command("import", help="Import or update employees from a CSV/XLSX roster. Exit 1 if rows are bad.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--company", "company_code", required=True, help="Company code.")
+@click.option("--good-rows-only", is_flag=True, help="Import the valid rows even if some rows are bad.")
+@click.option("--dry-run", is_flag=True, help="Validate and count only.")
+@click.option("--photos", "photos_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Directory with the reference photos named in the photo column.")
+def roster_import(file: Path, company_code: str, good_rows_only: bool, dry_run: bool, photos_dir: Path | None) -> None:
+    from sqlalchemy import select
+
+    from cases.errors import DomainError
+    from qianli.db import session_scope
+    from qianli.models import Company
+    from qianli.services import roster as svc
+
+    rt = _runtime()
+    if file.stat().st_size > rt.settings.roster_max_bytes:
+        _echo_json({"code": "roster_too_large", "max_bytes": rt.settings.roster_max_bytes})
+        sys.exit(1)
+    data = file.read_bytes()
+    try:
+        with session_scope(rt.session_factory) as s:
+            company = s.scalar(select(Company).where(Company.code == company_code))
+            if company is None:
+                raise click.ClickException(f"no company {company_code!r}")
+            report = svc.import_roster(s, rt, company_id=company.id, data=data, good_rows_only=good_rows_only,
+                                       dry_run=dry_run)
+            if photos_dir is not None and not dry_run:
+                svc.enrol_photos(s, rt, report, photos_dir, company_id=company.id, actor="cli:roster-import")
+            elif photos_dir is None:
+                svc.photos_not_enrolled(report, "未指定 --photos 目录")
+            else:
+                svc.photos_not_enrolled(report, "dry run")
+    except svc.RosterRejected as exc:
+        _echo_json({"code": exc.code, "message": exc.message, **exc.report.as_dict()})
+        sys.exit(1)
+    except DomainError as exc:
+        _echo_json({"code": exc.code, "message": exc.message, "details": exc.details})
+        sys.exit(1)
+    _echo_json(report.as_dict())
+    sys.exit(0)
+
+
+@click.group("dossier", help="The evidence dossier of a case (离职档案).")
+def dossier_group() -> None:
+    pass
