@@ -1,0 +1,604 @@
+"""The resignation dossier (离职档案): every piece of evidence of one case in one verifiable zip.
+
+Layout of the zip::
+
+    manifest.json               SHA-256 and size of every other member (except the timestamp)
+    manifest.json.tsr           RFC 3161 TimeStampResp over SHA-256(manifest.json)
+    README.txt                  what is inside and how to check it (zh-CN + English)
+    report.pdf                  the human-readable evidence report (Chinese, fonts embedded)
+    case/form.json              the case and its resignation form
+    case/employee.json          the employee as on the roster (phone and ID masked)
+    evidence/chain.jsonl        the hash-chained evidence log, one entry per line
+    evidence/chain-verification.json   the chain check at export time
+    evidence/chat.json          chat evidence entries (the WeChat message HR recorded)
+    evidence/identity.json      identity evidence (WeChat binding, SMS codes, face checks, intents)
+    evidence/reminders.json     every reminder (entries whose action starts with "reminder")
+    evidence/approvals.json     every approval, return, withdrawal and countersignature
+    documents/index.json        every stored document: kind, SHA-256, creation, signature report
+    documents/<kind>/<file>     the documents' bytes (signed PDFs, screenshots, ...)
+    pki/root.pem                the root certificate, for offline verification of PDFs and timestamp
+
+:func:`verify_dossier` checks, offline: the member set against the manifest (nothing missing,
+nothing extra, no duplicates), every SHA-256, the timestamp token (signature, certificate path to
+the root, message imprint = SHA-256 of manifest.json, strict structure), the evidence chain
+recomputed from ``chain.jsonl``, and each signed PDF's signatures again. The root used is the one
+given by the caller (``trust_roots``) or else the one inside the dossier, whose fingerprint is
+reported so that it can be compared with the company's published one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import re
+import zipfile
+import zlib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from asn1crypto import cms, pem, tsp, x509
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cases.errors import ServiceUnavailable
+from cases.evidence import EvidenceRecord, canonical_json, format_time, verify_chain
+from qianli.models import Company, Document, Employee, ResignationCase, WechatBindingEvent
+from qianli.runtime import Runtime
+from qianli.services.evidence import append_evidence, case_evidence, to_record
+from qianli.storage import case_documents, open_store, read_document
+
+__all__ = ["DOSSIER_FORMAT", "DossierVerification", "TrustServices", "build_dossier", "verify_dossier",
+           "trust_services", "classify_action"]
+
+DOSSIER_FORMAT = "qianli-dossier/1"
+MANIFEST = "manifest.json"
+TIMESTAMP = "manifest.json.tsr"
+ROOT_PEM = "pki/root.pem"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+MAX_MEMBERS = 5000
+MAX_UNCOMPRESSED = 1024 * 1024 * 1024
+PDF_KINDS = ("letter_signed", "letter_countersigned")
+
+
+# ---- trust services (timestamp authority + root) ------------------------------------------------
+
+@dataclass
+class TrustServices:
+    """What the dossier needs from the PKI: a pyHanko-style timestamper and the root certificate."""
+
+    timestamper: Any  # pyhanko.sign.timestamps.TimeStamper (request_cms + async_request_tsa_response)
+    root_pem: bytes
+    verify_pdf: Callable[..., Any] | None = None  # signing.verify.verify_pdf(data, trust_roots=...)
+
+
+def trust_services(rt: Runtime) -> TrustServices:
+    """The configured TSA and root, from the signing package."""
+    try:
+        from signing import pki as pki_mod
+        from signing import tsa as tsa_mod
+    except ImportError as exc:
+        raise ServiceUnavailable("pki_unavailable", "签名服务尚未配置", details={"error": str(exc)}) from None
+    pki = _load_pki(pki_mod, rt)
+    timestamper = tsa_mod.make_timestamper(rt.settings, pki)
+    try:
+        from signing.verify import verify_pdf
+    except ImportError:
+        verify_pdf = None
+    return TrustServices(timestamper=timestamper, root_pem=_root_pem(pki), verify_pdf=verify_pdf)
+
+
+def _load_pki(pki_mod, rt: Runtime):
+    for name in ("get_pki", "load_pki", "open_pki", "ensure_pki"):
+        fn = getattr(pki_mod, name, None)
+        if callable(fn):
+            try:
+                return fn(rt.settings)
+            except TypeError:
+                return fn(rt)
+    raise ServiceUnavailable("pki_unavailable", "签名服务尚未配置")
+
+
+def _root_pem(pki) -> bytes:
+    for name in ("root_pem", "root_cert_pem", "export_root_pem"):
+        value = getattr(pki, name, None)
+        value = value() if callable(value) else value
+        if value:
+            return value if isinstance(value, bytes) else str(value).encode()
+    cert = getattr(pki, "root_cert", None) or getattr(pki, "root", None)
+    cert = cert() if callable(cert) else cert
+    if cert is None:
+        raise ServiceUnavailable("pki_unavailable", "找不到根证书")
+    if hasattr(cert, "public_bytes"):  # cryptography
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return cert.public_bytes(Encoding.PEM)
+    return pem.armor("CERTIFICATE", cert.dump())
+
+
+# ---- classification of evidence ---------------------------------------------------------------
+
+_CATEGORIES: list[tuple[str, re.Pattern[str]]] = [
+    ("reminders", re.compile(r"^reminder")),
+    ("chat", re.compile(r"chat|instant_message|im_message")),
+    ("approvals", re.compile(r"approv|return_for_revision|countersign|withdraw|case_close|review")),
+    ("identity", re.compile(r"^(wechat|sms|face|liveness|identity|binding|bind|signing_intent|intent)")),
+]
+
+
+def classify_action(action: str) -> str | None:
+    for name, pattern in _CATEGORIES:
+        if pattern.search(action):
+            return name
+    return None
+
+
+# ---- building -------------------------------------------------------------------------------------
+
+def _entry_json(e) -> dict[str, Any]:
+    return {"case_id": e.case_id, "seq": e.seq, "occurred_at": format_time(e.occurred_at), "actor": e.actor,
+            "action": e.action, "payload": e.payload, "prev_digest": e.prev_digest, "digest": e.digest}
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+def _iso(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return format_time(value)
+    return value.isoformat()
+
+
+def _mask(value: str | None, keep_start: int, keep_end: int) -> str | None:
+    if not value:
+        return None
+    return value[:keep_start] + "*" * max(0, len(value) - keep_start - keep_end) + value[-keep_end:]
+
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._\-\u4e00-\u9fff]+")
+
+
+def _member_name(doc: Document) -> str:
+    name = _SAFE_NAME.sub("_", doc.filename).strip("._") or "file"
+    return f"documents/{doc.kind}/{doc.id}-{name[:100]}"
+
+
+def _result_dict(result: Any) -> Any:
+    """A verification result (dataclass, object with as_dict/to_dict, or dict) as plain JSON data."""
+    for name in ("as_dict", "to_dict"):
+        fn = getattr(result, name, None)
+        if callable(fn):
+            return json.loads(json.dumps(fn(), default=str))
+    if hasattr(result, "__dataclass_fields__"):
+        return json.loads(json.dumps(asdict(result), default=str))
+    return json.loads(json.dumps(result, default=str))
+
+
+def _pdf_report(services: TrustServices, data: bytes) -> dict[str, Any]:
+    if services.verify_pdf is None:
+        return {"checked": False, "reason": "signing.verify not available"}
+    roots = [_load_cert(services.root_pem)]
+    try:
+        result = services.verify_pdf(data, trust_roots=roots)
+    except Exception as exc:  # noqa: BLE001 - a broken document is reported, not fatal to the export
+        return {"checked": True, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    return {"checked": True, "ok": _pdf_ok(result), "result": _result_dict(result)}
+
+
+def _pdf_ok(result: Any) -> bool:
+    for name in ("ok", "valid", "all_valid"):
+        value = getattr(result, name, None)
+        if isinstance(value, bool):
+            return value
+    if isinstance(result, dict):
+        for name in ("ok", "valid", "all_valid"):
+            if isinstance(result.get(name), bool):
+                return result[name]
+    sigs = getattr(result, "signatures", None) or (result.get("signatures") if isinstance(result, dict) else None)
+    if sigs:
+        return all(bool(getattr(s, "valid", None) if not isinstance(s, dict) else s.get("valid")) for s in sigs)
+    return False
+
+
+def _run(coro):
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _timestamp(services: TrustServices, manifest_bytes: bytes) -> bytes:
+    """Ask the TSA for a token over SHA-256(manifest); keep the whole TimeStampResp."""
+    from pyhanko.sign.timestamps.common_utils import handle_tsp_response
+
+    digest = hashlib.sha256(manifest_bytes).digest()
+    nonce, req = services.timestamper.request_cms(digest, "sha256")
+    try:
+        resp = _run(services.timestamper.async_request_tsa_response(req))
+        handle_tsp_response(resp, nonce)  # status granted and our nonce
+    except Exception as exc:  # noqa: BLE001 - any TSA failure is the same outcome for the caller
+        raise ServiceUnavailable("tsa_unavailable", "时间戳服务暂不可用", details={"error": type(exc).__name__}) from exc
+    return resp.dump()
+
+
+def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor: str = "system",
+                  services: TrustServices | None = None, now: datetime | None = None) -> bytes:
+    """The dossier of ``case`` as zip bytes. Appends a ``dossier_exported`` evidence entry (flushed,
+    committed by the caller) naming the manifest's and the zip's SHA-256."""
+    services = services or trust_services(rt)
+    now = now or datetime.now(timezone.utc)
+    store = open_store(rt.settings)
+    company = session.get(Company, case.company_id)
+    employee = session.get(Employee, case.employee_id)
+    entries = case_evidence(session, case.id, case.company_id)
+    chain = verify_chain((to_record(e) for e in entries), expected_case_id=case.id)
+    entry_dicts = [_entry_json(e) for e in entries]
+
+    members: dict[str, bytes] = {}
+    members["case/form.json"] = _json_bytes({
+        "case_id": case.id, "company": {"id": company.id, "code": company.code, "name": company.name},
+        "state": case.state, "source": case.source, "notice_arrived_at": _iso(case.notice_arrived_at),
+        "arrival_date": _iso(case.arrival_date), "probation": case.probation,
+        "reason_category": case.reason_category, "reason_text": case.reason_text,
+        "requested_last_day": _iso(case.requested_last_day), "earliest_lawful_last_day": _iso(case.earliest_lawful_last_day),
+        "agreed_last_day": _iso(case.agreed_last_day), "handover_items": case.handover_items,
+        "letter_due_date": _iso(case.letter_due_date), "dates_provisional": case.dates_provisional,
+        "form_submitted_at": _iso(case.form_submitted_at), "letter_submitted_at": _iso(case.letter_submitted_at),
+        "created_by": case.created_by, "created_at": _iso(case.created_at),
+    })
+    from qianli.services.employees import employee_national_id, employee_phone
+
+    members["case/employee.json"] = _json_bytes({
+        "id": employee.id, "employee_no": employee.employee_no, "name": employee.name,
+        "department": employee.department, "position": employee.position, "hire_date": _iso(employee.hire_date),
+        "probation_end": _iso(employee.probation_end), "contract_term": employee.contract_term,
+        "phone_masked": _mask(employee_phone(rt, employee), 3, 4),
+        "national_id_masked": _mask(employee_national_id(rt, employee), 6, 4),
+        "wechat_openid": employee.wechat_openid,
+    })
+    members["evidence/chain.jsonl"] = "".join(canonical_json(d) + "\n" for d in entry_dicts).encode()
+    members["evidence/chain-verification.json"] = _json_bytes({
+        "ok": chain.ok, "entries": chain.entries, "first_broken_seq": chain.first_broken_seq, "reason": chain.reason,
+        "head_digest": chain.head_digest, "checked_at": format_time(now)})
+    by_category: dict[str, list[dict[str, Any]]] = {"chat": [], "identity": [], "reminders": [], "approvals": []}
+    for d in entry_dicts:
+        cat = classify_action(d["action"])
+        if cat:
+            by_category[cat].append(d)
+    bindings = session.scalars(select(WechatBindingEvent).where(
+        WechatBindingEvent.company_id == case.company_id, WechatBindingEvent.employee_id == case.employee_id)
+        .order_by(WechatBindingEvent.id)).all()
+    members["evidence/chat.json"] = _json_bytes({"entries": by_category["chat"]})
+    members["evidence/identity.json"] = _json_bytes({
+        "entries": by_category["identity"],
+        "wechat_bindings": [{"action": b.action, "openid": b.openid, "actor": b.actor, "reason": b.reason,
+                             "ip": b.ip, "occurred_at": _iso(b.occurred_at)} for b in bindings]})
+    members["evidence/reminders.json"] = _json_bytes({"entries": by_category["reminders"]})
+    members["evidence/approvals.json"] = _json_bytes({"entries": by_category["approvals"]})
+
+    doc_index = []
+    pdf_reports: list[dict[str, Any]] = []
+    for doc in case_documents(session, case.id, case.company_id):
+        if doc.kind == "dossier":
+            continue
+        data = read_document(store, doc)
+        name = _member_name(doc)
+        members[name] = data
+        item = {"id": doc.id, "kind": doc.kind, "filename": doc.filename, "content_type": doc.content_type,
+                "size": doc.size, "sha256": doc.sha256, "created_at": _iso(doc.created_at), "created_by": doc.created_by,
+                "member": name, "meta": doc.meta}
+        if doc.kind in PDF_KINDS or (doc.content_type == "application/pdf" and data[:5] == b"%PDF-"
+                                     and b"/ByteRange" in data):
+            item["signature_report"] = _pdf_report(services, data)
+            pdf_reports.append({"member": name, "kind": doc.kind, **item["signature_report"]})
+        doc_index.append(item)
+    members["documents/index.json"] = _json_bytes({"documents": doc_index})
+    members[ROOT_PEM] = services.root_pem
+
+    from qianli.services.dossier_report import render_report
+
+    root_cert = _load_cert(services.root_pem)
+    members["report.pdf"] = render_report(
+        company=company, case=case, employee=employee, entries=entry_dicts, chain=chain, documents=doc_index,
+        pdf_reports=pdf_reports, root_sha256=root_cert.sha256.hex(), generated_at=now)
+    members["README.txt"] = _readme(case, root_cert.sha256.hex()).encode()
+
+    manifest = {
+        "format": DOSSIER_FORMAT, "case_id": case.id, "company_code": company.code, "generated_at": format_time(now),
+        "generated_by": actor, "chain_head": chain.head_digest, "chain_entries": chain.entries,
+        "root_sha256": root_cert.sha256.hex(),
+        "files": [{"path": n, "sha256": hashlib.sha256(b).hexdigest(), "size": len(b)} for n, b in sorted(members.items())],
+    }
+    manifest_bytes = _json_bytes(manifest)
+    tsr = _timestamp(services, manifest_bytes)
+
+    buf = io.BytesIO()
+    stamp = now.astimezone(SHANGHAI).timetuple()[:6]
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in [(MANIFEST, manifest_bytes), (TIMESTAMP, tsr), *sorted(members.items())]:
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    out = buf.getvalue()
+    append_evidence(session, case, actor, "dossier_exported", {
+        "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(), "zip_sha256": hashlib.sha256(out).hexdigest(),
+        "members": len(members) + 2, "chain_head": chain.head_digest, "chain_entries": chain.entries})
+    return out
+
+
+def _readme(case: ResignationCase, root_sha256: str) -> str:
+    return f"""离职档案 / Resignation dossier — case {case.id}
+
+本档案由 QianLi 签离生成。manifest.json 列出其余每个文件的 SHA-256；manifest.json.tsr 是对
+manifest.json 的 RFC 3161 可信时间戳。任何文件被改动、增加或删除，校验都会失败。
+
+校验 / Verify:
+  qianli dossier verify THIS.zip [--root ROOT.pem]
+  openssl ts -verify -in manifest.json.tsr -data manifest.json -CAfile pki/root.pem
+  sha256sum -c  (compare with manifest.json "files")
+
+根证书 SHA-256 / root certificate SHA-256 (compare with the company's published value):
+  {root_sha256}
+"""
+
+
+# ---- verification -------------------------------------------------------------------------------
+
+@dataclass
+class DossierVerification:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    case_id: str | None = None
+    members: int = 0
+    timestamp_time: str | None = None
+    tsa_subject: str | None = None
+    trust_source: str | None = None  # "given" or "dossier"
+    root_sha256: str | None = None
+    chain: dict[str, Any] = field(default_factory=dict)
+    signatures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str | None:
+        return self.problems[0] if self.problems else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "reason": self.reason}
+
+
+def _load_cert(data: bytes) -> x509.Certificate:
+    if pem.detect(data):
+        _, _, data = pem.unarmor(data)
+    return x509.Certificate.load(data)
+
+
+def _load_certs(items: Iterable[Any]) -> list[x509.Certificate]:
+    out = []
+    for item in items:
+        if isinstance(item, x509.Certificate):
+            out.append(item)
+        elif hasattr(item, "public_bytes"):  # cryptography certificate
+            from cryptography.hazmat.primitives.serialization import Encoding
+
+            out.append(x509.Certificate.load(item.public_bytes(Encoding.DER)))
+        elif isinstance(item, (bytes, bytearray)):
+            out.append(_load_cert(bytes(item)))
+        else:  # a path
+            from pathlib import Path
+
+            out.append(_load_cert(Path(item).read_bytes()))
+    return out
+
+
+def _check_timestamp(tsr_bytes: bytes, manifest_bytes: bytes, roots: list[x509.Certificate],
+                     result: DossierVerification) -> None:
+    from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
+    from pyhanko.sign.validation.status import TimestampSignatureStatus
+    from pyhanko_certvalidator import ValidationContext
+
+    problems = result.problems
+    try:
+        resp = tsp.TimeStampResp.load(tsr_bytes, strict=True)
+        status = resp["status"]["status"].native
+        token = resp["time_stamp_token"]
+        if status != "granted" or token.native is None:
+            problems.append(f"timestamp: response status is {status!r}, not 'granted'")
+            return
+        if token["content_type"].native != "signed_data":
+            problems.append("timestamp: token is not CMS SignedData")
+            return
+        sd: cms.SignedData = token["content"]
+        tst_info = sd["encap_content_info"]["content"].parsed
+        gen_time = tst_info["gen_time"].native
+        signer_infos = sd["signer_infos"]
+        # CMS leaves these fields outside the signature: require the only values RFC 5652/3161 allow.
+        if sd["version"].native != "v3" or sd["encap_content_info"]["content_type"].native != "tst_info":
+            problems.append("timestamp: SignedData version/content type not as RFC 3161 requires")
+            return
+        if len(signer_infos) != 1:
+            problems.append("timestamp: token must have exactly one signer")
+            return
+        si = signer_infos[0]
+        sid_kind = si["sid"].name
+        if (sid_kind == "issuer_and_serial_number") != (si["version"].native == "v1"):
+            problems.append("timestamp: signer version does not match its identifier")
+            return
+        digest_algos = [a["algorithm"].native for a in sd["digest_algorithms"]]
+        if digest_algos != [si["digest_algorithm"]["algorithm"].native]:
+            problems.append("timestamp: digest algorithm set does not match the signer")
+            return
+        if tst_info["message_imprint"]["hash_algorithm"]["algorithm"].native != "sha256":
+            problems.append("timestamp: message imprint is not SHA-256")
+            return
+    except Exception as exc:  # noqa: BLE001 - any malformation is a verification failure
+        problems.append(f"timestamp: unreadable token ({type(exc).__name__})")
+        return
+    result.timestamp_time = gen_time.astimezone(timezone.utc).isoformat() if gen_time else None
+    vc = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail", moment=gen_time)
+    try:
+        kwargs = _run(validate_tst_signed_data(sd, vc, lambda algo: hashlib.new(algo, manifest_bytes).digest()))
+        st = TimestampSignatureStatus(**kwargs)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"timestamp: validation failed ({type(exc).__name__}: {exc})")
+        return
+    result.tsa_subject = st.signing_cert.subject.human_friendly if st.signing_cert else None
+    if not st.intact:
+        problems.append("timestamp: message imprint does not match manifest.json (manifest changed)")
+    if not st.valid:
+        problems.append("timestamp: token signature invalid")
+    if not st.trusted:
+        problems.append("timestamp: TSA certificate does not chain to the trusted root")
+    if problems:
+        return
+    path_certs = {c.dump() for c in st.validation_path} if st.validation_path else set()
+    allowed = path_certs | {r.dump() for r in roots}
+    for c in sd["certificates"] or []:
+        if c.name != "certificate" or c.chosen.dump() not in allowed:
+            problems.append("timestamp: token carries a certificate that is not on the validated path")
+            return
+
+
+def _check_chain(data: bytes, case_id: str | None, manifest: dict[str, Any], result: DossierVerification) -> None:
+    records = []
+    try:
+        for line in data.decode("utf-8").splitlines():
+            if not line.strip():
+                continue
+            d = json.loads(line)
+            occurred = datetime.strptime(d["occurred_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+            records.append(EvidenceRecord(d["case_id"], d["seq"], occurred, d["actor"], d["action"], d["payload"],
+                                          d["prev_digest"], d["digest"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        result.problems.append(f"evidence chain: unreadable ({type(exc).__name__})")
+        return
+    v = verify_chain(records, expected_case_id=case_id)
+    result.chain = {"ok": v.ok, "entries": v.entries, "first_broken_seq": v.first_broken_seq, "reason": v.reason,
+                    "head_digest": v.head_digest}
+    if not v.ok:
+        result.problems.append(f"evidence chain: broken at entry {v.first_broken_seq}: {v.reason}")
+    elif v.head_digest != manifest.get("chain_head") or v.entries != manifest.get("chain_entries"):
+        result.problems.append("evidence chain: head does not match the manifest")
+
+
+def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
+                   verify_pdf: Callable[..., Any] | None = None) -> DossierVerification:
+    """Check a dossier offline. Never raises for a bad dossier: the result says what is wrong."""
+    result = DossierVerification(ok=False)
+    problems = result.problems
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        problems.append(f"not a readable zip file ({exc})")
+        return result
+    names = [i.filename for i in infos]
+    if len(names) > MAX_MEMBERS or sum(i.file_size for i in infos) > MAX_UNCOMPRESSED:
+        problems.append("dossier too large")
+        return result
+    if len(set(names)) != len(names):
+        problems.append("duplicate member names in the zip")
+        return result
+    result.members = len(names)
+
+    def read(name: str) -> bytes | None:
+        try:
+            return zf.read(name)
+        except (zipfile.BadZipFile, zlib.error, KeyError, OSError, EOFError, ValueError, NotImplementedError) as exc:
+            problems.append(f"{name}: cannot be read ({type(exc).__name__}: {exc})")
+            return None
+
+    if MANIFEST not in names or TIMESTAMP not in names:
+        problems.append("manifest.json or manifest.json.tsr is missing")
+        return result
+    manifest_bytes = read(MANIFEST)
+    tsr_bytes = read(TIMESTAMP)
+    if manifest_bytes is None or tsr_bytes is None:
+        return result
+    try:
+        manifest = json.loads(manifest_bytes)
+        files = {f["path"]: f for f in manifest["files"]}
+        if manifest.get("format") != DOSSIER_FORMAT or len(files) != len(manifest["files"]):
+            raise ValueError("format")
+    except (ValueError, KeyError, TypeError):
+        problems.append("manifest.json is not a valid dossier manifest")
+        return result
+    result.case_id = manifest.get("case_id")
+
+    # 1. members against the manifest
+    present = set(names) - {MANIFEST, TIMESTAMP}
+    for missing in sorted(set(files) - present):
+        problems.append(f"{missing}: listed in the manifest but missing")
+    for extra in sorted(present - set(files)):
+        problems.append(f"{extra}: not listed in the manifest (added)")
+    contents: dict[str, bytes] = {}
+    for name in sorted(present & set(files)):
+        body = read(name)
+        if body is None:
+            continue
+        if hashlib.sha256(body).hexdigest() != files[name]["sha256"] or len(body) != files[name]["size"]:
+            problems.append(f"{name}: SHA-256 does not match the manifest (changed)")
+            continue
+        contents[name] = body
+
+    # 2. the timestamp over the manifest, against the given roots or the dossier's own root
+    roots: list[x509.Certificate] = []
+    if trust_roots is not None:
+        try:
+            roots = _load_certs(trust_roots)
+        except Exception:  # noqa: BLE001
+            problems.append("the given trust roots are not certificates")
+            return result
+        result.trust_source = "given"
+    elif ROOT_PEM in contents:
+        try:
+            roots = [_load_cert(contents[ROOT_PEM])]
+        except Exception:  # noqa: BLE001
+            problems.append(f"{ROOT_PEM}: not a certificate")
+        result.trust_source = "dossier"
+    else:
+        problems.append(f"{ROOT_PEM}: no root certificate to check the timestamp against")
+    if roots:
+        result.root_sha256 = roots[0].sha256.hex()
+        _check_timestamp(tsr_bytes, manifest_bytes, roots, result)
+
+    # 3. the evidence chain, recomputed
+    if "evidence/chain.jsonl" in contents:
+        _check_chain(contents["evidence/chain.jsonl"], result.case_id, manifest, result)
+    elif "evidence/chain.jsonl" in files and not any(p.startswith("evidence/chain.jsonl") for p in problems):
+        problems.append("evidence/chain.jsonl: missing")
+
+    # 4. signed PDFs, verified again
+    if verify_pdf is None:
+        try:
+            from signing.verify import verify_pdf as verify_pdf  # noqa: PLC0415
+        except ImportError:
+            verify_pdf = None
+    try:
+        index = json.loads(contents.get("documents/index.json", b"{}")).get("documents", [])
+    except ValueError:
+        index = []
+    for item in index:
+        if "signature_report" not in item or item.get("member") not in contents:
+            continue
+        entry = {"member": item["member"], "kind": item.get("kind")}
+        if verify_pdf is None or not roots:
+            entry.update(checked=False)
+        else:
+            report = _pdf_report(TrustServices(None, pem.armor("CERTIFICATE", roots[0].dump()), verify_pdf),
+                                 contents[item["member"]])
+            entry.update(report)
+            if report.get("checked") and not report.get("ok"):
+                problems.append(f"{item['member']}: signature verification failed")
+        result.signatures.append(entry)
+
+    result.ok = not problems
+    return result

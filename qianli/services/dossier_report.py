@@ -1,0 +1,149 @@
+"""The dossier's human-readable evidence report (证据报告): a Chinese PDF with embedded fonts.
+
+Timeline of the evidence chain (Asia/Shanghai times), the documents with their SHA-256, each
+signature and its verification result, and the chain status. Built with fpdf2 and WenQuanYi Zen
+Hei (subset, embedded). Everything from users is drawn as text, never interpreted.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+__all__ = ["render_report", "ACTION_LABELS", "FONT_CANDIDATES"]
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+FONT_CANDIDATES = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "/usr/share/fonts/wqy-zenhei/wqy-zenhei.ttc")
+
+ACTION_LABELS = {
+    "case_opened": "立案（辞职通知到达）",
+    "case_form_updated": "离职申请表更新",
+    "case_submit_letter": "提交签名的辞职信",
+    "case_approve_first": "一级审批通过",
+    "case_approve_final": "终审通过",
+    "case_return_for_revision": "退回修改",
+    "case_withdraw": "撤回",
+    "case_close": "结案",
+    "wechat_bind": "绑定微信",
+    "wechat_unbind": "解绑微信",
+    "sms_code_sent": "发送短信验证码",
+    "sms_code_verified": "短信验证码验证通过",
+    "hr_alert_raised": "向 HR 发出提醒",
+    "dossier_exported": "导出离职档案",
+}
+STATE_LABELS = {"awaiting_letter": "待提交辞职信", "submitted": "已提交", "first_approved": "一级已审批",
+                "approved": "已审批", "returned": "已退回", "withdrawn": "已撤回", "closed": "已结案"}
+SOURCE_LABELS = {"miniprogram": "小程序", "instant_message": "即时通讯消息"}
+
+
+def _font_path() -> str:
+    for p in FONT_CANDIDATES:
+        if Path(p).exists():
+            return p
+    raise FileNotFoundError("WenQuanYi Zen Hei font not found (apt-get install fonts-wqy-zenhei)")
+
+
+def _local(value: str | datetime | None) -> str:
+    if not value:
+        return "-"
+    t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _summary(payload: dict[str, Any], limit: int = 160) -> str:
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_report(*, company, case, employee, entries: list[dict[str, Any]], chain, documents: list[dict[str, Any]],
+                  pdf_reports: list[dict[str, Any]], root_sha256: str, generated_at: datetime) -> bytes:
+    from fpdf import FPDF
+    from fpdf.enums import XPos, YPos
+
+    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    pdf.set_title(f"离职证据报告 {case.id}")
+    pdf.set_author("QianLi 签离")
+    pdf.set_creator("QianLi 签离")
+    pdf.set_creation_date(generated_at)
+    pdf.add_font("zh", "", _font_path(), collection_font_number=0)
+    pdf.set_auto_page_break(True, margin=15)
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+
+    def heading(text: str, size: int = 13) -> None:
+        pdf.ln(2)
+        pdf.set_font("zh", size=size)
+        pdf.multi_cell(width, 8, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font("zh", size=9)
+
+    def line(text: str) -> None:
+        pdf.multi_cell(width, 5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    pdf.set_font("zh", size=18)
+    pdf.multi_cell(width, 10, "离职证据报告", align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font("zh", size=9)
+    line(f"公司：{company.name}（{company.code}）")
+    line(f"案件编号：{case.id}")
+    line(f"生成时间：{_local(generated_at)}（北京时间）")
+
+    heading("一、案件概况")
+    line(f"员工：{employee.name}　工号：{employee.employee_no}　部门：{employee.department or '-'}　"
+         f"职位：{employee.position or '-'}")
+    line(f"来源：{SOURCE_LABELS.get(case.source, case.source)}　状态：{STATE_LABELS.get(case.state, case.state)}")
+    line(f"辞职通知到达时间：{_local(case.notice_arrived_at)}　试用期内：{'是' if case.probation else '否'}")
+    line(f"申请的最后工作日：{case.requested_last_day or '-'}　法定最早最后工作日：{case.earliest_lawful_last_day}　"
+         f"约定最后工作日：{case.agreed_last_day or '-'}")
+    line(f"书面辞职信应提交日期：{case.letter_due_date}　实际提交：{_local(case.letter_submitted_at)}")
+    if case.reason_text:
+        line(f"离职原因（员工填写）：{case.reason_text}")
+
+    heading("二、证据链状态")
+    if chain.ok:
+        line(f"完整：共 {chain.entries} 条记录，哈希链逐条校验通过。链头摘要：{chain.head_digest}")
+    else:
+        line(f"不完整：第 {chain.first_broken_seq} 条记录处断裂（{chain.reason}）。")
+
+    heading("三、时间线")
+    for e in entries:
+        label = ACTION_LABELS.get(e["action"]) or (
+            "催告提醒" if e["action"].startswith("reminder") else e["action"])
+        line(f"#{e['seq']}  {_local(e['occurred_at'])}  {label}  操作者：{e['actor']}")
+        pdf.set_text_color(90, 90, 90)
+        line(f"      {_summary(e['payload'])}")
+        line(f"      摘要：{e['digest']}")
+        pdf.set_text_color(0, 0, 0)
+
+    heading("四、文件")
+    if not documents:
+        line("无。")
+    for d in documents:
+        line(f"{d['kind']}　{d['filename']}　{d['size']} 字节　{_local(d['created_at'])}")
+        line(f"      SHA-256：{d['sha256']}")
+
+    heading("五、电子签名验证结果")
+    if not pdf_reports:
+        line("无已签名文件。")
+    for r in pdf_reports:
+        if not r.get("checked"):
+            line(f"{r['member']}：未验证（{r.get('reason', '')}）")
+            continue
+        line(f"{r['member']}：{'全部签名有效' if r.get('ok') else '验证未通过'}")
+        result = r.get("result") or {}
+        for sig in result.get("signatures", []) if isinstance(result, dict) else []:
+            if isinstance(sig, dict):
+                signer = sig.get("signer") or sig.get("signer_name") or sig.get("field") or "-"
+                when = sig.get("signing_time") or sig.get("timestamp") or "-"
+                valid = sig.get("valid")
+                level = sig.get("level") or sig.get("pades_level") or ""
+                line(f"      签名人：{signer}　时间：{when}　{'有效' if valid else '无效'}　{level}")
+        if r.get("error"):
+            line(f"      错误：{r['error']}")
+
+    heading("六、如何核验本档案")
+    line("manifest.json 列出档案内每个文件的 SHA-256，manifest.json.tsr 是对 manifest.json 的 RFC 3161 可信时间戳。"
+         "使用 qianli dossier verify 档案.zip 离线核验全部内容；任何文件被修改、增加或删除都会导致核验失败。")
+    line(f"根证书（pki/root.pem）SHA-256：{root_sha256}")
+    return bytes(pdf.output())
