@@ -9,6 +9,7 @@ BLUEPRINT_MODULES = [
     "api.wechat",
     "api.sms",
     "api.roster",
+    "api.dossier",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).

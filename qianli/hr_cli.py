@@ -72,3 +72,45 @@ def roster_import(file: Path, company_code: str, good_rows_only: bool, dry_run: 
 @click.group("dossier", help="The evidence dossier of a case (离职档案).")
 def dossier_group() -> None:
     pass
+
+
+@dossier_group.command("export", help="Write a case's dossier zip (recorded in the case's evidence chain).")
+@click.argument("case_id")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def dossier_export(case_id: str, out: Path) -> None:
+    import hashlib
+
+    from cases.errors import DomainError
+    from qianli.db import session_scope
+    from qianli.models import ResignationCase
+    from qianli.services.dossier import build_dossier
+
+    rt = _runtime()
+    try:
+        with session_scope(rt.session_factory) as s:
+            case = s.get(ResignationCase, case_id)
+            if case is None:
+                raise click.ClickException(f"no case {case_id}")
+            data = build_dossier(s, rt, case, actor="cli:dossier-export")
+            tmp = out.with_name(out.name + ".part")
+            tmp.write_bytes(data)
+            tmp.replace(out)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from None
+    _echo_json({"case_id": case_id, "out": str(out), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+
+
+@dossier_group.command("verify", help="Check a dossier zip offline; exit 1 with the reason if anything was changed.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--root", "roots", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Trusted root certificate (PEM/DER); default: the root inside the dossier (fingerprint shown).")
+def dossier_verify(file: Path, roots: tuple[Path, ...]) -> None:
+    from qianli.services.dossier import verify_dossier
+
+    result = verify_dossier(file.read_bytes(), trust_roots=list(roots) if roots else None)
+    _echo_json(result.as_dict())
+    if not result.ok:
+        click.echo(f"dossier verification FAILED: {result.reason}", err=True)
+        sys.exit(1)
+    click.echo(f"dossier OK: case {result.case_id}, {result.members} files, timestamp {result.timestamp_time}, "
+               f"root SHA-256 {result.root_sha256} ({result.trust_source})", err=True)
