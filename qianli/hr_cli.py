@@ -26,7 +26,7 @@ def roster_group() -> None:
     pass
 
 
-@roster_group.command("import", help="Import or update employees from a CSV/XLSX roster. Exit 1 if rows are bad.")
+@roster_group.command("import", help="Import or update employees from a CSV/XLSX roster. Exit 1 if rows are bad (nothing imported), unless --good-rows-only.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--company", "company_code", required=True, help="Company code.")
 @click.option("--good-rows-only", is_flag=True, help="Import the valid rows even if some rows are bad.")
