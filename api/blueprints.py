@@ -10,6 +10,8 @@ BLUEPRINT_MODULES = [
     "api.sms",
     "api.roster",
     "api.dossier",
+    "api.hr_cases",
+    "api.case_actions",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).

@@ -1,0 +1,569 @@
+"""HR's side of a case: the queue, one case in full, the review chain, withdrawal, chat evidence.
+
+The law shapes every operation here:
+
+* **No veto** (Labor Contract Law art. 37): a lawful notice ends the contract without the
+  employer's approval. "Approve" therefore means *confirming* the agreed last day and the
+  handover, in the levels the company's ``approval_chain`` names (default HR specialist, then
+  department head). HR may not push the last day past what the employee asked for.
+* **An earlier last day is a new agreement** (art. 36): if HR proposes a day before the earliest
+  lawful last day, it is recorded as a proposal the employee must confirm (``confirm_agreed_last_day``);
+  the case cannot reach final approval until they do.
+* **Withdrawal** needs the employer's consent once the notice has arrived (Civil Code art. 141:
+  a withdrawal must reach the other side no later than the notice itself). A case opens when the
+  notice arrives, so in practice an employee can only *request* withdrawal
+  (``request_withdrawal``); HR's consent (``decide_withdrawal``) withdraws the case.
+
+Who did what is recorded in the case's evidence chain (via ``apply_action`` payloads and
+``append_evidence``); pending proposals and withdrawal requests are read back from the chain,
+which is the single record of them. Services never commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import and_, case as sql_case, func, or_, select
+from sqlalchemy.orm import Session
+
+from cases.errors import (Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable,
+                          UnsupportedMediaType)
+from cases.states import OPEN_STATES, CaseAction, CaseState
+from qianli.db import utcnow
+from qianli.models import Company, Employee, EvidenceEntry, HrAlert, HrUser, ResignationCase
+from qianli.runtime import Runtime
+from qianli.services.alerts import open_alerts, raise_alert, resolve_alert
+from qianli.services.cases import SHANGHAI, apply_action, company_policy, get_case, get_employee_case, open_case
+from qianli.services.evidence import append_evidence, case_evidence, verify_case_chain
+from qianli.storage import case_documents, open_store, sha256_hex, store_document
+
+__all__ = ["HR_WRITERS", "CHAT_PLATFORMS", "SCREENSHOT_TYPES", "MAX_SCREENSHOT_BYTES", "MAX_CHAT_TEXT",
+           "CaseQuery", "CasePage", "ApprovalStatus", "Reviewer", "get_reviewer", "shanghai_today", "is_overdue",
+           "list_cases", "get_hr_case", "case_detail", "approval_status", "hr_allowed_actions", "approve_case",
+           "return_case", "confirm_agreed_last_day", "request_withdrawal", "decide_withdrawal",
+           "pending_withdrawal", "pending_agreement", "record_chat_evidence", "list_alerts", "resolve_hr_alert",
+           "notify_employee_safely"]
+
+log = logging.getLogger(__name__)
+
+HR_WRITERS = ("hr_specialist", "hr_manager")
+"""Roles that may record chat evidence, decide withdrawals and resolve alerts."""
+CHAT_PLATFORMS = ("wechat", "wecom", "dingtalk", "other")
+SCREENSHOT_TYPES = {"image/png": (b"\x89PNG\r\n\x1a\n", "png"), "image/jpeg": (b"\xff\xd8\xff", "jpg")}
+MAX_SCREENSHOT_BYTES = 5 * 1024 * 1024
+MAX_CHAT_TEXT = 5000
+MAX_COMMENT = 1000
+
+_S = CaseState
+REVIEW_STATES = (_S.SUBMITTED.value, _S.FIRST_APPROVED.value)
+
+# Evidence actions (the names classify as "approvals" / "chat" in the dossier).
+EV_LAST_DAY_PROPOSED = "review_last_day_proposed"
+EV_LAST_DAY_CONFIRMED = "review_last_day_confirmed"
+EV_LAST_DAY_DECLINED = "review_last_day_declined"
+EV_WITHDRAWAL_REQUESTED = "withdrawal_requested"
+EV_WITHDRAWAL_DECLINED = "withdrawal_declined"
+EV_CHAT = "chat_evidence_recorded"
+
+
+# ---- who is reviewing ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reviewer:
+    """An HR user as the review rules see them (loaded fresh: a deactivated user can't act)."""
+
+    id: str
+    company_id: str
+    role: str
+    department: str | None
+    display_name: str
+
+    @property
+    def actor(self) -> str:
+        return f"hr:{self.id}"
+
+
+def get_reviewer(session: Session, hr_user_id: str, company_id: str) -> Reviewer:
+    user = session.scalar(select(HrUser).where(HrUser.id == hr_user_id, HrUser.company_id == company_id))
+    if user is None or not user.active:
+        raise Forbidden("hr_user_inactive", "HR account not found or deactivated")
+    return Reviewer(user.id, user.company_id, user.role, user.department, user.display_name)
+
+
+def _sees_case(reviewer: Reviewer, employee: Employee) -> bool:
+    return reviewer.role != "dept_head" or (bool(reviewer.department) and employee.department == reviewer.department)
+
+
+def get_hr_case(session: Session, reviewer: Reviewer, case_id: str, *, for_update: bool = False) -> ResignationCase:
+    """A case this reviewer may see; anything else (other company, other department) is 404."""
+    if for_update:
+        case = session.scalar(select(ResignationCase).where(
+            ResignationCase.id == case_id, ResignationCase.company_id == reviewer.company_id)
+            .with_for_update().execution_options(populate_existing=True))
+        if case is None:
+            raise NotFound("case_not_found", "找不到该离职申请")
+    else:
+        case = get_case(session, case_id, reviewer.company_id)
+    if not _sees_case(reviewer, _employee(session, case)):
+        raise NotFound("case_not_found", "找不到该离职申请")
+    return case
+
+
+def _lock_employee_case(session: Session, case_id: str, employee_id: str, company_id: str) -> ResignationCase:
+    case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
+    return session.scalar(select(ResignationCase).where(ResignationCase.id == case.id).with_for_update()
+                          .execution_options(populate_existing=True))
+
+
+def _employee(session: Session, case: ResignationCase) -> Employee:
+    return session.get(Employee, case.employee_id)
+
+
+# ---- the queue -----------------------------------------------------------------------------------
+
+def shanghai_today(now: datetime | None = None) -> date:
+    return (now or utcnow()).astimezone(SHANGHAI).date()
+
+
+def is_overdue(case: ResignationCase, today: date | None = None) -> bool:
+    """The signed letter is late: due date passed (Beijing date), still waiting for the first letter."""
+    today = today or shanghai_today()
+    return (case.state == _S.AWAITING_LETTER.value and case.letter_submitted_at is None
+            and case.letter_due_date < today)
+
+
+@dataclass
+class CaseQuery:
+    states: list[str] = field(default_factory=list)
+    overdue: bool | None = None
+    department: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    arrival_from: date | None = None
+    arrival_to: date | None = None
+    search: str | None = None
+    page: int = 1
+    page_size: int = 20
+
+
+@dataclass
+class CasePage:
+    items: list[tuple[ResignationCase, Employee, bool]]
+    total: int
+    page: int
+    page_size: int
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _day_start_utc(d: date) -> datetime:
+    return datetime.combine(d, time.min, SHANGHAI)
+
+
+def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datetime | None = None) -> CasePage:
+    """The company's cases, overdue first, then newest; a department head sees their department only."""
+    today = shanghai_today(now)
+    overdue_expr = and_(ResignationCase.state == _S.AWAITING_LETTER.value,
+                        ResignationCase.letter_submitted_at.is_(None), ResignationCase.letter_due_date < today)
+    conds = [ResignationCase.company_id == reviewer.company_id, Employee.company_id == reviewer.company_id]
+    if reviewer.role == "dept_head":
+        conds.append(Employee.department == (reviewer.department or "\x00no-department"))
+    if q.states:
+        conds.append(ResignationCase.state.in_(q.states))
+    if q.overdue is True:
+        conds.append(overdue_expr)
+    elif q.overdue is False:
+        conds.append(~overdue_expr)
+    if q.department:
+        conds.append(Employee.department == q.department)
+    if q.created_from:
+        conds.append(ResignationCase.created_at >= _day_start_utc(q.created_from))
+    if q.created_to:
+        conds.append(ResignationCase.created_at < _day_start_utc(q.created_to + timedelta(days=1)))
+    if q.arrival_from:
+        conds.append(ResignationCase.arrival_date >= q.arrival_from)
+    if q.arrival_to:
+        conds.append(ResignationCase.arrival_date <= q.arrival_to)
+    if q.search and q.search.strip():
+        pattern = _like(q.search.strip())
+        conds.append(or_(Employee.name.like(pattern, escape="\\"), Employee.employee_no.like(pattern, escape="\\")))
+    base = select(ResignationCase, Employee).join(Employee, Employee.id == ResignationCase.employee_id).where(*conds)
+    total = session.scalar(select(func.count()).select_from(base.subquery()))
+    rows = session.execute(
+        base.order_by(sql_case((overdue_expr, 0), else_=1), ResignationCase.created_at.desc(), ResignationCase.id.desc())
+        .limit(q.page_size).offset((q.page - 1) * q.page_size)).all()
+    return CasePage([(c, e, is_overdue(c, today)) for c, e in rows], int(total or 0), q.page, q.page_size)
+
+
+# ---- approval chain -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ApprovalStatus:
+    chain: tuple[str, ...]
+    level: int | None  # index of the level waiting for a decision, None when not under review
+    level_role: str | None
+    first_approver: str | None  # actor who approved the first level (this round)
+    pending_last_day: date | None  # an earlier last day (art. 36) waiting for the employee
+    confirmed_last_day: date | None  # an earlier last day the employee confirmed (this round)
+
+
+def _latest(session: Session, case: ResignationCase, actions: tuple[str, ...]) -> EvidenceEntry | None:
+    return session.scalar(select(EvidenceEntry).where(
+        EvidenceEntry.case_id == case.id, EvidenceEntry.company_id == case.company_id,
+        EvidenceEntry.action.in_(actions)).order_by(EvidenceEntry.id.desc()).limit(1))
+
+
+_ROUND_RESET = ("case_submit_letter", "case_return_for_revision", "case_withdraw", "case_approve_final")
+
+
+def pending_agreement(session: Session, case: ResignationCase) -> tuple[str, date | None]:
+    """('pending'|'confirmed'|'declined'|'none', day) for the earlier-last-day agreement of this round."""
+    e = _latest(session, case, (EV_LAST_DAY_PROPOSED, EV_LAST_DAY_CONFIRMED, EV_LAST_DAY_DECLINED, *_ROUND_RESET))
+    if e is None or e.action in _ROUND_RESET:
+        return "none", None
+    day = date.fromisoformat(e.payload["agreed_last_day"])
+    return {EV_LAST_DAY_PROPOSED: "pending", EV_LAST_DAY_CONFIRMED: "confirmed"}.get(e.action, "declined"), day
+
+
+def pending_withdrawal(session: Session, case: ResignationCase) -> EvidenceEntry | None:
+    """The employee's open withdrawal request, if any."""
+    e = _latest(session, case, (EV_WITHDRAWAL_REQUESTED, EV_WITHDRAWAL_DECLINED, "case_withdraw"))
+    return e if e is not None and e.action == EV_WITHDRAWAL_REQUESTED else None
+
+
+def approval_status(session: Session, rt: Runtime, case: ResignationCase) -> ApprovalStatus:
+    chain = company_policy(session.get(Company, case.company_id), rt.settings).approval_chain or ("hr_manager",)
+    level: int | None = None
+    first = None
+    if case.state == _S.SUBMITTED.value:
+        level = 0
+    elif case.state == _S.FIRST_APPROVED.value:
+        level = min(1, len(chain) - 1)
+        e = _latest(session, case, ("case_approve_first",))
+        first = e.actor if e is not None else None
+    agreement, day = pending_agreement(session, case)
+    return ApprovalStatus(chain, level, chain[level] if level is not None else None, first,
+                          day if agreement == "pending" else None, day if agreement == "confirmed" else None)
+
+
+def _may_act_at_level(reviewer: Reviewer, status: ApprovalStatus, employee: Employee) -> str | None:
+    """None when the reviewer may decide at the current level, else the reason code."""
+    if status.level is None:
+        return "case_not_under_review"
+    if reviewer.role == "auditor":
+        return "role_read_only"
+    if reviewer.role != "hr_manager" and reviewer.role != status.level_role:
+        return "wrong_approval_level"
+    if reviewer.role == "dept_head" and employee.department != reviewer.department:
+        return "other_department"
+    if status.level > 0 and status.first_approver == reviewer.actor:
+        return "same_approver"
+    return None
+
+
+def _check_level(reviewer: Reviewer, status: ApprovalStatus, employee: Employee) -> None:
+    reason = _may_act_at_level(reviewer, status, employee)
+    if reason == "case_not_under_review":
+        raise Conflict(reason, "该离职申请当前不在审核阶段")
+    if reason == "same_approver":
+        raise Forbidden(reason, "两级审核须由不同的人完成")
+    if reason:
+        raise Forbidden(reason, f"当前审核级别需要 {status.level_role} 处理",
+                        details={"level": status.level, "level_role": status.level_role, "role": reviewer.role})
+
+
+def hr_allowed_actions(session: Session, rt: Runtime, case: ResignationCase, reviewer: Reviewer) -> list[str]:
+    """What the console may offer this HR user on this case now."""
+    actions = ["export_dossier"]
+    employee = _employee(session, case)
+    status = approval_status(session, rt, case)
+    if _may_act_at_level(reviewer, status, employee) is None:
+        actions += ["approve", "return"]
+    if reviewer.role in HR_WRITERS and case.state in {s.value for s in OPEN_STATES} \
+            and pending_withdrawal(session, case) is not None:
+        actions += ["consent_withdrawal", "decline_withdrawal"]
+    return actions
+
+
+def _default_last_day(case: ResignationCase) -> date:
+    """Without a new agreement the contract ends on the later of the asked-for and the lawful day."""
+    return max(case.requested_last_day or case.earliest_lawful_last_day, case.earliest_lawful_last_day)
+
+
+def notify_employee_safely(session: Session, rt: Runtime, case: ResignationCase, kind: str,
+                           params: dict[str, Any]) -> None:
+    """Tell the employee (SMS + subscribe message) through the reminders area, when it is installed."""
+    try:
+        from qianli.services.reminders import notify_employee
+    except ImportError:  # the reminders area is not installed: the evidence entry still records the event
+        log.warning("qianli.services.reminders.notify_employee unavailable; %s for case %s not sent", kind, case.id)
+        return
+    notify_employee(session, rt, case, kind, params)
+
+
+def _handover_snapshot(case: ResignationCase) -> list[dict[str, Any]]:
+    return [dict(i) for i in (case.handover_items or [])]
+
+
+def approve_case(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str, *,
+                 agreed_last_day: date | None = None, comment: str = "") -> tuple[ResignationCase, str]:
+    """Confirm the case at the current level. Returns the case and the outcome:
+    ``first_approved``, ``approved`` or ``awaiting_employee_confirmation`` (an earlier last day
+    was proposed at the final level and the employee must confirm it first)."""
+    if len(comment) > MAX_COMMENT:
+        raise InvalidInput("comment_too_long", f"审核意见不能超过 {MAX_COMMENT} 个字")
+    case = get_hr_case(session, reviewer, case_id, for_update=True)
+    employee = _employee(session, case)
+    status = approval_status(session, rt, case)
+    _check_level(reviewer, status, employee)
+    final = status.level == len(status.chain) - 1
+    upper = _default_last_day(case)
+    if agreed_last_day is not None:
+        if agreed_last_day <= case.arrival_date:
+            raise InvalidInput("agreed_last_day_too_early", "最后工作日必须晚于提出离职的日期")
+        if agreed_last_day > upper:
+            raise InvalidInput("agreed_last_day_after_requested", "约定的最后工作日不能晚于员工申请的日期",
+                               details={"latest_allowed": upper.isoformat()})
+    base = {"level": status.level + 1, "levels": len(status.chain), "level_role": status.level_role,
+            "approver_role": reviewer.role, "approver_name": reviewer.display_name, "comment": comment,
+            "earliest_lawful_last_day": case.earliest_lawful_last_day.isoformat(),
+            "requested_last_day": case.requested_last_day.isoformat() if case.requested_last_day else None,
+            "handover_confirmed": _handover_snapshot(case)}
+
+    # An earlier day than the law's needs the employee's agreement (art. 36).
+    early = agreed_last_day is not None and agreed_last_day < case.earliest_lawful_last_day
+    if early and status.confirmed_last_day != agreed_last_day:
+        if status.pending_last_day != agreed_last_day:
+            append_evidence(session, case, reviewer.actor, EV_LAST_DAY_PROPOSED, {
+                "agreed_last_day": agreed_last_day.isoformat(), "legal_basis": "劳动合同法第三十六条（协商一致）",
+                "earliest_lawful_last_day": case.earliest_lawful_last_day.isoformat(), "proposed_by": reviewer.display_name})
+            notify_employee_safely(session, rt, case, "agreed_last_day_proposed",
+                                   {"agreed_last_day": agreed_last_day.isoformat()})
+        if final:
+            return case, "awaiting_employee_confirmation"
+    elif not final and agreed_last_day is not None and not early:
+        case.agreed_last_day = agreed_last_day
+
+    if not final:
+        apply_action(session, case, CaseAction.APPROVE_FIRST, actor=reviewer.actor,
+                     payload={**base, "agreed_last_day": agreed_last_day.isoformat() if agreed_last_day else None})
+        return case, "first_approved"
+
+    if agreed_last_day is None and status.pending_last_day is not None:
+        raise Conflict("agreement_pending", "员工尚未确认提前的最后工作日",
+                       details={"agreed_last_day": status.pending_last_day.isoformat()})
+    if agreed_last_day is not None:
+        last_day = agreed_last_day
+    elif status.confirmed_last_day is not None:
+        last_day = status.confirmed_last_day
+    else:
+        last_day = case.agreed_last_day or upper
+    case.agreed_last_day = last_day
+    apply_action(session, case, CaseAction.APPROVE_FINAL, actor=reviewer.actor,
+                 payload={**base, "agreed_last_day": last_day.isoformat(),
+                          "mutual_agreement": last_day < case.earliest_lawful_last_day})
+    _countersign(session, rt, case, reviewer)
+    return case, "approved"
+
+
+def _countersign(session: Session, rt: Runtime, case: ResignationCase, reviewer: Reviewer) -> None:
+    """The company's countersignature on the employee's signed letter (signing area)."""
+    try:
+        from qianli.services.signing import countersign_case
+    except ImportError as exc:
+        raise ServiceUnavailable("countersign_unavailable", "公司签章服务尚未配置", details={"error": str(exc)}) from None
+    countersign_case(session, rt, case, actor=reviewer.actor)
+
+
+def return_case(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str, *, reason: str) -> ResignationCase:
+    """Send the case back to the employee for revision (they must sign again); they are notified."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("reason_required", "请填写退回原因")
+    if len(reason) > MAX_COMMENT:
+        raise InvalidInput("reason_too_long", f"退回原因不能超过 {MAX_COMMENT} 个字")
+    case = get_hr_case(session, reviewer, case_id, for_update=True)
+    status = approval_status(session, rt, case)
+    _check_level(reviewer, status, _employee(session, case))
+    apply_action(session, case, CaseAction.RETURN_FOR_REVISION, actor=reviewer.actor, payload={
+        "reason": reason, "level": status.level + 1, "level_role": status.level_role,
+        "approver_role": reviewer.role, "approver_name": reviewer.display_name})
+    notify_employee_safely(session, rt, case, "case_returned", {"reason": reason})
+    return case
+
+
+def confirm_agreed_last_day(session: Session, *, employee_id: str, company_id: str, case_id: str, actor: str,
+                            agreed_last_day: date, accept: bool) -> ResignationCase:
+    """The employee confirms (or declines) HR's earlier last day; naming the day guards against a stale page."""
+    case = _lock_employee_case(session, case_id, employee_id, company_id)
+    if case.state not in REVIEW_STATES:
+        raise Conflict("no_pending_agreement", "没有待确认的最后工作日")
+    state, day = pending_agreement(session, case)
+    if state != "pending":
+        raise Conflict("no_pending_agreement", "没有待确认的最后工作日")
+    if day != agreed_last_day:
+        raise Conflict("agreement_changed", "待确认的最后工作日已变更，请刷新后重试",
+                       details={"agreed_last_day": day.isoformat()})
+    if accept:
+        append_evidence(session, case, actor, EV_LAST_DAY_CONFIRMED, {
+            "agreed_last_day": day.isoformat(), "legal_basis": "劳动合同法第三十六条（协商一致）"})
+        case.agreed_last_day = day
+    else:
+        append_evidence(session, case, actor, EV_LAST_DAY_DECLINED, {"agreed_last_day": day.isoformat()})
+    session.flush()
+    return case
+
+
+# ---- withdrawal ----------------------------------------------------------------------------------
+
+def request_withdrawal(session: Session, *, employee_id: str, company_id: str, case_id: str, actor: str,
+                       reason: str = "", now: datetime | None = None) -> tuple[ResignationCase, str]:
+    """Before the notice arrived the employee withdraws freely; afterwards this records a request for
+    HR's consent (state unchanged). Returns the case and ``withdrawn`` or ``requested``."""
+    if len(reason) > MAX_COMMENT:
+        raise InvalidInput("reason_too_long", f"撤回原因不能超过 {MAX_COMMENT} 个字")
+    now = now or utcnow()
+    case = _lock_employee_case(session, case_id, employee_id, company_id)
+    if case.state not in {s.value for s in OPEN_STATES}:
+        raise Conflict("case_not_open", "该离职申请已结束，不能撤回", details={"state": case.state})
+    if now < case.notice_arrived_at:
+        apply_action(session, case, CaseAction.WITHDRAW, actor=actor,
+                     payload={"reason": reason, "before_notice_arrived": True})
+        return case, "withdrawn"
+    if pending_withdrawal(session, case) is not None:
+        return case, "requested"
+    append_evidence(session, case, actor, EV_WITHDRAWAL_REQUESTED, {
+        "reason": reason, "notice_arrived_at": case.notice_arrived_at,
+        "note": "通知已送达用人单位，撤回需经用人单位同意"})
+    raise_alert(session, company_id=company_id, kind="other", case_id=case.id, employee_id=case.employee_id,
+                message="员工申请撤回离职申请，请确认是否同意", payload={"withdrawal_requested": True}, actor="system")
+    return case, "requested"
+
+
+def decide_withdrawal(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str, *, consent: bool,
+                      comment: str = "") -> ResignationCase:
+    """HR consents (the case is withdrawn) or declines (the resignation stands); both are recorded."""
+    if reviewer.role not in HR_WRITERS:
+        raise Forbidden("role_forbidden", "requires role: hr_specialist, hr_manager", details={"role": reviewer.role})
+    if len(comment) > MAX_COMMENT:
+        raise InvalidInput("comment_too_long", f"意见不能超过 {MAX_COMMENT} 个字")
+    case = get_hr_case(session, reviewer, case_id, for_update=True)
+    request = pending_withdrawal(session, case)
+    if request is None or case.state not in {s.value for s in OPEN_STATES}:
+        raise Conflict("withdrawal_not_requested", "员工没有待处理的撤回申请")
+    decision = {"request_seq": request.seq, "decided_by": reviewer.display_name, "comment": comment}
+    if consent:
+        apply_action(session, case, CaseAction.WITHDRAW, actor=reviewer.actor,
+                     payload={**decision, "employer_consent": True, "reason": request.payload.get("reason", "")})
+        notify_employee_safely(session, rt, case, "withdrawal_consented", {"comment": comment})
+    else:
+        append_evidence(session, case, reviewer.actor, EV_WITHDRAWAL_DECLINED, decision)
+        notify_employee_safely(session, rt, case, "withdrawal_declined", {"comment": comment})
+    return case
+
+
+# ---- the seed case: chat evidence -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Screenshot:
+    data: bytes
+    content_type: str
+    filename: str
+
+
+def _check_screenshot(shot: Screenshot) -> str:
+    if len(shot.data) > MAX_SCREENSHOT_BYTES:
+        raise PayloadTooLarge("screenshot_too_large", f"截图不能超过 {MAX_SCREENSHOT_BYTES // (1024 * 1024)} MB")
+    for ctype, (magic, ext) in SCREENSHOT_TYPES.items():
+        if shot.data.startswith(magic):
+            return ctype
+    raise UnsupportedMediaType("screenshot_type", "截图须为 PNG 或 JPEG 图片", details={"accepted": list(SCREENSHOT_TYPES)})
+
+
+def record_chat_evidence(session: Session, rt: Runtime, reviewer: Reviewer, *, text: str, sender_name: str,
+                         platform: str, sent_at: datetime, employee_id: str | None = None,
+                         employee_no: str | None = None, requested_last_day: date | None = None,
+                         screenshot: Screenshot | None = None) -> ResignationCase:
+    """Record the instant message in which the employee resigned: it opens the case, notice arriving
+    when the message was sent (Civil Code art. 137); the employee is invited at once."""
+    if reviewer.role not in HR_WRITERS:
+        raise Forbidden("role_forbidden", "requires role: hr_specialist, hr_manager", details={"role": reviewer.role})
+    if sent_at.tzinfo is None or sent_at.utcoffset() is None:
+        raise InvalidInput("sent_at_naive", "发送时间须带时区（例如 +08:00）")
+    sent_at = sent_at.astimezone(timezone.utc)
+    if sent_at > utcnow():
+        raise InvalidInput("sent_at_in_future", "发送时间不能晚于当前时间")
+    text = (text or "").strip()
+    if not text or len(text) > MAX_CHAT_TEXT:
+        raise InvalidInput("chat_text_invalid", f"消息内容须为 1 到 {MAX_CHAT_TEXT} 个字")
+    if platform not in CHAT_PLATFORMS:
+        raise InvalidInput("chat_platform_invalid", "未知的聊天平台", details={"allowed": list(CHAT_PLATFORMS)})
+    if bool(employee_id) == bool(employee_no):
+        raise InvalidInput("employee_ref_required", "请提供员工 ID 或工号（二选一）")
+    cond = Employee.id == employee_id if employee_id else Employee.employee_no == employee_no
+    employee = session.scalar(select(Employee).where(cond, Employee.company_id == reviewer.company_id))
+    if employee is None or not employee.active or not _sees_case(reviewer, employee):
+        raise NotFound("employee_not_found", "找不到该员工")
+    ctype = _check_screenshot(screenshot) if screenshot is not None else None
+    case = open_case(session, rt.settings, employee=employee, source="instant_message", notice_arrived_at=sent_at,
+                     actor=reviewer.actor, requested_last_day=requested_last_day,
+                     extra_evidence={"recorded_by": reviewer.display_name, "platform": platform})
+    doc = None
+    if screenshot is not None:
+        ext = SCREENSHOT_TYPES[ctype][1]
+        doc = store_document(session, open_store(rt.settings), company_id=case.company_id, case_id=case.id,
+                             employee_id=employee.id, kind="chat_screenshot",
+                             filename=f"chat-{sent_at.astimezone(SHANGHAI):%Y%m%d-%H%M%S}.{ext}",
+                             content_type=ctype, data=screenshot.data, created_by=reviewer.actor,
+                             meta={"original_filename": screenshot.filename[:200], "platform": platform})
+    append_evidence(session, case, reviewer.actor, EV_CHAT, {
+        "platform": platform, "text": text, "sender_name": sender_name, "sent_at": sent_at,
+        "sent_at_local": sent_at.astimezone(SHANGHAI).isoformat(), "employee_no": employee.employee_no,
+        "screenshot_sha256": sha256_hex(screenshot.data) if screenshot is not None else None,
+        "screenshot_document_id": doc.id if doc is not None else None, "recorded_by": reviewer.display_name})
+    return case
+
+
+# ---- one case in full -------------------------------------------------------------------------------
+
+def case_detail(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str) -> dict[str, Any]:
+    case = get_hr_case(session, reviewer, case_id)
+    employee = _employee(session, case)
+    status = approval_status(session, rt, case)
+    chain = verify_case_chain(session, case.id, case.company_id)
+    withdrawal = pending_withdrawal(session, case)
+    return {
+        "case": case, "employee": employee, "overdue": is_overdue(case),
+        "timeline": case_evidence(session, case.id, case.company_id),
+        "chain": {"ok": chain.ok, "entries": chain.entries, "first_broken_seq": chain.first_broken_seq,
+                  "reason": chain.reason, "head_digest": chain.head_digest},
+        "documents": case_documents(session, case.id, case.company_id),
+        "approval": {"chain": list(status.chain), "level": None if status.level is None else status.level + 1,
+                     "level_role": status.level_role,
+                     "pending_last_day": status.pending_last_day, "confirmed_last_day": status.confirmed_last_day},
+        "withdrawal_requested_at": withdrawal.occurred_at if withdrawal is not None else None,
+        "allowed_actions": hr_allowed_actions(session, rt, case, reviewer),
+    }
+
+
+# ---- alerts -------------------------------------------------------------------------------------------
+
+def list_alerts(session: Session, reviewer: Reviewer, *, limit: int = 100) -> list[HrAlert]:
+    alerts = open_alerts(session, reviewer.company_id, limit=limit)
+    if reviewer.role != "dept_head":
+        return alerts
+    ids = {a.employee_id for a in alerts if a.employee_id}
+    depts = dict(session.execute(select(Employee.id, Employee.department).where(
+        Employee.id.in_(ids), Employee.company_id == reviewer.company_id)).all()) if ids else {}
+    return [a for a in alerts if a.employee_id and depts.get(a.employee_id) == reviewer.department]
+
+
+def resolve_hr_alert(session: Session, reviewer: Reviewer, alert_id: str) -> HrAlert:
+    if reviewer.role not in HR_WRITERS:
+        raise Forbidden("role_forbidden", "requires role: hr_specialist, hr_manager", details={"role": reviewer.role})
+    return resolve_alert(session, reviewer.company_id, alert_id, actor=reviewer.actor)
