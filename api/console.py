@@ -1,0 +1,343 @@
+"""The HR console at ``/hr/``: server-rendered pages (Jinja) and a little vanilla JavaScript.
+
+Login uses the HR login service and keeps the access token in the HttpOnly, SameSite=Strict
+cookie ``qianli_hr`` (the API accepts the same cookie). Every form post carries a CSRF token: an
+HMAC of the session cookie (``api.csrf``); the login form, which has no session yet, uses a
+double-submit cookie. Pages call the same services as the API; a refused action rolls the
+request back (its response status is >= 400) and shows the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+from functools import wraps
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+from flask import (Blueprint, flash, g, get_flashed_messages, redirect, render_template, request,
+                   send_file, url_for)
+from werkzeug.wrappers import Response
+
+from cases.errors import DomainError, InvalidInput, NotFound, Unauthorized
+from qianli.models import Company
+from qianli.services import review as svc
+from qianli.services.auth import decode_access_token, hr_login
+from qianli.services.cases import SHANGHAI
+from qianli.storage import case_documents, open_store, read_document
+
+from api.auth import HR_COOKIE
+from api.context import db, runtime
+from api.csrf import CSRF_FIELD, check_csrf_value, csrf_token
+from api.errors import STATUS_BY_ERROR
+
+__all__ = ["bp", "STATE_LABELS"]
+
+bp = Blueprint("hr_console", __name__, url_prefix="/hr", template_folder="templates",
+               static_folder="static/hr", static_url_path="/static")
+
+LOGIN_CSRF_COOKIE = "qianli_hr_login"
+STATE_LABELS = {
+    "awaiting_letter": "待提交辞职信", "submitted": "待审核", "first_approved": "一级已审核", "returned": "已退回修改",
+    "approved": "已审核通过", "closed": "已结束", "withdrawn": "已撤回",
+}
+ROLE_LABELS = {"hr_specialist": "人事专员", "hr_manager": "人事经理", "dept_head": "部门负责人", "auditor": "审计（只读）"}
+SOURCE_LABELS = {"miniprogram": "小程序", "instant_message": "即时消息（聊天记录）"}
+ACTION_LABELS = {
+    "case_opened": "离职申请创建（通知送达）", "case_form_updated": "离职表单更新", "case_submit_letter": "提交已签名辞职信",
+    "case_approve_first": "一级审核通过", "case_approve_final": "终审通过", "case_return_for_revision": "退回修改",
+    "case_withdraw": "撤回离职申请", "case_close": "结案", "chat_evidence_recorded": "录入聊天记录证据",
+    "review_last_day_proposed": "提出提前的最后工作日（协商一致）", "review_last_day_confirmed": "员工确认最后工作日",
+    "review_last_day_declined": "员工不同意提前的最后工作日", "withdrawal_requested": "员工申请撤回",
+    "withdrawal_declined": "公司不同意撤回", "hr_alert_raised": "HR 提醒", "dossier_exported": "导出离职档案",
+}
+DOC_LABELS = {"letter_unsigned": "辞职信（未签名）", "letter_signed": "辞职信（员工已签名）",
+              "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案", "other": "其他"}
+FLASH_TEXT = {"first_approved": "一级审核已通过", "approved": "终审已通过，公司已会签",
+              "awaiting_employee_confirmation": "已提出提前的最后工作日，等待员工确认", "returned": "已退回员工修改",
+              "withdrawal_consented": "已同意撤回", "withdrawal_declined": "已记录不同意撤回", "alert_resolved": "提醒已处理"}
+
+
+# ---- session --------------------------------------------------------------------------------------
+
+def _session_token() -> str | None:
+    return request.cookies.get(HR_COOKIE) or None
+
+
+def login_required(fn: Callable) -> Callable:
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        token = _session_token()
+        if not token:
+            return _to_login()
+        try:
+            principal = decode_access_token(runtime().settings, token)
+        except Unauthorized:
+            return _to_login(expired=True)
+        if principal.kind != "hr":
+            return _to_login()
+        try:
+            g.reviewer = svc.get_reviewer(db(), principal.subject_id, principal.company_id)
+        except DomainError:
+            return _to_login()
+        g.csrf = csrf_token(token)
+        if request.method == "POST":
+            check_csrf_value(token, request.form.get(CSRF_FIELD))
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _to_login(expired: bool = False) -> Response:
+    target = request.full_path.rstrip("?") if request.method == "GET" else url_for("hr_console.queue")
+    resp = redirect(url_for("hr_console.login", next=target, expired=1 if expired else None), code=303)
+    if expired:
+        resp.delete_cookie(HR_COOKIE, path="/")
+    return resp
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/hr/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("hr_console.queue")
+
+
+def _secure_cookies() -> bool:
+    return request.is_secure or runtime().settings.public_base_url.startswith("https://")
+
+
+# ---- rendering helpers -------------------------------------------------------------------------------
+
+def _beijing(value: Any) -> str:
+    if value is None:
+        return "—"
+    if hasattr(value, "astimezone") and hasattr(value, "hour"):
+        return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _payload_summary(payload: dict[str, Any]) -> str:
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 400 else text[:400] + "…"
+
+
+@bp.app_template_filter("beijing")
+def _beijing_filter(value):
+    return _beijing(value)
+
+
+def _render(template: str, status: int = 200, **ctx):
+    reviewer = g.get("reviewer")
+    company = db().get(Company, reviewer.company_id) if reviewer else None
+    body = render_template(template, reviewer=reviewer, company=company, csrf=g.get("csrf", ""),
+                           role_labels=ROLE_LABELS, state_labels=STATE_LABELS, messages=get_flashed_messages(), **ctx)
+    return body, status
+
+
+def _status_of(err: DomainError) -> int:
+    return next((s for cls, s in STATUS_BY_ERROR if isinstance(err, cls)), 400)
+
+
+@bp.after_request
+def _headers(resp: Response) -> Response:
+    resp.headers.setdefault("Content-Security-Policy",
+                            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                            "object-src 'self'; frame-src 'self'; frame-ancestors 'self'; form-action 'self'; "
+                            "base-uri 'none'")
+    resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(err: DomainError):
+    db().rollback()
+    return _render("hr/error.html", _status_of(err), error=err)
+
+
+# ---- login ----------------------------------------------------------------------------------------
+
+@bp.get("/login")
+def login():
+    nonce = secrets.token_urlsafe(24)
+    body, status = _render("hr/login.html", login_csrf=nonce, next=_safe_next(request.args.get("next")),
+                           expired=bool(request.args.get("expired")), company_code=request.args.get("company", ""))
+    resp = Response(body, status, mimetype="text/html")
+    resp.set_cookie(LOGIN_CSRF_COOKIE, nonce, httponly=True, samesite="Strict", secure=_secure_cookies(), path="/hr/")
+    return resp
+
+
+@bp.post("/login")
+def login_submit():
+    nonce = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    presented = request.form.get(CSRF_FIELD, "")
+    if not nonce or not secrets.compare_digest(nonce, presented):
+        return _render("hr/error.html", 403, error=DomainError("csrf_failed", "页面已过期，请刷新后重新登录"))
+    company_code = request.form.get("company_code", "").strip()
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    try:
+        if not (company_code and username and password) or max(len(company_code), len(username)) > 64 \
+                or len(password) > 256:
+            raise Unauthorized("login_failed", "公司代码、用户名或密码错误")
+        user, pair = hr_login(db(), runtime().settings, company_code=company_code, username=username, password=password)
+    except Unauthorized:
+        db().rollback()
+        new_nonce = secrets.token_urlsafe(24)
+        body, _ = _render("hr/login.html", login_csrf=new_nonce, next=_safe_next(request.form.get("next")),
+                          expired=False, company_code=company_code, error="公司代码、用户名或密码错误")
+        resp = Response(body, 401, mimetype="text/html")
+        resp.set_cookie(LOGIN_CSRF_COOKIE, new_nonce, httponly=True, samesite="Strict", secure=_secure_cookies(),
+                        path="/hr/")
+        return resp
+    resp = redirect(_safe_next(request.form.get("next")), code=303)
+    resp.set_cookie(HR_COOKIE, pair.access_token, max_age=pair.expires_in, httponly=True, samesite="Strict",
+                    secure=_secure_cookies(), path="/")
+    resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/hr/")
+    return resp
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    resp = redirect(url_for("hr_console.login"), code=303)
+    resp.delete_cookie(HR_COOKIE, path="/")
+    return resp
+
+
+# ---- the queue --------------------------------------------------------------------------------------
+
+def _date_arg(name: str):
+    from datetime import date
+
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput("validation_failed", f"日期格式错误：{name}") from None
+
+
+@bp.get("/")
+@login_required
+def queue():
+    states = [s for s in request.args.getlist("state") if s in STATE_LABELS]
+    overdue = {"1": True, "0": False}.get(request.args.get("overdue", ""))
+    try:
+        page = max(1, min(int(request.args.get("page", "1")), 100000))
+    except ValueError:
+        page = 1
+    q = svc.CaseQuery(states=states, overdue=overdue, department=request.args.get("department", "").strip()[:100] or None,
+                      arrival_from=_date_arg("arrival_from"), arrival_to=_date_arg("arrival_to"),
+                      search=request.args.get("q", "").strip()[:100] or None, page=page, page_size=20)
+    result = svc.list_cases(db(), g.reviewer, q)
+    pages = max(1, (result.total + q.page_size - 1) // q.page_size)
+    args = {k: v for k, v in request.args.items(multi=True) if k != "page"}
+
+    def page_url(n: int) -> str:
+        return url_for("hr_console.queue") + "?" + urlencode([*[(k, v) for k, v in request.args.items(multi=True)
+                                                                if k != "page"], ("page", n)])
+
+    return _render("hr/queue.html", result=result, pages=pages, page_url=page_url, filters=args, states=states,
+                   overdue=request.args.get("overdue", ""), source_labels=SOURCE_LABELS)
+
+
+# ---- one case -----------------------------------------------------------------------------------------
+
+def _letter_document(case):
+    docs = case_documents(db(), case.id, case.company_id)
+    for kind in ("letter_countersigned", "letter_signed"):
+        found = [d for d in docs if d.kind == kind]
+        if found:
+            return found[-1]
+    return None
+
+
+@bp.get("/cases/<case_id>")
+@login_required
+def case_page(case_id: str):
+    d = svc.case_detail(db(), runtime(), g.reviewer, case_id)
+    timeline = [{"seq": e.seq, "at": _beijing(e.occurred_at), "actor": e.actor, "action": e.action,
+                 "label": ACTION_LABELS.get(e.action, e.action), "summary": _payload_summary(e.payload),
+                 "digest": e.digest} for e in d["timeline"]]
+    return _render("hr/case.html", d=d, case=d["case"], employee=d["employee"], timeline=timeline,
+                   letter=_letter_document(d["case"]), doc_labels=DOC_LABELS, source_labels=SOURCE_LABELS)
+
+
+def _done(case_id: str, outcome: str) -> Response:
+    flash(FLASH_TEXT.get(outcome, outcome))
+    return redirect(url_for("hr_console.case_page", case_id=case_id), code=303)
+
+
+@bp.post("/cases/<case_id>/approve")
+@login_required
+def approve(case_id: str):
+    from datetime import date
+
+    raw_day = request.form.get("agreed_last_day", "").strip()
+    try:
+        day = date.fromisoformat(raw_day) if raw_day else None
+    except ValueError:
+        raise InvalidInput("validation_failed", "最后工作日格式错误") from None
+    _, outcome = svc.approve_case(db(), runtime(), g.reviewer, case_id, agreed_last_day=day,
+                                  comment=request.form.get("comment", "").strip())
+    return _done(case_id, outcome)
+
+
+@bp.post("/cases/<case_id>/return")
+@login_required
+def return_case(case_id: str):
+    svc.return_case(db(), runtime(), g.reviewer, case_id, reason=request.form.get("reason", ""))
+    return _done(case_id, "returned")
+
+
+@bp.post("/cases/<case_id>/withdrawal")
+@login_required
+def withdrawal(case_id: str):
+    consent = request.form.get("consent") == "yes"
+    svc.decide_withdrawal(db(), runtime(), g.reviewer, case_id, consent=consent,
+                          comment=request.form.get("comment", "").strip())
+    return _done(case_id, "withdrawal_consented" if consent else "withdrawal_declined")
+
+
+@bp.get("/cases/<case_id>/letter.pdf")
+@login_required
+def letter_pdf(case_id: str):
+    case = svc.get_hr_case(db(), g.reviewer, case_id)
+    doc = _letter_document(case)
+    if doc is None:
+        raise NotFound("letter_not_found", "该案件还没有已签名的辞职信")
+    data = read_document(open_store(runtime().settings), doc)
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=False,
+                     download_name=f"letter-{case.id}-{doc.kind}.pdf", max_age=0)
+
+
+@bp.get("/cases/<case_id>/dossier.zip")
+@login_required
+def dossier_zip(case_id: str):
+    from qianli.services.dossier import build_dossier
+
+    case = svc.get_hr_case(db(), g.reviewer, case_id)
+    data = build_dossier(db(), runtime(), case, actor=g.reviewer.actor)
+    return send_file(io.BytesIO(data), mimetype="application/zip", as_attachment=True,
+                     download_name=f"dossier-{case.id}.zip", max_age=0)
+
+
+# ---- alerts ---------------------------------------------------------------------------------------------
+
+@bp.get("/alerts")
+@login_required
+def alerts():
+    return _render("hr/alerts.html", alerts=svc.list_alerts(db(), g.reviewer))
+
+
+@bp.post("/alerts/<alert_id>/resolve")
+@login_required
+def resolve_alert(alert_id: str):
+    svc.resolve_hr_alert(db(), g.reviewer, alert_id)
+    flash(FLASH_TEXT["alert_resolved"])
+    return redirect(url_for("hr_console.alerts"), code=303)
