@@ -363,3 +363,44 @@ def test_date_helpers():
 
     # 16:30 UTC on 2025-10-02 is already 3 October in Beijing.
     assert shanghai_today(datetime(2025, 10, 2, 16, 30, tzinfo=timezone.utc)) == date(2025, 10, 3)
+
+
+# ---- the employee hears about a return ------------------------------------------------------------
+
+@pytest.fixture
+def notifications(monkeypatch):
+    """Record every call into the reminders area's notify_employee (calling through when it exists)."""
+    import importlib
+    import sys
+    import types
+
+    calls: list[tuple[str, str, dict]] = []
+    try:
+        module = importlib.import_module("qianli.services.reminders")
+        real = module.notify_employee
+    except (ImportError, AttributeError):
+        module, real = types.ModuleType("qianli.services.reminders"), None
+        monkeypatch.setitem(sys.modules, "qianli.services.reminders", module)
+
+    def recording(session, rt, case, kind, params):
+        calls.append((case.id, kind, dict(params)))
+        if real is not None:
+            return real(session, rt, case, kind, params)
+
+    monkeypatch.setattr(module, "notify_employee", recording, raising=False)
+    return calls
+
+
+def test_return_and_proposals_notify_the_employee(client, world, notifications):
+    c, _ = world.case()
+    early = c.earliest_lawful_last_day - timedelta(days=1)
+    client.post(f"/api/v1/hr/cases/{c.id}/approval", json={"agreed_last_day": early.isoformat()}, headers=world.h(world.spec))
+    client.post(f"/api/v1/hr/cases/{c.id}/return", json={"reason": "请补充交接清单"}, headers=world.h(world.head))
+    assert notifications == [(c.id, "agreed_last_day_proposed", {"agreed_last_day": early.isoformat()}),
+                             (c.id, "case_returned", {"reason": "请补充交接清单"})]
+
+
+def test_refused_return_notifies_nobody(client, world, notifications):
+    c, _ = world.case()
+    r = client.post(f"/api/v1/hr/cases/{c.id}/return", json={"reason": "x"}, headers=world.h(world.head))
+    assert r.status_code == 403 and notifications == []
