@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, case as sql_case, func, or_, select
+from sqlalchemy import and_, case as sql_case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from cases.errors import (Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable,
@@ -172,7 +172,7 @@ def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datet
                         ResignationCase.letter_submitted_at.is_(None), ResignationCase.letter_due_date < today)
     conds = [ResignationCase.company_id == reviewer.company_id, Employee.company_id == reviewer.company_id]
     if reviewer.role == "dept_head":
-        conds.append(Employee.department == (reviewer.department or "\x00no-department"))
+        conds.append(Employee.department == reviewer.department if reviewer.department else false())
     if q.states:
         conds.append(ResignationCase.state.in_(q.states))
     if q.overdue is True:
