@@ -85,6 +85,27 @@ def upgrade() -> None:
     with op.batch_alter_table('hr_users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_hr_users_company_id'), ['company_id'], unique=False)
 
+    op.create_table('hr_digests',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('company_id', sa.String(length=32), nullable=False),
+    sa.Column('hr_user_id', sa.String(length=32), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('case_ids', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('content_sha256', sa.String(length=64), nullable=True),
+    sa.Column('provider_message_id', sa.String(length=128), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_at', qianli.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', qianli.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_hr_digests_company_id_companies')),
+    sa.ForeignKeyConstraint(['hr_user_id'], ['hr_users.id'], name=op.f('fk_hr_digests_hr_user_id_hr_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_hr_digests')),
+    sa.UniqueConstraint('hr_user_id', 'day', name='uq_hr_digests_user_day')
+    )
+    with op.batch_alter_table('hr_digests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_hr_digests_company_id'), ['company_id'], unique=False)
+
     op.create_table('refresh_tokens',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('company_id', sa.String(length=32), nullable=False),
@@ -217,6 +238,57 @@ def upgrade() -> None:
     with op.batch_alter_table('hr_alerts', schema=None) as batch_op:
         batch_op.create_index('ix_hr_alerts_open', ['company_id', 'resolved_at'], unique=False)
 
+    op.create_table('reminder_deliveries',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('company_id', sa.String(length=32), nullable=False),
+    sa.Column('case_id', sa.String(length=32), nullable=False),
+    sa.Column('slot', sa.Integer(), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('kind', sa.String(length=40), nullable=False),
+    sa.Column('params', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('template', sa.String(length=100), nullable=True),
+    sa.Column('content_sha256', sa.String(length=64), nullable=True),
+    sa.Column('provider', sa.String(length=32), nullable=True),
+    sa.Column('provider_message_id', sa.String(length=128), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('error_code', sa.String(length=64), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('scheduled_for', qianli.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('enqueued_at', qianli.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_until', qianli.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', qianli.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', qianli.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', qianli.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['resignation_cases.id'], name=op.f('fk_reminder_deliveries_case_id_resignation_cases')),
+    sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_reminder_deliveries_company_id_companies')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reminder_deliveries')),
+    sa.UniqueConstraint('case_id', 'slot', 'channel', name='uq_reminder_deliveries_case_slot_channel')
+    )
+    with op.batch_alter_table('reminder_deliveries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_reminder_deliveries_company_id'), ['company_id'], unique=False)
+        batch_op.create_index('ix_reminder_deliveries_open', ['status', 'enqueued_at'], unique=False)
+
+    op.create_table('reminder_schedules',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('company_id', sa.String(length=32), nullable=False),
+    sa.Column('case_id', sa.String(length=32), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('slot', sa.Integer(), nullable=False),
+    sa.Column('next_due_at', qianli.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_scheduled_at', qianli.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('stop_reason', sa.String(length=64), nullable=True),
+    sa.Column('created_at', qianli.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', qianli.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['resignation_cases.id'], name=op.f('fk_reminder_schedules_case_id_resignation_cases')),
+    sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_reminder_schedules_company_id_companies')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_reminder_schedules')),
+    sa.UniqueConstraint('case_id', name=op.f('uq_reminder_schedules_case_id'))
+    )
+    with op.batch_alter_table('reminder_schedules', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_reminder_schedules_company_id'), ['company_id'], unique=False)
+        batch_op.create_index('ix_reminder_schedules_due', ['state', 'next_due_at'], unique=False)
+
     # ### end Alembic commands ###
     if op.get_bind().dialect.name == "postgresql":
         for stmt in EVIDENCE_APPEND_ONLY_SQL:
@@ -225,6 +297,16 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('reminder_schedules', schema=None) as batch_op:
+        batch_op.drop_index('ix_reminder_schedules_due')
+        batch_op.drop_index(batch_op.f('ix_reminder_schedules_company_id'))
+
+    op.drop_table('reminder_schedules')
+    with op.batch_alter_table('reminder_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_reminder_deliveries_open')
+        batch_op.drop_index(batch_op.f('ix_reminder_deliveries_company_id'))
+
+    op.drop_table('reminder_deliveries')
     with op.batch_alter_table('hr_alerts', schema=None) as batch_op:
         batch_op.drop_index('ix_hr_alerts_open')
 
@@ -254,6 +336,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_refresh_tokens_company_id'))
 
     op.drop_table('refresh_tokens')
+    with op.batch_alter_table('hr_digests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_hr_digests_company_id'))
+
+    op.drop_table('hr_digests')
     with op.batch_alter_table('hr_users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_hr_users_company_id'))
 
