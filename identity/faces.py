@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from cases.errors import InvalidInput, PayloadTooLarge
 
@@ -32,6 +32,8 @@ def decode_image(data: bytes, *, max_pixels: int, max_side: int) -> np.ndarray:
     """Decode ``data`` into an RGB array whose longest side is at most ``max_side``."""
     if not data:
         raise InvalidInput("image_invalid", "图片为空")
+    # face_recognition sets this to True when imported; a truncated upload must be refused instead.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

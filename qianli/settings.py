@@ -89,6 +89,10 @@ class Settings:
     face_lock_after_failures: int = _s("QIANLI_FACE_LOCK_AFTER_FAILURES", 5, "Consecutive failed face checks that lock face verification.")
     face_photo_retention_s: int = _s("QIANLI_FACE_PHOTO_RETENTION_S", 0, "How long a raw reference photo may be kept after enrolment (0: not kept).")
     liveness_challenge_ttl_s: int = _s("QIANLI_LIVENESS_CHALLENGE_TTL_S", 120, "Validity of a liveness challenge, seconds.")
+    liveness_provider: str = _s("QIANLI_LIVENESS_PROVIDER", "local", "'local' (landmark challenge-response on this server) or a certified service: 'wechat' / 'tencent_faceid' (not available offline: answers 503).", choices=("local", "wechat", "tencent_faceid"))
+    liveness_min_frames: int = _s("QIANLI_LIVENESS_MIN_FRAMES", 3, "Fewest frames in a liveness burst (a neutral frame and one per action).")
+    liveness_max_frames: int = _s("QIANLI_LIVENESS_MAX_FRAMES", 8, "Most frames in a liveness burst.")
+    liveness_max_frame_bytes: int = _s("QIANLI_LIVENESS_MAX_FRAME_BYTES", 2 * 1024 * 1024, "Largest single frame of a liveness burst, bytes.")
     signing_intent_window_s: int = _s("QIANLI_SIGNING_INTENT_WINDOW_S", 300, "SMS and face checks must both pass within this many seconds to earn a signing intent.")
     signing_intent_ttl_s: int = _s("QIANLI_SIGNING_INTENT_TTL_S", 600, "Lifetime of a signing intent, seconds.")
 

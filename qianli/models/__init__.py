@@ -4,6 +4,8 @@
 from qianli.db import Base
 from qianli.models.core import *  # noqa: F401,F403
 from qianli.models.core import __all__ as _core_all
+from qianli.models.faces import *  # noqa: F401,F403
+from qianli.models.faces import __all__ as _faces_all
 from qianli.models.identity import *  # noqa: F401,F403
 from qianli.models.identity import __all__ as _identity_all
 from qianli.models.reminders import *  # noqa: F401,F403
@@ -11,4 +13,4 @@ from qianli.models.reminders import __all__ as _reminders_all
 from qianli.models.shared import *  # noqa: F401,F403
 from qianli.models.shared import __all__ as _shared_all
 
-__all__ = ["Base", *_core_all, *_identity_all, *_reminders_all, *_shared_all]
+__all__ = ["Base", *_core_all, *_faces_all, *_identity_all, *_reminders_all, *_shared_all]

@@ -85,6 +85,43 @@ def upgrade() -> None:
     with op.batch_alter_table('hr_users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_hr_users_company_id'), ['company_id'], unique=False)
 
+    op.create_table('biometric_consents',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('company_id', sa.String(length=32), nullable=False),
+    sa.Column('employee_id', sa.String(length=32), nullable=False),
+    sa.Column('purpose', sa.String(length=32), nullable=False),
+    sa.Column('method', sa.String(length=32), nullable=False),
+    sa.Column('text_version', sa.String(length=32), nullable=False),
+    sa.Column('text_sha256', sa.String(length=64), nullable=False),
+    sa.Column('reference', sa.String(length=200), nullable=False),
+    sa.Column('actor', sa.String(length=120), nullable=False),
+    sa.Column('ip', sa.String(length=64), nullable=False),
+    sa.Column('user_agent', sa.String(length=500), nullable=False),
+    sa.Column('given_at', qianli.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('withdrawn_at', qianli.db.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_biometric_consents_company_id_companies')),
+    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_biometric_consents_employee_id_employees')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_biometric_consents'))
+    )
+    with op.batch_alter_table('biometric_consents', schema=None) as batch_op:
+        batch_op.create_index('ix_biometric_consents_employee', ['company_id', 'employee_id'], unique=False)
+
+    op.create_table('face_lock_states',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('company_id', sa.String(length=32), nullable=False),
+    sa.Column('employee_id', sa.String(length=32), nullable=False),
+    sa.Column('consecutive_failures', sa.Integer(), nullable=False),
+    sa.Column('last_failure_at', qianli.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_failure_reason', sa.String(length=64), nullable=False),
+    sa.Column('last_success_at', qianli.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('locked_at', qianli.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('unlocked_at', qianli.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('unlocked_by', sa.String(length=120), nullable=True),
+    sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_face_lock_states_company_id_companies')),
+    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_face_lock_states_employee_id_employees')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_face_lock_states')),
+    sa.UniqueConstraint('company_id', 'employee_id', name=op.f('uq_face_lock_states_company_id'))
+    )
     op.create_table('hr_digests',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('company_id', sa.String(length=32), nullable=False),
@@ -219,6 +256,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_evidence_entries_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_evidence_entries_company_id'), ['company_id'], unique=False)
 
+    op.create_table('face_enrolments',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('company_id', sa.String(length=32), nullable=False),
+    sa.Column('employee_id', sa.String(length=32), nullable=False),
+    sa.Column('template_enc', sa.Text(), nullable=False),
+    sa.Column('key_id', sa.String(length=64), nullable=False),
+    sa.Column('model', sa.String(length=64), nullable=False),
+    sa.Column('source', sa.String(length=32), nullable=False),
+    sa.Column('photo_sha256', sa.String(length=64), nullable=False),
+    sa.Column('consent_id', sa.String(length=32), nullable=False),
+    sa.Column('consent_given_at', qianli.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('consent_text_version', sa.String(length=32), nullable=False),
+    sa.Column('enrolled_by', sa.String(length=120), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('created_at', qianli.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', qianli.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_face_enrolments_company_id_companies')),
+    sa.ForeignKeyConstraint(['consent_id'], ['biometric_consents.id'], name=op.f('fk_face_enrolments_consent_id_biometric_consents')),
+    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_face_enrolments_employee_id_employees')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_face_enrolments')),
+    sa.UniqueConstraint('company_id', 'employee_id', name=op.f('uq_face_enrolments_company_id'))
+    )
     op.create_table('hr_alerts',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('company_id', sa.String(length=32), nullable=False),
@@ -289,6 +348,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_reminder_schedules_company_id'), ['company_id'], unique=False)
         batch_op.create_index('ix_reminder_schedules_due', ['state', 'next_due_at'], unique=False)
 
+    op.create_table('face_reference_photos',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('company_id', sa.String(length=32), nullable=False),
+    sa.Column('employee_id', sa.String(length=32), nullable=False),
+    sa.Column('enrolment_id', sa.String(length=32), nullable=False),
+    sa.Column('photo_enc', sa.LargeBinary(), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('delete_after', qianli.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', qianli.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['company_id'], ['companies.id'], name=op.f('fk_face_reference_photos_company_id_companies')),
+    sa.ForeignKeyConstraint(['employee_id'], ['employees.id'], name=op.f('fk_face_reference_photos_employee_id_employees')),
+    sa.ForeignKeyConstraint(['enrolment_id'], ['face_enrolments.id'], name=op.f('fk_face_reference_photos_enrolment_id_face_enrolments'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_face_reference_photos'))
+    )
+    with op.batch_alter_table('face_reference_photos', schema=None) as batch_op:
+        batch_op.create_index('ix_face_reference_photos_due', ['delete_after'], unique=False)
+
     # ### end Alembic commands ###
     if op.get_bind().dialect.name == "postgresql":
         for stmt in EVIDENCE_APPEND_ONLY_SQL:
@@ -297,6 +374,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('face_reference_photos', schema=None) as batch_op:
+        batch_op.drop_index('ix_face_reference_photos_due')
+
+    op.drop_table('face_reference_photos')
     with op.batch_alter_table('reminder_schedules', schema=None) as batch_op:
         batch_op.drop_index('ix_reminder_schedules_due')
         batch_op.drop_index(batch_op.f('ix_reminder_schedules_company_id'))
@@ -311,6 +392,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_hr_alerts_open')
 
     op.drop_table('hr_alerts')
+    op.drop_table('face_enrolments')
     with op.batch_alter_table('evidence_entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_evidence_entries_company_id'))
         batch_op.drop_index(batch_op.f('ix_evidence_entries_case_id'))
@@ -340,6 +422,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_hr_digests_company_id'))
 
     op.drop_table('hr_digests')
+    op.drop_table('face_lock_states')
+    with op.batch_alter_table('biometric_consents', schema=None) as batch_op:
+        batch_op.drop_index('ix_biometric_consents_employee')
+
+    op.drop_table('biometric_consents')
     with op.batch_alter_table('hr_users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_hr_users_company_id'))
 

@@ -1,0 +1,423 @@
+"""Face enrolment with consent, face verification with liveness, the lock, the signing intent.
+
+- **Consent** (PIPL art. 29): face processing needs the employee's separate consent. The
+  employee gives it in the mini-program (``give_consent``, against the current text version), or
+  HR attests a signed paper form when enrolling (``written_consent_attested``, recorded with the
+  HR user and the form's reference). Without one, enrolment is refused (409
+  ``face_consent_missing``). Withdrawing consent deletes the template and any kept photo (art. 47).
+- **Enrolment**: the reference photo goes through :mod:`identity.faces` (safe decoding, exactly
+  one face); only the encrypted template is stored. The raw photo is kept, encrypted, only if
+  ``QIANLI_FACE_PHOTO_RETENTION_S`` > 0 and only until then (:func:`purge_expired_photos`).
+- **Verification**: a liveness challenge (:mod:`identity.liveness`) and a burst of frames; the
+  person must do the actions and match the template. Success records the face factor of the
+  signing intent. Each failure (liveness or mismatch) counts; ``QIANLI_FACE_LOCK_AFTER_FAILURES``
+  consecutive ones lock face verification (423 ``face_locked``) and alert HR until HR unlocks.
+  Bad input (not an image, no face...) is refused without counting and without writing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from cases.errors import Conflict, Forbidden, InvalidInput, Locked, PayloadTooLarge
+from cases.states import OPEN_STATES
+from identity import intent as intents
+from identity.faces import encode_single_face, face_distance
+from identity.liveness import Challenge, LivenessProvider, issue_challenge, liveness_provider_from_settings, take_challenge
+from qianli.db import keep_on_error, utcnow
+from qianli.models import (BiometricConsent, Employee, FaceEnrolment, FaceLockState, FaceReferencePhoto,
+                           ResignationCase)
+from qianli.runtime import Runtime
+from qianli.services.alerts import raise_alert
+from qianli.services.cases import get_employee, get_employee_case
+from qianli.services.evidence import append_evidence
+
+__all__ = ["CONSENT_TEXT_VERSION", "CONSENT_TEXT", "RequestInfo", "FaceStatus", "FaceVerified",
+           "give_consent", "withdraw_consent", "active_consent", "enrol_reference", "face_status", "unlock_face",
+           "start_liveness_challenge", "verify_face", "create_signing_intent", "purge_expired_photos",
+           "liveness_provider", "decrypt_template"]
+
+log = logging.getLogger(__name__)
+
+CONSENT_TEXT_VERSION = "face-2026-11"
+CONSENT_TEXT = (
+    "人脸信息处理单独同意书\n"
+    "为在线签署离职相关文件时核验您的本人身份，公司将处理您的人脸信息（敏感个人信息）："
+    "由人力资源部门登记您的一张参考照片，仅保存由照片计算出的人脸特征值（加密存储），"
+    "签署时由您现场拍摄一组动作视频帧，与该特征值比对。"
+    "处理目的：签署身份核验；保存期限：至离职手续办结，或您撤回同意时立即删除；"
+    "原始照片不留存（或仅在公司设定的短期内加密留存后删除）。"
+    "您可以随时撤回本同意，撤回后可改用线下方式签署，不影响您依法离职的权利。"
+    "（依据《个人信息保护法》第二十八、二十九条）"
+)
+_CONSENT_SHA = hashlib.sha256(CONSENT_TEXT.encode()).hexdigest()
+_TEMPLATE_AAD = "face_enrolment.template:{}"
+_PHOTO_AAD = "face_reference_photo:{}"
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    ip: str = ""
+    user_agent: str = ""
+    openid: str | None = None
+
+    def as_evidence(self) -> dict[str, Any]:
+        return {"ip": self.ip, "user_agent": self.user_agent[:300], "openid": self.openid}
+
+
+@dataclass(frozen=True)
+class FaceStatus:
+    employee_id: str
+    consent: BiometricConsent | None
+    enrolment: FaceEnrolment | None
+    lock: FaceLockState | None
+    photo_kept_until: Any = None
+
+    @property
+    def locked(self) -> bool:
+        return bool(self.lock and self.lock.locked_at)
+
+    @property
+    def consecutive_failures(self) -> int:
+        return self.lock.consecutive_failures if self.lock else 0
+
+
+@dataclass(frozen=True)
+class FaceVerified:
+    distance: float
+    threshold: float
+    frames: int
+    actions: tuple[str, ...]
+    provider: str
+
+
+def liveness_provider(rt: Runtime) -> LivenessProvider:
+    if "qianli_liveness_provider" not in rt.__dict__:
+        rt.__dict__["qianli_liveness_provider"] = liveness_provider_from_settings(rt.settings)
+    return rt.__dict__["qianli_liveness_provider"]
+
+
+def _open_cases(session: Session, company_id: str, employee_id: str) -> list[ResignationCase]:
+    return list(session.scalars(select(ResignationCase).where(
+        ResignationCase.company_id == company_id, ResignationCase.employee_id == employee_id,
+        ResignationCase.state.in_([s.value for s in OPEN_STATES])).order_by(ResignationCase.created_at)))
+
+
+def _evidence_on_open_cases(session: Session, company_id: str, employee_id: str, actor: str, action: str,
+                            payload: dict[str, Any]) -> None:
+    for case in _open_cases(session, company_id, employee_id):
+        append_evidence(session, case, actor, action, payload)
+
+
+# -- consent ----------------------------------------------------------------------------------
+def active_consent(session: Session, company_id: str, employee_id: str) -> BiometricConsent | None:
+    return session.scalar(select(BiometricConsent).where(
+        BiometricConsent.company_id == company_id, BiometricConsent.employee_id == employee_id,
+        BiometricConsent.withdrawn_at.is_(None)).order_by(BiometricConsent.given_at.desc()).limit(1))
+
+
+def give_consent(session: Session, *, company_id: str, employee_id: str, text_version: str,
+                 meta: RequestInfo) -> BiometricConsent:
+    """The employee agrees to the current consent text (an older version is refused)."""
+    emp = get_employee(session, employee_id, company_id)
+    if text_version != CONSENT_TEXT_VERSION:
+        raise Conflict("face_consent_text_outdated", "同意书已更新，请重新阅读后再同意",
+                       details={"current_version": CONSENT_TEXT_VERSION})
+    existing = active_consent(session, company_id, emp.id)
+    if existing is not None and existing.text_version == CONSENT_TEXT_VERSION:
+        return existing
+    consent = BiometricConsent(company_id=company_id, employee_id=emp.id, method="employee_app",
+                               text_version=CONSENT_TEXT_VERSION, text_sha256=_CONSENT_SHA,
+                               actor=f"employee:{emp.id}", ip=meta.ip[:64], user_agent=meta.user_agent[:500])
+    session.add(consent)
+    session.flush()
+    _evidence_on_open_cases(session, company_id, emp.id, f"employee:{emp.id}", "face_consent_given", {
+        "consent_id": consent.id, "method": consent.method, "text_version": consent.text_version,
+        "text_sha256": consent.text_sha256, **meta.as_evidence()})
+    return consent
+
+
+def withdraw_consent(session: Session, *, company_id: str, employee_id: str, meta: RequestInfo) -> bool:
+    """Withdraw consent: the template and any kept photo are deleted (PIPL art. 47). Returns
+    whether an enrolment was deleted."""
+    emp = get_employee(session, employee_id, company_id)
+    consents = list(session.scalars(select(BiometricConsent).where(
+        BiometricConsent.company_id == company_id, BiometricConsent.employee_id == emp.id,
+        BiometricConsent.withdrawn_at.is_(None))))
+    if not consents:
+        raise Conflict("face_consent_missing", "您尚未同意人脸信息处理")
+    now = utcnow()
+    for c in consents:
+        c.withdrawn_at = now
+    deleted = _delete_enrolment(session, company_id, emp.id)
+    session.flush()
+    _evidence_on_open_cases(session, company_id, emp.id, f"employee:{emp.id}", "face_consent_withdrawn", {
+        "consent_ids": [c.id for c in consents], "template_deleted": deleted, **meta.as_evidence()})
+    return deleted
+
+
+def _delete_enrolment(session: Session, company_id: str, employee_id: str) -> bool:
+    enrolment = _enrolment(session, company_id, employee_id)
+    if enrolment is None:
+        return False
+    session.execute(delete(FaceReferencePhoto).where(FaceReferencePhoto.enrolment_id == enrolment.id))
+    session.delete(enrolment)
+    session.flush()
+    return True
+
+
+# -- enrolment --------------------------------------------------------------------------------
+def _enrolment(session: Session, company_id: str, employee_id: str) -> FaceEnrolment | None:
+    return session.scalar(select(FaceEnrolment).where(FaceEnrolment.company_id == company_id,
+                                                      FaceEnrolment.employee_id == employee_id))
+
+
+def _lock_state(session: Session, company_id: str, employee_id: str, *, for_update: bool = False) -> FaceLockState | None:
+    q = select(FaceLockState).where(FaceLockState.company_id == company_id, FaceLockState.employee_id == employee_id)
+    return session.scalar(q.with_for_update() if for_update else q)
+
+
+def decrypt_template(rt: Runtime, enrolment: FaceEnrolment) -> np.ndarray:
+    raw = rt.cipher.decrypt_bytes(enrolment.template_enc, _TEMPLATE_AAD.format(enrolment.employee_id))
+    return np.frombuffer(raw, dtype="<f8").copy()
+
+
+def enrol_reference(session: Session, rt: Runtime, employee: Employee, data: bytes, *, actor: str,
+                    source: str = "roster_import", written_consent_attested: bool = False,
+                    consent_reference: str = "", meta: RequestInfo | None = None) -> FaceEnrolment:
+    """Enrol (or replace) the employee's reference face from one photo.
+
+    Needs the employee's active consent, or ``written_consent_attested`` (HR attests a signed
+    paper consent form, optionally naming it in ``consent_reference``), which is then recorded
+    as a consent of method ``hr_attested_written``. Also used by ``qianli roster import --photos``.
+    """
+    meta = meta or RequestInfo()
+    s = rt.settings
+    if len(data) > s.max_request_bytes:
+        raise PayloadTooLarge("image_too_large", "图片文件过大")
+    consent = active_consent(session, employee.company_id, employee.id)
+    if consent is None and not written_consent_attested:
+        raise Conflict("face_consent_missing", "员工尚未单独同意人脸信息处理，不能登记人脸",
+                       details={"employee_id": employee.id})
+    face = encode_single_face(data, max_pixels=s.face_max_pixels, max_side=s.face_detect_max_side)  # may raise 4xx
+    now = utcnow()
+    if consent is None:
+        consent = BiometricConsent(company_id=employee.company_id, employee_id=employee.id,
+                                   method="hr_attested_written", text_version=CONSENT_TEXT_VERSION,
+                                   text_sha256=_CONSENT_SHA, reference=consent_reference[:200], actor=actor,
+                                   ip=meta.ip[:64], user_agent=meta.user_agent[:500], given_at=now)
+        session.add(consent)
+        session.flush()
+        _evidence_on_open_cases(session, employee.company_id, employee.id, actor, "face_consent_given", {
+            "consent_id": consent.id, "method": consent.method, "text_version": consent.text_version,
+            "reference": consent.reference, **meta.as_evidence()})
+    template = rt.cipher.encrypt(np.asarray(face.encoding, dtype="<f8").tobytes(), _TEMPLATE_AAD.format(employee.id))
+    key_id = template.split(":", 2)[1]
+    photo_sha = hashlib.sha256(data).hexdigest()
+    enrolment = _enrolment(session, employee.company_id, employee.id)
+    if enrolment is None:
+        enrolment = FaceEnrolment(company_id=employee.company_id, employee_id=employee.id, version=1, created_at=now)
+        session.add(enrolment)
+    else:
+        enrolment.version += 1
+        session.execute(delete(FaceReferencePhoto).where(FaceReferencePhoto.enrolment_id == enrolment.id))
+    enrolment.template_enc, enrolment.key_id, enrolment.source = template, key_id, source
+    enrolment.photo_sha256, enrolment.enrolled_by, enrolment.updated_at = photo_sha, actor, now
+    enrolment.consent_id, enrolment.consent_given_at = consent.id, consent.given_at
+    enrolment.consent_text_version = consent.text_version
+    session.flush()
+    if _lock_state(session, employee.company_id, employee.id) is None:
+        session.add(FaceLockState(company_id=employee.company_id, employee_id=employee.id))
+    if s.face_photo_retention_s > 0:
+        photo = FaceReferencePhoto(company_id=employee.company_id, employee_id=employee.id, enrolment_id=enrolment.id,
+                                   content_type=_image_type(data), sha256=photo_sha,
+                                   delete_after=now + timedelta(seconds=s.face_photo_retention_s), photo_enc=b"")
+        session.add(photo)
+        session.flush()
+        photo.photo_enc = rt.cipher.encrypt(data, _PHOTO_AAD.format(photo.id)).encode()
+    session.flush()
+    purge_expired_photos(session)
+    _evidence_on_open_cases(session, employee.company_id, employee.id, actor, "face_enrolled", {
+        "enrolment_id": enrolment.id, "version": enrolment.version, "source": source, "photo_sha256": photo_sha,
+        "consent_id": consent.id, "photo_kept_s": max(0, s.face_photo_retention_s), **meta.as_evidence()})
+    return enrolment
+
+
+def _image_type(data: bytes) -> str:
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    return "image/webp" if data[8:12] == b"WEBP" else "application/octet-stream"
+
+
+def purge_expired_photos(session: Session, *, now=None) -> int:
+    """Delete raw reference photos past their retention deadline; returns how many."""
+    res = session.execute(delete(FaceReferencePhoto).where(FaceReferencePhoto.delete_after <= (now or utcnow())))
+    return int(res.rowcount or 0)
+
+
+def face_status(session: Session, *, company_id: str, employee_id: str) -> FaceStatus:
+    emp = get_employee(session, employee_id, company_id)
+    enrolment = _enrolment(session, company_id, emp.id)
+    kept = None
+    if enrolment is not None:
+        kept = session.scalar(select(FaceReferencePhoto.delete_after).where(
+            FaceReferencePhoto.enrolment_id == enrolment.id, FaceReferencePhoto.delete_after > utcnow()))
+    return FaceStatus(emp.id, active_consent(session, company_id, emp.id), enrolment,
+                      _lock_state(session, company_id, emp.id), kept)
+
+
+def unlock_face(session: Session, *, company_id: str, employee_id: str, actor: str, reason: str = "",
+                meta: RequestInfo | None = None) -> FaceStatus:
+    emp = get_employee(session, employee_id, company_id)
+    state = _lock_state(session, company_id, emp.id, for_update=True)
+    if state is None or state.locked_at is None:
+        raise Conflict("face_not_locked", "该员工的人脸核验未被锁定")
+    locked_at = state.locked_at
+    state.consecutive_failures, state.locked_at = 0, None
+    state.unlocked_at, state.unlocked_by = utcnow(), actor
+    session.flush()
+    _evidence_on_open_cases(session, company_id, emp.id, actor, "face_unlocked", {
+        "locked_at": locked_at.isoformat(), "reason": reason[:500], **(meta or RequestInfo()).as_evidence()})
+    return face_status(session, company_id=company_id, employee_id=emp.id)
+
+
+# -- verification -----------------------------------------------------------------------------
+def _open_case_for(session: Session, *, company_id: str, employee_id: str, case_id: str) -> ResignationCase:
+    case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
+    if case.state not in {s.value for s in OPEN_STATES}:
+        raise Conflict("case_not_open", "该离职申请已结束，无需再核验身份")
+    return case
+
+
+def _ready_for_face_check(session: Session, company_id: str, employee_id: str) -> tuple[FaceEnrolment, FaceLockState]:
+    enrolment = _enrolment(session, company_id, employee_id)
+    if enrolment is None:
+        raise Conflict("face_not_enrolled", "尚未登记您的人脸照片，请联系 HR")
+    state = _lock_state(session, company_id, employee_id)
+    if state is None:
+        state = FaceLockState(company_id=company_id, employee_id=employee_id)
+        session.add(state)
+        session.flush()
+    if state.locked_at is not None:
+        raise Locked("face_locked", "人脸核验连续失败次数过多，已锁定，请联系 HR 解锁",
+                     details={"locked_at": state.locked_at.isoformat()})
+    return enrolment, state
+
+
+def start_liveness_challenge(session: Session, rt: Runtime, *, company_id: str, employee_id: str, case_id: str,
+                             meta: RequestInfo) -> Challenge:
+    emp = get_employee(session, employee_id, company_id)
+    case = _open_case_for(session, company_id=company_id, employee_id=emp.id, case_id=case_id)
+    _ready_for_face_check(session, company_id, emp.id)
+    return issue_challenge(rt.redis, rt.settings, employee_id=emp.id, case_id=case.id)
+
+
+def _check_burst_shape(rt: Runtime, frames: list[bytes]) -> None:
+    s = rt.settings
+    if len(frames) < s.liveness_min_frames or len(frames) > s.liveness_max_frames:
+        raise InvalidInput("liveness_frame_count", f"请上传 {s.liveness_min_frames}-{s.liveness_max_frames} 帧画面",
+                           details={"min": s.liveness_min_frames, "max": s.liveness_max_frames, "got": len(frames)})
+    for i, f in enumerate(frames):
+        if not f:
+            raise InvalidInput("image_invalid", "图片为空", details={"frame": i})
+        if len(f) > s.liveness_max_frame_bytes:
+            raise PayloadTooLarge("image_too_large", "单帧图片过大",
+                                  details={"frame": i, "max_bytes": s.liveness_max_frame_bytes})
+
+
+def verify_face(session: Session, rt: Runtime, *, company_id: str, employee_id: str, nonce: str,
+                frames: list[bytes], meta: RequestInfo) -> FaceVerified:
+    """Check a liveness burst against its challenge and the enrolled face.
+
+    Order: the burst's shape (count, sizes) is checked first, then the challenge is spent
+    (single use whatever follows), then the lock; bad frames (not an image, no face, several
+    faces) are refused as input errors without counting. A burst that fails liveness or shows
+    someone else counts as a failure (kept although the request fails).
+    """
+    emp = get_employee(session, employee_id, company_id)
+    _check_burst_shape(rt, frames)
+    challenge = take_challenge(rt.redis, nonce, employee_id=emp.id)
+    case = _open_case_for(session, company_id=company_id, employee_id=emp.id, case_id=challenge.case_id)
+    enrolment, _ = _ready_for_face_check(session, company_id, emp.id)
+    result = liveness_provider(rt).check(challenge.actions, frames)  # input errors raise here, nothing written
+    threshold = float(rt.settings.face_threshold)
+    base = {"challenge": challenge.as_evidence(), "liveness": result.as_evidence(), "threshold": threshold,
+            "enrolment_version": enrolment.version, **meta.as_evidence()}
+    actor = f"employee:{emp.id}"
+    if not result.passed:
+        _fail(session, rt, emp, case, actor, "liveness_failed", base)
+        raise InvalidInput("liveness_failed", _LIVENESS_MESSAGES.get(result.reason or "", "活体检测未通过，请按提示重新拍摄"),
+                           details={"reason": result.reason, **_remaining(session, rt, emp)})
+    template = decrypt_template(rt, enrolment)
+    distance = float(np.median([face_distance(e, template) for e in result.encodings]))
+    base["distance"] = round(distance, 4)
+    if distance > threshold:
+        _fail(session, rt, emp, case, actor, "face_mismatch", base)
+        raise Forbidden("face_mismatch", "人脸与登记照片不一致", details=_remaining(session, rt, emp))
+    state = _lock_state(session, company_id, emp.id, for_update=True)
+    state.consecutive_failures, state.last_success_at = 0, utcnow()
+    append_evidence(session, case, actor, "face_verified", base)
+    intents.record_factor(rt.redis, emp.id, case.id, "face", {
+        "distance": round(distance, 4), "threshold": threshold, "actions": list(challenge.actions),
+        "frames": result.frames, "provider": result.provider, "verified_at": utcnow().isoformat()})
+    return FaceVerified(distance=distance, threshold=threshold, frames=result.frames, actions=challenge.actions,
+                        provider=result.provider)
+
+
+_LIVENESS_MESSAGES = {
+    "frames_identical": "画面完全相同，请对着镜头现场拍摄",
+    "action_not_detected": "未检测到要求的动作，请按提示完成动作",
+    "action_order": "动作顺序与要求不符，请按提示顺序完成",
+    "different_people": "画面中的人不一致",
+}
+
+
+def _remaining(session: Session, rt: Runtime, emp: Employee) -> dict[str, int]:
+    state = _lock_state(session, emp.company_id, emp.id)
+    return {"remaining_attempts": max(0, rt.settings.face_lock_after_failures - (state.consecutive_failures if state else 0))}
+
+
+def _fail(session: Session, rt: Runtime, emp: Employee, case: ResignationCase, actor: str, code: str,
+          base: dict[str, Any]) -> None:
+    """Count a failed check (committed even though the request fails); lock at the limit."""
+    state = _lock_state(session, emp.company_id, emp.id, for_update=True)
+    state.consecutive_failures += 1
+    state.last_failure_at, state.last_failure_reason = utcnow(), code
+    limit = rt.settings.face_lock_after_failures
+    append_evidence(session, case, actor, "face_verification_failed",
+                    {**base, "code": code, "consecutive_failures": state.consecutive_failures, "lock_after": limit})
+    keep_on_error(session)
+    if state.consecutive_failures >= limit:
+        state.locked_at = utcnow()
+        session.flush()
+        raise_alert(session, company_id=emp.company_id, kind="face_locked", case_id=case.id, employee_id=emp.id,
+                    message=f"员工 {emp.name}（{emp.employee_no}）人脸核验连续失败 {state.consecutive_failures} 次，已锁定",
+                    payload={"consecutive_failures": state.consecutive_failures, "last_failure": code})
+        raise Locked("face_locked", "人脸核验连续失败次数过多，已锁定，请联系 HR 解锁",
+                     details={"consecutive_failures": state.consecutive_failures})
+    session.flush()
+
+
+# -- the signing intent -----------------------------------------------------------------------
+def create_signing_intent(session: Session, rt: Runtime, *, company_id: str, employee_id: str, case_id: str,
+                          letter_sha256: str, meta: RequestInfo) -> intents.SigningIntent:
+    """Both factors (SMS ``sign`` code and face with liveness) passed within the window: issue a
+    single-use intent bound to (employee, case, letter SHA-256). 403 ``signing_factors_missing``."""
+    emp = get_employee(session, employee_id, company_id)
+    case = _open_case_for(session, company_id=company_id, employee_id=emp.id, case_id=case_id)
+    issued = intents.issue_signing_intent(rt.redis, rt.settings, employee_id=emp.id, case_id=case.id,
+                                          letter_sha256=letter_sha256)
+    append_evidence(session, case, f"employee:{emp.id}", "signing_intent_issued", {
+        "intent_sha256": hashlib.sha256(issued.id.encode()).hexdigest(), "letter_sha256": letter_sha256.lower(),
+        "expires_at": issued.expires_at.isoformat(), **meta.as_evidence()})
+    return issued
