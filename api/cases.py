@@ -10,6 +10,7 @@ from qianli.db import utcnow
 from qianli.models import REASON_CATEGORIES, Employee
 from qianli.services import cases as svc
 from qianli.services.evidence import case_evidence
+from qianli.services.reminders import on_case_opened
 
 from api.auth import current_principal, employee_required
 from api.context import db, runtime
@@ -87,11 +88,13 @@ class MyCases(MethodView):
     def post(self, args):
         p = current_principal()
         employee = svc.get_employee(db(), p.subject_id, p.company_id)
-        return svc.open_case(db(), runtime().settings, employee=employee, source="miniprogram",
+        case = svc.open_case(db(), runtime().settings, employee=employee, source="miniprogram",
                              notice_arrived_at=utcnow(), actor=p.actor, reason_category=args["reason_category"],
                              reason_text=args["reason_text"], requested_last_day=args["requested_last_day"],
                              handover_items=_form_items(args["handover_items"]),
                              extra_evidence={"openid": p.openid})
+        on_case_opened(db(), runtime(), case)
+        return case
 
 
 @blp.route("/<string:case_id>")

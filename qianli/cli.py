@@ -24,6 +24,9 @@ COMMAND_MODULES: list[str] = [
     "identity.cli:faces_group",
     "qianli.hr_cli:roster_group",
     "qianli.hr_cli:dossier_group",
+    "jobs.cli:worker_command",
+    "jobs.cli:scheduler_command",
+    "jobs.cli:reminders_group",
 ]
 
 

@@ -117,6 +117,9 @@ class Settings:
     wechat_subscribe_template_id: str = _s("QIANLI_WECHAT_SUBSCRIBE_TEMPLATE_ID", "", "Subscribe-message template id for reminders.")
     wechat_subscribe_page: str = _s("QIANLI_WECHAT_SUBSCRIBE_PAGE", "pages/resign/letter", "Mini-program page opened from a reminder.")
     wechat_miniprogram_state: str = _s("QIANLI_WECHAT_MINIPROGRAM_STATE", "formal", "developer, trial or formal.", choices=("developer", "trial", "formal"))
+    reminder_send_lease_s: int = _s("QIANLI_REMINDER_SEND_LEASE_S", 300, "A reminder send claimed longer ago than this (its worker died) is sent again by the sweep; jobs time out 30 s before it.")
+    reminder_retry_intervals: str = _s("QIANLI_REMINDER_RETRY_INTERVALS", "30,120,600", "Seconds between retries of a reminder after a provider error (comma-separated; their count is the number of retries).")
+    reminder_dev_send_delay_s: float = _s("QIANLI_REMINDER_DEV_SEND_DELAY_S", 0.0, "Development/test only: pause before each reminder send (to exercise a worker crash mid-send).")
 
     # --- roster import -------------------------------------------------------------------
     roster_max_bytes: int = _s("QIANLI_ROSTER_MAX_BYTES", 5 * 1024 * 1024, "Largest roster file (CSV or XLSX) accepted for import, bytes.")

@@ -526,6 +526,9 @@ def record_chat_evidence(session: Session, rt: Runtime, reviewer: Reviewer, *, t
         "sent_at_local": sent_at.astimezone(SHANGHAI).isoformat(), "employee_no": employee.employee_no,
         "screenshot_sha256": sha256_hex(screenshot.data) if screenshot is not None else None,
         "screenshot_document_id": doc.id if doc is not None else None, "recorded_by": reviewer.display_name})
+    from qianli.services.reminders import on_case_opened  # the employee's invitation and the letter-due notice
+
+    on_case_opened(session, rt, case)
     return case
 
 

@@ -1,0 +1,77 @@
+"""``qianli worker`` (an RQ worker for the reminders queue) and ``qianli scheduler`` (the sweep loop)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+
+import click
+
+__all__ = ["worker_command", "scheduler_command", "reminders_group"]
+
+log = logging.getLogger(__name__)
+
+
+@click.command("worker", help="Run an RQ worker for the reminders queue (as many as needed).")
+@click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@click.option("--fork/--no-fork", default=False, show_default=True,
+              help="Fork a work-horse per job (rq Worker) instead of running jobs in the worker process (SimpleWorker).")
+@click.option("--name", default=None, help="Worker name (default: rq's).")
+def worker_command(burst: bool, fork: bool, name: str | None) -> None:
+    from rq import Queue, SimpleWorker, Worker
+
+    from qianli.runtime import get_runtime
+    from qianli.services.reminders import QUEUE
+
+    rt = get_runtime()
+    logging.basicConfig(level=rt.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cls = Worker if fork else SimpleWorker
+    w = cls([Queue(QUEUE, connection=rt.redis)], connection=rt.redis, name=name)
+    w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)
+
+
+@click.command("scheduler", help="Sweep for due reminders every QIANLI_SWEEP_INTERVAL_S seconds (run exactly one).")
+@click.option("--once", is_flag=True, help="Sweep once, print the result as JSON, and exit.")
+def scheduler_command(once: bool) -> None:
+    from qianli.runtime import get_runtime
+    from qianli.services.reminders import sweep
+
+    rt = get_runtime()
+    logging.basicConfig(level=rt.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if once:
+        click.echo(json.dumps(sweep(rt).as_dict()))
+        return
+    stop = {"now": False}
+
+    def _stop(*_a):
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    interval = max(1, rt.settings.sweep_interval_s)
+    log.info("reminder scheduler: sweeping every %ss", interval)
+    while not stop["now"]:
+        started = time.monotonic()
+        try:
+            res = sweep(rt)
+            if res.scheduled or res.recovered or res.paused or res.stopped or res.digests_enqueued:
+                log.info("sweep: %s", res.as_dict())
+        except Exception:  # noqa: BLE001 - keep sweeping; the database still holds everything
+            log.exception("sweep failed")
+        while not stop["now"] and time.monotonic() - started < interval:
+            time.sleep(0.2)
+
+
+@click.group("reminders", help="Reminders: sweep once, show a case's reminders.")
+def reminders_group() -> None:
+    pass
+
+
+@reminders_group.command("sweep", help="Run one sweep now and print the result as JSON.")
+def reminders_sweep() -> None:
+    from qianli.runtime import get_runtime
+    from qianli.services.reminders import sweep
+
+    click.echo(json.dumps(sweep(get_runtime()).as_dict()))

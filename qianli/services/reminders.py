@@ -1,0 +1,601 @@
+"""Reminders: chase the signed letter until it arrives, and log every attempt as evidence.
+
+The database is the source of truth (``qianli.models.reminders``):
+
+- ``on_case_opened`` creates the case's schedule and the slot-0 notice deliveries (pending);
+  after commit the due ones are enqueued.
+- ``sweep`` (the scheduler runs it every ``QIANLI_SWEEP_INTERVAL_S``) turns due schedule rows into
+  pending delivery rows in bulk, advances the schedules, and enqueues one RQ job per delivery with
+  the deterministic id ``reminder-{case}-{slot}-{channel}``. It also re-enqueues deliveries whose
+  job Redis has lost (a flushed or restarted Redis) or whose worker died mid-send (lease expired),
+  pauses/stops schedules whose case no longer awaits the letter, and sends the daily HR digests.
+- ``deliver`` runs in a worker: re-reads the case (a letter submitted meanwhile: ``dropped``),
+  claims the delivery row (``pending`` -> ``sending`` with a lease; a duplicate or retried job
+  finds it claimed or finished and does nothing), sends through the channel, records ``sent`` /
+  ``failed``, and appends every attempt to the case's evidence chain (actions ``reminder_*``).
+
+Channels: the WeChat subscribe message (errcode 43101, no quota left, falls back to SMS) and
+SMS (identity's gateways; the development outbox in development). The notice (slot 0) and
+notifications go on both channels, later reminders on WeChat when the employee is bound and a
+template is configured, else SMS.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Iterable
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from cases.errors import NotFound
+from cases.reminders import (LETTER_STATES, Message, ReminderPolicy, content_digest, hr_digest_message, is_overdue,
+                             letter_message, notification_message, schedule_decision, shanghai_day)
+from identity.sms import SmsGatewayError, mask_phone
+from identity.wechat import WeChatApiError
+from qianli.db import new_id, on_commit, session_scope, utcnow
+from qianli.models import (Employee, HrAlert, HrDigest, HrUser, ReminderDelivery, ReminderSchedule,
+                           ResignationCase)
+from qianli.runtime import Runtime
+from qianli.services.alerts import raise_alert
+from qianli.services.employees import employee_phone
+from qianli.services.evidence import append_evidence
+from qianli.settings import Settings
+
+__all__ = ["QUEUE", "ACTOR", "SMS_TEMPLATE", "reminder_policy", "job_id", "on_case_opened", "notify_employee",
+           "sweep", "SweepResult", "deliver", "DeliveryOutcome", "send_hr_digests", "list_case_reminders",
+           "set_hr_phone", "hr_phone", "RetryableSendError", "enqueue_deliveries"]
+
+log = logging.getLogger(__name__)
+
+QUEUE = "reminders"
+ACTOR = "system:reminders"
+SMS_TEMPLATE = "reminder"  # identity's logical SMS template (QIANLI_SMS_TEMPLATE_REMINDER)
+DELIVER_FUNC = "jobs.reminders.deliver_reminder"
+DIGEST_FUNC = "jobs.reminders.send_hr_digests_job"
+SWEEP_BATCH = 5000
+DIGEST_ROLES = ("hr_specialist", "hr_manager", "dept_head")
+
+
+class RetryableSendError(Exception):
+    """A provider error worth retrying (rq ``Retry`` re-runs the job)."""
+
+
+def reminder_policy(settings: Settings) -> ReminderPolicy:
+    return ReminderPolicy.from_settings(settings.reminder_interval_s, settings.quiet_hours)
+
+
+def job_id(case_id: str, slot: int, channel: str) -> str:
+    """Deterministic: ``reminder-{case}-{slot}-{channel}`` (notification slots as n1, n2...; rq ids allow
+    only letters, digits, '-' and '_')."""
+    return f"reminder-{case_id}-{slot if slot >= 0 else f'n{-slot}'}-{channel}"
+
+
+def _wechat_ready(settings: Settings, openid: str | None) -> bool:
+    return bool(openid and settings.wechat_subscribe_template_id)
+
+
+def _channels(settings: Settings, openid: str | None, slot: int) -> list[str]:
+    """Slot 0 (the notice) and notifications (slot < 0): SMS and WeChat; reminders: one channel."""
+    wechat = _wechat_ready(settings, openid)
+    if slot <= 0:
+        return ["sms", "wechat"] if wechat else ["sms"]
+    return ["wechat"] if wechat else ["sms"]
+
+
+# ---- enqueueing ---------------------------------------------------------------------------------
+
+def _retry(settings: Settings):
+    from rq import Retry
+
+    intervals = [int(x) for x in settings.reminder_retry_intervals.split(",") if x.strip()]
+    return Retry(max=len(intervals), interval=intervals) if intervals else None
+
+
+def enqueue_deliveries(rt: Runtime, items: Iterable[tuple[str, int, str]]) -> int:
+    """One RQ job per (case, slot, channel), deterministic id, in pipelined batches.
+
+    A Redis failure is logged, not raised: the delivery rows stay pending and the next sweep
+    enqueues them again (the database is the source of truth).
+    """
+    from rq import Queue
+
+    items = list(items)
+    if not items:
+        return 0
+    s = rt.settings
+    q = Queue(QUEUE, connection=rt.redis)
+    retry = _retry(s)
+    timeout = max(5, s.reminder_send_lease_s - 30)
+    n = 0
+    try:
+        for i in range(0, len(items), 1000):
+            chunk = items[i:i + 1000]
+            datas = [Queue.prepare_data(DELIVER_FUNC, args=(c, sl, ch), job_id=job_id(c, sl, ch), timeout=timeout,
+                                        result_ttl=0, failure_ttl=7 * 86400, retry=retry,
+                                        description=f"reminder {c} slot {sl} {ch}") for c, sl, ch in chunk]
+            with rt.redis.pipeline() as pipe:
+                q.enqueue_many(datas, pipeline=pipe)
+                pipe.execute()
+            n += len(chunk)
+    except Exception:  # noqa: BLE001 - Redis down: the sweep re-enqueues from the database
+        log.exception("enqueueing %d reminder deliveries failed; the sweep will retry", len(items) - n)
+    return n
+
+
+def _enqueue_after_commit(session: Session, rt: Runtime, items: list[tuple[str, int, str]]) -> None:
+    if items:
+        on_commit(session, lambda: enqueue_deliveries(rt, items))
+
+
+# ---- opening a case, notifications ------------------------------------------------------------
+
+def on_case_opened(session: Session, rt: Runtime, case: ResignationCase, *, now: datetime | None = None) -> ReminderSchedule:
+    """Create the case's schedule and the "letter due" notice (slot 0), sent after commit
+    (or when quiet hours end: the sweep enqueues it then)."""
+    now = now or utcnow()
+    pol = reminder_policy(rt.settings)
+    send_at = pol.first_send_at(now)
+    employee = session.get(Employee, case.employee_id)
+    sched = ReminderSchedule(company_id=case.company_id, case_id=case.id, state="active", slot=1,
+                             next_due_at=pol.next_send_at(send_at), last_scheduled_at=send_at)
+    session.add(sched)
+    due_now = send_at <= now
+    items = []
+    for ch in _channels(rt.settings, employee.wechat_openid if employee else None, 0):
+        session.add(ReminderDelivery(company_id=case.company_id, case_id=case.id, slot=0, channel=ch,
+                                     kind="letter_due_notice", status="pending", scheduled_for=send_at,
+                                     enqueued_at=now if due_now else None))
+        items.append((case.id, 0, ch))
+    session.flush()
+    append_evidence(session, case, ACTOR, "reminder_schedule_created", {
+        "letter_due_date": case.letter_due_date.isoformat(), "notice_scheduled_for": send_at,
+        "interval_s": rt.settings.reminder_interval_s, "quiet_hours": rt.settings.quiet_hours,
+        "channels": [i[2] for i in items]}, occurred_at=now)
+    if due_now:
+        _enqueue_after_commit(session, rt, items)
+    return sched
+
+
+def notify_employee(session: Session, rt: Runtime, case: ResignationCase, kind: str, params: dict[str, Any],
+                    *, now: datetime | None = None) -> list[ReminderDelivery]:
+    """Tell the employee about a decision (SMS + subscribe message after commit), recorded as evidence.
+
+    Kinds: case_returned (reminders resume), agreed_last_day_proposed, withdrawal_consented,
+    withdrawal_declined. Notifications use negative slots (-1, -2, ...) of the case.
+    """
+    notification_message(kind, name="", params=params)  # refuses an unknown kind before writing anything
+    now = now or utcnow()
+    pol = reminder_policy(rt.settings)
+    send_at = pol.allowed(now)
+    lowest = session.scalar(select(func.min(ReminderDelivery.slot)).where(ReminderDelivery.case_id == case.id))
+    slot = min(-1, (lowest or 0) - 1)
+    employee = session.get(Employee, case.employee_id)
+    due_now = send_at <= now
+    rows, items = [], []
+    for ch in _channels(rt.settings, employee.wechat_openid if employee else None, slot):
+        d = ReminderDelivery(company_id=case.company_id, case_id=case.id, slot=slot, channel=ch, kind=kind,
+                             params={k: str(v) for k, v in params.items() if v is not None}, status="pending",
+                             scheduled_for=send_at, enqueued_at=now if due_now else None)
+        session.add(d)
+        rows.append(d)
+        items.append((case.id, slot, ch))
+    if kind == "case_returned":  # the employee must sign again: reminders resume one interval from now
+        sched = session.scalar(select(ReminderSchedule).where(ReminderSchedule.case_id == case.id))
+        if sched is not None and sched.state != "stopped":
+            sched.state, sched.stop_reason = "active", None
+            sched.next_due_at = pol.next_send_at(send_at)
+    session.flush()  # the send itself is recorded in the evidence chain by deliver()
+    if due_now:
+        _enqueue_after_commit(session, rt, items)
+    return rows
+
+
+# ---- the sweep ----------------------------------------------------------------------------------
+
+@dataclass
+class SweepResult:
+    scheduled: int = 0        # new delivery rows from due schedules
+    enqueued: int = 0         # jobs put on the queue (new + recovered)
+    recovered: int = 0        # deliveries re-enqueued (lost job or dead worker)
+    paused: int = 0
+    stopped: int = 0
+    digests_enqueued: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def sweep(rt: Runtime, now: datetime | None = None, *, batch: int = SWEEP_BATCH, digests: bool = True) -> SweepResult:
+    """Find due reminders in bulk, record them, enqueue them; recover lost jobs; HR digests.
+
+    Safe to run concurrently (a Redis lock lets one sweep run at a time; a second one returns
+    at once) and to repeat (everything it does is keyed by the database).
+    """
+    t0 = _time.perf_counter()
+    now = now or utcnow()
+    res = SweepResult()
+    lock = rt.redis.lock("qianli:reminders:sweep", timeout=max(60, rt.settings.sweep_interval_s * 5),
+                         blocking_timeout=0)
+    if not lock.acquire(blocking=False):
+        log.info("another sweep is running; skipped")
+        return res
+    try:
+        _sweep_schedules(rt, now, res, batch)
+        _recover(rt, now, res)
+        if digests:
+            _enqueue_digests(rt, now, res)
+    finally:
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001 - an expired lock is harmless here
+            pass
+    res.seconds = _time.perf_counter() - t0
+    return res
+
+
+def _sweep_schedules(rt: Runtime, now: datetime, res: SweepResult, batch: int) -> None:
+    s = rt.settings
+    pol = reminder_policy(s)
+    wechat_ok = bool(s.wechat_subscribe_template_id)
+    while True:
+        with session_scope(rt.session_factory) as session:
+            rows = session.execute(
+                select(ReminderSchedule.id, ReminderSchedule.case_id, ReminderSchedule.company_id,
+                       ReminderSchedule.slot, ReminderSchedule.next_due_at, ResignationCase.state,
+                       Employee.wechat_openid)
+                .join(ResignationCase, ResignationCase.id == ReminderSchedule.case_id)
+                .join(Employee, Employee.id == ResignationCase.employee_id)
+                .where(ReminderSchedule.state == "active", ReminderSchedule.next_due_at <= now)
+                .order_by(ReminderSchedule.next_due_at).limit(batch)).all()
+            if not rows:
+                return
+            sched_updates, deliveries, items, pauses, stops = [], [], [], [], []
+            for sid, case_id, company_id, slot, due_at, state, openid in rows:
+                decision = schedule_decision(state)
+                if decision.action == "pause":
+                    pauses.append(sid)
+                    continue
+                if decision.action == "stop":
+                    stops.append((sid, decision.reason))
+                    continue
+                # A sweep that ran late (scheduler down) sends one reminder now, not a burst.
+                nxt = pol.next_send_at(due_at)
+                while nxt <= now:
+                    nxt = pol.next_send_at(nxt)
+                channels = (["wechat"] if (wechat_ok and openid) else ["sms"]) if slot > 0 else \
+                    (["sms", "wechat"] if (wechat_ok and openid) else ["sms"])
+                for ch in channels:
+                    deliveries.append({"id": new_id(), "company_id": company_id, "case_id": case_id, "slot": slot,
+                                       "channel": ch, "kind": "letter_reminder", "params": {}, "status": "pending",
+                                       "attempts": 0, "scheduled_for": due_at, "enqueued_at": now, "created_at": now})
+                    items.append((case_id, slot, ch))
+                sched_updates.append({"id": sid, "slot": slot + 1, "next_due_at": nxt, "last_scheduled_at": due_at,
+                                      "updated_at": now})
+            if deliveries:
+                session.execute(insert(ReminderDelivery), deliveries)
+            if sched_updates:
+                session.execute(update(ReminderSchedule), sched_updates)
+            if pauses:
+                session.execute(update(ReminderSchedule).where(ReminderSchedule.id.in_(pauses))
+                                .values(state="paused", stop_reason="letter_submitted", updated_at=now))
+            for sid, reason in stops:
+                session.execute(update(ReminderSchedule).where(ReminderSchedule.id == sid)
+                                .values(state="stopped", stop_reason=reason, updated_at=now))
+            res.scheduled += len(deliveries)
+            res.paused += len(pauses)
+            res.stopped += len(stops)
+        res.enqueued += enqueue_deliveries(rt, items)
+        if len(rows) < batch:
+            return
+
+
+def _recover(rt: Runtime, now: datetime, res: SweepResult) -> None:
+    """Deliveries that should be running but are not: never enqueued (quiet hours, Redis down),
+    enqueued but their job is gone from Redis, or claimed by a worker that died (lease expired)."""
+    with session_scope(rt.session_factory) as session:
+        # rows this very sweep enqueued (enqueued_at == now) are not looked at again
+        rows = session.execute(
+            select(ReminderDelivery.id, ReminderDelivery.case_id, ReminderDelivery.slot, ReminderDelivery.channel,
+                   ReminderDelivery.status, ReminderDelivery.enqueued_at)
+            .where(or_(and_(ReminderDelivery.status == "pending", ReminderDelivery.scheduled_for <= now,
+                            or_(ReminderDelivery.enqueued_at.is_(None), ReminderDelivery.enqueued_at < now)),
+                       and_(ReminderDelivery.status == "sending", ReminderDelivery.lease_until < now)))).all()
+        if not rows:
+            return
+        with rt.redis.pipeline(transaction=False) as pipe:
+            for r in rows:
+                pipe.exists(f"rq:job:{job_id(r.case_id, r.slot, r.channel)}")
+            exists = pipe.execute()
+        todo = [r for r, ex in zip(rows, exists)
+                if r.enqueued_at is None or not ex or r.status == "sending"]
+        if not todo:
+            return
+        session.execute(update(ReminderDelivery).where(ReminderDelivery.id.in_([r.id for r in todo]))
+                        .values(enqueued_at=now))
+    res.recovered += len(todo)
+    res.enqueued += enqueue_deliveries(rt, [(r.case_id, r.slot, r.channel) for r in todo])
+
+
+# ---- delivery -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    status: str                    # sent / dropped / failed / skipped / retry / missing / fallback
+    provider_message_id: str | None = None
+    detail: str = ""
+
+
+def _lease(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.reminder_send_lease_s)
+
+
+def _message(d: ReminderDelivery, case: ResignationCase, employee: Employee, now: datetime) -> Message:
+    if d.slot >= 0:
+        return letter_message(slot=d.slot, name=employee.name, letter_due_date=case.letter_due_date, now=now)
+    return notification_message(d.kind, name=employee.name, params=d.params or {})
+
+
+def _evidence(session: Session, case_id: str, action: str, payload: dict[str, Any], now: datetime) -> None:
+    case = session.get(ResignationCase, case_id)
+    append_evidence(session, case, ACTOR, action, payload, occurred_at=now)
+
+
+def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt: bool = True) -> DeliveryOutcome:
+    """Send one delivery at most once. Raises :class:`RetryableSendError` when a provider error
+    should be retried and this is not the final attempt."""
+    s = rt.settings
+    now = utcnow()
+    # 1. claim, after checking the case at send time
+    with session_scope(rt.session_factory) as session:
+        d = session.scalar(select(ReminderDelivery).where(ReminderDelivery.case_id == case_id,
+                                                          ReminderDelivery.slot == slot,
+                                                          ReminderDelivery.channel == channel))
+        if d is None:
+            return DeliveryOutcome("missing")
+        if d.status in ("sent", "dropped", "failed"):
+            return DeliveryOutcome("skipped", d.provider_message_id, f"already {d.status}")
+        if d.status == "sending" and d.lease_until is not None and d.lease_until > now:
+            return DeliveryOutcome("skipped", None, "claimed by another worker")
+        # lock the case row (PostgreSQL) so a submission commits either before this check or after the claim
+        case = session.scalar(select(ResignationCase).where(ResignationCase.id == case_id).with_for_update())
+        if slot >= 0 and case.state not in LETTER_STATES:
+            d.status, d.finished_at, d.error_code = "dropped", now, f"case_{case.state}"
+            session.flush()
+            append_evidence(session, case, ACTOR, "reminder_dropped", {
+                "slot": slot, "channel": channel, "kind": d.kind, "result": "dropped", "case_state": case.state,
+                "scheduled_for": d.scheduled_for, "checked_at": now}, occurred_at=now)
+            return DeliveryOutcome("dropped", None, case.state)
+        claimed = session.execute(
+            update(ReminderDelivery).where(ReminderDelivery.id == d.id, or_(
+                ReminderDelivery.status == "pending",
+                and_(ReminderDelivery.status == "sending", ReminderDelivery.lease_until <= now)))
+            .values(status="sending", lease_until=now + _lease(s), started_at=now,
+                    attempts=ReminderDelivery.attempts + 1)
+            .execution_options(synchronize_session=False)).rowcount
+        if claimed != 1:
+            return DeliveryOutcome("skipped", None, "lost the claim")
+        employee = session.get(Employee, case.employee_id)
+        msg = _message(d, case, employee, now)
+        kind, attempt, scheduled_for, delivery_id = d.kind, d.attempts + 1, d.scheduled_for, d.id
+        if kind == "letter_reminder":
+            kind = msg.kind
+        phone = employee_phone(rt, employee)
+        openid = employee.wechat_openid
+    # 2. send (outside any transaction)
+    if channel == "wechat":
+        template, content = s.wechat_subscribe_template_id, {"page": s.wechat_subscribe_page, "data": msg.wechat_data}
+        to = f"openid:…{(openid or '')[-4:]}"
+    else:
+        template, content = SMS_TEMPLATE, msg.sms_params
+        to = mask_phone(phone)
+    digest = content_digest(channel, template, content)
+    base = {"slot": slot, "channel": channel, "kind": kind, "template": template, "content_sha256": digest,
+            "to": to, "attempt": attempt, "scheduled_for": scheduled_for, "started_at": now}
+    if s.reminder_dev_send_delay_s > 0 and s.allows_dev_backends:
+        _time.sleep(s.reminder_dev_send_delay_s)  # development/test hook: widen the crash window
+    try:
+        if channel == "wechat":
+            from qianli.services.identity import wechat_client
+
+            if not openid:
+                raise WeChatApiError(40003, "employee has no openid")
+            provider, msg_id = "wechat", wechat_client(rt).send_subscribe_message(
+                openid, template, s.wechat_subscribe_page, msg.wechat_data, s.wechat_miniprogram_state)
+        else:
+            from qianli.services.identity import sms_gateway
+
+            sent = sms_gateway(rt).send(phone, SMS_TEMPLATE, msg.sms_params)
+            provider, msg_id = sent.provider, sent.message_id
+    except (SmsGatewayError, WeChatApiError) as exc:
+        return _send_failed(rt, delivery_id, case_id, slot, channel, exc, base, final_attempt)
+    # 3. record
+    done = utcnow()
+    with session_scope(rt.session_factory) as session:
+        session.execute(update(ReminderDelivery).where(ReminderDelivery.id == delivery_id).values(
+            status="sent", template=template, content_sha256=digest, provider=provider, provider_message_id=msg_id,
+            finished_at=done, lease_until=None, error_code=None, error=None))
+        _evidence(session, case_id, "reminder_sent", {**base, "provider": provider, "provider_message_id": msg_id,
+                                                      "result": "sent", "finished_at": done}, done)
+    return DeliveryOutcome("sent", msg_id)
+
+
+def _send_failed(rt: Runtime, delivery_id: str, case_id: str, slot: int, channel: str, exc: Exception,
+                 base: dict[str, Any], final_attempt: bool) -> DeliveryOutcome:
+    done = utcnow()
+    if isinstance(exc, WeChatApiError):
+        code, text, retryable = str(exc.errcode), exc.errmsg, exc.is_retryable
+        fallback = exc.is_no_subscription
+    else:
+        code, text, retryable, fallback = exc.provider_code, exc.provider_message, exc.retryable, False
+    with session_scope(rt.session_factory) as session:
+        d = session.get(ReminderDelivery, delivery_id)
+        d.template, d.content_sha256, d.error_code, d.error = base["template"], base["content_sha256"], code, text[:500]
+        d.lease_until, d.finished_at = None, done
+        payload = {**base, "result": "failed", "error_code": code, "error": text[:200], "finished_at": done}
+        if fallback:  # 43101: no subscription quota left -> SMS for this slot
+            d.status = "failed"
+            have_sms = session.scalar(select(ReminderDelivery.id).where(
+                ReminderDelivery.case_id == case_id, ReminderDelivery.slot == slot, ReminderDelivery.channel == "sms"))
+            if not have_sms:
+                session.add(ReminderDelivery(company_id=d.company_id, case_id=case_id, slot=slot, channel="sms",
+                                             kind=d.kind, params=d.params, status="pending",
+                                             scheduled_for=d.scheduled_for, enqueued_at=done))
+                _enqueue_after_commit(session, rt, [(case_id, slot, "sms")])
+            session.flush()
+            _evidence(session, case_id, "reminder_fallback", {**payload, "fallback_channel": "sms"}, done)
+            return DeliveryOutcome("fallback", None, code)
+        if retryable and not final_attempt:
+            d.status = "pending"
+            _evidence(session, case_id, "reminder_attempt_failed", {**payload, "will_retry": True}, done)
+        else:
+            d.status = "failed"
+            _evidence(session, case_id, "reminder_failed", payload, done)
+            case = session.get(ResignationCase, case_id)
+            emp = session.get(Employee, case.employee_id)
+            raise_alert(session, company_id=case.company_id, kind="reminder_failed", case_id=case_id,
+                        employee_id=case.employee_id, actor=ACTOR,
+                        message=f"向{emp.name}发送的提醒（{channel}，第{slot}次）发送失败：{code}",
+                        payload={"slot": slot, "channel": channel, "error_code": code})
+    if retryable and not final_attempt:
+        raise RetryableSendError(f"{channel} provider error {code}: {text}")
+    return DeliveryOutcome("failed", None, code)
+
+
+# ---- HR escalation ------------------------------------------------------------------------------
+
+def _hr_aad(user: HrUser) -> str:
+    return f"hr_users.phone:{user.company_id}:{user.username}"
+
+
+def set_hr_phone(rt: Runtime, user: HrUser, phone: str | None) -> None:
+    """An HR user's mobile number for daily digests (AES-256-GCM, bound to company + username)."""
+    from identity.sms import normalize_cn_mobile
+
+    user.phone_enc = rt.cipher.encrypt(normalize_cn_mobile(phone), _hr_aad(user)) if phone else None
+
+
+def hr_phone(rt: Runtime, user: HrUser) -> str | None:
+    return rt.cipher.decrypt(user.phone_enc, _hr_aad(user)) if user.phone_enc else None
+
+
+def _overdue_cases(session: Session, company_id: str, today: date) -> list[tuple[ResignationCase, Employee]]:
+    return list(session.execute(
+        select(ResignationCase, Employee).join(Employee, Employee.id == ResignationCase.employee_id)
+        .where(ResignationCase.company_id == company_id, ResignationCase.state.in_(sorted(LETTER_STATES)),
+               ResignationCase.letter_due_date < today)
+        .order_by(ResignationCase.letter_due_date)).all())
+
+
+def _enqueue_digests(rt: Runtime, now: datetime, res: SweepResult) -> None:
+    """Once a day (outside quiet hours), one job per company with overdue letters."""
+    pol = reminder_policy(rt.settings)
+    if pol.quiet is not None and pol.quiet.contains(now):
+        return
+    today = shanghai_day(now)
+    with session_scope(rt.session_factory) as session:
+        companies = session.scalars(
+            select(ResignationCase.company_id).distinct()
+            .where(ResignationCase.state.in_(sorted(LETTER_STATES)), ResignationCase.letter_due_date < today)).all()
+        if not companies:
+            return
+        done = set(session.scalars(select(HrDigest.company_id).distinct().where(HrDigest.day == today,
+                                                                                HrDigest.company_id.in_(companies))))
+    todo = [c for c in companies if c not in done]
+    if not todo:
+        return
+    from rq import Queue
+
+    q = Queue(QUEUE, connection=rt.redis)
+    try:
+        for company_id in todo:
+            q.enqueue(DIGEST_FUNC, company_id, today.isoformat(), job_id=f"reminder-digest-{company_id}-{today}",
+                      result_ttl=0, failure_ttl=7 * 86400, retry=_retry(rt.settings))
+            res.digests_enqueued += 1
+    except Exception:  # noqa: BLE001 - next sweep tries again
+        log.exception("enqueueing HR digests failed")
+
+
+def send_hr_digests(rt: Runtime, company_id: str, day: date, *, now: datetime | None = None) -> dict[str, str]:
+    """Each HR user of the company (not auditors; department heads for their department only) gets
+    one digest of overdue letters for ``day``; the cases get an overdue alert (once) and a
+    ``reminder_escalated`` evidence entry naming who was told."""
+    now = now or utcnow()
+    out: dict[str, str] = {}
+    with session_scope(rt.session_factory) as session:
+        overdue = _overdue_cases(session, company_id, day)
+        if not overdue:
+            return out
+        alerted = set(session.scalars(select(HrAlert.case_id).where(
+            HrAlert.company_id == company_id, HrAlert.kind == "letter_overdue",
+            HrAlert.case_id.in_([c.id for c, _ in overdue]))))
+        for case, emp in overdue:
+            if case.id not in alerted:
+                raise_alert(session, company_id=company_id, kind="letter_overdue", case_id=case.id,
+                            employee_id=emp.id, actor=ACTOR,
+                            message=f"{emp.name}（{emp.employee_no}）的书面辞职信应于{case.letter_due_date.isoformat()}前提交，已逾期",
+                            payload={"letter_due_date": case.letter_due_date.isoformat()})
+        users = session.scalars(select(HrUser).where(HrUser.company_id == company_id, HrUser.active.is_(True),
+                                                     HrUser.role.in_(DIGEST_ROLES)).order_by(HrUser.username)).all()
+        told: dict[str, list[str]] = {}
+        for user in users:
+            mine = [(c, e) for c, e in overdue if user.role != "dept_head" or (user.department and e.department == user.department)]
+            if not mine:
+                continue
+            exists = session.scalar(select(HrDigest.id).where(HrDigest.hr_user_id == user.id, HrDigest.day == day))
+            if exists:
+                out[user.id] = "exists"
+                continue
+            msg = hr_digest_message(hr_name=user.display_name, day=day,
+                                    cases=[(e.name, e.employee_no, c.letter_due_date) for c, e in mine])
+            digest = HrDigest(company_id=company_id, hr_user_id=user.id, day=day, case_ids=[c.id for c, _ in mine],
+                              content_sha256=content_digest("sms", SMS_TEMPLATE, msg.sms_params))
+            session.add(digest)
+            session.flush()  # the unique (user, day) row is taken before anything is sent
+            phone = hr_phone(rt, user)
+            if phone is None:
+                digest.status, digest.error = "no_channel", "no phone on file; shown as alerts in the console"
+            else:
+                from qianli.services.identity import sms_gateway
+
+                try:
+                    sent = sms_gateway(rt).send(phone, SMS_TEMPLATE, msg.sms_params)
+                    digest.status, digest.provider_message_id, digest.sent_at = "sent", sent.message_id, utcnow()
+                except SmsGatewayError as exc:
+                    digest.status, digest.error = "failed", f"{exc.provider_code}: {exc.provider_message}"[:500]
+            out[user.id] = digest.status
+            for c, _ in mine:
+                told.setdefault(c.id, []).append(f"{user.id}:{user.role}:{digest.status}")
+        for case, _ in overdue:
+            if case.id in told:
+                append_evidence(session, case, ACTOR, "reminder_escalated", {
+                    "day": day.isoformat(), "letter_due_date": case.letter_due_date.isoformat(),
+                    "hr_digests": told[case.id]}, occurred_at=now)
+    return out
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+def list_case_reminders(session: Session, case: ResignationCase) -> dict[str, Any]:
+    sched = session.scalar(select(ReminderSchedule).where(ReminderSchedule.case_id == case.id,
+                                                          ReminderSchedule.company_id == case.company_id))
+    rows = session.scalars(select(ReminderDelivery).where(ReminderDelivery.case_id == case.id,
+                                                          ReminderDelivery.company_id == case.company_id)
+                           .order_by(ReminderDelivery.scheduled_for, ReminderDelivery.slot.desc(),
+                                     ReminderDelivery.channel)).all()
+    if sched is None and not rows:
+        raise NotFound("reminders_not_found", "该离职申请没有提醒记录")
+    today = shanghai_day(utcnow())
+    return {
+        "case_id": case.id, "letter_due_date": case.letter_due_date,
+        "overdue": case.state in LETTER_STATES and is_overdue(case.letter_due_date, utcnow()),
+        "today": today,
+        "schedule": None if sched is None else {"state": sched.state, "next_slot": sched.slot,
+                                                "next_due_at": sched.next_due_at if sched.state == "active" else None,
+                                                "stop_reason": sched.stop_reason},
+        "deliveries": rows,
+    }
