@@ -12,6 +12,7 @@ BLUEPRINT_MODULES = [
     "api.dossier",
     "api.hr_cases",
     "api.case_actions",
+    "api.reminders",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).

@@ -31,7 +31,6 @@ from typing import Any, Iterable
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from cases.errors import NotFound
 from cases.reminders import (LETTER_STATES, Message, ReminderPolicy, content_digest, hr_digest_message, is_overdue,
                              letter_message, notification_message, schedule_decision, shanghai_day)
 from identity.sms import SmsGatewayError, mask_phone
@@ -587,13 +586,9 @@ def list_case_reminders(session: Session, case: ResignationCase) -> dict[str, An
                                                           ReminderDelivery.company_id == case.company_id)
                            .order_by(ReminderDelivery.scheduled_for, ReminderDelivery.slot.desc(),
                                      ReminderDelivery.channel)).all()
-    if sched is None and not rows:
-        raise NotFound("reminders_not_found", "该离职申请没有提醒记录")
-    today = shanghai_day(utcnow())
     return {
         "case_id": case.id, "letter_due_date": case.letter_due_date,
         "overdue": case.state in LETTER_STATES and is_overdue(case.letter_due_date, utcnow()),
-        "today": today,
         "schedule": None if sched is None else {"state": sched.state, "next_slot": sched.slot,
                                                 "next_due_at": sched.next_due_at if sched.state == "active" else None,
                                                 "stop_reason": sched.stop_reason},

@@ -18,6 +18,7 @@ from qianli import demo_frames
 
 FX = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 BURST_SIDE = 320
+PHONE = "13900139001"
 
 
 @lru_cache(maxsize=None)
@@ -75,7 +76,7 @@ def faces_env(runtime, db_session, factory):
 
     company = factory.company()
     hr = factory.hr(company, "hr_specialist")
-    emp = factory.employee(company, name="奥巴马", openid="openid-obama")
+    emp = factory.employee(company, name="奥巴马", openid="openid-obama", phone=PHONE)
     case = open_case(db_session, runtime.settings, employee=emp, source="miniprogram",
                      notice_arrived_at=datetime.now(timezone.utc), actor=f"employee:{emp.id}",
                      reason_category="other", reason_text="", requested_last_day=None,

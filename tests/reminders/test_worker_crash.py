@@ -1,0 +1,85 @@
+"""A real ``qianli worker`` (rq) process killed with SIGKILL in the middle of a send, then a restart:
+exactly one delivery for the slot."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from qianli.db import session_scope
+from qianli.models import ReminderDelivery
+from qianli.services.reminders import sweep
+
+pytestmark = pytest.mark.slow
+
+QIANLI = str(Path(sys.executable).with_name("qianli"))
+
+
+def _worker(rt, **env):
+    s = rt.settings
+    full = {**os.environ, "QIANLI_ENV": "test", "QIANLI_VAR_DIR": str(s.var_dir), "DATABASE_URL": s.database_url,
+            "REDIS_URL": s.redis_url, "QIANLI_QUIET_HOURS": "", "QIANLI_LOG_LEVEL": "WARNING", **env}
+    log = open(Path(s.var_dir) / "worker.log", "ab")  # noqa: SIM115 - closed by the caller via _stop
+    proc = subprocess.Popen([QIANLI, "worker"], env=full, stdout=log, stderr=subprocess.STDOUT)
+    proc.log = log
+    return proc
+
+
+def _stop(proc, sig=signal.SIGTERM):
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    proc.log.close()
+
+
+def _row(rt, case_id):
+    with session_scope(rt.session_factory) as s:
+        d = s.scalar(select(ReminderDelivery).where(ReminderDelivery.case_id == case_id, ReminderDelivery.slot == 0))
+        return d.status, d.attempts
+
+
+def _wait(pred, timeout=30.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_kill_9_mid_send_then_restart_sends_exactly_once(rworld):
+    rt = rworld.rt
+    rworld.configure(quiet_hours="", reminder_send_lease_s=3)
+    case_id, _, phone = rworld.open_case(datetime.now(timezone.utc) - timedelta(minutes=1))  # notice job queued
+    slow = _worker(rt, QIANLI_REMINDER_DEV_SEND_DELAY_S="30", QIANLI_REMINDER_SEND_LEASE_S="3")
+    try:
+        assert _wait(lambda: _row(rt, case_id)[0] == "sending")
+        os.kill(slow.pid, signal.SIGKILL)  # in the middle of the send
+        slow.wait(10)
+    finally:
+        _stop(slow, signal.SIGKILL)
+    assert rworld.outbox(phone) == [] and _row(rt, case_id) == ("sending", 1)
+    fresh = _worker(rt, QIANLI_REMINDER_SEND_LEASE_S="3")
+    try:
+        time.sleep(3.2)  # the dead worker's lease runs out
+        assert sweep(rt).recovered == 1
+        assert _wait(lambda: _row(rt, case_id)[0] == "sent")
+        time.sleep(1.0)
+        sweep(rt)  # nothing left to recover
+        time.sleep(1.0)
+    finally:
+        _stop(fresh)
+    assert len(rworld.outbox(phone)) == 1
+    assert _row(rt, case_id) == ("sent", 2)
