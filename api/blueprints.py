@@ -13,6 +13,7 @@ BLUEPRINT_MODULES = [
     "api.hr_cases",
     "api.case_actions",
     "api.reminders",
+    "api.faces",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).
