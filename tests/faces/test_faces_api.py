@@ -234,7 +234,8 @@ def test_five_failures_lock_and_hr_unlocks(enrolled):
     assert r.status_code == 200 and not r.json["locked"] and r.json["consecutive_failures"] == 0
     assert api.c.post(url, json={}, headers=api.env.hr_h).json["code"] == "face_not_locked"
     assert "face_unlocked" in [e.action for e in api.evidence()]
-    assert api.verify_for("obama.jpg")[1].status_code == 200
+    r = api.verify_for("obama.jpg")[1]
+    assert r.status_code == 200, r.json
 
 
 def test_lock_survives_redis(enrolled):
