@@ -14,6 +14,18 @@ __all__ = ["worker_command", "scheduler_command", "reminders_group"]
 log = logging.getLogger(__name__)
 
 
+def _sqlite_wal_normal(engine) -> None:
+    """Development (SQLite) workers: WAL with synchronous=NORMAL, SQLite's recommended WAL setting
+    (no corruption; a power cut may lose the last commits, i.e. a reminder may be sent again)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _pragma(dbapi_conn, _record):  # pragma: no cover - trivial
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+
 @click.command("worker", help="Run an RQ worker for the reminders queue (as many as needed).")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--fork/--no-fork", default=False, show_default=True,
@@ -27,6 +39,8 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
 
     rt = get_runtime()
     logging.basicConfig(level=rt.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if rt.settings.database_url.startswith("sqlite"):
+        _sqlite_wal_normal(rt.engine)
     cls = Worker if fork else SimpleWorker
     w = cls([Queue(QUEUE, connection=rt.redis)], connection=rt.redis, name=name)
     w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)

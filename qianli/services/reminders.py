@@ -25,10 +25,10 @@ from __future__ import annotations
 import logging
 import time as _time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from cases.reminders import (LETTER_STATES, Message, ReminderPolicy, content_digest, hr_digest_message, is_overdue,
@@ -85,6 +85,14 @@ def _channels(settings: Settings, openid: str | None, slot: int) -> list[str]:
     return ["wechat"] if wechat else ["sms"]
 
 
+def _begin_write(session: Session) -> None:
+    """SQLite: take the write lock first (like BEGIN IMMEDIATE). A transaction that reads and then
+    writes while another process has written meanwhile fails at once with 'database is locked'
+    (the busy timeout does not apply to a stale read snapshot); one that starts by writing waits."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE reminder_schedules SET slot = slot WHERE 1 = 0"))
+
+
 # ---- enqueueing ---------------------------------------------------------------------------------
 
 def _retry(settings: Settings):
@@ -94,32 +102,70 @@ def _retry(settings: Settings):
     return Retry(max=len(intervals), interval=intervals) if intervals else None
 
 
+# Creates rq jobs in bulk exactly as rq stores them (one hash per job from a template that rq itself
+# built, plus the queue entry), one script call per 1,000 jobs: rq's own enqueue_many spends ~0.2 ms
+# per job in Python, which would make a 100,000-case sweep take 20+ seconds.
+_BULK_ENQUEUE_LUA = """
+local nf = tonumber(ARGV[1])
+local base = {}
+for i = 2, 1 + 2 * nf do base[#base + 1] = ARGV[i] end
+local i = 2 + 2 * nf
+local n = 0
+while i <= #ARGV do
+  local id = ARGV[i]
+  redis.call('HSET', 'rq:job:' .. id, 'data', ARGV[i + 1], 'description', ARGV[i + 2], unpack(base))
+  redis.call('RPUSH', KEYS[1], id)
+  i = i + 3
+  n = n + 1
+end
+redis.call('SADD', KEYS[2], KEYS[1])
+return n
+"""
+
+
+def _job_template(rt: Runtime, queue: Any) -> tuple[list[bytes], Any]:
+    """The hash fields rq writes for a reminder job, built by rq itself, minus the per-job ones."""
+    from rq.utils import utcformat
+
+    s = rt.settings
+    job = queue.create_job(DELIVER_FUNC, args=("template", 0, "sms"), job_id="reminder-template",
+                           timeout=max(5, s.reminder_send_lease_s - 30), result_ttl=0, failure_ttl=7 * 86400,
+                           retry=_retry(s), description="template")
+    fields = job.to_dict()
+    fields.update({"origin": queue.name, "enqueued_at": utcformat(utcnow().replace(tzinfo=None)), "status": "queued"})
+    flat: list[bytes] = []
+    for k, v in fields.items():
+        if k in ("data", "description", "id"):
+            continue
+        v = getattr(v, "value", v)
+        flat += [k.encode(), v if isinstance(v, bytes) else str(v).encode()]
+    return flat, job.serializer
+
+
 def enqueue_deliveries(rt: Runtime, items: Iterable[tuple[str, int, str]]) -> int:
-    """One RQ job per (case, slot, channel), deterministic id, in pipelined batches.
+    """One RQ job per (case, slot, channel) with its deterministic id, in batches of 1,000.
 
     A Redis failure is logged, not raised: the delivery rows stay pending and the next sweep
     enqueues them again (the database is the source of truth).
     """
+    import zlib
+
     from rq import Queue
 
     items = list(items)
     if not items:
         return 0
-    s = rt.settings
     q = Queue(QUEUE, connection=rt.redis)
-    retry = _retry(s)
-    timeout = max(5, s.reminder_send_lease_s - 30)
     n = 0
     try:
+        base, serializer = _job_template(rt, q)
+        script = rt.redis.register_script(_BULK_ENQUEUE_LUA)
         for i in range(0, len(items), 1000):
-            chunk = items[i:i + 1000]
-            datas = [Queue.prepare_data(DELIVER_FUNC, args=(c, sl, ch), job_id=job_id(c, sl, ch), timeout=timeout,
-                                        result_ttl=0, failure_ttl=7 * 86400, retry=retry,
-                                        description=f"reminder {c} slot {sl} {ch}") for c, sl, ch in chunk]
-            with rt.redis.pipeline() as pipe:
-                q.enqueue_many(datas, pipeline=pipe)
-                pipe.execute()
-            n += len(chunk)
+            argv: list[Any] = [len(base) // 2, *base]
+            for c, sl, ch in items[i:i + 1000]:
+                argv += [job_id(c, sl, ch), zlib.compress(serializer.dumps((DELIVER_FUNC, None, (c, sl, ch), {}))),
+                         f"reminder {c} slot {sl} {ch}"]
+            n += int(script(keys=[q.key, Queue.redis_queues_keys], args=argv))
     except Exception:  # noqa: BLE001 - Redis down: the sweep re-enqueues from the database
         log.exception("enqueueing %d reminder deliveries failed; the sweep will retry", len(items) - n)
     return n
@@ -237,12 +283,35 @@ def sweep(rt: Runtime, now: datetime | None = None, *, batch: int = SWEEP_BATCH,
     return res
 
 
+# Bulk statements of the sweep as plain SQL executemany: SQLAlchemy's per-value type processing
+# would cost more than the database work itself at 100,000 rows.
+_INSERT_DELIVERY = text(
+    "INSERT INTO reminder_deliveries (id, company_id, case_id, slot, channel, kind, params, status, attempts, "
+    "scheduled_for, enqueued_at, created_at) VALUES (:id, :company_id, :case_id, :slot, :channel, :kind, :params, "
+    ":status, :attempts, :scheduled_for, :enqueued_at, :created_at)")
+_ADVANCE_SCHEDULE = text(
+    "UPDATE reminder_schedules SET slot = :slot, next_due_at = :next_due_at, last_scheduled_at = :last_scheduled_at, "
+    "updated_at = :updated_at WHERE id = :id")
+_TIME_KEYS = ("scheduled_for", "enqueued_at", "created_at", "next_due_at", "last_scheduled_at", "updated_at")
+
+
+def _bulk(session: Session, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """executemany with values already in the driver's form (what UTCDateTime / JSON would bind)."""
+    if session.get_bind().dialect.name == "sqlite":
+        for r in rows:
+            for k in _TIME_KEYS:
+                if k in r:
+                    r[k] = r[k].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    session.execute(stmt, rows)
+
+
 def _sweep_schedules(rt: Runtime, now: datetime, res: SweepResult, batch: int) -> None:
     s = rt.settings
     pol = reminder_policy(s)
     wechat_ok = bool(s.wechat_subscribe_template_id)
     while True:
         with session_scope(rt.session_factory) as session:
+            _begin_write(session)
             rows = session.execute(
                 select(ReminderSchedule.id, ReminderSchedule.case_id, ReminderSchedule.company_id,
                        ReminderSchedule.slot, ReminderSchedule.next_due_at, ResignationCase.state,
@@ -270,15 +339,15 @@ def _sweep_schedules(rt: Runtime, now: datetime, res: SweepResult, batch: int) -
                     (["sms", "wechat"] if (wechat_ok and openid) else ["sms"])
                 for ch in channels:
                     deliveries.append({"id": new_id(), "company_id": company_id, "case_id": case_id, "slot": slot,
-                                       "channel": ch, "kind": "letter_reminder", "params": {}, "status": "pending",
+                                       "channel": ch, "kind": "letter_reminder", "params": "{}", "status": "pending",
                                        "attempts": 0, "scheduled_for": due_at, "enqueued_at": now, "created_at": now})
                     items.append((case_id, slot, ch))
                 sched_updates.append({"id": sid, "slot": slot + 1, "next_due_at": nxt, "last_scheduled_at": due_at,
                                       "updated_at": now})
             if deliveries:
-                session.execute(insert(ReminderDelivery), deliveries)
+                _bulk(session, _INSERT_DELIVERY, deliveries)
             if sched_updates:
-                session.execute(update(ReminderSchedule), sched_updates)
+                _bulk(session, _ADVANCE_SCHEDULE, sched_updates)
             if pauses:
                 session.execute(update(ReminderSchedule).where(ReminderSchedule.id.in_(pauses))
                                 .values(state="paused", stop_reason="letter_submitted", updated_at=now))
@@ -297,6 +366,7 @@ def _recover(rt: Runtime, now: datetime, res: SweepResult) -> None:
     """Deliveries that should be running but are not: never enqueued (quiet hours, Redis down),
     enqueued but their job is gone from Redis, or claimed by a worker that died (lease expired)."""
     with session_scope(rt.session_factory) as session:
+        _begin_write(session)
         # rows this very sweep enqueued (enqueued_at == now) are not looked at again
         rows = session.execute(
             select(ReminderDelivery.id, ReminderDelivery.case_id, ReminderDelivery.slot, ReminderDelivery.channel,
@@ -349,38 +419,38 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
     should be retried and this is not the final attempt."""
     s = rt.settings
     now = utcnow()
-    # 1. claim, after checking the case at send time
+    # 1. claim the row (a write first: on SQLite it takes the lock), then check the case at send time
     with session_scope(rt.session_factory) as session:
+        _begin_write(session)
+        claimed = session.execute(
+            update(ReminderDelivery).where(
+                ReminderDelivery.case_id == case_id, ReminderDelivery.slot == slot, ReminderDelivery.channel == channel,
+                or_(ReminderDelivery.status == "pending",
+                    and_(ReminderDelivery.status == "sending", ReminderDelivery.lease_until <= now)))
+            .values(status="sending", lease_until=now + _lease(s), started_at=now,
+                    attempts=ReminderDelivery.attempts + 1)
+            .execution_options(synchronize_session=False)).rowcount
         d = session.scalar(select(ReminderDelivery).where(ReminderDelivery.case_id == case_id,
                                                           ReminderDelivery.slot == slot,
                                                           ReminderDelivery.channel == channel))
         if d is None:
             return DeliveryOutcome("missing")
-        if d.status in ("sent", "dropped", "failed"):
+        if claimed != 1:
+            if d.status == "sending":
+                return DeliveryOutcome("skipped", None, "claimed by another worker")
             return DeliveryOutcome("skipped", d.provider_message_id, f"already {d.status}")
-        if d.status == "sending" and d.lease_until is not None and d.lease_until > now:
-            return DeliveryOutcome("skipped", None, "claimed by another worker")
         # lock the case row (PostgreSQL) so a submission commits either before this check or after the claim
         case = session.scalar(select(ResignationCase).where(ResignationCase.id == case_id).with_for_update())
         if slot >= 0 and case.state not in LETTER_STATES:
-            d.status, d.finished_at, d.error_code = "dropped", now, f"case_{case.state}"
+            d.status, d.finished_at, d.error_code, d.lease_until = "dropped", now, f"case_{case.state}", None
             session.flush()
             append_evidence(session, case, ACTOR, "reminder_dropped", {
                 "slot": slot, "channel": channel, "kind": d.kind, "result": "dropped", "case_state": case.state,
                 "scheduled_for": d.scheduled_for, "checked_at": now}, occurred_at=now)
             return DeliveryOutcome("dropped", None, case.state)
-        claimed = session.execute(
-            update(ReminderDelivery).where(ReminderDelivery.id == d.id, or_(
-                ReminderDelivery.status == "pending",
-                and_(ReminderDelivery.status == "sending", ReminderDelivery.lease_until <= now)))
-            .values(status="sending", lease_until=now + _lease(s), started_at=now,
-                    attempts=ReminderDelivery.attempts + 1)
-            .execution_options(synchronize_session=False)).rowcount
-        if claimed != 1:
-            return DeliveryOutcome("skipped", None, "lost the claim")
         employee = session.get(Employee, case.employee_id)
         msg = _message(d, case, employee, now)
-        kind, attempt, scheduled_for, delivery_id = d.kind, d.attempts + 1, d.scheduled_for, d.id
+        kind, attempt, scheduled_for, delivery_id = d.kind, d.attempts, d.scheduled_for, d.id
         if kind == "letter_reminder":
             kind = msg.kind
         phone = employee_phone(rt, employee)
@@ -432,6 +502,7 @@ def _send_failed(rt: Runtime, delivery_id: str, case_id: str, slot: int, channel
     else:
         code, text, retryable, fallback = exc.provider_code, exc.provider_message, exc.retryable, False
     with session_scope(rt.session_factory) as session:
+        _begin_write(session)
         d = session.get(ReminderDelivery, delivery_id)
         d.template, d.content_sha256, d.error_code, d.error = base["template"], base["content_sha256"], code, text[:500]
         d.lease_until, d.finished_at = None, done
@@ -526,6 +597,7 @@ def send_hr_digests(rt: Runtime, company_id: str, day: date, *, now: datetime | 
     now = now or utcnow()
     out: dict[str, str] = {}
     with session_scope(rt.session_factory) as session:
+        _begin_write(session)
         overdue = _overdue_cases(session, company_id, day)
         if not overdue:
             return out

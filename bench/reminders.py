@@ -1,0 +1,138 @@
+"""Reminder throughput: 100,000 open cases in a throwaway SQLite database (bulk-inserted), all due.
+
+- ``sweep_s_100k``: seconds one sweep takes to find the due reminders, record them (delivery
+  rows, schedules advanced) and enqueue one rq job each.
+- ``redis_bytes_per_case``: Redis memory used by the queued jobs, per case.
+- ``deliveries_per_s``: deliveries completed per second by 2 ``qianli worker`` processes through
+  the development SMS gateway (claim, send, record, evidence entry), measured over a window of the
+  queue from the first claim to the last recorded send.
+
+Uses Redis database QIANLI_BENCH_REDIS_DB (default 13, flushed). The last line printed is one
+JSON object.
+
+    .venv/bin/python bench/reminders.py [--cases 100000] [--window 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, insert, select  # noqa: E402
+
+from qianli.db import Base, make_engine, new_id, utcnow  # noqa: E402
+from qianli.runtime import Runtime, set_runtime  # noqa: E402
+from qianli.settings import load_settings, reset_settings_cache  # noqa: E402
+
+
+def _populate(rt: Runtime, n: int) -> None:
+    import qianli.models as m
+
+    now = utcnow()
+    company_id = new_id()
+    arrival = date.today() - timedelta(days=1)
+    with rt.engine.begin() as conn:
+        conn.execute(insert(m.Company), [{"id": company_id, "code": "bench", "name": "基准测试有限公司", "policy": {},
+                                          "created_at": now}])
+        for start in range(0, n, 10_000):
+            emps, cases, scheds = [], [], []
+            for i in range(start, min(n, start + 10_000)):
+                emp_no, eid, cid = f"B{i:06d}", new_id(), new_id()
+                phone = f"139{i:08d}"
+                emps.append({"id": eid, "company_id": company_id, "employee_no": emp_no, "name": f"员工{i}",
+                             "department": "研发部", "position": "工程师", "contract_term": "",
+                             "phone_enc": rt.cipher.encrypt(phone, f"employees.phone:{company_id}:{emp_no}"),
+                             "phone_hash": rt.lookup("phone", phone), "active": True, "created_at": now,
+                             "updated_at": now})
+                cases.append({"id": cid, "company_id": company_id, "employee_id": eid, "state": "awaiting_letter",
+                              "source": "miniprogram", "notice_arrived_at": now - timedelta(days=1),
+                              "arrival_date": arrival, "probation": False, "reason_text": "",
+                              "earliest_lawful_last_day": arrival + timedelta(days=30), "handover_items": [],
+                              "letter_due_date": arrival + timedelta(days=5), "dates_provisional": False,
+                              "created_by": "bench", "created_at": now, "updated_at": now, "version": 1})
+                scheds.append({"id": new_id(), "company_id": company_id, "case_id": cid, "state": "active", "slot": 1,
+                               "next_due_at": now - timedelta(minutes=1), "last_scheduled_at": now - timedelta(days=1),
+                               "created_at": now, "updated_at": now})
+            conn.execute(insert(m.Employee), emps)
+            conn.execute(insert(m.ResignationCase), cases)
+            conn.execute(insert(m.ReminderSchedule), scheds)
+
+
+def _workers(env: dict[str, str], count: int) -> list[subprocess.Popen]:
+    qianli = str(Path(sys.executable).with_name("qianli"))
+    return [subprocess.Popen([qianli, "worker", "--name", f"bench-{os.getpid()}-{i}"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=open(os.environ.get("QIANLI_BENCH_WORKER_LOG", os.devnull), "ab")) for i in range(count)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", type=int, default=100_000)
+    ap.add_argument("--window", type=float, default=20.0, help="seconds the 2 workers deliver before being stopped")
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="qianli-bench-reminders-"))
+    redis_db = int(os.environ.get("QIANLI_BENCH_REDIS_DB", "13"))
+    redis_base = os.environ.get("QIANLI_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    env = {**os.environ, "QIANLI_ENV": "test", "QIANLI_VAR_DIR": str(tmp / "var"),
+           "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}", "REDIS_URL": f"{redis_base}/{redis_db}",
+           "QIANLI_QUIET_HOURS": "", "QIANLI_LOG_LEVEL": os.environ.get("QIANLI_BENCH_LOG_LEVEL", "ERROR")}
+    settings = load_settings(env)
+    reset_settings_cache(settings)
+    rt = Runtime(settings)
+    set_runtime(rt)
+    rt.redis.flushdb()
+    import qianli.models as m
+    from qianli.services.reminders import sweep
+
+    Base.metadata.create_all(rt.engine)
+    t0 = time.perf_counter()
+    _populate(rt, args.cases)
+    print(f"inserted {args.cases} employees, cases and schedules in {time.perf_counter() - t0:.1f} s", flush=True)
+
+    mem0 = int(rt.redis.info("memory")["used_memory"])
+    res = sweep(rt)
+    mem1 = int(rt.redis.info("memory")["used_memory"])
+    print(f"sweep: {res.as_dict()}", flush=True)
+    assert res.scheduled == args.cases and res.enqueued == args.cases, res
+    bytes_per_case = (mem1 - mem0) / args.cases
+
+    procs = _workers(env, args.workers)
+    time.sleep(args.window)
+    for p in procs:
+        p.send_signal(signal.SIGTERM)  # warm shutdown: the current job finishes
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    with rt.session_factory() as s:
+        sent, first, last = s.execute(select(func.count(), func.min(m.ReminderDelivery.started_at),
+                                             func.max(m.ReminderDelivery.finished_at))
+                                      .where(m.ReminderDelivery.status == "sent")).one()
+        evidence = s.scalar(select(func.count()).select_from(m.EvidenceEntry).where(m.EvidenceEntry.action == "reminder_sent"))
+    from qianli.db import UTCDateTime  # noqa: F401 - datetimes come back aware
+
+    span = (last - first).total_seconds() if sent else float("nan")
+    per_s = sent / span if sent and span > 0 else 0.0
+    print(f"deliveries: {sent} sent ({evidence} evidence entries) in {span:.1f} s with {args.workers} workers", flush=True)
+    rt.redis.flushdb()
+    rt.dispose()
+    print(json.dumps({"sweep_s_100k": round(res.seconds * 100_000 / args.cases, 2),
+                      "deliveries_per_s": round(per_s, 1), "redis_bytes_per_case": round(bytes_per_case),
+                      "cases": args.cases, "workers": args.workers, "sent": sent}))
+
+
+if __name__ == "__main__":
+    main()
