@@ -119,3 +119,24 @@ def test_roster_import_finds_the_enrolment_function():
     from qianli.services.roster import _enrolment_function
 
     assert _enrolment_function() is svc.enrol_reference
+
+
+def test_purge_command_deletes_expired_photos(faces_env):
+    from click.testing import CliRunner
+
+    from qianli.cli import _attach_contributed_commands, cli
+
+    _attach_contributed_commands()
+    env = faces_env
+    env.rt.__dict__["settings"] = replace(env.rt.settings, face_photo_retention_s=60)
+    svc.enrol_reference(env.s, env.rt, env.emp, photo("obama.jpg"), actor="hr:x", written_consent_attested=True)
+    env.s.commit()
+    result = CliRunner().invoke(cli, ["purge-face-photos"])
+    assert result.exit_code == 0 and result.output.strip() == '{"deleted": 0}'
+    p = env.s.scalar(select(FaceReferencePhoto))
+    p.delete_after = utcnow() - timedelta(seconds=1)
+    env.s.commit()
+    result = CliRunner().invoke(cli, ["purge-face-photos"])
+    assert result.exit_code == 0 and result.output.strip() == '{"deleted": 1}', result.output
+    env.s.expire_all()
+    assert env.s.scalar(select(FaceReferencePhoto)) is None
