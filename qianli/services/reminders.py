@@ -23,7 +23,9 @@ template is configured, else SMS.
 from __future__ import annotations
 
 import logging
+import os
 import time as _time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -35,7 +37,7 @@ from cases.reminders import (LETTER_STATES, Message, ReminderPolicy, content_dig
                              letter_message, notification_message, schedule_decision, shanghai_day)
 from identity.sms import SmsGatewayError, mask_phone
 from identity.wechat import WeChatApiError
-from qianli.db import new_id, on_commit, session_scope, utcnow
+from qianli.db import on_commit, session_scope, utcnow
 from qianli.models import (Employee, HrAlert, HrDigest, HrUser, ReminderDelivery, ReminderSchedule,
                            ResignationCase)
 from qianli.runtime import Runtime
@@ -283,83 +285,114 @@ def sweep(rt: Runtime, now: datetime | None = None, *, batch: int = SWEEP_BATCH,
     return res
 
 
-# Bulk statements of the sweep as plain SQL executemany: SQLAlchemy's per-value type processing
-# would cost more than the database work itself at 100,000 rows.
-_INSERT_DELIVERY = text(
-    "INSERT INTO reminder_deliveries (id, company_id, case_id, slot, channel, kind, params, status, attempts, "
-    "scheduled_for, enqueued_at, created_at) VALUES (:id, :company_id, :case_id, :slot, :channel, :kind, :params, "
-    ":status, :attempts, :scheduled_for, :enqueued_at, :created_at)")
-_ADVANCE_SCHEDULE = text(
-    "UPDATE reminder_schedules SET slot = :slot, next_due_at = :next_due_at, last_scheduled_at = :last_scheduled_at, "
-    "updated_at = :updated_at WHERE id = :id")
-_TIME_KEYS = ("scheduled_for", "enqueued_at", "created_at", "next_due_at", "last_scheduled_at", "updated_at")
+# Bulk statements of the sweep as plain DBAPI executemany with tuples: SQLAlchemy's per-value
+# processing would cost more than the database work itself at 100,000 rows.
+_DELIVERY_COLS = ("id", "company_id", "case_id", "slot", "channel", "kind", "params", "status", "attempts",
+                  "scheduled_for", "enqueued_at", "created_at")
+_INSERT_DELIVERY = (f"INSERT INTO reminder_deliveries ({', '.join(_DELIVERY_COLS)}) "
+                    f"VALUES ({', '.join(['{p}'] * len(_DELIVERY_COLS))})")
+_ADVANCE_SCHEDULE = ("UPDATE reminder_schedules SET slot = {p}, next_due_at = {p}, last_scheduled_at = {p}, "
+                     "updated_at = {p} WHERE id = {p}")
 
 
-def _bulk(session: Session, stmt: Any, rows: list[dict[str, Any]]) -> None:
-    """executemany with values already in the driver's form (what UTCDateTime / JSON would bind)."""
-    if session.get_bind().dialect.name == "sqlite":
-        for r in rows:
-            for k in _TIME_KEYS:
-                if k in r:
-                    r[k] = r[k].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-    session.execute(stmt, rows)
+def _new_ids(n: int) -> list[str]:
+    """``n`` random 128-bit hex ids (like qianli.db.new_id) from one read of the system's randomness."""
+    raw = os.urandom(16 * n).hex()
+    return [raw[i:i + 32] for i in range(0, 32 * n, 32)]
+
+
+def _bulk(session: Session, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """executemany of tuples whose datetimes are converted as UTCDateTime would bind them."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        formatted: dict[datetime, str] = {}  # few distinct instants per batch: format each once
+
+        def fmt(v: Any) -> Any:
+            if not isinstance(v, datetime):
+                return v
+            out = formatted.get(v)
+            if out is None:
+                out = formatted[v] = v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+            return out
+
+        rows = [tuple(map(fmt, r)) for r in rows]
+        conn.exec_driver_sql(sql.replace("{p}", "?"), rows)
+    else:
+        conn.exec_driver_sql(sql.replace("{p}", "%s"), rows)
 
 
 def _sweep_schedules(rt: Runtime, now: datetime, res: SweepResult, batch: int) -> None:
     s = rt.settings
     pol = reminder_policy(s)
     wechat_ok = bool(s.wechat_subscribe_template_id)
-    while True:
-        with session_scope(rt.session_factory) as session:
-            _begin_write(session)
-            rows = session.execute(
-                select(ReminderSchedule.id, ReminderSchedule.case_id, ReminderSchedule.company_id,
-                       ReminderSchedule.slot, ReminderSchedule.next_due_at, ResignationCase.state,
-                       Employee.wechat_openid)
-                .join(ResignationCase, ResignationCase.id == ReminderSchedule.case_id)
-                .join(Employee, Employee.id == ResignationCase.employee_id)
-                .where(ReminderSchedule.state == "active", ReminderSchedule.next_due_at <= now)
-                .order_by(ReminderSchedule.next_due_at).limit(batch)).all()
-            if not rows:
-                return
-            sched_updates, deliveries, items, pauses, stops = [], [], [], [], []
-            for sid, case_id, company_id, slot, due_at, state, openid in rows:
-                decision = schedule_decision(state)
-                if decision.action == "pause":
-                    pauses.append(sid)
-                    continue
-                if decision.action == "stop":
-                    stops.append((sid, decision.reason))
-                    continue
-                # A sweep that ran late (scheduler down) sends one reminder now, not a burst.
-                nxt = pol.next_send_at(due_at)
-                while nxt <= now:
-                    nxt = pol.next_send_at(nxt)
-                channels = (["wechat"] if (wechat_ok and openid) else ["sms"]) if slot > 0 else \
-                    (["sms", "wechat"] if (wechat_ok and openid) else ["sms"])
-                for ch in channels:
-                    deliveries.append({"id": new_id(), "company_id": company_id, "case_id": case_id, "slot": slot,
-                                       "channel": ch, "kind": "letter_reminder", "params": "{}", "status": "pending",
-                                       "attempts": 0, "scheduled_for": due_at, "enqueued_at": now, "created_at": now})
-                    items.append((case_id, slot, ch))
-                sched_updates.append({"id": sid, "slot": slot + 1, "next_due_at": nxt, "last_scheduled_at": due_at,
-                                      "updated_at": now})
-            if deliveries:
-                _bulk(session, _INSERT_DELIVERY, deliveries)
-            if sched_updates:
-                _bulk(session, _ADVANCE_SCHEDULE, sched_updates)
-            if pauses:
-                session.execute(update(ReminderSchedule).where(ReminderSchedule.id.in_(pauses))
-                                .values(state="paused", stop_reason="letter_submitted", updated_at=now))
-            for sid, reason in stops:
-                session.execute(update(ReminderSchedule).where(ReminderSchedule.id == sid)
-                                .values(state="stopped", stop_reason=reason, updated_at=now))
-            res.scheduled += len(deliveries)
-            res.paused += len(pauses)
-            res.stopped += len(stops)
-        res.enqueued += enqueue_deliveries(rt, items)
-        if len(rows) < batch:
-            return
+    # Redis works on one batch while the database works on the next one.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reminder-enqueue") as pool:
+        pending: Future[int] | None = None
+        try:
+            while True:
+                items, more = _sweep_batch(rt, now, res, batch, pol, wechat_ok)
+                if pending is not None:
+                    res.enqueued += pending.result()
+                    pending = None
+                if items:
+                    pending = pool.submit(enqueue_deliveries, rt, items)
+                if not more:
+                    break
+        finally:
+            if pending is not None:
+                res.enqueued += pending.result()
+
+
+def _sweep_batch(rt: Runtime, now: datetime, res: SweepResult, batch: int, pol: ReminderPolicy,
+                 wechat_ok: bool) -> tuple[list[tuple[str, int, str]], bool]:
+    """One batch of due schedules, committed: (the deliveries to enqueue, whether there may be more)."""
+    with session_scope(rt.session_factory) as session:
+        _begin_write(session)
+        rows = session.execute(
+            select(ReminderSchedule.id, ReminderSchedule.case_id, ReminderSchedule.company_id,
+                   ReminderSchedule.slot, ReminderSchedule.next_due_at, ResignationCase.state,
+                   Employee.wechat_openid)
+            .join(ResignationCase, ResignationCase.id == ReminderSchedule.case_id)
+            .join(Employee, Employee.id == ResignationCase.employee_id)
+            .where(ReminderSchedule.state == "active", ReminderSchedule.next_due_at <= now)
+            .order_by(ReminderSchedule.next_due_at).limit(batch)).all()
+        if not rows:
+            return [], False
+        sched_updates, deliveries, items, pauses, stops = [], [], [], [], []
+        ids = iter(_new_ids(2 * len(rows)))
+        for sid, case_id, company_id, slot, due_at, state, openid in rows:
+            decision = schedule_decision(state)
+            if decision.action == "pause":
+                pauses.append(sid)
+                continue
+            if decision.action == "stop":
+                stops.append((sid, decision.reason))
+                continue
+            # A sweep that ran late (scheduler down) sends one reminder now, not a burst.
+            nxt = pol.next_send_at(due_at)
+            while nxt <= now:
+                nxt = pol.next_send_at(nxt)
+            channels = (["wechat"] if (wechat_ok and openid) else ["sms"]) if slot > 0 else \
+                (["sms", "wechat"] if (wechat_ok and openid) else ["sms"])
+            for ch in channels:
+                deliveries.append((next(ids), company_id, case_id, slot, ch, "letter_reminder", "{}", "pending", 0,
+                                   due_at, now, now))
+                items.append((case_id, slot, ch))
+            sched_updates.append((slot + 1, nxt, due_at, now, sid))
+        if deliveries:
+            _bulk(session, _INSERT_DELIVERY, deliveries)
+        if sched_updates:
+            _bulk(session, _ADVANCE_SCHEDULE, sched_updates)
+        if pauses:
+            session.execute(update(ReminderSchedule).where(ReminderSchedule.id.in_(pauses))
+                            .values(state="paused", stop_reason="letter_submitted", updated_at=now))
+        for sid, reason in stops:
+            session.execute(update(ReminderSchedule).where(ReminderSchedule.id == sid)
+                            .values(state="stopped", stop_reason=reason, updated_at=now))
+        res.scheduled += len(deliveries)
+        res.paused += len(pauses)
+        res.stopped += len(stops)
+    return items, len(rows) >= batch
 
 
 def _recover(rt: Runtime, now: datetime, res: SweepResult) -> None:
