@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from cases.errors import Conflict, Forbidden, InvalidInput, Locked, PayloadTooLarge
@@ -390,9 +390,14 @@ def _remaining(session: Session, rt: Runtime, emp: Employee) -> dict[str, int]:
 def _fail(session: Session, rt: Runtime, emp: Employee, case: ResignationCase, actor: str, code: str,
           base: dict[str, Any]) -> None:
     """Count a failed check (committed even though the request fails); lock at the limit."""
+    # One UPDATE with the increment in SQL: two concurrent failures both count.
+    session.execute(update(FaceLockState).where(FaceLockState.company_id == emp.company_id,
+                                                FaceLockState.employee_id == emp.id)
+                    .values(consecutive_failures=FaceLockState.consecutive_failures + 1,
+                            last_failure_at=utcnow(), last_failure_reason=code)
+                    .execution_options(synchronize_session=False))
     state = _lock_state(session, emp.company_id, emp.id, for_update=True)
-    state.consecutive_failures += 1
-    state.last_failure_at, state.last_failure_reason = utcnow(), code
+    session.refresh(state)
     limit = rt.settings.face_lock_after_failures
     append_evidence(session, case, actor, "face_verification_failed",
                     {**base, "code": code, "consecutive_failures": state.consecutive_failures, "lock_after": limit})
