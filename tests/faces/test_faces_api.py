@@ -320,3 +320,20 @@ def test_withdraw_consent_over_http(enrolled):
     assert api.challenge().json["code"] == "face_not_enrolled"
     assert api.status().json["enrolled"] is False
     assert api.env.s.scalar(select(func.count()).select_from(HrAlert)) == 0
+
+
+def test_certified_provider_setting_answers_503_without_counting(enrolled):
+    from dataclasses import replace
+
+    api = enrolled
+    rt = api.env.rt
+    rt.__dict__["settings"] = replace(rt.settings, liveness_provider="tencent_faceid")
+    rt.__dict__.pop("qianli_liveness_provider", None)
+    try:
+        ch = api.challenge().json
+        r = api.verify(ch["nonce"], burst("obama.jpg", tuple(ch["actions"])))
+        assert r.status_code == 503 and r.json["code"] == "liveness_provider_unavailable"
+        assert r.json["details"] == {"provider": "tencent_faceid"}
+    finally:
+        rt.__dict__.pop("qianli_liveness_provider", None)
+    assert api.status().json["consecutive_failures"] == 0
