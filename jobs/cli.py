@@ -78,7 +78,7 @@ def scheduler_command(once: bool) -> None:
             time.sleep(0.2)
 
 
-@click.group("reminders", help="Reminders: sweep once, show a case's reminders.")
+@click.group("reminders", help="Reminders: run one sweep now.")
 def reminders_group() -> None:
     pass
 

@@ -131,3 +131,30 @@ def test_redis_flushed_loses_nothing(rworld):
     # (the dev outbox lives in Redis too, so it only shows the message sent after the second flush)
     assert len(rworld.outbox(phone)) == 1 and rworld.deliveries(case_id) == [(0, "sms", "sent"), (1, "sms", "sent")]
     assert [p["slot"] for a, p in _actions(rt, case_id) if a == "reminder_sent"] == [0, 1]
+
+
+def test_return_for_revision_notifies_and_resumes_reminders(rworld):
+    from qianli.services.reminders import notify_employee
+
+    rt = rworld.rt
+    rworld.configure(quiet_hours="")
+    start = datetime.now(timezone.utc)
+    case_id, _, phone = rworld.open_case(start - timedelta(minutes=5))
+    rworld.work()
+    with session_scope(rt.session_factory) as s:
+        case_svc.apply_action(s, s.get(ResignationCase, case_id), CaseAction.SUBMIT_LETTER, actor="employee:x")
+    with time_machine.travel(start + timedelta(days=1, minutes=1), tick=False):
+        assert sweep(rt).paused == 1
+        with session_scope(rt.session_factory) as s:
+            case = s.get(ResignationCase, case_id)
+            case_svc.apply_action(s, case, CaseAction.RETURN_FOR_REVISION, actor="hr:x", payload={"reason": "请补充交接清单"})
+            notify_employee(s, rt, case, "case_returned", {"reason": "请补充交接清单"})
+        rworld.work()
+        assert "请补充交接清单" in rworld.outbox(phone)[-1]["params"]["text"]
+        assert sweep(rt).scheduled == 0  # reminders resume one interval after the notice, not at once
+    with time_machine.travel(start + timedelta(days=2, minutes=2), tick=False):
+        assert sweep(rt).scheduled == 1
+        rworld.work()
+    assert rworld.deliveries(case_id) == [(-1, "sms", "sent"), (0, "sms", "sent"), (1, "sms", "sent")]
+    kinds = [p["kind"] for a, p in _actions(rt, case_id) if a == "reminder_sent"]
+    assert kinds == ["letter_due_notice", "case_returned", "letter_reminder"]

@@ -28,7 +28,9 @@ def _worker(rt, **env):
     full = {**os.environ, "QIANLI_ENV": "test", "QIANLI_VAR_DIR": str(s.var_dir), "DATABASE_URL": s.database_url,
             "REDIS_URL": s.redis_url, "QIANLI_QUIET_HOURS": "", "QIANLI_LOG_LEVEL": "WARNING", **env}
     log = open(Path(s.var_dir) / "worker.log", "ab")  # noqa: SIM115 - closed by the caller via _stop
-    proc = subprocess.Popen([QIANLI, "worker"], env=full, stdout=log, stderr=subprocess.STDOUT)
+    # own process group: the worker forks rq's scheduler, which a SIGKILL of the worker leaves behind
+    proc = subprocess.Popen([QIANLI, "worker"], env=full, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     proc.log = log
     return proc
 
@@ -41,6 +43,10 @@ def _stop(proc, sig=signal.SIGTERM):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever the worker left behind (its scheduler process)
+    except ProcessLookupError:
+        pass
     proc.log.close()
 
 
