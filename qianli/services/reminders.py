@@ -301,24 +301,26 @@ def _new_ids(n: int) -> list[str]:
     return [raw[i:i + 32] for i in range(0, 32 * n, 32)]
 
 
+def _time_binder(session: Session) -> Any:
+    """What UTCDateTime binds for an instant: a UTC string on SQLite (each distinct instant
+    formatted once), the aware datetime itself for psycopg."""
+    if session.get_bind().dialect.name != "sqlite":
+        return lambda t: t
+    formatted: dict[datetime, str] = {}
+
+    def fmt(t: datetime) -> str:
+        out = formatted.get(t)
+        if out is None:
+            out = formatted[t] = t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return out
+
+    return fmt
+
+
 def _bulk(session: Session, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    """executemany of tuples whose datetimes are converted as UTCDateTime would bind them."""
+    """executemany of tuples already in the driver's form (see _time_binder)."""
     conn = session.connection()
-    if conn.dialect.name == "sqlite":
-        formatted: dict[datetime, str] = {}  # few distinct instants per batch: format each once
-
-        def fmt(v: Any) -> Any:
-            if not isinstance(v, datetime):
-                return v
-            out = formatted.get(v)
-            if out is None:
-                out = formatted[v] = v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-            return out
-
-        rows = [tuple(map(fmt, r)) for r in rows]
-        conn.exec_driver_sql(sql.replace("{p}", "?"), rows)
-    else:
-        conn.exec_driver_sql(sql.replace("{p}", "%s"), rows)
+    conn.exec_driver_sql(sql.replace("{p}", "?" if conn.dialect.name == "sqlite" else "%s"), rows)
 
 
 def _sweep_schedules(rt: Runtime, now: datetime, res: SweepResult, batch: int) -> None:
@@ -360,6 +362,8 @@ def _sweep_batch(rt: Runtime, now: datetime, res: SweepResult, batch: int, pol: 
             return [], False
         sched_updates, deliveries, items, pauses, stops = [], [], [], [], []
         ids = iter(_new_ids(2 * len(rows)))
+        bind_t = _time_binder(session)
+        now_b = bind_t(now)
         for sid, case_id, company_id, slot, due_at, state, openid in rows:
             decision = schedule_decision(state)
             if decision.action == "pause":
@@ -374,11 +378,12 @@ def _sweep_batch(rt: Runtime, now: datetime, res: SweepResult, batch: int, pol: 
                 nxt = pol.next_send_at(nxt)
             channels = (["wechat"] if (wechat_ok and openid) else ["sms"]) if slot > 0 else \
                 (["sms", "wechat"] if (wechat_ok and openid) else ["sms"])
+            due_b = bind_t(due_at)
             for ch in channels:
                 deliveries.append((next(ids), company_id, case_id, slot, ch, "letter_reminder", "{}", "pending", 0,
-                                   due_at, now, now))
+                                   due_b, now_b, now_b))
                 items.append((case_id, slot, ch))
-            sched_updates.append((slot + 1, nxt, due_at, now, sid))
+            sched_updates.append((slot + 1, bind_t(nxt), due_b, now_b, sid))
         if deliveries:
             _bulk(session, _INSERT_DELIVERY, deliveries)
         if sched_updates:
@@ -454,8 +459,7 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
     now = utcnow()
     # 1. claim the row (a write first: on SQLite it takes the lock), then check the case at send time
     with session_scope(rt.session_factory) as session:
-        _begin_write(session)
-        claimed = session.execute(
+        claimed = session.execute(  # the first statement writes: on SQLite it takes the lock (waits)
             update(ReminderDelivery).where(
                 ReminderDelivery.case_id == case_id, ReminderDelivery.slot == slot, ReminderDelivery.channel == channel,
                 or_(ReminderDelivery.status == "pending",
@@ -473,7 +477,9 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
                 return DeliveryOutcome("skipped", None, "claimed by another worker")
             return DeliveryOutcome("skipped", d.provider_message_id, f"already {d.status}")
         # lock the case row (PostgreSQL) so a submission commits either before this check or after the claim
-        case = session.scalar(select(ResignationCase).where(ResignationCase.id == case_id).with_for_update())
+        case, employee = session.execute(
+            select(ResignationCase, Employee).join(Employee, Employee.id == ResignationCase.employee_id)
+            .where(ResignationCase.id == case_id).with_for_update(of=ResignationCase)).one()
         if slot >= 0 and case.state not in LETTER_STATES:
             d.status, d.finished_at, d.error_code, d.lease_until = "dropped", now, f"case_{case.state}", None
             session.flush()
@@ -481,7 +487,6 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
                 "slot": slot, "channel": channel, "kind": d.kind, "result": "dropped", "case_state": case.state,
                 "scheduled_for": d.scheduled_for, "checked_at": now}, occurred_at=now)
             return DeliveryOutcome("dropped", None, case.state)
-        employee = session.get(Employee, case.employee_id)
         msg = _message(d, case, employee, now)
         kind, attempt, scheduled_for, delivery_id = d.kind, d.attempts, d.scheduled_for, d.id
         if kind == "letter_reminder":
