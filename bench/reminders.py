@@ -94,7 +94,10 @@ def main() -> None:
     set_runtime(rt)
     rt.redis.flushdb()
     import qianli.models as m
+    from jobs.cli import sqlite_tuning
     from qianli.services.reminders import sweep
+
+    sqlite_tuning(rt.engine)  # what 'qianli scheduler' does on SQLite
 
     Base.metadata.create_all(rt.engine)
     t0 = time.perf_counter()
