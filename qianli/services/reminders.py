@@ -400,6 +400,9 @@ def _sweep_batch(rt: Runtime, now: datetime, res: SweepResult, batch: int, pol: 
     return items, len(rows) >= batch
 
 
+_DEAD_JOB = (b"failed", b"stopped", b"canceled")
+
+
 def _recover(rt: Runtime, now: datetime, res: SweepResult) -> None:
     """Deliveries that should be running but are not: never enqueued (quiet hours, Redis down),
     enqueued but their job is gone from Redis, or claimed by a worker that died (lease expired)."""
@@ -416,10 +419,12 @@ def _recover(rt: Runtime, now: datetime, res: SweepResult) -> None:
             return
         with rt.redis.pipeline(transaction=False) as pipe:
             for r in rows:
-                pipe.exists(f"rq:job:{job_id(r.case_id, r.slot, r.channel)}")
-            exists = pipe.execute()
-        todo = [r for r, ex in zip(rows, exists)
-                if r.enqueued_at is None or not ex or r.status == "sending"]
+                pipe.hget(f"rq:job:{job_id(r.case_id, r.slot, r.channel)}", "status")
+            statuses = pipe.execute()
+        # no job (lost with Redis, never enqueued) or a job rq gave up on (failed for a reason other than
+        # the provider, e.g. the database was unreachable on every attempt): enqueue it again
+        todo = [r for r, st in zip(rows, statuses)
+                if r.enqueued_at is None or st is None or st in _DEAD_JOB or r.status == "sending"]
         if not todo:
             return
         session.execute(update(ReminderDelivery).where(ReminderDelivery.id.in_([r.id for r in todo]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -158,3 +159,28 @@ def test_return_for_revision_notifies_and_resumes_reminders(rworld):
     assert rworld.deliveries(case_id) == [(-1, "sms", "sent"), (0, "sms", "sent"), (1, "sms", "sent")]
     kinds = [p["kind"] for a, p in _actions(rt, case_id) if a == "reminder_sent"]
     assert kinds == ["letter_due_notice", "case_returned", "letter_reminder"]
+
+
+def test_a_job_rq_gave_up_on_is_sent_by_the_next_sweep(rworld):
+    """The database was unreachable on every attempt: rq marks the job failed; the sweep enqueues it again."""
+    from rq import Queue
+    from rq.registry import FailedJobRegistry
+
+    from qianli.runtime import Runtime, set_runtime
+    from qianli.services.reminders import QUEUE
+
+    rt = rworld.rt
+    rworld.configure(quiet_hours="", reminder_retry_intervals="")
+    case_id, _, phone = rworld.open_case(datetime.now(timezone.utc) - timedelta(minutes=5))
+    broken = Runtime(replace(rt.settings, database_url=f"sqlite:///{rt.settings.var_dir}/missing/dir/x.db"))
+    broken.__dict__["redis"] = rt.redis
+    set_runtime(broken)
+    try:
+        rworld.work()
+    finally:
+        set_runtime(rt)
+    assert FailedJobRegistry(queue=Queue(QUEUE, connection=rt.redis)).count == 1
+    assert rworld.deliveries(case_id) == [(0, "sms", "pending")] and rworld.outbox(phone) == []
+    assert sweep(rt).recovered == 1
+    rworld.work()
+    assert rworld.deliveries(case_id) == [(0, "sms", "sent")] and len(rworld.outbox(phone)) == 1
