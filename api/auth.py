@@ -18,7 +18,7 @@ from qianli.services.auth import Principal, decode_access_token
 
 from api.context import runtime
 
-__all__ = ["EMPLOYEE_SECURITY", "HR_SECURITY", "PENDING_SECURITY", "current_principal", "employee_required",
+__all__ = ["EMPLOYEE_SECURITY", "HR_SECURITY", "PENDING_SECURITY", "current_principal", "employee_required", "signed_in_required",
            "wechat_user_required", "hr_required", "HR_COOKIE", "SECURITY_SCHEMES"]
 
 HR_COOKIE = "qianli_hr"
@@ -90,3 +90,12 @@ def hr_required(*roles: str):
             raise Forbidden("role_forbidden", f"requires role: {', '.join(roles)}", details={"role": p.role})
 
     return _decorate(check, HR_SECURITY)
+
+
+def _signed_in(p: Principal) -> None:
+    if p.kind not in ("employee", "hr"):
+        raise Forbidden("signed_in_only", "请先登录")
+
+
+signed_in_required = _decorate(_signed_in, EMPLOYEE_SECURITY + HR_SECURITY)
+"""A bound employee or HR staff (e.g. verifyDocument)."""

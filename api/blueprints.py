@@ -14,8 +14,9 @@ BLUEPRINT_MODULES = [
     "api.case_actions",
     "api.reminders",
     "api.faces",
+    "api.signing",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).
 # Module exposes ``bp`` or ``register(app)``.
-PLAIN_BLUEPRINT_MODULES: list[str] = ["api.dev", "api.console"]
+PLAIN_BLUEPRINT_MODULES: list[str] = ["api.dev", "api.console", "api.pki"]

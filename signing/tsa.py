@@ -16,7 +16,7 @@ import logging
 import secrets
 from datetime import datetime, timezone
 
-from asn1crypto import tsp
+from asn1crypto import cms, core, tsp
 from pyhanko.sign.timestamps import HTTPTimeStamper
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
 
@@ -71,6 +71,12 @@ def make_timestamper(settings, pki: Pki):
     return DevTsa(pki)
 
 
+class _Rejection(core.Sequence):
+    """TimeStampResp without a token (RFC 3161 makes timeStampToken OPTIONAL; asn1crypto's class does not)."""
+
+    _fields = [("status", tsp.PKIStatusInfo), ("time_stamp_token", cms.ContentInfo, {"optional": True})]
+
+
 def respond(pki: Pki, request_der: bytes) -> bytes:
     """Answer one DER TimeStampReq (the HTTP endpoint). A malformed request gets a 'rejection' response."""
     try:
@@ -79,5 +85,5 @@ def respond(pki: Pki, request_der: bytes) -> bytes:
         if req["message_imprint"]["hash_algorithm"]["algorithm"].native not in ("sha256", "sha384", "sha512"):
             raise ValueError("unsupported hash")
     except Exception:  # noqa: BLE001 - any malformed or unsupported request
-        return tsp.TimeStampResp({"status": {"status": "rejection", "fail_info": {"bad_request"}}}).dump()
+        return _Rejection({"status": {"status": "rejection", "fail_info": {"bad_request"}}}).dump()
     return DevTsa(pki).request_tsa_response(req).dump()

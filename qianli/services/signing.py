@@ -1,0 +1,328 @@
+"""Signing use cases: preview the letter, sign it for the employee (B-LTA), countersign it with the
+company seal, verify any PDF. The HTTP layer (api/signing.py) and the CLI call these.
+
+``sign_letter`` in order: idempotency record -> per-request lock -> case row lock and state check ->
+render the letter and hash it -> spend the signing intent bound to that hash -> event certificate,
+PAdES B-LTA, key dropped -> store the PDF, the Document row, the SigningRequest row, the
+``submit_letter`` transition and the evidence entry, all in the caller's transaction. If anything
+fails after the intent was spent, the intent is put back (for its remaining lifetime) and nothing
+is marked as signed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cases.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable
+from cases.states import CaseAction, CaseState
+from identity.intent import consume_signing_intent
+from qianli.db import utcnow
+from qianli.models import Company, Document, Employee, ResignationCase, SigningRequest
+from qianli.runtime import Runtime
+from qianli.services.cases import apply_action, get_employee_case
+from qianli.services.evidence import append_evidence
+from qianli.storage import case_documents, open_store, read_document, sha256_hex, store_document
+from signing import pades
+from signing.letter import LetterData, LetterTemplate, render_letter, stamp_font_path
+from signing.pki import Pki, PkiMissing, load_pki
+from signing.seal import seal_signer
+from signing.tsa import make_timestamper
+from signing.verify import VerificationReport, verify_pdf
+
+__all__ = ["SignOutcome", "pki_for", "letter_for_case", "preview_letter", "sign_letter", "countersign_case",
+           "latest_letter", "verify_document", "check_signature_png", "SIGNABLE_STATES"]
+
+log = logging.getLogger(__name__)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SIGNABLE_STATES = (CaseState.AWAITING_LETTER.value, CaseState.RETURNED.value)
+_IDEMPOTENCY = re.compile(r"^[A-Za-z0-9_\-.:]{8,64}$")
+MAX_SIGNATURE_PIXELS = 2000 * 1000
+
+
+@dataclass(frozen=True)
+class SignOutcome:
+    document: Document
+    request: SigningRequest
+    replayed: bool
+
+
+def pki_for(rt: Runtime) -> Pki:
+    try:
+        return load_pki(rt.settings)
+    except PkiMissing as exc:
+        raise ServiceUnavailable("pki_unavailable", "签名服务尚未配置", details={"error": str(exc)}) from None
+
+
+def _today() -> date:
+    return datetime.now(timezone.utc).astimezone(SHANGHAI).date()
+
+
+def letter_for_case(session: Session, case: ResignationCase, *, letter_date: date | None = None) -> LetterData:
+    company = session.get(Company, case.company_id)
+    emp = session.get(Employee, case.employee_id)
+    return LetterData(
+        case_id=case.id, company_name=company.name, employee_name=emp.name, employee_no=emp.employee_no,
+        department=emp.department, position=emp.position, reason_category=case.reason_category,
+        reason_text=case.reason_text or "", requested_last_day=case.requested_last_day,
+        earliest_lawful_last_day=case.earliest_lawful_last_day, notice_arrival_date=case.arrival_date,
+        source=case.source, probation=case.probation, handover_items=tuple(case.handover_items or ()),
+        letter_date=letter_date or _today(), template=LetterTemplate.from_policy(company.policy),
+    )
+
+
+def _signable(case: ResignationCase) -> None:
+    if case.state not in SIGNABLE_STATES:
+        raise Conflict("letter_not_signable", "当前状态不能签署辞职信", details={"state": case.state})
+    if not case.reason_category or case.requested_last_day is None:
+        raise Conflict("letter_form_incomplete", "请先填写离职原因和最后工作日",
+                       details={"missing": [n for n, v in (("reason_category", case.reason_category),
+                                                            ("requested_last_day", case.requested_last_day)) if not v]})
+
+
+def preview_letter(session: Session, *, employee_id: str, company_id: str, case_id: str) -> tuple[bytes, str]:
+    """The unsigned letter and its SHA-256 (what the signing intent binds)."""
+    case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
+    _signable(case)
+    pdf, _layout = render_letter(letter_for_case(session, case))
+    return pdf, sha256_hex(pdf)
+
+
+def check_signature_png(data: bytes, *, max_bytes: int) -> bytes:
+    """A handwritten signature drawn on the mini-program canvas: a real, bounded, non-blank PNG."""
+    if len(data) > max_bytes:
+        raise PayloadTooLarge("signature_image_too_large", f"签名图片不能超过 {max_bytes // 1024} KB")
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise InvalidInput("signature_image_invalid", "签名图片必须是 PNG 格式")
+    from PIL import Image
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.format != "PNG" or img.width * img.height > MAX_SIGNATURE_PIXELS or img.width < 16 or img.height < 16:
+            raise InvalidInput("signature_image_invalid", "签名图片尺寸无效", details={"size": [img.width, img.height]})
+        img.load()
+    except InvalidInput:
+        raise
+    except Exception:  # noqa: BLE001 - any decoding failure (truncated, bomb, bad chunks)
+        raise InvalidInput("signature_image_invalid", "签名图片无法读取") from None
+    from PIL import ImageChops
+
+    rgba = img.convert("RGBA")
+    # "Ink": pixels that are visible (alpha) and darker than the paper.
+    dark = rgba.convert("L").point(lambda v: 255 if v < 200 else 0)
+    opaque = rgba.getchannel("A").point(lambda v: 255 if v > 64 else 0)
+    ink = ImageChops.multiply(dark, opaque).histogram()[255]
+    if ink < max(30, rgba.width * rgba.height // 2000):
+        raise InvalidInput("signature_image_blank", "签名为空，请手写签名后再提交")
+    return data
+
+
+def latest_letter(session: Session, case: ResignationCase, kinds=("letter_countersigned", "letter_signed")) -> Document | None:
+    docs = case_documents(session, case.id, case.company_id)
+    for kind in kinds:
+        found = [d for d in docs if d.kind == kind]
+        if found:
+            return max(found, key=lambda d: d.created_at)
+    return None
+
+
+def _outcome_from(session: Session, req: SigningRequest, *, replayed: bool) -> SignOutcome:
+    return SignOutcome(document=session.get(Document, req.document_id), request=req, replayed=replayed)
+
+
+def _refund_intent(rt: Runtime, intent_id: str, *, employee_id: str, case_id: str, letter_sha256: str,
+                   evidence: dict[str, Any]) -> None:
+    """Put a spent intent back after a failure, for what remains of its lifetime."""
+    import time
+
+    issued = float(evidence.get("issued_at") or 0)
+    remaining = int(issued + rt.settings.signing_intent_ttl_s - time.time())
+    if remaining <= 0:
+        return
+    key = f"qianli:intent:{intent_id}"
+    pipe = rt.redis.pipeline(transaction=True)
+    pipe.hset(key, mapping={"employee_id": employee_id, "case_id": case_id, "letter_sha256": letter_sha256,
+                            "evidence": json.dumps(evidence, default=str)})
+    pipe.expire(key, remaining)
+    pipe.execute()
+
+
+def sign_letter(session: Session, rt: Runtime, *, employee_id: str, company_id: str, case_id: str, intent_id: str,
+                signature_png: bytes, idempotency_key: str, actor: str) -> SignOutcome:
+    if not _IDEMPOTENCY.match(idempotency_key or ""):
+        raise InvalidInput("idempotency_key_invalid", "幂等键格式错误（8-64 位字母、数字或 -_.:）")
+    prior = session.scalar(select(SigningRequest).where(
+        SigningRequest.company_id == company_id, SigningRequest.employee_id == employee_id,
+        SigningRequest.idempotency_key == idempotency_key))
+    if prior is not None:
+        if prior.case_id != case_id:
+            raise Conflict("idempotency_key_reused", "该幂等键已用于另一次签署")
+        return _outcome_from(session, prior, replayed=True)
+    check_signature_png(signature_png, max_bytes=rt.settings.signature_png_max_bytes)
+
+    lock_key = f"qianli:signing-lock:{employee_id}:{idempotency_key}"
+    if not rt.redis.set(lock_key, "1", nx=True, ex=120):
+        raise Conflict("signing_in_progress", "签署正在进行中，请稍候")
+    try:
+        case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
+        session.refresh(case, with_for_update=True)
+        _signable(case)
+        data = letter_for_case(session, case)
+        unsigned, layout = render_letter(data)
+        letter_sha = sha256_hex(unsigned)
+        intent_evidence = consume_signing_intent(rt.redis, intent_id, employee_id=employee_id, case_id=case_id,
+                                                 letter_sha256=letter_sha)
+        try:
+            return _sign_and_record(session, rt, case, data, unsigned, layout, letter_sha, signature_png,
+                                    intent_id, intent_evidence, idempotency_key, actor)
+        except BaseException:
+            _refund_intent(rt, intent_id, employee_id=employee_id, case_id=case_id, letter_sha256=letter_sha,
+                           evidence=intent_evidence)
+            raise
+    finally:
+        rt.redis.delete(lock_key)
+
+
+def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layout, letter_sha: str,
+                     signature_png: bytes, intent_id: str, intent_evidence: dict[str, Any], idempotency_key: str,
+                     actor: str) -> SignOutcome:
+    pki = pki_for(rt)
+    now = datetime.now(timezone.utc)
+    cred = pki.issue_event_credential(name=data.employee_name, employee_no=data.employee_no, company=data.company_name)
+    subject, serial = pades.cert_summary(cred.cert)
+    try:
+        signed = pades.sign_b_lta(
+            unsigned, signer=pades.event_signer(cred), pki=pki, timestamper=make_timestamper(rt.settings, pki),
+            field_name="employee_signature", page=layout.page, box=layout.employee_box,
+            appearance=pades.Appearance(signature_png, f"签署人：{data.employee_name}（{data.employee_no}）",
+                                        "签署时间：" + pades.now_text(now, SHANGHAI),
+                                        stamp_font_path(str(rt.settings.var_dir / "fonts"))),
+            reason="辞职通知书（劳动合同法第三十七条）", signer_cert=cred.cert)
+    except Exception as exc:  # noqa: BLE001 - TSA down, validation data missing...: nothing is recorded
+        log.exception("signing failed for case %s", case.id)
+        raise ServiceUnavailable("signing_failed", "签署服务暂不可用，请稍后重试",
+                                 details={"error": type(exc).__name__}) from None
+    finally:
+        cred.destroy()  # the event key is used once
+    signed_sha = sha256_hex(signed)
+    doc = store_document(session, open_store(rt.settings), company_id=case.company_id, kind="letter_signed",
+                         filename=f"辞职通知书-{data.employee_no}.pdf", content_type="application/pdf", data=signed,
+                         created_by=actor, case_id=case.id, employee_id=case.employee_id,
+                         meta={"letter_sha256": letter_sha, "event_cert_serial": serial, "level": "B-LTA"})
+    result = {"document_id": doc.id, "sha256": signed_sha, "letter_sha256": letter_sha, "pades_level": "B-LTA",
+              "event_cert_serial": serial, "event_cert_subject": subject, "signed_at": now.isoformat()}
+    req = SigningRequest(company_id=case.company_id, employee_id=case.employee_id, case_id=case.id,
+                         idempotency_key=idempotency_key, document_id=doc.id, letter_sha256=letter_sha,
+                         signed_sha256=signed_sha, result=result)
+    session.add(req)
+    factors = intent_evidence.get("factors", {})
+    append_evidence(session, case, actor, "letter_signed", {
+        **result, "signature_png_sha256": hashlib.sha256(signature_png).hexdigest(),
+        "intent": {"id_sha256": hashlib.sha256(intent_id.encode()).hexdigest(),
+                   "issued_at": intent_evidence.get("issued_at"),
+                   "factors": {k: {"at": v.get("at"), "evidence": v.get("evidence")} for k, v in factors.items()}},
+        "event_cert_pem": pades.pem(cred.cert).decode(),
+    })
+    apply_action(session, case, CaseAction.SUBMIT_LETTER, actor=actor,
+                 payload={"document_id": doc.id, "sha256": signed_sha})
+    session.flush()
+    return SignOutcome(document=doc, request=req, replayed=False)
+
+
+def countersign_case(session: Session, rt: Runtime, case: ResignationCase, *, actor: str) -> Document:
+    """The company seal over the employee's signed letter (B-LTA again); the employee's signature stays valid."""
+    source = latest_letter(session, case, kinds=("letter_signed",))
+    if source is None:
+        raise Conflict("letter_missing", "该案件还没有员工签名的辞职信")
+    data = read_document(open_store(rt.settings), source)
+    if sha256_hex(data) != source.sha256:
+        raise Conflict("document_corrupted", "存储的辞职信与登记的摘要不符", details={"document_id": source.id})
+    company = session.get(Company, case.company_id)
+    pki = pki_for(rt)
+    now = datetime.now(timezone.utc)
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    reader = PdfFileReader(io.BytesIO(data), strict=False)
+    page = int(reader.root["/Pages"]["/Count"]) - 1
+    box = _company_box(reader)
+    try:
+        with seal_signer(rt.settings, pki, company_id=company.id, company_name=company.name,
+                         company_code=company.code) as (signer, info):
+            signed = pades.sign_b_lta(
+                data, signer=signer, pki=pki, timestamper=make_timestamper(rt.settings, pki),
+                field_name="company_seal", page=page, box=box,
+                appearance=pades.Appearance(seal_image(company.name), f"{company.name} 电子印章",
+                                            "签收时间：" + pades.now_text(now, SHANGHAI),
+                                            stamp_font_path(str(rt.settings.var_dir / "fonts"))),
+                reason="公司签收（终审通过）", signer_cert=info.cert)
+    except (Conflict, InvalidInput, NotFound):
+        raise
+    except Exception as exc:  # noqa: BLE001 - HSM or TSA trouble: the approval is not recorded either
+        log.exception("countersignature failed for case %s", case.id)
+        raise ServiceUnavailable("countersign_failed", "公司签章暂不可用，请稍后重试",
+                                 details={"error": type(exc).__name__}) from None
+    signed_sha = sha256_hex(signed)
+    subject, serial = pades.cert_summary(info.cert)
+    doc = store_document(session, open_store(rt.settings), company_id=case.company_id, kind="letter_countersigned",
+                         filename=f"辞职通知书-公司会签-{case.id}.pdf", content_type="application/pdf", data=signed,
+                         created_by=actor, case_id=case.id, employee_id=case.employee_id,
+                         meta={"source_document_id": source.id, "seal_cert_serial": serial, "level": "B-LTA"})
+    append_evidence(session, case, actor, "letter_countersigned", {
+        "document_id": doc.id, "sha256": signed_sha, "source_document_id": source.id, "source_sha256": source.sha256,
+        "seal_backend": info.backend, "seal_cert_serial": serial, "seal_cert_subject": subject,
+        "signed_at": now.isoformat(), "pades_level": "B-LTA"})
+    session.flush()
+    return doc
+
+
+def _company_box(reader) -> tuple[int, int, int, int]:
+    """The company box sits right of the employee's signature field, same size."""
+    for field in reader.root["/AcroForm"]["/Fields"]:
+        f = field.get_object()
+        if f.get("/T") == "employee_signature":
+            x1, y1, x2, y2 = (float(v) for v in f["/Rect"])
+            width = x2 - x1
+            return round(x2 + 17), round(y1), round(x2 + 17 + width), round(y2)
+    raise Conflict("letter_layout_unknown", "辞职信缺少员工签名域")
+
+
+def seal_image(company_name: str) -> bytes:
+    """A round red seal picture (the visible appearance only; the cryptographic seal is the signature)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from signing.letter import font_path
+
+    size = 320
+    img = Image.new("RGBA", (size, size), (255, 255, 255, 0))
+    d = ImageDraw.Draw(img)
+    red = (200, 20, 20, 255)
+    d.ellipse((8, 8, size - 8, size - 8), outline=red, width=10)
+    star = [(160, 110), (172, 146), (210, 146), (179, 168), (191, 204), (160, 182), (129, 204), (141, 168),
+            (110, 146), (148, 146)]
+    d.polygon(star, fill=red)
+    font = ImageFont.truetype(font_path(), 30, index=0)
+    name = company_name[:12]
+    w = d.textlength(name, font=font)
+    d.text(((size - w) / 2, 220), name, fill=red, font=font)
+    small = ImageFont.truetype(font_path(), 22, index=0)
+    label = "电子印章"
+    d.text(((size - d.textlength(label, font=small)) / 2, 62), label, fill=red, font=small)
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+def verify_document(rt: Runtime, data: bytes) -> VerificationReport:
+    if len(data) > rt.settings.verify_max_bytes:
+        raise PayloadTooLarge("pdf_too_large", f"文件不能超过 {rt.settings.verify_max_bytes // (1024 * 1024)} MB")
+    return verify_pdf(data, trust_roots=[pki_for(rt).root_pem])
