@@ -216,7 +216,7 @@ def _has_dss(emb) -> bool:
 
 
 def _check_doc_ts(emb, anchors, spec) -> SignatureReport:
-    from pyhanko.sign.validation import validate_pdf_timestamp
+    from pyhanko.sign.validation import async_validate_pdf_timestamp
     from pyhanko.sign.validation.dss import DocumentSecurityStore
     from pyhanko_certvalidator import ValidationContext
 
@@ -226,7 +226,8 @@ def _check_doc_ts(emb, anchors, spec) -> SignatureReport:
         vc = DocumentSecurityStore.read_dss(emb.reader).as_validation_context(kwargs)
     except Exception:  # noqa: BLE001 - no DSS: validate with what the token carries
         vc = ValidationContext(**kwargs)
-    status = validate_pdf_timestamp(emb, validation_context=vc)
+    # The async form through _run: the sync wrapper's asyncio.run fails inside a running loop (e.g. Playwright).
+    status = _run(async_validate_pdf_timestamp(emb, validation_context=vc))
     rep.intact, rep.valid, rep.trusted = bool(status.intact), bool(status.valid), bool(status.trusted)
     rep.signer = status.signing_cert.subject.human_friendly if status.signing_cert else None
     rep.signing_time = _iso(status.timestamp)

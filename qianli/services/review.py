@@ -372,11 +372,9 @@ def approve_case(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str
 
 
 def _countersign(session: Session, rt: Runtime, case: ResignationCase, reviewer: Reviewer) -> None:
-    """The company's countersignature on the employee's signed letter (signing area)."""
-    try:
-        from qianli.services.signing import countersign_case
-    except ImportError as exc:
-        raise ServiceUnavailable("countersign_unavailable", "公司签章服务尚未配置", details={"error": str(exc)}) from None
+    """The company's countersignature on the employee's signed letter; if it fails the approval fails too."""
+    from qianli.services.signing import countersign_case
+
     countersign_case(session, rt, case, actor=reviewer.actor)
 
 

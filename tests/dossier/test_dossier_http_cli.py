@@ -15,20 +15,11 @@ from qianli.services import dossier as dossier_svc
 
 
 @pytest.fixture
-def test_trust(monkeypatch, pki):
-    """Until the signing package provides the TSA and root, the dossier uses this real test PKI."""
-    services, root = pki
-    if not _signing_available():
-        monkeypatch.setattr(dossier_svc, "trust_services", lambda rt: services)
-    return root
+def test_trust(runtime):
+    """The root of the deployment's own PKI (signing.pki), whose TSA timestamps the dossier."""
+    from signing.pki import load_pki
 
-
-def _signing_available() -> bool:
-    try:
-        from signing import pki, tsa  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return load_pki(runtime.settings).root
 
 
 def exports(db_session, case_id):

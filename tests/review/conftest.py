@@ -8,6 +8,7 @@ import pytest
 
 from cases.states import CaseAction
 from qianli.services import cases as case_svc
+from tests.signing_support import sign_case
 
 
 class ReviewWorld:
@@ -24,7 +25,9 @@ class ReviewWorld:
         return self.f.hr_headers(user)
 
     def case(self, *, employee=None, department="研发部", arrived: datetime | None = None, submit: bool = True,
-             requested_last_day: date | None = None, name="张三", company=None):
+             requested_last_day: date | None = None, name="张三", company=None, signed: bool = False):
+        """A case; ``submit`` marks the letter submitted, ``signed`` really signs it (B-LTA, needed for the
+        countersignature on final approval)."""
         company = company or self.company
         emp = employee or self.f.employee(company, department=department, name=name)
         arrived = arrived or datetime.now(timezone.utc) - timedelta(days=1)
@@ -33,7 +36,10 @@ class ReviewWorld:
                                actor=f"employee:{emp.id}", reason_category="career_development", reason_text="个人发展",
                                requested_last_day=requested_last_day or arrival + timedelta(days=40),
                                handover_items=[{"item": "代码仓库权限", "owner": "李四", "deadline": None}])
-        if submit:
+        if signed:
+            self.s.commit()
+            sign_case(self.s, self.rt, c, emp)
+        elif submit:
             case_svc.apply_action(self.s, c, CaseAction.SUBMIT_LETTER, actor=f"employee:{emp.id}")
         self.s.commit()
         return c, emp

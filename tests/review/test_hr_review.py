@@ -24,14 +24,6 @@ def state(db_session, case_id):
     return db_session.get(ResignationCase, case_id).state
 
 
-def _signing_ready() -> bool:
-    try:
-        from qianli.services.signing import countersign_case  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 # ---- the queue ------------------------------------------------------------------------------------
 
 def test_list_cases_overdue_first_then_newest_and_paginated(client, world, db_session):
@@ -151,35 +143,55 @@ def test_same_person_cannot_approve_both_levels(client, world, db_session):
 
 
 def test_final_approval_countersigns(client, world, db_session):
-    c, _ = world.case()
+    c, _ = world.case(signed=True)
     url = f"/api/v1/hr/cases/{c.id}/approval"
     assert client.post(url, json={}, headers=world.h(world.spec)).status_code == 200
     r = client.post(url, json={}, headers=world.h(world.head))
-    if not _signing_ready():
-        # Until the signing area provides countersign_case the final step refuses cleanly, writing nothing.
-        assert r.status_code == 503 and r.json["code"] == "countersign_unavailable"
-        assert state(db_session, c.id) == "first_approved"
-        pytest.fail("qianli.services.signing.countersign_case is not available yet")
     assert r.status_code == 200, r.json
     assert r.json["state"] == "approved" and r.json["outcome"] == "approved"
     assert r.json["agreed_last_day"] == r.json["requested_last_day"]
     from qianli.storage import case_documents
 
-    assert [d.kind for d in case_documents(db_session, c.id, world.company.id, kind="letter_countersigned")]
+    docs = case_documents(db_session, c.id, world.company.id, kind="letter_countersigned")
+    assert len(docs) == 1
+    from qianli.services.signing import pki_for
+    from qianli.storage import open_store, read_document
+    from signing.verify import verify_pdf
+
+    report = verify_pdf(read_document(open_store(world.rt.settings), docs[0]), trust_roots=[pki_for(world.rt).root])
+    approvals = [s for s in report.signatures if s.kind == "signature"]
+    assert report.ok and [s.field_name for s in approvals] == ["employee_signature", "company_seal"]
+    assert all(s.valid and s.trusted and s.modifications_ok for s in approvals)
+    assert approvals[1].pades_level == "B-LTA"
+    assert entry(db_session, c.id, "letter_countersigned").payload["sha256"] == docs[0].sha256
+
+
+def test_countersign_failure_records_no_approval(client, world, db_session, monkeypatch):
+    from dataclasses import replace
+
+    c, _ = world.case(signed=True)
+    url = f"/api/v1/hr/cases/{c.id}/approval"
+    assert client.post(url, json={}, headers=world.h(world.spec)).status_code == 200
+    before = actions(db_session, c.id)
+    good = world.rt.settings
+    monkeypatch.setattr(world.rt, "settings", replace(good, tsa_url="http://127.0.0.1:9/tsa", tsa_timeout_s=2))
+    r = client.post(url, json={}, headers=world.h(world.head))
+    assert r.status_code == 503 and r.json["code"] == "countersign_failed", r.json
+    assert state(db_session, c.id) == "first_approved" and actions(db_session, c.id) == before
+    monkeypatch.setattr(world.rt, "settings", good)
+    r = client.post(url, json={}, headers=world.h(world.head))
+    assert r.status_code == 200 and r.json["state"] == "approved", r.json
 
 
 def test_one_level_chain_goes_straight_to_final(client, world, db_session, factory):
     company = factory.company(approval_chain=["hr_specialist"])
     spec = factory.hr(company, "hr_specialist")
-    c, _ = world.case(company=company)
+    c, _ = world.case(company=company, signed=True)
     d = client.get(f"/api/v1/hr/cases/{c.id}", headers=factory.hr_headers(spec)).json
     assert d["approval"]["chain"] == ["hr_specialist"] and "approve" in d["allowed_actions"]
     r = client.post(f"/api/v1/hr/cases/{c.id}/approval", json={}, headers=factory.hr_headers(spec))
-    if _signing_ready():
-        assert r.status_code == 200 and r.json["state"] == "approved", r.json
-    else:
-        assert r.status_code == 503 and state(db_session, c.id) == "submitted"
-        assert "case_approve_final" not in actions(db_session, c.id)
+    assert r.status_code == 200 and r.json["state"] == "approved", r.json
+    assert "case_approve_final" in actions(db_session, c.id)
 
 
 def test_approve_refuses_a_later_day_than_requested(client, world, db_session):
