@@ -124,6 +124,8 @@ def verify_pdf(data: bytes, *, trust_roots: list[Any]) -> VerificationReport:
     anchors = [load_anchor(c) for c in trust_roots]
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
+        if reader.encrypted and not _open_without_password(reader):
+            raise InvalidInput("pdf_encrypted", "PDF 已加密，无法校验；请上传未加密的文件")
         total = reader.xrefs.total_revisions
         sigs = list(reader.embedded_signatures)
     except (PdfReadError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
@@ -148,6 +150,16 @@ def verify_pdf(data: bytes, *, trust_roots: list[Any]) -> VerificationReport:
     if not report.ok:
         report.problem = "invalid_signature"
     return report
+
+
+def _open_without_password(reader) -> bool:
+    """Encrypted with an empty user password (open for everyone) is readable; anything else is not."""
+    from pyhanko.pdf_utils.crypt import AuthStatus
+
+    try:
+        return reader.decrypt(b"").status != AuthStatus.FAILED
+    except Exception:  # noqa: BLE001 - unsupported security handler
+        return False
 
 
 def _is_doc_ts(emb) -> bool:

@@ -3,6 +3,8 @@ checked by pyHanko's AdES validation and independently by poppler's pdfsig."""
 
 from __future__ import annotations
 
+import io
+
 import subprocess
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
@@ -135,6 +137,28 @@ def test_foreign_root_tamper_and_non_pdf(settings, pki):
         verify_pdf(b"hello, not a pdf", trust_roots=[pki.root_pem])
     assert e.value.code == "pdf_invalid"
     assert verify_pdf(pdf, trust_roots=[pki.root_pem]).problem == "no_signatures"
+    at = pdf.rindex(b"startxref")
+    with pytest.raises(InvalidInput) as e:  # the cross-reference table points nowhere
+        verify_pdf(pdf[:at] + b"startxref\n123456\n%%EOF\n", trust_roots=[pki.root_pem])
+    assert e.value.code == "pdf_invalid"
+
+
+def test_encrypted_pdf_is_a_clear_error(settings, pki):
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.pdf_utils.writer import copy_into_new_writer
+
+    pdf, _ = render_letter(letter())
+    for user_password, expected in (("secret", "pdf_encrypted"), ("", None)):
+        w = copy_into_new_writer(PdfFileReader(io.BytesIO(pdf)))
+        w.encrypt("owner-password", user_password)
+        out = io.BytesIO()
+        w.write(out)
+        if expected:
+            with pytest.raises(InvalidInput) as e:
+                verify_pdf(out.getvalue(), trust_roots=[pki.root_pem])
+            assert e.value.code == expected
+        else:  # open for everyone: read and reported on like any other PDF
+            assert verify_pdf(out.getvalue(), trust_roots=[pki.root_pem]).problem == "no_signatures"
 
 
 @pytest.mark.parametrize("backend", ["pkcs12", "pkcs11"])
