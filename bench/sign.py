@@ -1,0 +1,203 @@
+"""Signing speed: pyHanko's naive B-T against QianLi's whole B-LTA signing step, on the same letter,
+the same kind of key (an EC P-256 event certificate from our issuing CA) and the same local TSA.
+
+- (a) ``naive_bt``: pyHanko's default ``signers.sign_pdf`` at PAdES B-T (subfilter
+  ETSI.CAdES.detached, a signature timestamp, an invisible new field, the default dry-run size
+  estimate), with ONE ``PdfSignatureMetadata``, ONE signer and ONE timestamper reused across calls:
+  the best naive usage.
+- (b) ``qianli_blta``: what ``sign_letter`` does once the intent is spent, per letter: a fresh event
+  key pair and certificate, ``signing.pades.sign_b_lta`` (visible signature with the handwritten PNG
+  and CJK text, signature timestamp, CRLs + OCSP in the DSS, document timestamp) with the timestamper
+  made per signing, and the key dropped.
+- ``letters_per_s_2proc``: (b) in a loop in two worker processes at once, for ``--window`` seconds.
+
+The TSA is QianLi's development TSA (``signing.tsa.DevTsa``) **in process** for both: no HTTP round
+trip, so the figures measure the signing work, not a network. A real TSA adds its round trip to (a)
+once per signature and to (b) twice (signature timestamp and document timestamp), plus (a)'s first
+call and every (b) call one more for the dry-run estimate.
+
+Both outputs are verified once (outside the timing) with ``signing.verify`` against our root:
+(a) must be intact and valid at B-T (it carries no revocation data, so it cannot be "trusted" under
+our verifier's policy), (b) must pass at B-LTA. The last line printed is one JSON object.
+
+    .venv/bin/python bench/sign.py [--runs 15] [--window 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: E402
+from pyhanko.sign import signers  # noqa: E402
+from pyhanko.sign.fields import SigSeedSubFilter  # noqa: E402
+
+from qianli.pki_cli import SAMPLE_EMPLOYEE, sample_letter, sample_signature_png, sign_as_employee  # noqa: E402
+from qianli.settings import load_settings, reset_settings_cache  # noqa: E402
+from signing import pades  # noqa: E402
+from signing.letter import render_letter, stamp_font_path  # noqa: E402
+from signing.pki import init_pki  # noqa: E402
+from signing.tsa import DevTsa  # noqa: E402
+from signing.verify import verify_pdf  # noqa: E402
+
+EMP = dict(name=SAMPLE_EMPLOYEE["name"], employee_no=SAMPLE_EMPLOYEE["employee_no"], company=SAMPLE_EMPLOYEE["company"])
+
+
+def _pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+class Naive:
+    """(a): one metadata object, one signer, one timestamper, reused; pyHanko's defaults otherwise."""
+
+    def __init__(self, pki, *, visible_png: bytes | None = None, font: str | None = None, layout=None):
+        self.cred = pki.issue_event_credential(**EMP)  # same kind of key as (b), issued once
+        self.signer = pades.event_signer(self.cred)
+        self.timestamper = DevTsa(pki)
+        self.meta = signers.PdfSignatureMetadata(field_name="Signature1", subfilter=SigSeedSubFilter.PADES,
+                                                 md_algorithm="sha256")
+        self.field_spec = None
+        self.stamp = None
+        if visible_png is not None:  # extra figure only: the same visible appearance as (b), still naive
+            from pyhanko.sign import fields
+
+            self.field_spec = fields.SigFieldSpec(sig_field_name="Signature1", on_page=layout.page,
+                                                  box=layout.employee_box)
+            self.stamp = pades._stamp_style(pades.Appearance(visible_png, "", "", font))
+
+    def sign(self, pdf: bytes) -> bytes:
+        out = io.BytesIO()
+        w = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        if self.stamp is None:
+            signers.sign_pdf(w, self.meta, self.signer, timestamper=self.timestamper, output=out)
+        else:
+            signers.PdfSigner(self.meta, self.signer, timestamper=self.timestamper, stamp_style=self.stamp,
+                              new_field_spec=self.field_spec).sign_pdf(
+                w, output=out, appearance_text_params={"line1": "签署人：自检员工", "line2": "签署时间：—"})
+        return out.getvalue()
+
+
+def qianli_sign(settings, pki, pdf: bytes, layout, png: bytes) -> bytes:
+    """(b): the service's signing step (timestamper made per signing, as make_timestamper does)."""
+    return sign_as_employee(settings, pki, pdf, layout, signature_png=png, **EMP)[0]
+
+
+def _timed(fn, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+_STATE: tuple = ()  # (settings, pki, pdf, layout, png): set before forking, inherited by the workers
+
+
+def _worker(barrier, window: float, results) -> None:
+    settings, pki, pdf, layout, png = _STATE
+    qianli_sign(settings, pki, pdf, layout, png)  # warm this process
+    barrier.wait()
+    start = time.perf_counter()
+    deadline = start + window
+    n = 0
+    while time.perf_counter() < deadline:
+        qianli_sign(settings, pki, pdf, layout, png)
+        n += 1
+    results.put((n, start, time.perf_counter()))
+
+
+def _two_processes(settings, pki, pdf, layout, png, window: float, procs: int = 2) -> tuple[float, int, float]:
+    global _STATE
+    _STATE = (settings, pki, pdf, layout, png)
+    ctx = mp.get_context("fork")  # each worker then has its own PKI objects, signer state and caches
+    barrier, results = ctx.Barrier(procs), ctx.Queue()
+    workers = [ctx.Process(target=_worker, args=(barrier, window, results)) for _ in range(procs)]
+    for w in workers:
+        w.start()
+    got = [results.get(timeout=window + 120) for _ in workers]
+    for w in workers:
+        w.join()
+    total = sum(r[0] for r in got)
+    # time.perf_counter is CLOCK_MONOTONIC on Linux: comparable across processes
+    span = max(r[2] for r in got) - min(r[1] for r in got)
+    return total / span, total, span
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=15, help="timed signatures of each kind (after 2 warm-ups)")
+    ap.add_argument("--window", type=float, default=15.0, help="seconds the two worker processes sign")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    tmp = Path(tempfile.mkdtemp(prefix="qianli-bench-sign-"))
+    settings = load_settings({"QIANLI_ENV": "test", "QIANLI_VAR_DIR": str(tmp / "var"), "QIANLI_TSA_URL": "",
+                              "DATABASE_URL": f"sqlite:///{tmp / 'unused.db'}", "QIANLI_LOG_LEVEL": "ERROR"})
+    reset_settings_cache(settings)
+    pki, _ = init_pki(settings)
+    pdf, layout = render_letter(sample_letter(date(2026, 10, 1)))
+    png = sample_signature_png()
+    font = stamp_font_path(str(settings.var_dir / "fonts"))
+    print(f"letter: {len(pdf)} bytes, {layout.page + 1} page(s); TSA: DevTsa in process (no network); "
+          f"cpus: {os.cpu_count()}", flush=True)
+
+    naive = Naive(pki)
+    naive_visible = Naive(pki, visible_png=png, font=font, layout=layout)
+    for _ in range(2):  # warm-up: imports, font parsing, the timestamper's cached dummy response
+        naive.sign(pdf)
+        naive_visible.sign(pdf)
+        qianli_sign(settings, pki, pdf, layout, png)
+
+    t_naive, t_visible, t_blta = [], [], []
+    for _ in range(args.runs):  # interleaved, so load on this shared machine hits all three alike
+        t_naive += _timed(lambda: naive.sign(pdf), 1)
+        t_visible += _timed(lambda: naive_visible.sign(pdf), 1)
+        t_blta += _timed(lambda: qianli_sign(settings, pki, pdf, layout, png), 1)
+
+    bt_pdf, blta_pdf = naive.sign(pdf), qianli_sign(settings, pki, pdf, layout, png)
+    levels = {}
+    for name, data in (("naive", bt_pdf), ("qianli", blta_pdf)):
+        rep = verify_pdf(data, trust_roots=[pki.root_pem])
+        sig = next(s for s in rep.signatures if s.kind == "signature")
+        levels[name] = sig.pades_level
+        # B-T embeds no CRL/OCSP, so our verifier (revocation data required) cannot call (a) trusted; intact and
+        # cryptographically valid it must be. (b) must pass AdES LTA validation against our root.
+        assert sig.intact and sig.valid and (name == "naive" or sig.trusted), (name, sig)
+    assert levels == {"naive": "B-T", "qianli": "B-LTA"}, levels
+
+    a50, b50 = statistics.median(t_naive), statistics.median(t_blta)
+    print(f"(a) naive sign_pdf B-T, invisible:  p50 {a50:.1f} ms  p95 {_pct(t_naive, 95):.1f} ms  "
+          f"({len(bt_pdf)} bytes)")
+    print(f"    naive B-T, same visible stamp:  p50 {statistics.median(t_visible):.1f} ms  "
+          f"p95 {_pct(t_visible, 95):.1f} ms")
+    print(f"(b) QianLi B-LTA signing step:     p50 {b50:.1f} ms  p95 {_pct(t_blta, 95):.1f} ms  "
+          f"({len(blta_pdf)} bytes)")
+    print(f"ratio b/a {b50 / a50:.2f} (goal <= 1.0); verified: (a) {levels['naive']}, (b) {levels['qianli']}",
+          flush=True)
+
+    per_s, total, span = _two_processes(settings, pki, pdf, layout, png, args.window)
+    print(f"2 worker processes: {total} B-LTA letters in {span:.1f} s = {per_s:.2f} letters/s", flush=True)
+    print(json.dumps({
+        "naive_bt_p50_ms": round(a50, 1), "qianli_blta_p50_ms": round(b50, 1), "ratio": round(b50 / a50, 2),
+        "letters_per_s_2proc": round(per_s, 2),
+        "naive_bt_p95_ms": round(_pct(t_naive, 95), 1), "qianli_blta_p95_ms": round(_pct(t_blta, 95), 1),
+        "naive_bt_visible_p50_ms": round(statistics.median(t_visible), 1), "runs": args.runs,
+        "tsa": "DevTsa in process (no network round trip)", "goal_ratio_met": b50 / a50 <= 1.0,
+    }))
+
+
+if __name__ == "__main__":
+    main()
