@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "jobs.cli:worker_command",
     "jobs.cli:scheduler_command",
     "jobs.cli:reminders_group",
+    "qianli.demo:demo_command",
     "qianli.pki_cli:pki_group",
     "qianli.pki_cli:verify_command",
 ]
