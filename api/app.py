@@ -14,7 +14,7 @@ from flask import Flask, request, send_from_directory
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
-from cases.errors import DomainError, UnsupportedMediaType
+from cases.errors import DomainError, InvalidInput, UnsupportedMediaType
 from qianli.runtime import Runtime, get_runtime, set_runtime
 
 from api.auth import SECURITY_SCHEMES
@@ -78,6 +78,14 @@ def create_app(rt: Runtime | None = None) -> Flask:
                 raise UnsupportedMediaType("unsupported_media_type", "请求内容类型不受支持",
                                            details={"content_type": request.mimetype, "accepted": list(BODY_TYPES)})
 
+    @app.before_request
+    def _no_nul_characters():
+        # U+0000 is never meaningful in our inputs and PostgreSQL text cannot hold it: refuse it up
+        # front (path, query, form fields, JSON strings) instead of failing in the database.
+        where = _nul_location()
+        if where:
+            raise InvalidInput("nul_character", "请求中含有不允许的空字符（U+0000）", details={"location": where})
+
     @app.after_request
     def _finish_transaction(response):
         finish_request_session(commit=response.status_code < 400)
@@ -102,3 +110,26 @@ def create_app(rt: Runtime | None = None) -> Flask:
         register(app) if register else app.register_blueprint(module.bp)
     return app
 
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _nul_location() -> str | None:
+    if "\x00" in request.path:
+        return "path"
+    if any(_has_nul(k) or _has_nul(v) for k, v in request.args.items(multi=True)):
+        return "query"
+    if request.method in ("POST", "PUT", "PATCH"):
+        if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded") and any(
+                _has_nul(k) or _has_nul(v) for k, v in request.form.items(multi=True)):
+            return "form"
+        if request.is_json and _has_nul(request.get_json(silent=True)):
+            return "json"
+    return None

@@ -138,6 +138,28 @@ def test_malformed_json_is_400(client, factory):
     assert r.status_code == 400 and r.json["code"] == "malformed_json"
 
 
+def test_nul_characters_are_refused_everywhere_before_the_database(client, factory, db_session):
+    # PostgreSQL text cannot hold U+0000: found by the schemathesis run as a 500 on listCases.
+    c = factory.company()
+    e = factory.employee(c)
+    hr = factory.hr(c, "hr_manager")
+    requests = [
+        ("query", lambda: client.get("/api/v1/hr/cases?q=%E5%BC%A0%00", headers=factory.hr_headers(hr))),
+        ("path", lambda: client.get("/api/v1/hr/cases/abc%00def", headers=factory.hr_headers(hr))),
+        ("json", lambda: client.post("/api/v1/cases", json={"reason_category": "other", "reason_text": "a\u0000b"},
+                                     headers=factory.employee_headers(e))),
+    ]
+    for where, call in requests:
+        r = call()
+        assert r.status_code == 422 and r.json["code"] == "nul_character", (where, r.status_code, r.data[:200])
+        assert r.json["details"] == {"location": where}
+    # The HR console's login form: the same refusal, as the console's HTML error page.
+    r = client.post("/hr/login", data={"company_code": c.code, "username": "x\x00", "password": "p"})
+    assert r.status_code == 422 and r.mimetype == "text/html" and "空字符" in r.get_data(as_text=True)
+    assert count(db_session, ResignationCase) == 0
+    assert client.get("/api/v1/hr/cases?q=%E5%BC%A0", headers=factory.hr_headers(hr)).status_code == 200
+
+
 def test_oversized_body_is_413(client, factory, runtime):
     c = factory.company()
     e = factory.employee(c)
