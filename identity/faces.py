@@ -17,7 +17,7 @@ from PIL import Image, ImageFile, ImageOps
 
 from cases.errors import InvalidInput, PayloadTooLarge
 
-__all__ = ["FaceResult", "decode_image", "encode_single_face", "face_distance", "compare"]
+__all__ = ["FaceResult", "decode_image", "detect_faces", "encode_single_face", "face_distance", "compare"]
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,21 @@ def decode_image(data: bytes, *, max_pixels: int, max_side: int) -> np.ndarray:
         raise InvalidInput("image_invalid", "无法识别的图片或图片已损坏") from None
 
 
+def detect_faces(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """HOG face boxes. First at the image's own scale (finds faces of 80 px and more: a selfie's face
+    at the detection size is several times that), then, only if nothing was found, once more with one
+    2x upsampling (faces down to ~40 px), which costs about three times as much."""
+    import face_recognition
+
+    return (face_recognition.face_locations(rgb, number_of_times_to_upsample=0, model="hog")
+            or face_recognition.face_locations(rgb, number_of_times_to_upsample=1, model="hog"))
+
+
 def encode_single_face(data: bytes, *, max_pixels: int, max_side: int) -> FaceResult:
     import face_recognition
 
     rgb = decode_image(data, max_pixels=max_pixels, max_side=max_side)
-    boxes = face_recognition.face_locations(rgb, number_of_times_to_upsample=1, model="hog")
+    boxes = detect_faces(rgb)
     if not boxes:
         raise InvalidInput("face_not_found", "照片中未检测到人脸", details={"faces": 0})
     if len(boxes) > 1:

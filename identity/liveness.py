@@ -183,14 +183,14 @@ class LocalLandmarkLiveness:
     def analyse_frame(self, data: bytes, index: int) -> FrameMetrics:
         import face_recognition
 
-        from identity.faces import decode_image
+        from identity.faces import decode_image, detect_faces
 
         try:
             rgb = decode_image(data, max_pixels=self.max_pixels, max_side=self.max_side)
         except (InvalidInput, PayloadTooLarge) as exc:
             exc.details = {**(exc.details or {}), "frame": index}
             raise
-        boxes = face_recognition.face_locations(rgb, number_of_times_to_upsample=1, model="hog")
+        boxes = detect_faces(rgb)
         if not boxes:
             raise InvalidInput("face_not_found", "照片中未检测到人脸", details={"frame": index, "faces": 0})
         if len(boxes) > 1:
