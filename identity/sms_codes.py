@@ -2,7 +2,8 @@
 
 Rules (issue 3): 6 digits from ``secrets``; valid ``sms_code_ttl_s``; single use; a new code
 replaces the old one for the same (phone, purpose); ``sms_resend_cooldown_s`` between two codes
-to a phone; ``sms_max_attempts`` wrong entries kill the code; per phone at most
+to a phone for the same purpose (a person who has just bound their account can get the signing
+code at once; the per-phone hourly and daily limits count every purpose); ``sms_max_attempts`` wrong entries kill the code; per phone at most
 ``sms_per_phone_hour``/``sms_per_phone_day`` codes, per client IP ``sms_per_ip_hour``.
 
 Only an HMAC of (secret, phone, purpose, code) is stored, so a Redis dump does not reveal codes,
@@ -178,7 +179,7 @@ class SmsCodeService:
         now = self.clock()
         p = self.policy
         pid = self._phone_id(phone)
-        keys = [self._code_key(phone, purpose), f"{_PREFIX}:last:{pid}", f"{_PREFIX}:log:phone:{pid}",
+        keys = [self._code_key(phone, purpose), f"{_PREFIX}:last:{purpose}:{pid}", f"{_PREFIX}:log:phone:{pid}",
                 f"{_PREFIX}:log:ip:{ip}" if ip else ""]
         argv = [repr(now), mac or "", p.ttl_s, p.resend_cooldown_s, p.per_phone_hour, p.per_phone_day,
                 p.per_ip_hour, f"{now!r}:{secrets.token_hex(4)}", "1" if mac else "0"]

@@ -65,7 +65,7 @@ class Settings:
     # --- identity: SMS -------------------------------------------------------------------
     sms_backend: str = _s("QIANLI_SMS_BACKEND", "dev", "'dev' (writes to an outbox; development only), 'tencent' or 'aliyun'.", choices=("dev", "tencent", "aliyun"))
     sms_code_ttl_s: int = _s("QIANLI_SMS_CODE_TTL_S", 300, "Validity of an SMS code, seconds.")
-    sms_resend_cooldown_s: int = _s("QIANLI_SMS_RESEND_COOLDOWN_S", 60, "Minimum seconds between two codes to one phone.")
+    sms_resend_cooldown_s: int = _s("QIANLI_SMS_RESEND_COOLDOWN_S", 60, "Minimum seconds between two codes to one phone for the same purpose.")
     sms_max_attempts: int = _s("QIANLI_SMS_MAX_ATTEMPTS", 5, "Wrong entries that kill a code.")
     sms_per_phone_hour: int = _s("QIANLI_SMS_PER_PHONE_HOUR", 5, "Codes per phone per hour.")
     sms_per_phone_day: int = _s("QIANLI_SMS_PER_PHONE_DAY", 10, "Codes per phone per day.")
