@@ -493,9 +493,7 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
     run.step("下载已签名辞职信 getSignedLetter (employee)", employee_pdf)
 
     def reminders_stopped():
-        # Whether a reminder goes out is decided by the case's state when it is due (a submitted letter
-        # drops it); the schedule row itself is only marked paused when the sweep reaches its next due
-        # time, so right after signing listReminders may still say "active" (see README, Demo).
+        # Signing pauses the schedule at once; a reminder already queued is dropped at send time.
         deadline = time.monotonic() + 10
         while True:
             body = _json(api.call("listReminders", token=emp["token"], path_params=ids))
@@ -514,10 +512,10 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
             raise DemoFailed("a reminder was sent after the signed letter", body=json.dumps(late, ensure_ascii=False))
         facts["reminders_after_signing"] = body
         schedule = body.get("schedule") or {}
-        if schedule.get("state") == "active":
-            sched = f"schedule row active until the sweep reaches slot {schedule.get('next_slot')}, then paused"
-        else:
-            sched = f"schedule {schedule.get('state')} ({schedule.get('stop_reason')})"
+        if schedule.get("state") != "paused":
+            raise DemoFailed(f"the reminder schedule is still {schedule.get('state')} after the signed letter",
+                             body=json.dumps(schedule, ensure_ascii=False))
+        sched = f"schedule {schedule.get('state')} ({schedule.get('stop_reason')})"
         return body, (f"case {mine['state']} since {submitted.astimezone(SHANGHAI):%H:%M:%S}; deliveries: "
                       f"{_status_counts(body['deliveries'])}, none after the letter; {sched}")
     run.step("提醒已停止 listReminders (after the signed letter)", reminders_stopped)

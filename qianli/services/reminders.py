@@ -46,7 +46,7 @@ from qianli.services.employees import employee_phone
 from qianli.services.evidence import append_evidence
 from qianli.settings import Settings
 
-__all__ = ["QUEUE", "ACTOR", "SMS_TEMPLATE", "reminder_policy", "job_id", "on_case_opened", "notify_employee",
+__all__ = ["QUEUE", "ACTOR", "SMS_TEMPLATE", "reminder_policy", "job_id", "on_case_opened", "on_letter_submitted", "notify_employee",
            "sweep", "SweepResult", "deliver", "DeliveryOutcome", "send_hr_digests", "list_case_reminders",
            "set_hr_phone", "hr_phone", "RetryableSendError", "enqueue_deliveries"]
 
@@ -239,6 +239,16 @@ def notify_employee(session: Session, rt: Runtime, case: ResignationCase, kind: 
     if due_now:
         _enqueue_after_commit(session, rt, items)
     return rows
+
+
+def on_letter_submitted(session: Session, case: ResignationCase, *, now: datetime | None = None) -> None:
+    """The signed letter arrived: pause the schedule at once (the sweep would only notice at the next
+    due time; a reminder already queued is dropped at send time either way)."""
+    now = now or utcnow()
+    session.execute(update(ReminderSchedule)
+                    .where(ReminderSchedule.case_id == case.id, ReminderSchedule.company_id == case.company_id,
+                           ReminderSchedule.state == "active")
+                    .values(state="paused", stop_reason="letter_submitted", updated_at=now))
 
 
 # ---- the sweep ----------------------------------------------------------------------------------

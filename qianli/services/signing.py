@@ -32,6 +32,7 @@ from qianli.models import Company, Document, Employee, ResignationCase, SigningR
 from qianli.runtime import Runtime
 from qianli.services.cases import apply_action, get_employee_case
 from qianli.services.evidence import append_evidence
+from qianli.services.reminders import on_letter_submitted
 from qianli.storage import case_documents, open_store, read_document, sha256_hex, store_document
 from signing import pades
 from signing.letter import LetterData, LetterTemplate, render_letter, stamp_font_path
@@ -235,6 +236,7 @@ def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layou
     })
     apply_action(session, case, CaseAction.SUBMIT_LETTER, actor=actor,
                  payload={"document_id": doc.id, "sha256": signed_sha})
+    on_letter_submitted(session, case)  # reminders stop now
     session.flush()
     return SignOutcome(document=doc, request=req, replayed=False)
 

@@ -18,6 +18,7 @@ from werkzeug.test import encode_multipart
 
 from qianli.models import Document, EvidenceEntry, SigningRequest
 from qianli.services import cases as case_svc
+from qianli.services.reminders import on_case_opened
 from signing.pki import load_pki
 from tests.signing_support import grant_intent, signature_png
 
@@ -61,6 +62,10 @@ def counts(db_session, case_id):
 
 def test_preview_sign_retry_download_verify(client, factory, runtime, db_session, open_case):
     company, emp, case = open_case
+    on_case_opened(db_session, runtime, case)  # the reminder schedule, as the API opens it
+    db_session.commit()
+    reminders = f"/api/v1/cases/{case.id}/reminders"
+    assert client.get(reminders, headers=factory.employee_headers(emp)).json["schedule"]["state"] == "active"
     sha = preview(client, factory, emp, case)
     assert preview(client, factory, emp, case) == sha  # deterministic
     intent = grant_intent(runtime, emp.id, case.id, sha)
@@ -69,6 +74,9 @@ def test_preview_sign_retry_download_verify(client, factory, runtime, db_session
     body = r.json
     assert body["letter_sha256"] == sha and body["pades_level"] == "B-LTA" and body["case_state"] == "submitted"
     assert body["replayed"] is False
+    schedule = client.get(reminders, headers=factory.employee_headers(emp)).json["schedule"]
+    assert schedule["state"] == "paused" and schedule["stop_reason"] == "letter_submitted"
+    assert schedule["next_due_at"] is None  # reminders stop at once, not at the next sweep
     # A retry (lost response) with the same key: the same result, nothing new.
     again = sign(client, factory, emp, case, intent)
     assert again.status_code == 200 and again.json["replayed"] is True
