@@ -54,9 +54,9 @@ class QuietHours:
 
     @classmethod
     def parse(cls, spec: str) -> "QuietHours | None":
-        """'21:00-08:00' -> QuietHours; '' -> None (no quiet hours). Anything else: ValueError."""
+        """'21:00-08:00' -> QuietHours; '', 'off' or 'none' -> None (no quiet hours). Anything else: ValueError."""
         spec = (spec or "").strip()
-        if not spec:
+        if spec.lower() in ("", "off", "none"):
             return None
         a, sep, b = spec.partition("-")
         ma, mb = _HHMM.match(a.strip()), _HHMM.match(b.strip())

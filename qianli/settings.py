@@ -115,7 +115,7 @@ class Settings:
 
     # --- reminders -----------------------------------------------------------------------
     reminder_interval_s: int = _s("QIANLI_REMINDER_INTERVAL_S", 86400, "Time between two reminders of one case, seconds.")
-    quiet_hours: str = _s("QIANLI_QUIET_HOURS", "21:00-08:00", "Asia/Shanghai hours in which no reminder is sent ('HH:MM-HH:MM'; empty: none).")
+    quiet_hours: str = _s("QIANLI_QUIET_HOURS", "21:00-08:00", "Asia/Shanghai hours in which no reminder is sent ('HH:MM-HH:MM', or 'off').")
     sweep_interval_s: int = _s("QIANLI_SWEEP_INTERVAL_S", 60, "How often the scheduler sweeps for due reminders, seconds.")
     wechat_subscribe_template_id: str = _s("QIANLI_WECHAT_SUBSCRIBE_TEMPLATE_ID", "", "Subscribe-message template id for reminders.")
     wechat_subscribe_page: str = _s("QIANLI_WECHAT_SUBSCRIBE_PAGE", "pages/resign/letter", "Mini-program page opened from a reminder.")
@@ -244,6 +244,12 @@ def _check(s: Settings) -> None:
             raise ValueError
     except ValueError as exc:
         raise SettingsError("QIANLI_LOOKUP_KEY must be base64 of at least 32 bytes") from exc
+    from cases.reminders import QuietHours
+
+    try:
+        QuietHours.parse(s.quiet_hours)
+    except ValueError as exc:
+        raise SettingsError(f"QIANLI_QUIET_HOURS={s.quiet_hours!r}: {exc}") from exc
     if s.is_production:
         if s.wechat_backend == "dev":
             raise SettingsError("QIANLI_WECHAT_BACKEND=dev is for development only")

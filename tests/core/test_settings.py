@@ -32,7 +32,8 @@ def test_production_refuses_dev_backends(tmp_path):
 
 @pytest.mark.parametrize("var,value", [("QIANLI_MAX_REQUEST_BYTES", "12MB"), ("QIANLI_HOLIDAYS_EXTEND_NOTICE", "maybe"),
                                        ("QIANLI_ENV", "staging"), ("QIANLI_SMS_BACKEND", "carrier-pigeon"),
-                                       ("QIANLI_DATA_KEYS", "k1:notbase64!"), ("QIANLI_DATA_KEYS", "k1:AAAA")])
+                                       ("QIANLI_DATA_KEYS", "k1:notbase64!"), ("QIANLI_DATA_KEYS", "k1:AAAA"),
+                                       ("QIANLI_QUIET_HOURS", "21-8")])
 def test_strict_parsing_names_the_variable(tmp_path, var, value):
     with pytest.raises(SettingsError, match=var):
         load_settings({"QIANLI_VAR_DIR": str(tmp_path), var: value})
@@ -42,6 +43,7 @@ def test_values_are_parsed_by_type(tmp_path):
     s = load_settings({"QIANLI_VAR_DIR": str(tmp_path), "QIANLI_MAX_REQUEST_BYTES": "1024",
                        "QIANLI_HOLIDAYS_EXTEND_NOTICE": "yes", "QIANLI_FACE_THRESHOLD": "0.45"})
     assert (s.max_request_bytes, s.holidays_extend_notice, s.face_threshold) == (1024, True, 0.45)
+    assert load_settings({"QIANLI_VAR_DIR": str(tmp_path), "QIANLI_QUIET_HOURS": "off"}).quiet_hours == "off"
 
 
 def test_readme_table_lists_every_variable():

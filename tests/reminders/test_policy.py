@@ -20,7 +20,7 @@ def bj(*a):
 def test_quiet_hours_parse():
     q = QuietHours.parse("21:00-08:00")
     assert (q.start.hour, q.end.hour) == (21, 8)
-    assert QuietHours.parse("") is None
+    assert QuietHours.parse("") is None and QuietHours.parse("off") is None and QuietHours.parse(" None ") is None
     for bad in ("21-08", "25:00-08:00", "08:00-08:00", "21:00"):
         with pytest.raises(ValueError):
             QuietHours.parse(bad)
