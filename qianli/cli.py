@@ -101,21 +101,58 @@ def company_create(code: str, name: str) -> None:
 @click.option("--name", "display_name", required=True)
 @click.option("--role", type=click.Choice(["hr_specialist", "hr_manager", "dept_head", "auditor"]), required=True)
 @click.option("--department", default=None)
+@click.option("--phone", default=None, help="Mobile number for the daily digest of overdue letters (SMS).")
 @click.password_option(envvar="QIANLI_NEW_PASSWORD")
-def company_add_hr(company_code, username, display_name, role, department, password) -> None:
+def company_add_hr(company_code, username, display_name, role, department, phone, password) -> None:
     from sqlalchemy import select
 
     from qianli.db import session_scope
     from qianli.models import Company
     from qianli.services.auth import create_hr_user
 
-    with session_scope(_runtime().session_factory) as s:
+    rt = _runtime()
+    with session_scope(rt.session_factory) as s:
         company = s.scalar(select(Company).where(Company.code == company_code))
         if company is None:
             raise click.ClickException(f"no company {company_code!r}")
         u = create_hr_user(s, company_id=company.id, username=username, display_name=display_name,
                            password=password, role=role, department=department)
+        if phone:
+            _set_phone(rt, u, phone)
         click.echo(u.id)
+
+
+def _set_phone(rt, user, phone: str | None) -> None:
+    from cases.errors import DomainError
+    from qianli.services.reminders import set_hr_phone
+
+    try:
+        set_hr_phone(rt, user, phone)
+    except (DomainError, ValueError) as exc:
+        raise click.ClickException(f"phone {phone!r}: {getattr(exc, 'message', exc)}") from None
+
+
+@company_group.command("set-hr-phone", help="Set (or with --clear remove) an HR user's mobile number for the daily digest.")
+@click.argument("company_code")
+@click.argument("username")
+@click.argument("phone", required=False)
+@click.option("--clear", is_flag=True, help="Remove the number: no more SMS digests for this user.")
+def company_set_hr_phone(company_code: str, username: str, phone: str | None, clear: bool) -> None:
+    from sqlalchemy import select
+
+    from qianli.db import session_scope
+    from qianli.models import Company, HrUser
+
+    if bool(phone) == clear:
+        raise click.UsageError("give either PHONE or --clear")
+    rt = _runtime()
+    with session_scope(rt.session_factory) as s:
+        user = s.scalar(select(HrUser).join(Company, Company.id == HrUser.company_id)
+                        .where(Company.code == company_code, HrUser.username == username))
+        if user is None:
+            raise click.ClickException(f"no HR user {username!r} in company {company_code!r}")
+        _set_phone(rt, user, None if clear else phone)
+        click.echo("cleared" if clear else "set")
 
 
 @cli.group("evidence", help="The hash-chained evidence log.")
