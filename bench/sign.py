@@ -76,7 +76,8 @@ class Naive:
 
             self.field_spec = fields.SigFieldSpec(sig_field_name="Signature1", on_page=layout.page,
                                                   box=layout.employee_box)
-            self.stamp = pades._stamp_style(pades.Appearance(visible_png, "", "", font))
+            self.stamp = pades._stamp_style(pades.Appearance(visible_png, "签署人：自检员工", "签署时间：—", font),
+                                            layout.employee_box)
 
     def sign(self, pdf: bytes) -> bytes:
         out = io.BytesIO()
@@ -85,8 +86,7 @@ class Naive:
             signers.sign_pdf(w, self.meta, self.signer, timestamper=self.timestamper, output=out)
         else:
             signers.PdfSigner(self.meta, self.signer, timestamper=self.timestamper, stamp_style=self.stamp,
-                              new_field_spec=self.field_spec).sign_pdf(
-                w, output=out, appearance_text_params={"line1": "签署人：自检员工", "line2": "签署时间：—"})
+                              new_field_spec=self.field_spec).sign_pdf(w, output=out)
         return out.getvalue()
 
 

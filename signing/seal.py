@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from signing.pki import Pki, _locked, _write, der_to_asn1, key_to_asn1
+from signing.pki import Pki, _locked, _write, der_to_asn1
 
 __all__ = ["SealInfo", "seal_signer", "ensure_seal", "ensure_softhsm_token", "softhsm_conf"]
 
@@ -182,8 +182,9 @@ def ensure_seal(settings, pki: Pki, *, company_id: str, company_name: str, compa
 @contextlib.contextmanager
 def seal_signer(settings, pki: Pki, *, company_id: str, company_name: str, company_code: str):
     """A pyHanko signer for the company seal (a context manager: the PKCS#11 session is closed after)."""
-    from pyhanko.sign import signers
     from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    from signing.pades import KeySigner
 
     info = ensure_seal(settings, pki, company_id=company_id, company_name=company_name, company_code=company_code)
     chain = [der_to_asn1(pki.ca), der_to_asn1(pki.root)]
@@ -195,5 +196,5 @@ def seal_signer(settings, pki: Pki, *, company_id: str, company_name: str, compa
                                ca_chain=chain), info
     else:
         key, cert = _p12_load(settings, pki, company_id)
-        yield signers.SimpleSigner(signing_cert=der_to_asn1(cert), signing_key=key_to_asn1(key),
-                                   cert_registry=SimpleCertificateStore.from_certs(chain)), info
+        yield KeySigner(key=key, signing_cert=der_to_asn1(cert),  # signs with the loaded key, no DER re-import
+                        cert_registry=SimpleCertificateStore.from_certs(chain)), info
