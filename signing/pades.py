@@ -23,7 +23,7 @@ from functools import lru_cache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
-from pyhanko.pdf_utils import images
+from pyhanko.pdf_utils import content, images
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.layout import AxisAlignment, BoxConstraints, Margins, SimpleBoxLayoutRule
 from pyhanko.sign import fields, signers
@@ -116,50 +116,79 @@ def _stamp_font(path: str, size_px: int):
     return ImageFont.truetype(path, size_px)
 
 
-def _stamp_image(appearance: Appearance, width_pt: float, height_pt: float):
-    """The whole visible stamp as one RGBA picture: the image (handwriting or seal) above, two text lines below.
-
-    Drawing the text into the picture (PIL, the same CJK font) instead of as PDF text means no font is
-    parsed, subset and embedded per signature: that was most of the signing time.
-    """
+def _text_image(appearance: Appearance, width_pt: float):
+    """The name/time lines as a grayscale+alpha picture, or None. Returns (image, height in points)."""
     from PIL import Image, ImageDraw
 
+    lines = [t for t in (appearance.line1, appearance.line2) if t]
+    if not lines:
+        return None, 0.0
     k = STAMP_SCALE
-    w, h = max(1, round(width_pt * k)), max(1, round(height_pt * k))
-    canvas = Image.new("RGBA", (w, h), (255, 255, 255, 0))
     font_px = STAMP_FONT_PT * k
     line_h = round(font_px * 1.25)
-    lines = [t for t in (appearance.line1, appearance.line2) if t]
-    text_h = line_h * len(lines) + (k * 2 if lines else 0)
-    if appearance.image_png:
-        img = Image.open(io.BytesIO(appearance.image_png))
-        img.load()
+    w, h = max(1, round(width_pt * k)), line_h * len(lines) + 2 * k
+    canvas = Image.new("LA", (w, h), (0, 0))
+    with _fonts_lock:
+        font = _stamp_font(appearance.font_file, font_px)
+        widest = max(font.getlength(t) for t in lines)
+        if widest > w - 4 * k:  # a long company name: shrink the text to the box, never cut it
+            font = _stamp_font(appearance.font_file, max(6, int(font_px * (w - 4 * k) / widest)))
+        draw = ImageDraw.Draw(canvas)
+        for i, text in enumerate(lines):
+            draw.text((2 * k, k + i * line_h), text, font=font, fill=(0, 255))
+    return canvas, h / k
+
+
+def _picture(png: bytes, max_w_px: int, max_h_px: int):
+    """The handwriting or seal picture, decoded; shrunk by a whole factor only when far larger than needed
+    (no resampling per signature: the PDF viewer scales the image XObject)."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(png))
+    img.load()
+    if img.mode not in ("RGB", "RGBA", "L", "LA"):
         img = img.convert("RGBA")
-        room_w, room_h = w - 4 * k, h - text_h - 4 * k
-        if room_w > 0 and room_h > 0:
-            scale = min(room_w / img.width, room_h / img.height)
-            size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-            img = img.resize(size, Image.LANCZOS)
-            canvas.alpha_composite(img, ((w - size[0]) // 2, 2 * k + (room_h - size[1]) // 2))
-    if lines:
-        with _fonts_lock:
-            font = _stamp_font(appearance.font_file, font_px)
-            widest = max(font.getlength(t) for t in lines)
-            if widest > w - 4 * k:  # a long company name: shrink the text to the box, never cut it
-                font = _stamp_font(appearance.font_file, max(6, int(font_px * (w - 4 * k) / widest)))
-            draw = ImageDraw.Draw(canvas)
-            y = h - text_h + k
-            for text in lines:
-                draw.text((2 * k, y), text, font=font, fill=(0, 0, 0, 255))
-                y += line_h
-    return canvas
+    factor = min(img.width // max(1, max_w_px), img.height // max(1, max_h_px))
+    if factor >= 2:
+        img = img.reduce(factor)
+    return img
+
+
+class _StampContent(content.PdfContent):
+    """Images placed in the stamp box (points, from the bottom left): the stamp's only content."""
+
+    def __init__(self, width: float, height: float, parts: list[tuple[images.PdfImage, float, float]]):
+        super().__init__(box=BoxConstraints(width, height))
+        self.parts = parts
+
+    def render(self) -> bytes:
+        commands = []
+        for picture, x, y in self.parts:
+            picture.set_writer(self.writer)
+            commands.append(b"q 1 0 0 1 %g %g cm %s Q" % (x, y, picture.render()))
+            self.import_resources(picture.resources)
+        return b" ".join(commands)
 
 
 def _stamp_style(appearance: Appearance, box: tuple[float, float, float, float] = (0, 0, 210, 102)) -> StaticStampStyle:
-    """A static stamp: one image XObject filling the signature box (no fonts in the appearance)."""
+    """A static stamp: the image (handwriting or seal) above, the two text lines below, both image XObjects.
+
+    The text is drawn into a picture (PIL, the same CJK font, parsed once per process) instead of being
+    laid out as PDF text, so no font is parsed, subset and embedded per signature: that was most of the
+    signing time.
+    """
     width, height = box[2] - box[0], box[3] - box[1]
-    picture = images.PdfImage(_stamp_image(appearance, width, height), box=BoxConstraints(width, height))
-    return StaticStampStyle(background=picture, background_opacity=1.0, border_width=0,
+    parts = []
+    text, text_h = _text_image(appearance, width)
+    if text is not None:
+        parts.append((images.PdfImage(text, box=BoxConstraints(width, text_h)), 0.0, 0.0))
+    room_w, room_h = width - 4, height - text_h - 4
+    if appearance.image_png and room_w > 0 and room_h > 0:
+        img = _picture(appearance.image_png, round(room_w * STAMP_SCALE), round(room_h * STAMP_SCALE))
+        scale = min(room_w / img.width, room_h / img.height)
+        w, h = img.width * scale, img.height * scale
+        parts.append((images.PdfImage(img, box=BoxConstraints(w, h)), (width - w) / 2, text_h + 2 + (room_h - h) / 2))
+    return StaticStampStyle(background=_StampContent(width, height, parts), background_opacity=1.0, border_width=0,
                             background_layout=SimpleBoxLayoutRule(x_align=AxisAlignment.ALIGN_MID,
                                                                   y_align=AxisAlignment.ALIGN_MID,
                                                                   margins=Margins.uniform(0)))
