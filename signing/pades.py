@@ -162,6 +162,7 @@ class _StampContent(content.PdfContent):
         self.parts = parts
 
     def render(self) -> bytes:
+        self._resources = content.PdfResources()  # rendered once per signature: a style may be reused
         commands = []
         for picture, x, y in self.parts:
             picture.set_writer(self.writer)
