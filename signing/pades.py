@@ -28,6 +28,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.layout import AxisAlignment, BoxConstraints, Margins, SimpleBoxLayoutRule
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko.sign.signers.pdf_signer import DSSContentSettings, TimestampDSSContentSettings
 from pyhanko.stamp import StaticStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
@@ -195,6 +196,36 @@ def _stamp_style(appearance: Appearance, box: tuple[float, float, float, float] 
                                                                   margins=Margins.uniform(0)))
 
 
+class _OnePathValidation:
+    """The shared timestamper for one signing, validating the TSA's certificate path once.
+
+    pyHanko validates the TSA path before the signature (for the DSS) and again, against the same
+    validation context, for the document timestamp; the second result is the first one. Made per
+    signing (never shared between threads); everything else goes to the timestamper.
+    """
+
+    def __init__(self, timestamper):
+        self._inner = timestamper
+        self._paths: dict[int, list] = {}
+
+    async def validation_paths(self, validation_context):
+        key = id(validation_context)
+        if key not in self._paths:
+            self._paths[key] = [p async for p in self._inner.validation_paths(validation_context)]
+        for path in self._paths[key]:
+            yield path
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+# The document timestamp's DSS update goes in before the timestamp, in its revision (no VRI for it), instead
+# of a last revision after it: that revision only added a VRI entry (the TSA is the one that timestamped the
+# signature, its chain and CRLs are in the DSS already). The signature's DSS data, with VRI, is unchanged.
+_DSS = DSSContentSettings(next_ts_settings=TimestampDSSContentSettings(include_vri=False,
+                                                                         update_before_ts=True))
+
+
 def sign_b_lta(pdf: bytes, *, signer: signers.Signer, pki: Pki, timestamper, field_name: str, page: int,
                box: tuple[int, int, int, int], appearance: Appearance, reason: str, location: str = "中国",
                signer_cert=None) -> bytes:
@@ -204,8 +235,9 @@ def sign_b_lta(pdf: bytes, *, signer: signers.Signer, pki: Pki, timestamper, fie
     meta = signers.PdfSignatureMetadata(
         field_name=field_name, md_algorithm="sha256", reason=reason, location=location,
         subfilter=SigSeedSubFilter.PADES, embed_validation_info=True, use_pades_lta=True,
-        validation_context=vc, signer_key_usage={"non_repudiation"},
+        validation_context=vc, signer_key_usage={"non_repudiation"}, dss_settings=_DSS,
     )
+    timestamper = _OnePathValidation(timestamper) if timestamper is not None else None
     w = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     pdf_signer = signers.PdfSigner(
         meta, signer=signer, timestamper=timestamper, stamp_style=_stamp_style(appearance, box),
