@@ -8,13 +8,13 @@ the same kind of key (an EC P-256 event certificate from our issuing CA) and the
 - (b) ``qianli_blta``: what ``sign_letter`` does once the intent is spent, per letter: a fresh event
   key pair and certificate, ``signing.pades.sign_b_lta`` (visible signature with the handwritten PNG
   and CJK text, signature timestamp, CRLs + OCSP in the DSS, document timestamp) with the timestamper
-  made per signing, and the key dropped.
+  ``make_timestamper`` gives (one per process and TSA, as in the service), and the key dropped.
 - ``letters_per_s_2proc``: (b) in a loop in two worker processes at once, for ``--window`` seconds.
 
 The TSA is QianLi's development TSA (``signing.tsa.DevTsa``) **in process** for both: no HTTP round
 trip, so the figures measure the signing work, not a network. A real TSA adds its round trip to (a)
-once per signature and to (b) twice (signature timestamp and document timestamp), plus (a)'s first
-call and every (b) call one more for the dry-run estimate.
+once per signature and to (b) twice (signature timestamp and document timestamp), plus one per
+process for the dummy token pyHanko caches in the timestamper (size estimate, TSA certificates).
 
 Both outputs are verified once (outside the timing) with ``signing.verify`` against our root:
 (a) must be intact and valid at B-T (it carries no revocation data, so it cannot be "trusted" under
@@ -91,7 +91,7 @@ class Naive:
 
 
 def qianli_sign(settings, pki, pdf: bytes, layout, png: bytes) -> bytes:
-    """(b): the service's signing step (timestamper made per signing, as make_timestamper does)."""
+    """(b): the service's signing step (timestamper from make_timestamper, as the service does)."""
     return sign_as_employee(settings, pki, pdf, layout, signature_png=png, **EMP)[0]
 
 
