@@ -130,7 +130,7 @@ def sign_as_employee(settings, pki, unsigned: bytes, layout, *, signature_png: b
     subject, serial = pades.cert_summary(cred.cert)
     try:
         signed = pades.sign_b_lta(
-            unsigned, signer=pades.event_signer(cred), pki=pki,
+            unsigned, signer=pades.event_signer(cred, pki), pki=pki,
             timestamper=timestamper if timestamper is not None else make_timestamper(settings, pki),
             field_name="employee_signature", page=layout.page, box=layout.employee_box,
             appearance=pades.Appearance(signature_png, f"签署人：{name}（{employee_no}）",

@@ -8,7 +8,10 @@ employee's signature keeps covering its revision and still validates (pyHanko's 
 classifies the later revision as a permitted signature/DSS/timestamp addition).
 
 Validation data is gathered offline from our own PKI (no fetching), so signing does not depend on
-the app serving its CRL/OCSP URLs to itself.
+the app serving its CRL/OCSP URLs to itself. For a signer certificate our CA issued, the PKI's own
+records make the pre-signing check (validity, key usage, revocation) and the data goes into the DSS
+of the signed revision; any other certificate, and any TSA but our development one, go through
+pyHanko's path validation.
 """
 
 from __future__ import annotations
@@ -81,12 +84,15 @@ class KeySigner(signers.SimpleSigner):
         return super().sign_raw(data, digest_algorithm)
 
 
-def event_signer(cred: EventCredential) -> signers.SimpleSigner:
+def event_signer(cred: EventCredential, pki: Pki | None = None) -> signers.SimpleSigner:
+    chain = [pki.asn1("ca"), pki.asn1("root")] if pki is not None and cred.chain == pki.chain else \
+        [der_to_asn1(c) for c in cred.chain]
     return KeySigner(key=cred.key, signing_cert=der_to_asn1(cred.cert),
-                     cert_registry=SimpleCertificateStore.from_certs([der_to_asn1(c) for c in cred.chain]))
+                     cert_registry=SimpleCertificateStore.from_certs(chain))
 
 
-def reserved_size(signer: signers.Signer, timestamper, md_algorithm: str = "sha256") -> int:
+def reserved_size(signer: signers.Signer, timestamper, md_algorithm: str = "sha256", *,
+                  token_bytes: int | None = None) -> int:
     """Bytes to reserve in /Contents for the signature CMS, instead of pyHanko's dry-run signature.
 
     The CMS holds the certificates the signer embeds, the signed attributes, the signature value and
@@ -98,8 +104,9 @@ def reserved_size(signer: signers.Signer, timestamper, md_algorithm: str = "sha2
     """
     certs = [signer.signing_cert, *(signer.cert_registry or ())]
     cert_bytes = sum(len(c.dump()) for c in certs if c is not None)
-    token = asyncio.run(timestamper.async_dummy_response(md_algorithm)) if timestamper is not None else None
-    token_bytes = len(token.dump()) if token is not None else 0
+    if token_bytes is None:
+        token = asyncio.run(timestamper.async_dummy_response(md_algorithm)) if timestamper is not None else None
+        token_bytes = len(token.dump()) if token is not None else 0
     return 2 * (cert_bytes + token_bytes + token_bytes // 2 + 3072)
 
 
@@ -155,6 +162,46 @@ def _picture(png: bytes, max_w_px: int, max_h_px: int):
     return img
 
 
+def _image_xobject(img, writer):
+    """An image XObject for a PIL image (L/RGB, with the alpha of LA/RGBA as /SMask), Flate level 1.
+
+    pyHanko's ``pil_image`` compresses at zlib's default level 6: ~1.5 ms per signature for a
+    handwriting picture and the text lines, for ~2 KB less. The stamp is written once per signature,
+    so the faster level wins.
+    """
+    import zlib
+
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.generic import pdf_name
+
+    smask = None
+    if img.mode.endswith("A"):
+        smask = _image_xobject(img.getchannel("A"), writer)
+        img = img.convert(img.mode[:-1])
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("RGB")
+    d = generic.DictionaryObject({
+        pdf_name("/Type"): pdf_name("/XObject"), pdf_name("/Subtype"): pdf_name("/Image"),
+        pdf_name("/Width"): generic.NumberObject(img.width), pdf_name("/Height"): generic.NumberObject(img.height),
+        pdf_name("/ColorSpace"): pdf_name("/DeviceGray" if img.mode == "L" else "/DeviceRGB"),
+        pdf_name("/BitsPerComponent"): generic.NumberObject(8), pdf_name("/Filter"): pdf_name("/FlateDecode"),
+    })
+    if smask is not None:
+        d[pdf_name("/SMask")] = smask
+    return writer.add_object(generic.StreamObject(d, encoded_data=zlib.compress(img.tobytes(), 1)))
+
+
+class _StampImage(images.PdfImage):
+    """pyHanko's PdfImage, written by :func:`_image_xobject`."""
+
+    @property
+    def image_ref(self):
+        ref = self._image_ref
+        if ref is None or ref.get_pdf_handler() is not self.writer:
+            self._image_ref = ref = _image_xobject(self.image, self.writer)
+        return ref
+
+
 class _StampContent(content.PdfContent):
     """Images placed in the stamp box (points, from the bottom left): the stamp's only content."""
 
@@ -183,13 +230,13 @@ def _stamp_style(appearance: Appearance, box: tuple[float, float, float, float] 
     parts = []
     text, text_h = _text_image(appearance, width)
     if text is not None:
-        parts.append((images.PdfImage(text, box=BoxConstraints(width, text_h)), 0.0, 0.0))
+        parts.append((_StampImage(text, box=BoxConstraints(width, text_h)), 0.0, 0.0))
     room_w, room_h = width - 4, height - text_h - 4
     if appearance.image_png and room_w > 0 and room_h > 0:
         img = _picture(appearance.image_png, round(room_w * STAMP_SCALE), round(room_h * STAMP_SCALE))
         scale = min(room_w / img.width, room_h / img.height)
         w, h = img.width * scale, img.height * scale
-        parts.append((images.PdfImage(img, box=BoxConstraints(w, h)), (width - w) / 2, text_h + 2 + (room_h - h) / 2))
+        parts.append((_StampImage(img, box=BoxConstraints(w, h)), (width - w) / 2, text_h + 2 + (room_h - h) / 2))
     return StaticStampStyle(background=_StampContent(width, height, parts), background_opacity=1.0, border_width=0,
                             background_layout=SimpleBoxLayoutRule(x_align=AxisAlignment.ALIGN_MID,
                                                                   y_align=AxisAlignment.ALIGN_MID,
@@ -229,7 +276,17 @@ _DSS = DSSContentSettings(next_ts_settings=TimestampDSSContentSettings(include_v
 def sign_b_lta(pdf: bytes, *, signer: signers.Signer, pki: Pki, timestamper, field_name: str, page: int,
                box: tuple[int, int, int, int], appearance: Appearance, reason: str, location: str = "中国",
                signer_cert=None) -> bytes:
-    """Sign ``pdf`` at PAdES B-LTA in a new visible field; returns the new file (original bytes + updates)."""
+    """Sign ``pdf`` at PAdES B-LTA in a new visible field; returns the new file (original bytes + updates).
+
+    A signer certificate issued by our own CA (event certificates, seals from ``qianli pki``) takes the
+    direct path: its validation data comes from the PKI itself and goes into the DSS of the signed
+    revision (see :func:`own_validation_data`). Any other certificate (an imported PKCS#12 seal from
+    another CA) goes through pyHanko's pre-signing path validation, as does an external TSA's chain.
+    """
+    if signer_cert is not None and issued_by_us(pki, signer_cert):
+        return _run(_sign_direct(pdf, signer=signer, pki=pki, timestamper=timestamper, field_name=field_name,
+                                 page=page, box=box, appearance=appearance, reason=reason, location=location,
+                                 signer_cert=signer_cert))
     extra_ocsps = [pki.ocsp_for(signer_cert)] if signer_cert is not None else []
     vc = pki.validation_context(extra_ocsps=extra_ocsps)
     meta = signers.PdfSignatureMetadata(
@@ -246,6 +303,103 @@ def sign_b_lta(pdf: bytes, *, signer: signers.Signer, pki: Pki, timestamper, fie
     out = io.BytesIO()
     pdf_signer.sign_pdf(w, output=out, bytes_reserved=reserved_size(signer, timestamper))
     return out.getvalue()
+
+
+class SignerCertificateRefused(ValueError):
+    """The signer's certificate may not sign now (revoked, expired, or without non-repudiation)."""
+
+
+def issued_by_us(pki: Pki, cert) -> bool:
+    """Whether ``cert`` was issued (and signed) by our issuing CA."""
+    if cert.issuer != pki.ca.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(pki.ca)
+    except Exception:  # noqa: BLE001 - wrong signature or algorithm: not ours
+        return False
+    return True
+
+
+def own_validation_data(pki: Pki, signer_cert, *, with_tsa: bool):
+    """(certs, CRLs, OCSP responses) for a signer certificate our CA issued, after checking it may sign.
+
+    This is the pre-signing check pyHanko's path validation would make, done from the PKI's own
+    records: the chain is root -> issuing CA -> signer (the signature was checked by
+    :func:`issued_by_us`; the root's CRL revokes nothing), the certificate is within its validity, carries
+    non-repudiation, and its serial is not revoked. The data is what a validator needs later: the
+    chain, both CRLs (the CA's covers the TSA certificate too) and a fresh OCSP response for the signer.
+    """
+    from datetime import timezone
+
+    now = datetime.now(timezone.utc)
+    if not signer_cert.not_valid_before_utc <= now <= signer_cert.not_valid_after_utc:
+        raise SignerCertificateRefused("signer certificate is not valid now")
+    from cryptography import x509
+
+    try:
+        ku = signer_cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        ku = None
+    if ku is None or not ku.content_commitment:
+        raise SignerCertificateRefused("signer certificate lacks non-repudiation")
+    if signer_cert.serial_number in pki.revoked_serials():
+        raise SignerCertificateRefused("signer certificate is revoked")
+    certs = [der_to_asn1(signer_cert), pki.asn1("ca"), pki.asn1("root")] + ([pki.asn1("tsa")] if with_tsa else [])
+    return certs, pki.crls(), [pki.ocsp_for(signer_cert)]
+
+
+def _is_own_dev_tsa(pki: Pki, timestamper) -> bool:
+    from signing.tsa import DevTsa
+
+    return isinstance(timestamper, DevTsa) and timestamper.tsa_cert.dump() == pki.asn1("tsa").dump()
+
+
+def _run(coro):
+    """Run a coroutine to completion, also from a thread that already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _sign_direct(pdf: bytes, *, signer, pki: Pki, timestamper, field_name: str, page: int,
+                       box: tuple[int, int, int, int], appearance: Appearance, reason: str, location: str,
+                       signer_cert) -> bytes:
+    """B-LTA in two revisions: (1) the DSS with the signer's validation data and the signature with its
+    timestamp, (2) the document timestamp (with our development TSA its chain and CRL are in the DSS
+    already; an external TSA's are validated and added before it, as pyHanko does)."""
+    from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+
+    own_tsa = _is_own_dev_tsa(pki, timestamper)
+    certs, crls, ocsps = own_validation_data(pki, signer_cert, with_tsa=own_tsa)
+    w = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    DocumentSecurityStore.supply_dss_in_writer(w, None, certs=certs, ocsps=ocsps, crls=crls)
+    meta = signers.PdfSignatureMetadata(field_name=field_name, md_algorithm="sha256", reason=reason,
+                                        location=location, subfilter=SigSeedSubFilter.PADES)
+    pdf_signer = signers.PdfSigner(
+        meta, signer=signer, timestamper=timestamper, stamp_style=_stamp_style(appearance, box),
+        new_field_spec=fields.SigFieldSpec(sig_field_name=field_name, on_page=page, box=box),
+    )
+    token_bytes = await _token_size(timestamper)
+    out = io.BytesIO()
+    await pdf_signer.async_sign_pdf(w, output=out, bytes_reserved=reserved_size(signer, None, token_bytes=token_bytes))
+    w2 = IncrementalPdfFileWriter(out, strict=False)
+    final = io.BytesIO()
+    kwargs = {} if own_tsa else {"validation_context": pki.validation_context(),
+                                 "dss_settings": TimestampDSSContentSettings(include_vri=False, update_before_ts=True)}
+    await PdfTimeStamper(timestamper).async_timestamp_pdf(
+        w2, "sha256", output=final, bytes_reserved=2 * (token_bytes + token_bytes // 2 + 1024), **kwargs)
+    return final.getvalue()
+
+
+async def _token_size(timestamper) -> int:
+    token = await timestamper.async_dummy_response("sha256")  # pyHanko caches it per timestamper
+    return len(token.dump())
 
 
 def cert_summary(cert) -> tuple[str, str]:

@@ -114,6 +114,14 @@ class Pki:
         self.policy_oid: str = state["policy_oid"]
         self.base_url = settings.public_base_url.rstrip("/")
         self._crl_cache: dict[str, tuple[datetime, bytes]] = {}
+        self._asn1: dict[str, Any] = {}  # parsed once: asn1crypto memoises what validators compute from them
+
+    def asn1(self, which: str):
+        """The asn1crypto form of ``root``, ``ca`` or ``tsa`` (one object per process, reused)."""
+        found = self._asn1.get(which)
+        if found is None:
+            found = self._asn1[which] = der_to_asn1({"root": self.root, "ca": self.ca, "tsa": self.tsa}[which])
+        return found
 
     # ---- exported material --------------------------------------------------------------
     @property
@@ -218,7 +226,14 @@ class Pki:
         return der
 
     def crls(self) -> list[asn1_crl.CertificateList]:
-        return [asn1_crl.CertificateList.load(self.crl_der(w)) for w in ("root", "ca")]
+        out = []
+        for which in ("root", "ca"):
+            der = self.crl_der(which)
+            parsed = self._asn1.get(f"crl:{which}")
+            if parsed is None or parsed[0] is not der:  # re-parse when crl_der made a new one
+                parsed = self._asn1[f"crl:{which}"] = (der, asn1_crl.CertificateList.load(der))
+            out.append(parsed[1])
+        return out
 
     def ocsp_response_der(self, request_der: bytes | None = None, *, cert: x509.Certificate | None = None,
                           now: datetime | None = None) -> bytes:
@@ -245,8 +260,11 @@ class Pki:
             serial, nonce = cert.serial_number, None
         revoked = self.revoked_serials().get(serial)
         # We never keep leaf certificates; build the response from the serial alone.
+        hashes_sha1 = self._asn1.get("ca:sha1-hashes")
+        if hashes_sha1 is None:
+            hashes_sha1 = self._asn1["ca:sha1-hashes"] = (_name_hash(self.ca), _key_hash(self.ca, hashes.SHA1()))
         builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
-            issuer_name_hash=_name_hash(self.ca), issuer_key_hash=_key_hash(self.ca, hashes.SHA1()),
+            issuer_name_hash=hashes_sha1[0], issuer_key_hash=hashes_sha1[1],
             serial_number=serial, algorithm=hashes.SHA1(),
             cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
             this_update=now - timedelta(seconds=1), next_update=now + timedelta(hours=12),

@@ -203,7 +203,7 @@ def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layou
     subject, serial = pades.cert_summary(cred.cert)
     try:
         signed = pades.sign_b_lta(
-            unsigned, signer=pades.event_signer(cred), pki=pki, timestamper=make_timestamper(rt.settings, pki),
+            unsigned, signer=pades.event_signer(cred, pki), pki=pki, timestamper=make_timestamper(rt.settings, pki),
             field_name="employee_signature", page=layout.page, box=layout.employee_box,
             appearance=pades.Appearance(signature_png, f"签署人：{data.employee_name}（{data.employee_no}）",
                                         "签署时间：" + pades.now_text(now, SHANGHAI),

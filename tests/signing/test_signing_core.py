@@ -121,6 +121,69 @@ def test_b_lta_signature_validates_with_pyhanko_ades_and_pdfsig(settings, pki, t
         "Signature Validation"] == "Signature is Valid."
 
 
+def _sign_args(settings, layout):
+    return dict(field_name="employee_signature", page=layout.page, box=layout.employee_box, reason="测试",
+                appearance=pades.Appearance(signature_png(), "签署人：陈晓", "签署时间：测试",
+                                            stamp_font_path(str(settings.var_dir / "fonts"))))
+
+
+def test_signing_refuses_a_revoked_or_expired_certificate_of_ours(settings, pki):
+    """The direct path (our own CA) makes the pre-signing check itself: revoked or expired is refused."""
+    pdf, layout = render_letter(letter())
+    cred = pki.issue_event_credential(name="陈晓", employee_no="P001", company="示例科技有限公司")
+    assert pades.issued_by_us(pki, cred.cert)
+    pki.revoke(cred.cert.serial_number)
+    with pytest.raises(pades.SignerCertificateRefused, match="revoked"):
+        pades.sign_b_lta(pdf, signer=pades.event_signer(cred, pki), pki=pki,
+                         timestamper=make_timestamper(settings, pki), signer_cert=cred.cert, **_sign_args(settings, layout))
+    old = pki.issue_event_credential(name="陈晓", employee_no="P001", company="示例科技有限公司",
+                                     now=datetime.now(timezone.utc) - timedelta(days=1))
+    with pytest.raises(pades.SignerCertificateRefused, match="not valid now"):
+        pades.sign_b_lta(pdf, signer=pades.event_signer(old, pki), pki=pki,
+                         timestamper=make_timestamper(settings, pki), signer_cert=old.cert, **_sign_args(settings, layout))
+
+
+def test_a_certificate_from_another_ca_is_not_taken_for_ours(settings, pki, tmp_path):
+    """Same subject names, another CA key: not ours, so it gets pyHanko's path validation, which fails
+    against our root (hard-fail, nothing signed)."""
+    from pyhanko.sign.general import SigningError
+
+    other, _ = init_pki(replace(settings, var_dir=tmp_path / "other"))
+    cred = other.issue_event_credential(name="陈晓", employee_no="P001", company="示例科技有限公司")
+    assert cred.cert.issuer == pki.ca.subject  # same names: only the signature tells them apart
+    assert not pades.issued_by_us(pki, cred.cert)
+    pdf, layout = render_letter(letter())
+    with pytest.raises(SigningError, match="could not be validated"):
+        pades.sign_b_lta(pdf, signer=pades.event_signer(cred), pki=pki, timestamper=make_timestamper(settings, pki),
+                         signer_cert=cred.cert, **_sign_args(settings, layout))
+
+
+def test_b_lta_with_a_tsa_reached_over_the_wire_format(settings, pki):
+    """A timestamper that is not our in-process DevTsa (as an HTTP TSA would be): the document timestamp
+    then validates the TSA's path and adds its data itself. It speaks RFC 3161 DER through the same
+    function that answers POST /pki/tsa."""
+    from asn1crypto import tsp
+    from pyhanko.sign.timestamps.api import TimeStamper
+
+    from signing.tsa import respond
+
+    class WireTsa(TimeStamper):
+        calls = 0
+
+        async def async_request_tsa_response(self, req):
+            WireTsa.calls += 1
+            return tsp.TimeStampResp.load(respond(pki, req.dump()))
+
+    pdf, layout = render_letter(letter())
+    cred = pki.issue_event_credential(name="陈晓", employee_no="P001", company="示例科技有限公司")
+    signed = pades.sign_b_lta(pdf, signer=pades.event_signer(cred, pki), pki=pki, timestamper=WireTsa(),
+                              signer_cert=cred.cert, **_sign_args(settings, layout))
+    assert WireTsa.calls >= 2  # the signature timestamp and the document timestamp
+    report = verify_pdf(signed, trust_roots=[pki.root_pem])
+    sig = [s for s in report.signatures if s.kind == "signature"][0]
+    assert report.ok and sig.pades_level == "B-LTA" and sig.trusted, report
+
+
 def test_foreign_root_tamper_and_non_pdf(settings, pki):
     from tests.dossier.pki_helpers import make_pki
 
