@@ -6,6 +6,9 @@
 - ``deliveries_per_s``: deliveries completed per second by 2 ``qianli worker`` processes through
   the development SMS gateway (claim, send, record, evidence entry), measured over a window of the
   queue from the first claim to the last recorded send.
+- ``rq_noop_jobs_per_s``: the ceiling rq itself sets on this machine: the same 2 ``qianli worker``
+  processes running jobs that do nothing (``builtins.len``, ``result_ttl=0`` like the reminder jobs)
+  from the same queue. Deliveries cannot go faster than this.
 
 Uses Redis database QIANLI_BENCH_REDIS_DB (default 13, flushed). The last line printed is one
 JSON object.
@@ -75,6 +78,37 @@ def _workers(env: dict[str, str], count: int) -> list[subprocess.Popen]:
                              stdout=subprocess.DEVNULL, stderr=open(os.environ.get("QIANLI_BENCH_WORKER_LOG", os.devnull), "ab")) for i in range(count)]
 
 
+def _noop_ceiling(rt: Runtime, env: dict[str, str], workers: int, window: float) -> float:
+    """Jobs per second that ``workers`` rq workers get through when each job does nothing."""
+    from rq import Queue
+
+    from qianli.services.reminders import QUEUE
+
+    q = Queue(QUEUE, connection=rt.redis)
+    n = 20_000
+    for start in range(0, n, 1000):
+        q.enqueue_many([Queue.prepare_data("builtins.len", ("x",), result_ttl=0, job_id=f"noop-{i}")
+                        for i in range(start, start + 1000)])
+    procs = _workers(env, workers)
+    first = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait for the first job to be taken (worker start-up excluded)
+        if q.count < n:
+            first, left0 = time.perf_counter(), q.count
+            break
+        time.sleep(0.005)
+    time.sleep(window)
+    left1, end = q.count, time.perf_counter()
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    return (left0 - left1) / (end - first) if first is not None else 0.0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=100_000)
@@ -131,9 +165,13 @@ def main() -> None:
     per_s = sent / span if sent and span > 0 else 0.0
     print(f"deliveries: {sent} sent ({evidence} evidence entries) in {span:.1f} s with {args.workers} workers", flush=True)
     rt.redis.flushdb()
+    noop_per_s = _noop_ceiling(rt, env, args.workers, min(args.window, 10.0))
+    print(f"rq ceiling: {noop_per_s:.1f} no-op jobs/s with {args.workers} workers", flush=True)
+    rt.redis.flushdb()
     rt.dispose()
     print(json.dumps({"sweep_s_100k": round(res.seconds * 100_000 / args.cases, 2),
                       "deliveries_per_s": round(per_s, 1), "redis_bytes_per_case": round(bytes_per_case),
+                      "rq_noop_jobs_per_s": round(noop_per_s, 1),
                       "cases": args.cases, "workers": args.workers, "sent": sent}))
 
 

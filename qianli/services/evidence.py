@@ -6,14 +6,20 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from cases.evidence import GENESIS_DIGEST, ChainVerification, EvidenceRecord, canonical_json, entry_digest, verify_chain
 from qianli.db import utcnow
 from qianli.models import EvidenceEntry, ResignationCase
 
-__all__ = ["append_evidence", "case_evidence", "verify_case_chain", "to_record"]
+__all__ = ["append_evidence", "append_case_evidence", "case_evidence", "verify_case_chain", "to_record"]
+
+
+# Built once: the per-call cost of building these expressions showed in the reminder workers' profile.
+_LOCK_CASE = select(ResignationCase.id).where(ResignationCase.id == bindparam("case_id")).with_for_update()
+_LAST_LINK = (select(EvidenceEntry.seq, EvidenceEntry.digest).where(EvidenceEntry.case_id == bindparam("case_id"))
+              .order_by(EvidenceEntry.seq.desc()).limit(1))
 
 
 def append_evidence(session: Session, case: ResignationCase, actor: str, action: str,
@@ -22,18 +28,21 @@ def append_evidence(session: Session, case: ResignationCase, actor: str, action:
 
     ``payload`` must be JSON-serialisable and must never contain secrets (SMS codes, keys).
     """
+    return append_case_evidence(session, case.id, case.company_id, actor, action, payload, occurred_at=occurred_at)
+
+
+def append_case_evidence(session: Session, case_id: str, company_id: str, actor: str, action: str,
+                         payload: dict[str, Any] | None = None, *, occurred_at: datetime | None = None) -> EvidenceEntry:
+    """:func:`append_evidence` for a case known by id and company (no case object needs loading)."""
     payload = dict(payload or {})
     occurred_at = occurred_at or utcnow()
-    session.execute(select(ResignationCase.id).where(ResignationCase.id == case.id).with_for_update())
-    last = session.execute(
-        select(EvidenceEntry.seq, EvidenceEntry.digest).where(EvidenceEntry.case_id == case.id)
-        .order_by(EvidenceEntry.seq.desc()).limit(1)
-    ).first()
+    session.execute(_LOCK_CASE, {"case_id": case_id})
+    last = session.execute(_LAST_LINK, {"case_id": case_id}).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_DIGEST)
     # Round-trip the payload through canonical JSON types so the stored value digests identically.
     payload = json.loads(canonical_json(payload))
-    digest = entry_digest(case.id, seq, occurred_at, actor, action, payload, prev)
-    entry = EvidenceEntry(company_id=case.company_id, case_id=case.id, seq=seq, occurred_at=occurred_at,
+    digest = entry_digest(case_id, seq, occurred_at, actor, action, payload, prev)
+    entry = EvidenceEntry(company_id=company_id, case_id=case_id, seq=seq, occurred_at=occurred_at,
                           actor=actor, action=action, payload=payload, prev_digest=prev, digest=digest)
     session.add(entry)
     session.flush()

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from cases.reminders import (LETTER_STATES, Message, ReminderPolicy, content_digest, hr_digest_message, is_overdue,
@@ -43,7 +43,7 @@ from qianli.models import (Employee, HrAlert, HrDigest, HrUser, ReminderDelivery
 from qianli.runtime import Runtime
 from qianli.services.alerts import raise_alert
 from qianli.services.employees import employee_phone
-from qianli.services.evidence import append_evidence
+from qianli.services.evidence import append_case_evidence, append_evidence
 from qianli.settings import Settings
 
 __all__ = ["QUEUE", "ACTOR", "SMS_TEMPLATE", "reminder_policy", "job_id", "on_case_opened", "on_letter_submitted", "notify_employee",
@@ -467,34 +467,44 @@ def _evidence(session: Session, case_id: str, action: str, payload: dict[str, An
     append_evidence(session, case, ACTOR, action, payload, occurred_at=now)
 
 
+# deliver()'s statements, built once (building them per call was a third of a delivery's CPU time).
+_D = ReminderDelivery
+_CLAIM = (update(_D).where(
+    _D.case_id == bindparam("p_case"), _D.slot == bindparam("p_slot"), _D.channel == bindparam("p_channel"),
+    or_(_D.status == "pending", and_(_D.status == "sending", _D.lease_until <= bindparam("p_now", type_=_D.lease_until.type))))
+    .values(status="sending", lease_until=bindparam("p_lease", type_=_D.lease_until.type),
+            started_at=bindparam("p_started", type_=_D.started_at.type), attempts=_D.attempts + 1)
+    .execution_options(synchronize_session=False))
+_DELIVERY = select(_D).where(_D.case_id == bindparam("p_case"), _D.slot == bindparam("p_slot"),
+                             _D.channel == bindparam("p_channel"))
+# lock the case row (PostgreSQL) so a submission commits either before this check or after the claim
+_CASE_AND_EMPLOYEE = (select(ResignationCase, Employee).join(Employee, Employee.id == ResignationCase.employee_id)
+                      .where(ResignationCase.id == bindparam("p_case")).with_for_update(of=ResignationCase))
+_MARK_SENT = (update(_D).where(_D.id == bindparam("p_id")).values(
+    status="sent", template=bindparam("p_template"), content_sha256=bindparam("p_digest"),
+    provider=bindparam("p_provider"), provider_message_id=bindparam("p_msg_id"),
+    finished_at=bindparam("p_done", type_=_D.finished_at.type), lease_until=None, error_code=None, error=None)
+    .execution_options(synchronize_session=False))
+
+
 def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt: bool = True) -> DeliveryOutcome:
     """Send one delivery at most once. Raises :class:`RetryableSendError` when a provider error
     should be retried and this is not the final attempt."""
     s = rt.settings
     now = utcnow()
+    key = {"p_case": case_id, "p_slot": slot, "p_channel": channel}
     # 1. claim the row (a write first: on SQLite it takes the lock), then check the case at send time
     with session_scope(rt.session_factory) as session:
         claimed = session.execute(  # the first statement writes: on SQLite it takes the lock (waits)
-            update(ReminderDelivery).where(
-                ReminderDelivery.case_id == case_id, ReminderDelivery.slot == slot, ReminderDelivery.channel == channel,
-                or_(ReminderDelivery.status == "pending",
-                    and_(ReminderDelivery.status == "sending", ReminderDelivery.lease_until <= now)))
-            .values(status="sending", lease_until=now + _lease(s), started_at=now,
-                    attempts=ReminderDelivery.attempts + 1)
-            .execution_options(synchronize_session=False)).rowcount
-        d = session.scalar(select(ReminderDelivery).where(ReminderDelivery.case_id == case_id,
-                                                          ReminderDelivery.slot == slot,
-                                                          ReminderDelivery.channel == channel))
+            _CLAIM, {**key, "p_now": now, "p_lease": now + _lease(s), "p_started": now}).rowcount
+        d = session.scalar(_DELIVERY, key)
         if d is None:
             return DeliveryOutcome("missing")
         if claimed != 1:
             if d.status == "sending":
                 return DeliveryOutcome("skipped", None, "claimed by another worker")
             return DeliveryOutcome("skipped", d.provider_message_id, f"already {d.status}")
-        # lock the case row (PostgreSQL) so a submission commits either before this check or after the claim
-        case, employee = session.execute(
-            select(ResignationCase, Employee).join(Employee, Employee.id == ResignationCase.employee_id)
-            .where(ResignationCase.id == case_id).with_for_update(of=ResignationCase)).one()
+        case, employee = session.execute(_CASE_AND_EMPLOYEE, {"p_case": case_id}).one()
         if slot >= 0 and case.state not in LETTER_STATES:
             d.status, d.finished_at, d.error_code, d.lease_until = "dropped", now, f"case_{case.state}", None
             session.flush()
@@ -504,6 +514,7 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
             return DeliveryOutcome("dropped", None, case.state)
         msg = _message(d, case, employee, now)
         kind, attempt, scheduled_for, delivery_id = d.kind, d.attempts, d.scheduled_for, d.id
+        company_id = case.company_id
         if kind == "letter_reminder":
             kind = msg.kind
         phone = employee_phone(rt, employee)
@@ -538,11 +549,11 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
     # 3. record
     done = utcnow()
     with session_scope(rt.session_factory) as session:
-        session.execute(update(ReminderDelivery).where(ReminderDelivery.id == delivery_id).values(
-            status="sent", template=template, content_sha256=digest, provider=provider, provider_message_id=msg_id,
-            finished_at=done, lease_until=None, error_code=None, error=None))
-        _evidence(session, case_id, "reminder_sent", {**base, "provider": provider, "provider_message_id": msg_id,
-                                                      "result": "sent", "finished_at": done}, done)
+        session.execute(_MARK_SENT, {"p_id": delivery_id, "p_template": template, "p_digest": digest,
+                                     "p_provider": provider, "p_msg_id": msg_id, "p_done": done})
+        append_case_evidence(session, case_id, company_id, ACTOR, "reminder_sent", {
+            **base, "provider": provider, "provider_message_id": msg_id, "result": "sent", "finished_at": done},
+            occurred_at=done)
     return DeliveryOutcome("sent", msg_id)
 
 
