@@ -103,7 +103,7 @@ def dossier_export(case_id: str, out: Path) -> None:
 @dossier_group.command("verify", help="Check a dossier zip offline; exit 1 with the reason if anything was changed.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--root", "roots", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Trusted root certificate (PEM/DER); default: the root inside the dossier (fingerprint shown).")
+              help="Trusted root certificate (PEM/DER; repeat it for an external TSA's root); default: the root inside the dossier (fingerprint shown) and its pki/tsa-roots.pem.")
 def dossier_verify(file: Path, roots: tuple[Path, ...]) -> None:
     from qianli.services.dossier import verify_dossier
 

@@ -273,7 +273,7 @@ def _selftest(out_path: Path) -> bool:
         return False
     t2 = time.perf_counter()
     out_path.write_bytes(signed)
-    report = verify_pdf(signed, trust_roots=[pki.root_pem])
+    report = verify_pdf(signed, trust_roots=[pki.root_pem], tsa_roots=pki.tsa_roots_pem)
     t3 = time.perf_counter()
     sigs = [s for s in report.signatures if s.kind == "signature"]
     sig = sigs[0] if sigs else None
@@ -301,7 +301,10 @@ _VERIFY_ERRORS = {"pdf_invalid": "not a PDF, or a damaged one", "pdf_encrypted":
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--root", "root_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Trusted root certificate (PEM or DER); default: this deployment's root.")
-def verify_command(file: Path, root_path: Path | None) -> None:
+@click.option("--tsa-root", "tsa_root_paths", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Root certificate of an external TSA, trusted for timestamps only (repeatable); default without "
+                   "--root: this deployment's QIANLI_TSA_TRUST_ROOTS.")
+def verify_command(file: Path, root_path: Path | None, tsa_root_paths: tuple[Path, ...]) -> None:
     from cases.errors import DomainError
     from signing.verify import load_anchor, verify_pdf
 
@@ -319,11 +322,18 @@ def verify_command(file: Path, root_path: Path | None) -> None:
             anchor.sha256  # noqa: B018 - parse it now
         except Exception:  # noqa: BLE001
             fail(f"{root_path} is not a certificate", "root_invalid")
+        tsa_roots: list = []
     else:
-        anchor = load_anchor(_load_pki(_settings()).root_pem)
+        pki = _load_pki(_settings())
+        anchor, tsa_roots = load_anchor(pki.root_pem), list(pki.tsa_roots_pem)
+    for path in tsa_root_paths:
+        try:
+            tsa_roots.append(load_anchor(path.read_bytes()))
+        except Exception:  # noqa: BLE001
+            fail(f"{path} is not a certificate", "root_invalid")
     try:
         with _library_logs_without_tracebacks(*_LIBRARIES):
-            report = verify_pdf(data, trust_roots=[anchor])
+            report = verify_pdf(data, trust_roots=[anchor], tsa_roots=tsa_roots)
     except DomainError as exc:
         fail(f"{_VERIFY_ERRORS.get(exc.code, 'cannot verify')} — {exc.message}", exc.code)
     except Exception as exc:  # noqa: BLE001 - whatever a hostile file triggers: a message, never a traceback

@@ -98,6 +98,7 @@ class Settings:
 
     # --- signing -------------------------------------------------------------------------
     tsa_url: str = _s("QIANLI_TSA_URL", "", "RFC 3161 timestamp authority URL. Empty: the app's own development TSA (development/test only).")
+    tsa_trust_roots: str = _s("QIANLI_TSA_TRUST_ROOTS", "", "PEM file with the root certificate(s) of the TSA at QIANLI_TSA_URL (required with it). Trusted for timestamps only; the TSA chain's CRLs/OCSP are fetched from the URLs in its certificates when signing.")
     seal_backend: str = _s("QIANLI_SEAL_BACKEND", "pkcs12", "Company seal key store: 'pkcs11' (HSM/SoftHSM2) or 'pkcs12' (file).", choices=("pkcs11", "pkcs12"))
     pkcs11_module: str = _s("QIANLI_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module path.")
     pkcs11_token_label: str = _s("QIANLI_PKCS11_TOKEN_LABEL", "qianli-seal", "PKCS#11 token label holding the seal key.")
@@ -250,6 +251,16 @@ def _check(s: Settings) -> None:
         QuietHours.parse(s.quiet_hours)
     except ValueError as exc:
         raise SettingsError(f"QIANLI_QUIET_HOURS={s.quiet_hours!r}: {exc}") from exc
+    if s.tsa_url and not s.tsa_trust_roots:
+        raise SettingsError("QIANLI_TSA_TRUST_ROOTS must name a PEM file with the root certificate(s) of the TSA "
+                            "at QIANLI_TSA_URL")
+    if s.tsa_trust_roots:
+        try:
+            pem = Path(s.tsa_trust_roots).read_bytes()
+        except OSError as exc:
+            raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: cannot read ({exc.strerror})") from exc
+        if b"-----BEGIN CERTIFICATE-----" not in pem:
+            raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: no PEM certificate in the file")
     if s.is_production:
         if s.wechat_backend == "dev":
             raise SettingsError("QIANLI_WECHAT_BACKEND=dev is for development only")

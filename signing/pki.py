@@ -115,6 +115,10 @@ class Pki:
         self.base_url = settings.public_base_url.rstrip("/")
         self._crl_cache: dict[str, tuple[datetime, bytes]] = {}
         self._asn1: dict[str, Any] = {}  # parsed once: asn1crypto memoises what validators compute from them
+        # The root(s) of an external TSA (QIANLI_TSA_TRUST_ROOTS): trusted for timestamps only.
+        roots_file = getattr(settings, "tsa_trust_roots", "") or ""
+        self.tsa_roots: list[x509.Certificate] = (
+            x509.load_pem_x509_certificates(Path(roots_file).read_bytes()) if roots_file else [])
 
     def asn1(self, which: str):
         """The asn1crypto form of ``root``, ``ca`` or ``tsa`` (one object per process, reused)."""
@@ -127,6 +131,11 @@ class Pki:
     @property
     def root_pem(self) -> bytes:
         return self.root.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def tsa_roots_pem(self) -> list[bytes]:
+        """The external TSA's root certificates (PEM each); empty with the development TSA."""
+        return [c.public_bytes(serialization.Encoding.PEM) for c in self.tsa_roots]
 
     def cert_der(self, which: str) -> bytes:
         cert = {"root": self.root, "ca": self.ca, "tsa": self.tsa}[which]
@@ -248,7 +257,7 @@ class Pki:
             serial = req.serial_number
             nonce = None
             try:
-                nonce = req.extensions.get_extension_for_class(x509.OCSPNonce).value
+                nonce = req.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
             except x509.ExtensionNotFound:
                 pass
             issuer_key_hash = req.issuer_key_hash
@@ -282,9 +291,20 @@ class Pki:
         """A pyHanko ValidationContext trusting only our root, with our CRLs; no network."""
         from pyhanko_certvalidator import ValidationContext
 
-        return ValidationContext(trust_roots=[der_to_asn1(self.root)], other_certs=[der_to_asn1(self.ca)],
+        # An external TSA's chain is not ours: its root is trusted too and its CRLs/OCSP are fetched from the
+        # URLs in its certificates (production has the network; our own CRLs and OCSP are given here).
+        fetching = bool(self.tsa_roots) and for_signing
+        backend = None
+        if fetching:  # the requests backend: no aiohttp session left open per validation context
+            from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+
+            backend = RequestsFetcherBackend(per_request_timeout=int(getattr(self.settings, "tsa_timeout_s", 10)))
+        return ValidationContext(trust_roots=[der_to_asn1(self.root), *(der_to_asn1(c) for c in self.tsa_roots)],
+                                 fetcher_backend=backend,
+                                 other_certs=[der_to_asn1(self.ca)],
                                  crls=self.crls() if for_signing else [], ocsps=list(extra_ocsps),
-                                 allow_fetching=False, revocation_mode="hard-fail" if for_signing else "soft-fail")
+                                 allow_fetching=fetching,
+                                 revocation_mode="hard-fail" if for_signing else "soft-fail")
 
 
 def _name_hash(cert: x509.Certificate) -> bytes:

@@ -84,7 +84,7 @@ def _run(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
-def _spec(anchors):
+def _spec(anchors, ts_anchors=None):
     from pyhanko.sign.validation.policy_decl import (PdfSignatureValidationSpec, RevinfoOnlineFetchingRule,
                                                      RevocationInfoGatheringSpec, SignatureValidationSpec)
     from pyhanko_certvalidator.context import CertValidationPolicySpec
@@ -92,12 +92,17 @@ def _spec(anchors):
     from pyhanko_certvalidator.registry import SimpleTrustManager
 
     rule = RevocationCheckingRule.CRL_OR_OCSP_REQUIRED
-    policy = CertValidationPolicySpec(
-        trust_manager=SimpleTrustManager.build(trust_roots=anchors),
-        revinfo_policy=CertRevTrustPolicy(RevocationCheckingPolicy(ee_certificate_rule=rule,
-                                                                   intermediate_ca_cert_rule=rule)))
+
+    def policy(roots):
+        return CertValidationPolicySpec(
+            trust_manager=SimpleTrustManager.build(trust_roots=roots),
+            revinfo_policy=CertRevTrustPolicy(RevocationCheckingPolicy(ee_certificate_rule=rule,
+                                                                       intermediate_ca_cert_rule=rule)))
+
+    # Signers must chain to ``anchors``; timestamps may also chain to an external TSA's root (``ts_anchors``).
     return PdfSignatureValidationSpec(SignatureValidationSpec(
-        cert_validation_policy=policy,
+        cert_validation_policy=policy(anchors),
+        ts_cert_validation_policy=policy(ts_anchors) if ts_anchors and ts_anchors != anchors else None,
         revinfo_gathering_policy=RevocationInfoGatheringSpec(online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY)))
 
 
@@ -114,8 +119,11 @@ def _indication(res) -> str:
     return label if label == "PASSED" else f"{label}/{getattr(sub, 'name', sub)}"
 
 
-def verify_pdf(data: bytes, *, trust_roots: list[Any]) -> VerificationReport:
-    """Check every signature and document timestamp in ``data``; raises InvalidInput for a non-PDF."""
+def verify_pdf(data: bytes, *, trust_roots: list[Any], tsa_roots: list[Any] = ()) -> VerificationReport:
+    """Check every signature and document timestamp in ``data``; raises InvalidInput for a non-PDF.
+
+    Signatures must chain to ``trust_roots``; timestamps (signature and document timestamps) to
+    ``trust_roots`` or ``tsa_roots`` (an external TSA's root, trusted for timestamps only)."""
     from pyhanko.pdf_utils.misc import PdfReadError
     from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -137,10 +145,11 @@ def verify_pdf(data: bytes, *, trust_roots: list[Any]) -> VerificationReport:
         report.problem = "no_signatures"
         return report
     doc_ts_revisions = [e.signed_revision for e in sigs if _is_doc_ts(e)]
-    spec = _spec(anchors)
+    ts_anchors = anchors + [load_anchor(c) for c in tsa_roots]
+    spec = _spec(anchors, ts_anchors)
     for emb in sigs:
         try:
-            rep = _check_doc_ts(emb, anchors, spec) if _is_doc_ts(emb) else _check_signature(emb, spec, doc_ts_revisions)
+            rep = _check_doc_ts(emb, ts_anchors, spec) if _is_doc_ts(emb) else _check_signature(emb, spec, doc_ts_revisions)
         except Exception as exc:  # noqa: BLE001 - a broken signature is a result, not a crash
             rep = SignatureReport(field_name=str(emb.field_name), kind="document_timestamp" if _is_doc_ts(emb)
                                   else "signature", error=f"{type(exc).__name__}: {exc}"[:300])

@@ -58,6 +58,7 @@ DOSSIER_FORMAT = "qianli-dossier/1"
 MANIFEST = "manifest.json"
 TIMESTAMP = "manifest.json.tsr"
 ROOT_PEM = "pki/root.pem"
+TSA_ROOTS_PEM = "pki/tsa-roots.pem"  # only with an external TSA (QIANLI_TSA_TRUST_ROOTS)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_MEMBERS = 5000
 MAX_UNCOMPRESSED = 1024 * 1024 * 1024
@@ -73,6 +74,7 @@ class TrustServices:
     timestamper: Any  # pyhanko.sign.timestamps.TimeStamper (request_cms + async_request_tsa_response)
     root_pem: bytes
     verify_pdf: Callable[..., Any] | None = None  # signing.verify.verify_pdf(data, trust_roots=...)
+    tsa_roots_pem: tuple[bytes, ...] = ()  # an external TSA's root(s): trusted for timestamps only
 
 
 def trust_services(rt: Runtime) -> TrustServices:
@@ -88,7 +90,8 @@ def trust_services(rt: Runtime) -> TrustServices:
         from signing.verify import verify_pdf
     except ImportError:
         verify_pdf = None
-    return TrustServices(timestamper=timestamper, root_pem=_root_pem(pki), verify_pdf=verify_pdf)
+    return TrustServices(timestamper=timestamper, root_pem=_root_pem(pki), verify_pdf=verify_pdf,
+                         tsa_roots_pem=tuple(getattr(pki, "tsa_roots_pem", ()) or ()))
 
 
 def _load_pki(pki_mod, rt: Runtime):
@@ -184,8 +187,9 @@ def _pdf_report(services: TrustServices, data: bytes) -> dict[str, Any]:
     if services.verify_pdf is None:
         return {"checked": False, "reason": "signing.verify not available"}
     roots = [_load_cert(services.root_pem)]
+    extra = {"tsa_roots": [_load_cert(p) for p in services.tsa_roots_pem]} if services.tsa_roots_pem else {}
     try:
-        result = services.verify_pdf(data, trust_roots=roots)
+        result = services.verify_pdf(data, trust_roots=roots, **extra)
     except Exception as exc:  # noqa: BLE001 - a broken document is reported, not fatal to the export
         return {"checked": True, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
     return {"checked": True, "ok": _pdf_ok(result), "result": _result_dict(result)}
@@ -304,6 +308,8 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
         doc_index.append(item)
     members["documents/index.json"] = _json_bytes({"documents": doc_index})
     members[ROOT_PEM] = services.root_pem
+    if services.tsa_roots_pem:
+        members[TSA_ROOTS_PEM] = b"".join(services.tsa_roots_pem)
 
     from qianli.services.dossier_report import render_report
 
@@ -311,7 +317,8 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     members["report.pdf"] = render_report(
         company=company, case=case, employee=employee, entries=entry_dicts, chain=chain, documents=doc_index,
         pdf_reports=pdf_reports, root_sha256=root_cert.sha256.hex(), generated_at=now)
-    members["README.txt"] = _readme(case, root_cert.sha256.hex()).encode()
+    members["README.txt"] = _readme(case, root_cert.sha256.hex(),
+                                    [_load_cert(p).sha256.hex() for p in services.tsa_roots_pem]).encode()
 
     manifest = {
         "format": DOSSIER_FORMAT, "case_id": case.id, "company_code": company.code, "generated_at": format_time(now),
@@ -336,7 +343,11 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     return out
 
 
-def _readme(case: ResignationCase, root_sha256: str) -> str:
+def _readme(case: ResignationCase, root_sha256: str, tsa_root_sha256s: list[str] | None = None) -> str:
+    tsa = "".join(f"""
+时间戳机构根证书 SHA-256 / TSA root certificate SHA-256 ({TSA_ROOTS_PEM}; trusted for timestamps only):
+  {fp}
+""" for fp in tsa_root_sha256s or [])
     return f"""离职档案 / Resignation dossier — case {case.id}
 
 本档案由 QianLi 签离生成。manifest.json 列出其余每个文件的 SHA-256；manifest.json.tsr 是对
@@ -349,7 +360,7 @@ manifest.json 的 RFC 3161 可信时间戳。任何文件被改动、增加或�
 
 根证书 SHA-256 / root certificate SHA-256 (compare with the company's published value):
   {root_sha256}
-"""
+""" + tsa
 
 
 # ---- verification -------------------------------------------------------------------------------
@@ -551,6 +562,7 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
 
     # 2. the timestamp over the manifest, against the given roots or the dossier's own root
     roots: list[x509.Certificate] = []
+    tsa_roots: list[x509.Certificate] = []  # trusted for timestamps only
     if trust_roots is not None:
         try:
             roots = _load_certs(trust_roots)
@@ -563,12 +575,17 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
             roots = [_load_cert(contents[ROOT_PEM])]
         except Exception:  # noqa: BLE001
             problems.append(f"{ROOT_PEM}: not a certificate")
+        if TSA_ROOTS_PEM in contents:
+            try:
+                tsa_roots = [x509.Certificate.load(der) for _, _, der in pem.unarmor(contents[TSA_ROOTS_PEM], multiple=True)]
+            except Exception:  # noqa: BLE001
+                problems.append(f"{TSA_ROOTS_PEM}: not certificates")
         result.trust_source = "dossier"
     else:
         problems.append(f"{ROOT_PEM}: no root certificate to check the timestamp against")
     if roots:
         result.root_sha256 = roots[0].sha256.hex()
-        _check_timestamp(tsr_bytes, manifest_bytes, roots, result)
+        _check_timestamp(tsr_bytes, manifest_bytes, roots + tsa_roots, result)
 
     # 3. the evidence chain, recomputed
     if "evidence/chain.jsonl" in contents:
@@ -593,7 +610,9 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
         if verify_pdf is None or not roots:
             entry.update(checked=False)
         else:
-            report = _pdf_report(TrustServices(None, pem.armor("CERTIFICATE", roots[0].dump()), verify_pdf),
+            others = roots[1:] + tsa_roots  # given roots beyond the first, or the dossier's TSA roots: timestamps
+            report = _pdf_report(TrustServices(None, pem.armor("CERTIFICATE", roots[0].dump()), verify_pdf,
+                                               tuple(pem.armor("CERTIFICATE", c.dump()) for c in others)),
                                  contents[item["member"]])
             entry.update(report)
             if report.get("checked") and not report.get("ok"):

@@ -327,4 +327,5 @@ def seal_image(company_name: str) -> bytes:
 def verify_document(rt: Runtime, data: bytes) -> VerificationReport:
     if len(data) > rt.settings.verify_max_bytes:
         raise PayloadTooLarge("pdf_too_large", f"文件不能超过 {rt.settings.verify_max_bytes // (1024 * 1024)} MB")
-    return verify_pdf(data, trust_roots=[pki_for(rt).root_pem])
+    pki = pki_for(rt)
+    return verify_pdf(data, trust_roots=[pki.root_pem], tsa_roots=pki.tsa_roots_pem)

@@ -181,6 +181,15 @@ def test_pki_endpoints_speak_the_wire_formats(client, runtime):
     assert resp.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
     assert resp.certificate_status == ocsp.OCSPCertStatus.GOOD and resp.serial_number == cred.cert.serial_number
     assert asn1_ocsp.OCSPResponse.load(r.data)["response_status"].native == "successful"
+    # With a nonce (what pyHanko's and OpenSSL's clients send): echoed back in the signed response.
+    nonce = bytes(range(16))
+    req_n = (ocsp.OCSPRequestBuilder().add_certificate(cred.cert, pki.ca, hashes.SHA1())
+             .add_extension(x509.OCSPNonce(nonce), critical=False).build())
+    r = client.post("/pki/ocsp", data=req_n.public_bytes(serialization.Encoding.DER),
+                    content_type="application/ocsp-request")
+    resp = ocsp.load_der_ocsp_response(r.data)
+    assert r.status_code == 200 and resp.certificate_status == ocsp.OCSPCertStatus.GOOD
+    assert resp.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce == nonce
     junk = client.post("/pki/ocsp", data=b"junk", content_type="application/ocsp-request")
     assert ocsp.load_der_ocsp_response(junk.data).response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
     pki.revoke(cred.cert.serial_number)
