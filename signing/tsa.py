@@ -18,9 +18,11 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from asn1crypto import cms, core, tsp
+from asn1crypto import algos, cms, core, tsp
+from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from pyhanko.sign.general import as_signing_certificate, simple_cms_attribute
 from pyhanko.sign.timestamps import HTTPTimeStamper
@@ -46,8 +48,8 @@ class DevTsa(DummyTimeStamper):
     def __init__(self, pki: Pki):
         super().__init__(tsa_cert=der_to_asn1(pki.tsa), tsa_key=key_to_asn1(pki.tsa_key),
                          certs_to_embed=[der_to_asn1(pki.ca)])
-        if not isinstance(pki.tsa_key, RSAPrivateKey):
-            raise NotImplementedError("the development TSA signs with RSA")
+        if not isinstance(pki.tsa_key, (RSAPrivateKey, EllipticCurvePrivateKey)):
+            raise NotImplementedError("the development TSA signs with RSA or ECDSA")
         self._private_key = pki.tsa_key  # cryptography key object, loaded once with the PKI
         # The constant signed attributes, as DER: asn1crypto builds them from Python values slowly (a few ms
         # per token); a fresh parse of the bytes per token is cheap and shares no object between threads.
@@ -55,8 +57,17 @@ class DevTsa(DummyTimeStamper):
         self._signing_cert_der = simple_cms_attribute("signing_certificate",
                                                       as_signing_certificate(self.tsa_cert)).dump()
         self.policy_oid = pki.policy_oid + ".3"  # our TSA policy, under the deployment's policy arc
+        # The constant parts of every token, DER-encoded once (see response_der).
+        self._policy_der = core.ObjectIdentifier(self.policy_oid).dump()
+        self._accuracy_der = tsp.Accuracy({"seconds": 1}).dump()
+        self._tsa_name_der = _tlv(0xA0, asn1_x509.GeneralName({"directory_name": self.tsa_cert.subject}).dump())
+        self._sid_der = cms.IssuerAndSerialNumber({"issuer": self.tsa_cert.issuer,
+                                                   "serial_number": self.tsa_cert.serial_number}).dump()
+        self._certs_der = b"".join(sorted(c.dump() for c in {*self.certs_to_embed, self.tsa_cert}))
+        self._digest_algs: dict[str, tuple[bytes, bytes]] = {}
 
     def _build_tst_info(self, message_imprint, dt, req):
+        """TSTInfo the asn1crypto way (kept as the reference the DER template is tested against)."""
         args = {
             "version": "v1",
             "policy": tsp.ObjectIdentifier(self.policy_oid),
@@ -64,25 +75,11 @@ class DevTsa(DummyTimeStamper):
             "serial_number": secrets.randbits(63),
             "gen_time": dt.astimezone(timezone.utc),
             "accuracy": {"seconds": 1},
-            "ordering": False,
             "tsa": {"directory_name": self.tsa_cert.subject},
         }
         if req["nonce"].native is not None:
             args["nonce"] = req["nonce"]
         return tsp.TSTInfo(args)
-
-    def _sign_tst_info(self, tst_info_data: bytes, md_algorithm: str, dt: datetime):
-        digest = hashes.Hash(get_pyca_cryptography_hash(md_algorithm))
-        digest.update(tst_info_data)
-        signed_attrs = cms.CMSAttributes([
-            cms.CMSAttribute.load(self._content_type_der),
-            simple_cms_attribute("signing_time", cms.Time({"utc_time": core.UTCTime(dt)})),
-            cms.CMSAttribute.load(self._signing_cert_der),
-            simple_cms_attribute("message_digest", digest.finalize()),
-        ])
-        signature = self._private_key.sign(signed_attrs.dump(), PKCS1v15(),
-                                           get_pyca_cryptography_hash(md_algorithm.upper()))
-        return signature, signed_attrs
 
     def request_tsa_response(self, req):
         global _warned
@@ -90,15 +87,77 @@ class DevTsa(DummyTimeStamper):
             log.warning("DEVELOPMENT TSA in use (QianLi's own, issued by the internal CA); set QIANLI_TSA_URL "
                         "to a trusted TSA in production")
             _warned = True
-        # DummyTimeStamper.request_tsa_response, with the time as a local (no fixed_dt on the shared object)
-        md_algorithm = req["message_imprint"]["hash_algorithm"]["algorithm"].native
-        dt = datetime.now(timezone.utc)
-        tst_info_data = self._build_tst_info(req["message_imprint"], dt, req).dump()
-        signature, signed_attrs = self._sign_tst_info(tst_info_data, md_algorithm, dt)
-        signed_data = self._build_signed_data(tst_info_data, md_algorithm, signature, signed_attrs)
-        token = cms.ContentInfo({"content_type": cms.ContentType("signed_data"), "content": cms.SignedData(signed_data)})
-        return tsp.TimeStampResp({"status": tsp.PKIStatusInfo({"status": tsp.PKIStatus("granted")}),
-                                  "time_stamp_token": token})
+        return tsp.TimeStampResp.load(self.response_der(req, datetime.now(timezone.utc), secrets.randbits(63)))
+
+    def response_der(self, req, dt: datetime, serial: int) -> bytes:
+        """A granted TimeStampResp for ``req``, as DER, assembled from pre-encoded parts.
+
+        Building the token with asn1crypto objects cost ~1.5 ms per token (two per letter); the
+        variable parts are few (message imprint and nonce copied from the request, serial, times,
+        digest, signature), so they are encoded directly and the constant parts once. SET OF
+        contents are sorted (DER). The result is the same structure DummyTimeStamper builds; the
+        tests check it field by field and that it is canonical DER.
+        """
+        md = req["message_imprint"]["hash_algorithm"]["algorithm"].native
+        tst_info = _tlv(0x30, b"".join([
+            b"\x02\x01\x01", self._policy_der, req["message_imprint"].dump(), _der_int(serial),
+            _tlv(0x18, _generalized_time(dt)), self._accuracy_der,
+            req["nonce"].dump() if req["nonce"].native is not None else b"", self._tsa_name_der]))
+        digest = hashes.Hash(get_pyca_cryptography_hash(md))
+        digest.update(tst_info)
+        attrs = b"".join(sorted([
+            self._content_type_der, self._signing_cert_der,
+            _tlv(0x30, _OID_SIGNING_TIME + _tlv(0x31, _tlv(0x17, dt.astimezone(timezone.utc).strftime("%y%m%d%H%M%SZ").encode()))),
+            _tlv(0x30, _OID_MESSAGE_DIGEST + _tlv(0x31, _tlv(0x04, digest.finalize()))),
+        ]))
+        hash_algo = get_pyca_cryptography_hash(md.upper())
+        if isinstance(self._private_key, RSAPrivateKey):
+            signature = self._private_key.sign(_tlv(0x31, attrs), PKCS1v15(), hash_algo)
+        else:
+            signature = self._private_key.sign(_tlv(0x31, attrs), ECDSA(hash_algo))
+        digest_alg, sig_alg = self._algorithms_der(md)
+        signer_info = _tlv(0x30, b"".join([b"\x02\x01\x01", self._sid_der, digest_alg, _tlv(0xA0, attrs),
+                                            sig_alg, _tlv(0x04, signature)]))
+        signed_data = _tlv(0x30, b"".join([
+            b"\x02\x01\x03", _tlv(0x31, digest_alg),
+            _tlv(0x30, _OID_TST_INFO + _tlv(0xA0, _tlv(0x04, tst_info))),
+            _tlv(0xA0, self._certs_der), _tlv(0x31, signer_info)]))
+        token = _tlv(0x30, _OID_SIGNED_DATA + _tlv(0xA0, signed_data))
+        return _tlv(0x30, b"\x30\x03\x02\x01\x00" + token)  # status: granted
+
+    def _algorithms_der(self, md: str) -> tuple[bytes, bytes]:
+        """(DigestAlgorithm, SignatureAlgorithm) DER for ``md``: rsassa_pkcs1v15, or ecdsa-with-<md>."""
+        found = self._digest_algs.get(md)
+        if found is None:
+            sig = "rsassa_pkcs1v15" if isinstance(self._private_key, RSAPrivateKey) else f"{md}_ecdsa"
+            found = self._digest_algs[md] = (algos.DigestAlgorithm({"algorithm": md}).dump(),
+                                             algos.SignedDigestAlgorithm({"algorithm": sig}).dump())
+        return found
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    if n < 0x80:
+        return bytes((tag, n)) + content
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(size))) + size + content
+
+
+def _der_int(value: int) -> bytes:
+    return _tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
+
+
+def _generalized_time(dt: datetime) -> bytes:
+    """UTC GeneralizedTime, fraction without trailing zeros (DER), as asn1crypto writes it."""
+    dt = dt.astimezone(timezone.utc)
+    frac = f"{dt.microsecond:06d}".rstrip("0")
+    return (dt.strftime("%Y%m%d%H%M%S") + (f".{frac}" if frac else "") + "Z").encode()
+
+
+_OID_SIGNING_TIME = core.ObjectIdentifier("1.2.840.113549.1.9.5").dump()
+_OID_MESSAGE_DIGEST = core.ObjectIdentifier("1.2.840.113549.1.9.4").dump()
+_OID_TST_INFO = core.ObjectIdentifier("1.2.840.113549.1.9.16.1.4").dump()
+_OID_SIGNED_DATA = core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
 
 
 _timestampers: dict[tuple, tuple[float, object]] = {}  # key -> (created, timestamper)
