@@ -299,26 +299,40 @@ def _company_box(reader) -> tuple[int, int, int, int]:
 
 
 def seal_image(company_name: str) -> bytes:
-    """A round red seal picture (the visible appearance only; the cryptographic seal is the signature)."""
+    """A round red seal picture (the visible appearance only; the cryptographic seal is the signature).
+
+    Laid out like a Chinese company seal: the whole company name along the upper arc (the font
+    shrinks and the arc widens for long names; nothing is cut off), a star in the middle and
+    "电子印章" underneath.
+    """
+    import math
+
     from PIL import Image, ImageDraw, ImageFont
 
     from signing.letter import font_path
 
-    size = 320
+    size, red = 320, (200, 20, 20, 255)
     img = Image.new("RGBA", (size, size), (255, 255, 255, 0))
     d = ImageDraw.Draw(img)
-    red = (200, 20, 20, 255)
     d.ellipse((8, 8, size - 8, size - 8), outline=red, width=10)
-    star = [(160, 110), (172, 146), (210, 146), (179, 168), (191, 204), (160, 182), (129, 204), (141, 168),
-            (110, 146), (148, 146)]
+    star = [(160, 120), (172, 156), (210, 156), (179, 178), (191, 214), (160, 192), (129, 214), (141, 178),
+            (110, 156), (148, 156)]
     d.polygon(star, fill=red)
-    font = ImageFont.truetype(font_path(), 30, index=0)
-    name = company_name[:12]
-    w = d.textlength(name, font=font)
-    d.text(((size - w) / 2, 220), name, fill=red, font=font)
-    small = ImageFont.truetype(font_path(), 22, index=0)
-    label = "电子印章"
-    d.text(((size - d.textlength(label, font=small)) / 2, 62), label, fill=red, font=small)
+    name = " ".join(company_name.split()) or "—"
+    span = min(250.0, max(140.0, 24.0 * len(name)))  # degrees of the upper arc the name takes
+    radius = size / 2 - 46
+    px = int(max(12, min(36, 0.92 * radius * math.radians(span) / len(name))))
+    font = ImageFont.truetype(font_path(), px, index=0)
+    for i, ch in enumerate(name):
+        angle = -90 - span / 2 + span * (i + 0.5) / len(name)  # image coordinates: -90 is the top
+        tile = Image.new("RGBA", (px * 2, px * 2), (255, 255, 255, 0))
+        ImageDraw.Draw(tile).text((px, px), ch, fill=red, font=font, anchor="mm")
+        tile = tile.rotate(-(angle + 90), resample=Image.BICUBIC, expand=True)
+        x = size / 2 + radius * math.cos(math.radians(angle)) - tile.width / 2
+        y = size / 2 + radius * math.sin(math.radians(angle)) - tile.height / 2
+        img.alpha_composite(tile, (round(x), round(y)))
+    small = ImageFont.truetype(font_path(), 24, index=0)
+    d.text((size / 2, 246), "电子印章", fill=red, font=small, anchor="mm")
     out = io.BytesIO()
     img.save(out, "PNG")
     return out.getvalue()

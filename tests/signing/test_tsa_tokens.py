@@ -101,3 +101,4 @@ def test_openssl_verifies_the_token_as_the_dossier_readme_says(settings, tmp_pat
     assert ok.returncode == 0 and "Verification: OK" in ok.stdout, ok.stderr
     (tmp_path / "manifest.json").write_bytes(data + b" ")
     assert verify().returncode != 0
+
