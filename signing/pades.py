@@ -20,9 +20,10 @@ import asyncio
 import io
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import lru_cache
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
@@ -36,6 +37,7 @@ from pyhanko.stamp import StaticStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
+from signing.aio import run_sync
 from signing.pki import EventCredential, Pki, der_to_asn1, key_to_asn1
 
 __all__ = ["Appearance", "SignedResult", "sign_b_lta", "event_signer", "KeySigner", "reserved_size"]
@@ -284,7 +286,7 @@ def sign_b_lta(pdf: bytes, *, signer: signers.Signer, pki: Pki, timestamper, fie
     another CA) goes through pyHanko's pre-signing path validation, as does an external TSA's chain.
     """
     if signer_cert is not None and issued_by_us(pki, signer_cert):
-        return _run(_sign_direct(pdf, signer=signer, pki=pki, timestamper=timestamper, field_name=field_name,
+        return run_sync(_sign_direct(pdf, signer=signer, pki=pki, timestamper=timestamper, field_name=field_name,
                                  page=page, box=box, appearance=appearance, reason=reason, location=location,
                                  signer_cert=signer_cert))
     extra_ocsps = [pki.ocsp_for(signer_cert)] if signer_cert is not None else []
@@ -329,13 +331,9 @@ def own_validation_data(pki: Pki, signer_cert, *, with_tsa: bool):
     non-repudiation, and its serial is not revoked. The data is what a validator needs later: the
     chain, both CRLs (the CA's covers the TSA certificate too) and a fresh OCSP response for the signer.
     """
-    from datetime import timezone
-
     now = datetime.now(timezone.utc)
     if not signer_cert.not_valid_before_utc <= now <= signer_cert.not_valid_after_utc:
         raise SignerCertificateRefused("signer certificate is not valid now")
-    from cryptography import x509
-
     try:
         ku = signer_cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
@@ -352,18 +350,6 @@ def _is_own_dev_tsa(pki: Pki, timestamper) -> bool:
     from signing.tsa import DevTsa
 
     return isinstance(timestamper, DevTsa) and timestamper.tsa_cert.dump() == pki.asn1("tsa").dump()
-
-
-def _run(coro):
-    """Run a coroutine to completion, also from a thread that already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 async def _sign_direct(pdf: bytes, *, signer, pki: Pki, timestamper, field_name: str, page: int,

@@ -299,9 +299,9 @@ class Pki:
             from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
             backend = RequestsFetcherBackend(per_request_timeout=int(getattr(self.settings, "tsa_timeout_s", 10)))
-        return ValidationContext(trust_roots=[der_to_asn1(self.root), *(der_to_asn1(c) for c in self.tsa_roots)],
+        return ValidationContext(trust_roots=[self.asn1("root"), *(der_to_asn1(c) for c in self.tsa_roots)],
                                  fetcher_backend=backend,
-                                 other_certs=[der_to_asn1(self.ca)],
+                                 other_certs=[self.asn1("ca")],
                                  crls=self.crls() if for_signing else [], ocsps=list(extra_ocsps),
                                  allow_fetching=fetching,
                                  revocation_mode="hard-fail" if for_signing else "soft-fail")

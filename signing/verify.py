@@ -10,7 +10,6 @@ Document timestamps are checked too (pdfsig cannot check them).
 
 from __future__ import annotations
 
-import asyncio
 import io
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -20,6 +19,7 @@ from asn1crypto import pem as asn1_pem
 from asn1crypto import x509 as asn1_x509
 
 from cases.errors import InvalidInput
+from signing.aio import run_sync
 
 __all__ = ["SignatureReport", "VerificationReport", "verify_pdf", "load_anchor"]
 
@@ -71,17 +71,6 @@ def load_anchor(cert: Any) -> asn1_x509.Certificate:
     if asn1_pem.detect(data):
         data = asn1_pem.unarmor(data)[2]
     return asn1_x509.Certificate.load(data)
-
-
-def _run(coro):
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def _spec(anchors, ts_anchors=None):
@@ -194,7 +183,7 @@ def _check_signature(emb, spec, doc_ts_revisions: list[int]) -> SignatureReport:
     rep.signer = cert.subject.human_friendly
     rep.signer_serial = format(cert.serial_number, "x")
     rep.claimed_time = _iso(emb.self_reported_timestamp)
-    res = _run(ades.ades_lta_validation(emb, spec))
+    res = run_sync(ades.ades_lta_validation(emb, spec))
     status = res.api_status
     rep.ades_indication = _indication(res)
     if status is not None:
@@ -247,8 +236,8 @@ def _check_doc_ts(emb, anchors, spec) -> SignatureReport:
         vc = DocumentSecurityStore.read_dss(emb.reader).as_validation_context(kwargs)
     except Exception:  # noqa: BLE001 - no DSS: validate with what the token carries
         vc = ValidationContext(**kwargs)
-    # The async form through _run: the sync wrapper's asyncio.run fails inside a running loop (e.g. Playwright).
-    status = _run(async_validate_pdf_timestamp(emb, validation_context=vc))
+    # The async form through run_sync: the sync wrapper's asyncio.run fails inside a running loop (e.g. Playwright).
+    status = run_sync(async_validate_pdf_timestamp(emb, validation_context=vc))
     rep.intact, rep.valid, rep.trusted = bool(status.intact), bool(status.valid), bool(status.trusted)
     rep.signer = status.signing_cert.subject.human_friendly if status.signing_cert else None
     rep.signing_time = _iso(status.timestamp)

@@ -28,7 +28,6 @@ reported so that it can be compared with the company's published one.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
@@ -50,6 +49,7 @@ from qianli.models import Company, Document, Employee, ResignationCase, WechatBi
 from qianli.runtime import Runtime
 from qianli.services.evidence import append_evidence, case_evidence, to_record
 from qianli.storage import case_documents, open_store, read_document
+from signing.aio import run_sync
 
 __all__ = ["DOSSIER_FORMAT", "DossierVerification", "TrustServices", "build_dossier", "verify_dossier",
            "trust_services", "classify_action"]
@@ -210,17 +210,6 @@ def _pdf_ok(result: Any) -> bool:
     return False
 
 
-def _run(coro):
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
 def _timestamp(services: TrustServices, manifest_bytes: bytes) -> bytes:
     """Ask the TSA for a token over SHA-256(manifest); keep the whole TimeStampResp."""
     from pyhanko.sign.timestamps.common_utils import handle_tsp_response
@@ -228,7 +217,7 @@ def _timestamp(services: TrustServices, manifest_bytes: bytes) -> bytes:
     digest = hashlib.sha256(manifest_bytes).digest()
     nonce, req = services.timestamper.request_cms(digest, "sha256")
     try:
-        resp = _run(services.timestamper.async_request_tsa_response(req))
+        resp = run_sync(services.timestamper.async_request_tsa_response(req))
         handle_tsp_response(resp, nonce)  # status granted and our nonce
     except Exception as exc:  # noqa: BLE001 - any TSA failure is the same outcome for the caller
         raise ServiceUnavailable("tsa_unavailable", "时间戳服务暂不可用", details={"error": type(exc).__name__}) from exc
@@ -456,7 +445,7 @@ def _check_timestamp(tsr_bytes: bytes, manifest_bytes: bytes, roots: list[x509.C
     result.timestamp_time = gen_time.astimezone(timezone.utc).isoformat() if gen_time else None
     vc = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail", moment=gen_time)
     try:
-        kwargs = _run(validate_tst_signed_data(sd, vc, lambda algo: hashlib.new(algo, manifest_bytes).digest()))
+        kwargs = run_sync(validate_tst_signed_data(sd, vc, lambda algo: hashlib.new(algo, manifest_bytes).digest()))
         st = TimestampSignatureStatus(**kwargs)
     except Exception as exc:  # noqa: BLE001
         problems.append(f"timestamp: validation failed ({type(exc).__name__}: {exc})")
