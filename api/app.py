@@ -10,11 +10,14 @@ from __future__ import annotations
 import importlib
 import logging
 
-from flask import Flask, request, send_from_directory
+import redis
+from flask import Flask, g, request, send_from_directory
 from flask_smorest import Api, Blueprint
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from cases.errors import DomainError, InvalidInput, UnsupportedMediaType
+from cases.errors import DomainError, InvalidInput, ServiceUnavailable, UnsupportedMediaType
+from qianli.db import SQLITE_LOCK_RETRIES, is_sqlite_lock_error, sqlite_lock_backoff
 from qianli.runtime import Runtime, get_runtime, set_runtime
 
 from api.auth import SECURITY_SCHEMES
@@ -22,7 +25,9 @@ from api.blueprints import BLUEPRINT_MODULES, PLAIN_BLUEPRINT_MODULES
 from api.context import finish_request_session
 from api.errors import ErrorSchema, domain_error_response, http_error_payload
 
-__all__ = ["create_app", "QianLiApi"]
+__all__ = ["create_app", "QianLiApi", "QianLiFlask"]
+
+log = logging.getLogger("qianli.api")
 
 BODY_TYPES = ("application/json", "multipart/form-data", "application/x-www-form-urlencoded")
 
@@ -34,13 +39,44 @@ class QianLiApi(Api):
         return http_error_payload(error)
 
 
+class QianLiFlask(Flask):
+    """Flask with a bounded retry of the view when SQLite answers ``database is locked``.
+
+    Every request is one transaction (api.context). On SQLite, a write transaction takes the lock
+    up front and waits its turn (qianli.db); a read-only (GET/HEAD) transaction does not, and if it
+    writes after all while another process has written, SQLite refuses at once. The view is then
+    re-run from the start as a write transaction, at most SQLITE_LOCK_RETRIES times. Pending ORM
+    changes are flushed inside the retried part so that a conflict cannot surface at the commit.
+    """
+
+    def dispatch_request(self):
+        from api.context import db, finish_request_session
+
+        attempt = 0
+        while True:
+            try:
+                rv = super().dispatch_request()
+                if "db" in g and (g.db.new or g.db.dirty or g.db.deleted):
+                    db().flush()
+                return rv
+            except OperationalError as exc:
+                if not is_sqlite_lock_error(exc) or attempt >= SQLITE_LOCK_RETRIES:
+                    raise
+                log.warning("database is locked in %s %s; re-running the request (attempt %d of %d)",
+                            request.method, request.path, attempt + 1, SQLITE_LOCK_RETRIES)
+                finish_request_session(commit=False)
+                g.qianli_write_transaction = True
+                sqlite_lock_backoff(attempt)
+                attempt += 1
+
+
 def create_app(rt: Runtime | None = None) -> Flask:
     rt = rt or get_runtime()
     set_runtime(rt)
     settings = rt.settings
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    app = Flask("qianli")
+    app = QianLiFlask("qianli")
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
@@ -69,6 +105,21 @@ def create_app(rt: Runtime | None = None) -> Flask:
     @app.errorhandler(DomainError)
     def _domain_error(err: DomainError):
         return domain_error_response(err)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def _database_error(err: DBAPIError):
+        # The database went away (restart, failover) or stayed locked past the busy timeout and the
+        # retries: the request did nothing (its transaction is rolled back); the client may retry.
+        log.warning("database unavailable: %s", err.orig)
+        code = "database_busy" if is_sqlite_lock_error(err) else "database_unavailable"
+        return _unavailable(code, "数据库暂时不可用，请稍后重试")
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def _redis_error(err: redis.exceptions.RedisError):
+        log.warning("redis unavailable: %s", err)
+        return _unavailable("redis_unavailable", "服务暂时不可用，请稍后重试")
 
     @app.before_request
     def _content_type_rule():
@@ -109,6 +160,12 @@ def create_app(rt: Runtime | None = None) -> Flask:
         register = getattr(module, "register", None)
         register(app) if register else app.register_blueprint(module.bp)
     return app
+
+
+def _unavailable(code: str, message: str):
+    resp = domain_error_response(ServiceUnavailable(code, message, details={"retry_after_s": 2}))
+    resp.headers["Retry-After"] = "2"
+    return resp
 
 
 def _has_nul(value) -> bool:

@@ -7,10 +7,13 @@ commit; services never commit.
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlalchemy.orm import Session
 
+from qianli.db import read_only
 from qianli.runtime import Runtime
+
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 __all__ = ["runtime", "db", "finish_request_session"]
 
@@ -22,6 +25,10 @@ def runtime() -> Runtime:
 def db() -> Session:
     if "db" not in g:
         g.db = runtime().session_factory()
+        if request.method in READ_METHODS and not g.get("qianli_write_transaction"):
+            # SQLite: a read does not queue behind writers; if it writes after all and meets a
+            # conflict, QianLiFlask re-runs the request as a write transaction.
+            read_only(g.db)
     return g.db
 
 

@@ -6,17 +6,32 @@ to behave the same on both (UTC datetimes stored timezone-aware, JSON columns, s
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "UTCDateTime", "new_id", "utcnow", "make_engine", "make_session_factory", "session_scope", "on_commit", "keep_on_error"]
+__all__ = ["Base", "UTCDateTime", "new_id", "utcnow", "make_engine", "make_session_factory", "session_scope", "on_commit",
+           "keep_on_error", "read_only", "is_sqlite_lock_error", "sqlite_lock_backoff", "run_in_transaction",
+           "SQLITE_LOCK_RETRIES"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Execution option naming how an SQLite transaction begins: "IMMEDIATE" (the default: take the write
+# lock up front) or "DEFERRED" (read-only transactions, see read_only()).
+SQLITE_BEGIN = "qianli_sqlite_begin"
+# How many times a unit of work is re-run when SQLite still answers "database is locked".
+SQLITE_LOCK_RETRIES = 3
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -61,9 +76,19 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def make_engine(database_url: str, **kwargs) -> Engine:
+def make_engine(database_url: str, *, sqlite_busy_timeout_s: float = 30.0, **kwargs) -> Engine:
+    """An engine for ``database_url``.
+
+    SQLite (the development default, shared by the API's gunicorn workers, the rq workers and the
+    scheduler): WAL, a busy timeout, and every transaction ``BEGIN IMMEDIATE`` unless it was
+    declared read-only (:func:`read_only`). A deferred transaction that reads and then writes while
+    another process has committed meanwhile fails at once with ``database is locked`` - SQLite cannot
+    upgrade a stale read snapshot, and the busy timeout does not apply - so writers take the lock up
+    front, where the busy timeout makes them wait their turn instead. WAL readers never wait.
+    """
     if database_url.startswith("sqlite"):
-        engine = create_engine(database_url, connect_args={"timeout": 30}, **kwargs)
+        timeout_ms = int(sqlite_busy_timeout_s * 1000)
+        engine = create_engine(database_url, connect_args={"timeout": sqlite_busy_timeout_s}, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -71,17 +96,59 @@ def make_engine(database_url: str, **kwargs) -> Engine:
             # SQLAlchemy docs on pysqlite's transaction handling).
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout={timeout_ms}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # pragma: no cover - trivial
-            conn.exec_driver_sql("BEGIN")
+            mode = conn.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(database_url, pool_pre_ping=True, **kwargs)
+
+
+def read_only(session: Session) -> Session:
+    """Declare the session's next transaction read-only: on SQLite it begins DEFERRED (it neither
+    takes nor waits for the write lock). If it writes after all, a conflicting write elsewhere makes
+    it fail with ``database is locked``, which callers retry as a normal (IMMEDIATE) transaction.
+    No effect on PostgreSQL or on a session already in a transaction."""
+    if not session.in_transaction() and session.get_bind().dialect.name == "sqlite":
+        session.connection(execution_options={SQLITE_BEGIN: "DEFERRED"})
+    return session
+
+
+def is_sqlite_lock_error(exc: BaseException) -> bool:
+    """SQLite's ``database is locked`` / ``database table is locked`` (SQLITE_BUSY / SQLITE_LOCKED)."""
+    if not isinstance(exc, OperationalError):
+        return False
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+def sqlite_lock_backoff(attempt: int) -> None:
+    """Sleep before re-running a unit of work that met a lock: 50 ms, 100 ms, 200 ms ... plus jitter."""
+    time.sleep(0.05 * (2 ** attempt) * (1 + random.random()))  # noqa: S311 - jitter, not security
+
+
+def run_in_transaction(factory: sessionmaker[Session], fn: Callable[[Session], T], *,
+                       retries: int = SQLITE_LOCK_RETRIES) -> T:
+    """Run ``fn(session)`` in one committed transaction; re-run it (at most ``retries`` more times)
+    when SQLite answers ``database is locked`` even after its busy timeout. ``fn`` must have no side
+    effect outside the session (use :func:`on_commit`)."""
+    attempt = 0
+    while True:
+        try:
+            with session_scope(factory) as session:
+                return fn(session)
+        except OperationalError as exc:
+            if not is_sqlite_lock_error(exc) or attempt >= retries:
+                raise
+            log.warning("database is locked; retrying the transaction (attempt %d of %d)", attempt + 1, retries)
+            sqlite_lock_backoff(attempt)
+            attempt += 1
 
 
 def on_commit(session: Session, callback) -> None:

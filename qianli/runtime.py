@@ -26,7 +26,7 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.database_url)
+        return make_engine(self.settings.database_url, sqlite_busy_timeout_s=self.settings.sqlite_busy_timeout_s)
 
     @cached_property
     def session_factory(self) -> sessionmaker[Session]:

@@ -40,6 +40,7 @@ class Settings:
     env: str = _s("QIANLI_ENV", "development", "development, test or production. Production refuses default secrets.", choices=ENVIRONMENTS)
     var_dir: Path = _s("QIANLI_VAR_DIR", Path("var"), "Directory for local state: SQLite file, dev secrets, PKI, documents, outbox.")
     database_url: str = _s("DATABASE_URL", "", "SQLAlchemy URL. Default: SQLite file var/qianli.db. Production: postgresql+psycopg://...")
+    sqlite_busy_timeout_s: float = _s("QIANLI_SQLITE_BUSY_TIMEOUT_S", 30.0, "SQLite only: how long a write transaction waits for another process's write lock (every write transaction takes it up front, BEGIN IMMEDIATE) before 'database is locked'; a unit of work that still meets the lock is re-run up to 3 times.")
     redis_url: str = _s("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for RQ queues, SMS codes, rate limits, token caches.")
     public_base_url: str = _s("QIANLI_PUBLIC_BASE_URL", "http://127.0.0.1:8000", "External base URL; used in certificates (CRL/OCSP/AIA URLs) and links.")
     secret_key: str = _s("QIANLI_SECRET_KEY", "", "Signs access tokens and HR console cookies (>= 32 chars).", secret=True)
@@ -251,6 +252,8 @@ def _check(s: Settings) -> None:
         QuietHours.parse(s.quiet_hours)
     except ValueError as exc:
         raise SettingsError(f"QIANLI_QUIET_HOURS={s.quiet_hours!r}: {exc}") from exc
+    if not 0 < s.sqlite_busy_timeout_s <= 600:
+        raise SettingsError(f"QIANLI_SQLITE_BUSY_TIMEOUT_S={s.sqlite_busy_timeout_s!r}: must be > 0 and <= 600 seconds")
     if s.tsa_url and not s.tsa_trust_roots:
         raise SettingsError("QIANLI_TSA_TRUST_ROOTS must name a PEM file with the root certificate(s) of the TSA "
                             "at QIANLI_TSA_URL")
