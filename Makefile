@@ -7,7 +7,7 @@ PYTEST := $(VENV)/bin/pytest
 PG_TEST_URL := postgresql+psycopg://qianli:qianli@127.0.0.1:5432/qianli_test
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup system python services run test test-sqlite test-postgres lint bench demo contract clean
+.PHONY: setup system python services run test test-sqlite test-postgres lint bench demo contract lock clean
 
 setup: system python services
 
@@ -33,6 +33,9 @@ test-sqlite:
 
 test-postgres:
 	QIANLI_TEST_REDIS_DB=4 QIANLI_TEST_DATABASE_URL=$(PG_TEST_URL) $(PYTEST) -q -p no:cacheprovider -m db
+
+lock:
+	@bash scripts/lock-python.sh
 
 contract: python
 	QIANLI_ENV=development $(VENV)/bin/qianli openapi miniprogram_contract/openapi.json

@@ -17,7 +17,7 @@ from PIL import Image, ImageFile, ImageOps
 
 from cases.errors import InvalidInput, PayloadTooLarge
 
-__all__ = ["FaceResult", "decode_image", "detect_faces", "encode_single_face", "face_distance", "compare"]
+__all__ = ["FaceResult", "decode_image", "declared_size", "detect_faces", "encode_single_face", "face_distance", "compare"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,21 @@ class FaceResult:
     faces: int
     width: int
     height: int
+
+
+def declared_size(data: bytes) -> tuple[int, int]:
+    """(width, height) as the image's header declares them; nothing is decoded."""
+    if not data:
+        raise InvalidInput("image_invalid", "图片为空")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the caller judges the size
+            with Image.open(io.BytesIO(data)) as img:
+                return img.size
+    except Image.DecompressionBombError:
+        raise PayloadTooLarge("image_too_large", "图片像素过大") from None
+    except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError):
+        raise InvalidInput("image_invalid", "无法识别的图片或图片已损坏") from None
 
 
 def decode_image(data: bytes, *, max_pixels: int, max_side: int) -> np.ndarray:

@@ -19,7 +19,8 @@ from typing import Any
 
 from cases.errors import Forbidden, InvalidInput
 
-__all__ = ["FACTORS", "SigningIntent", "record_factor", "issue_signing_intent", "consume_signing_intent"]
+__all__ = ["FACTORS", "SigningIntent", "record_factor", "issue_signing_intent", "consume_signing_intent",
+           "check_signing_intent", "spend_signing_intent"]
 
 FACTORS = ("sms", "face")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -91,13 +92,17 @@ return {2, m['evidence']}
 """
 
 
-def consume_signing_intent(redis, intent_id: str, *, employee_id: str, case_id: str,
-                           letter_sha256: str) -> dict[str, Any]:
-    """Spend the intent once; returns its evidence. Unknown/expired/used -> ``signing_intent_invalid``;
-    another employee, case or letter -> ``signing_intent_mismatch`` (the intent is not spent)."""
-    if not intent_id or len(intent_id) > 128:
-        raise Forbidden("signing_intent_invalid", "签署授权无效或已过期，请重新核验身份")
-    res = redis.eval(_CONSUME, 1, _ikey(intent_id), employee_id, case_id, (letter_sha256 or "").lower())
+_CHECK = """
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return {0} end
+local m = {}
+for i = 1, #h, 2 do m[h[i]] = h[i + 1] end
+if m['employee_id'] ~= ARGV[1] or m['case_id'] ~= ARGV[2] or m['letter_sha256'] ~= ARGV[3] then return {1} end
+return {2, m['evidence']}
+"""
+
+
+def _intent_result(res) -> dict[str, Any]:
     status = int(res[0])
     if status == 0:
         raise Forbidden("signing_intent_invalid", "签署授权无效或已过期，请重新核验身份")
@@ -105,3 +110,27 @@ def consume_signing_intent(redis, intent_id: str, *, employee_id: str, case_id: 
         raise Forbidden("signing_intent_mismatch", "签署授权与本次签署不符")
     ev = res[1].decode() if isinstance(res[1], bytes) else res[1]
     return json.loads(ev)
+
+
+def check_signing_intent(redis, intent_id: str, *, employee_id: str, case_id: str,
+                         letter_sha256: str) -> dict[str, Any]:
+    """Like :func:`consume_signing_intent` but the intent is not spent: the signing spends it with
+    :func:`spend_signing_intent` once its transaction has committed, so a signing that dies half-way
+    (a killed process) leaves the intent usable for the retry. Single use still holds: the case
+    row is locked while signing, and a signed case cannot be signed again."""
+    if not intent_id or len(intent_id) > 128:
+        raise Forbidden("signing_intent_invalid", "签署授权无效或已过期，请重新核验身份")
+    return _intent_result(redis.eval(_CHECK, 1, _ikey(intent_id), employee_id, case_id, (letter_sha256 or "").lower()))
+
+
+def spend_signing_intent(redis, intent_id: str) -> None:
+    redis.delete(_ikey(intent_id))
+
+
+def consume_signing_intent(redis, intent_id: str, *, employee_id: str, case_id: str,
+                           letter_sha256: str) -> dict[str, Any]:
+    """Spend the intent once; returns its evidence. Unknown/expired/used -> ``signing_intent_invalid``;
+    another employee, case or letter -> ``signing_intent_mismatch`` (the intent is not spent)."""
+    if not intent_id or len(intent_id) > 128:
+        raise Forbidden("signing_intent_invalid", "签署授权无效或已过期，请重新核验身份")
+    return _intent_result(redis.eval(_CONSUME, 1, _ikey(intent_id), employee_id, case_id, (letter_sha256 or "").lower()))

@@ -38,11 +38,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from cases.errors import InvalidInput, PayloadTooLarge, ServiceUnavailable
+from cases.errors import InvalidInput, PayloadTooLarge, RateLimited, ServiceUnavailable
 
 __all__ = ["ACTIONS", "Challenge", "FrameMetrics", "LivenessResult", "LivenessProvider", "LocalLandmarkLiveness",
            "CertifiedServiceLiveness", "liveness_provider_from_settings", "issue_challenge", "take_challenge",
-           "metrics_from_landmarks", "decide", "BLINK_EAR_RATIO", "MOUTH_MAR_RISE", "TURN_YAW", "MIN_FRAMES"]
+           "metrics_from_landmarks", "decide", "take_rate_slot", "BLINK_EAR_RATIO", "MOUTH_MAR_RISE", "TURN_YAW", "MIN_FRAMES"]
 
 ACTIONS = ("blink", "turn_left", "turn_right", "open_mouth")
 BLINK_EAR_RATIO = 0.75   # blink: EAR <= 0.75 x neutral (fixtures: 0.45-0.70 when closed, >= 0.9 open)
@@ -231,12 +231,35 @@ class CertifiedServiceLiveness:
 
 def liveness_provider_from_settings(settings) -> LivenessProvider:
     if settings.liveness_provider == "local":
-        return LocalLandmarkLiveness(max_pixels=settings.face_max_pixels, max_side=settings.face_detect_max_side,
+        return LocalLandmarkLiveness(max_pixels=settings.liveness_frame_max_pixels, max_side=settings.face_detect_max_side,
                                      same_person_threshold=settings.face_threshold)
     return CertifiedServiceLiveness(settings.liveness_provider)
 
 
 # -- challenges in Redis ----------------------------------------------------------------------
+_RATE_PREFIX = "qianli:face-rate"
+
+
+def take_rate_slot(redis, kind: str, employee_id: str, *, limit: int, window_s: int = 3600) -> None:
+    """Count one ``kind`` event for the employee in a fixed window; over ``limit``: 429
+    ``<kind>_rate_limited`` with ``retry_after_s`` (when the window ends)."""
+    key = f"{_RATE_PREFIX}:{kind}:{employee_id}"
+    pipe = redis.pipeline(transaction=True)
+    pipe.set(key, 0, ex=window_s, nx=True)
+    pipe.incr(key)
+    pipe.ttl(key)
+    _created, count, ttl = pipe.execute()
+    if count > limit:
+        raise RateLimited(f"{kind}_rate_limited", _RATE_MESSAGES.get(kind, "操作过于频繁，请稍后再试"),
+                          details={"retry_after_s": max(1, int(ttl)), "limit": limit, "window_s": window_s})
+
+
+_RATE_MESSAGES = {
+    "liveness_challenge": "人脸核验发起过于频繁，请稍后再试",
+    "face_verification": "人脸核验提交过于频繁，请稍后再试",
+}
+
+
 def _ckey(nonce: str) -> str:
     return f"qianli:liveness:{nonce}"
 

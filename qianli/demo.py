@@ -45,6 +45,7 @@ FACES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces"
 OUTBOX_PATH = "/api/v1/dev/outbox"  # development only, outside the contract
 DEMO_DEPARTMENT = "研发部"  # the seeded department head's department
 TIMEOUT_S = 120
+RETRIES = 5  # after a lost connection (repeatable requests) or a 503 with Retry-After
 
 
 class DemoFailed(Exception):
@@ -153,15 +154,32 @@ class Api:
         return spec
 
     def _send(self, method: str, path: str, token: str | None, **kw):
+        """One request, retried the way a careful client retries: after a 503 that says when
+        (``Retry-After``: the service did nothing and a dependency is briefly away), and after a
+        lost connection only when repeating is safe (GET, or a request with an idempotency key)."""
         import requests
 
         headers = dict(kw.pop("headers", None) or {})
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        try:
-            return self.http.request(method, self.base + path, headers=headers, timeout=TIMEOUT_S, **kw)
-        except requests.RequestException as exc:
-            raise DemoFailed(f"{method} {self.base + path}: {type(exc).__name__}: {exc}") from None
+        repeatable = method in ("GET", "HEAD") or "idempotency_key" in (kw.get("data") or {})
+        for attempt in range(RETRIES + 1):
+            last = attempt == RETRIES
+            try:
+                resp = self.http.request(method, self.base + path, headers=headers, timeout=TIMEOUT_S, **kw)
+            except requests.ConnectionError as exc:
+                if repeatable and not last:
+                    time.sleep(1 + attempt)
+                    continue
+                raise DemoFailed(f"{method} {self.base + path}: {type(exc).__name__}: {exc}") from None
+            except requests.RequestException as exc:
+                raise DemoFailed(f"{method} {self.base + path}: {type(exc).__name__}: {exc}") from None
+            retry_after = resp.headers.get("Retry-After", "")
+            if resp.status_code == 503 and retry_after.isdigit() and not last:
+                time.sleep(min(int(retry_after), 10))
+                continue
+            return resp
+        raise AssertionError("unreachable")
 
     def call(self, operation_id: str, *, token: str | None = None, expect: tuple[int, ...] = (200,),
              path_params: dict[str, str] | None = None, **kw):

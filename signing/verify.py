@@ -24,6 +24,7 @@ from signing.aio import run_sync
 __all__ = ["SignatureReport", "VerificationReport", "verify_pdf", "load_anchor"]
 
 MAX_REVISIONS = 64
+MAX_SIGNATURES = 16  # default cap of signatures + document timestamps per PDF (QIANLI_VERIFY_MAX_SIGNATURES)
 
 
 @dataclass
@@ -108,13 +109,19 @@ def _indication(res) -> str:
     return label if label == "PASSED" else f"{label}/{getattr(sub, 'name', sub)}"
 
 
-def verify_pdf(data: bytes, *, trust_roots: list[Any], tsa_roots: list[Any] = ()) -> VerificationReport:
+def verify_pdf(data: bytes, *, trust_roots: list[Any], tsa_roots: list[Any] = (),
+               max_signatures: int = MAX_SIGNATURES) -> VerificationReport:
     """Check every signature and document timestamp in ``data``; raises InvalidInput for a non-PDF.
 
     Signatures must chain to ``trust_roots``; timestamps (signature and document timestamps) to
-    ``trust_roots`` or ``tsa_roots`` (an external TSA's root, trusted for timestamps only)."""
+    ``trust_roots`` or ``tsa_roots`` (an external TSA's root, trusted for timestamps only).
+    A PDF with more than ``max_signatures`` filled signature fields is refused before any is
+    checked (each check hashes the signed revision and validates a chain: a cost per signature)."""
+    from itertools import islice
+
     from pyhanko.pdf_utils.misc import PdfReadError
     from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.fields import enumerate_sig_fields
 
     if not data.lstrip()[:5].startswith(b"%PDF-"):
         raise InvalidInput("pdf_invalid", "不是 PDF 文件")
@@ -124,11 +131,15 @@ def verify_pdf(data: bytes, *, trust_roots: list[Any], tsa_roots: list[Any] = ()
         if reader.encrypted and not _open_without_password(reader):
             raise InvalidInput("pdf_encrypted", "PDF 已加密，无法校验；请上传未加密的文件")
         total = reader.xrefs.total_revisions
+        if total > MAX_REVISIONS:
+            raise InvalidInput("pdf_too_many_revisions", "PDF 修订次数过多", details={"max_revisions": MAX_REVISIONS})
+        filled = sum(1 for _ in islice(enumerate_sig_fields(reader, filled_status=True), max_signatures + 1))
+        if filled > max_signatures:
+            raise InvalidInput("pdf_too_many_signatures", f"PDF 中的签名超过 {max_signatures} 个，无法校验",
+                               details={"max_signatures": max_signatures})
         sigs = list(reader.embedded_signatures)
     except (PdfReadError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise InvalidInput("pdf_invalid", "PDF 文件已损坏，无法读取", details={"error": type(exc).__name__}) from None
-    if total > MAX_REVISIONS:
-        raise InvalidInput("pdf_too_many_revisions", "PDF 修订次数过多")
     report = VerificationReport(ok=False, total_revisions=total)
     if not sigs:
         report.problem = "no_signatures"

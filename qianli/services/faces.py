@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 from cases.errors import Conflict, Forbidden, InvalidInput, Locked, PayloadTooLarge
 from cases.states import OPEN_STATES
 from identity import intent as intents
-from identity.faces import encode_single_face, face_distance
-from identity.liveness import Challenge, LivenessProvider, issue_challenge, liveness_provider_from_settings, take_challenge
+from identity.faces import declared_size, encode_single_face, face_distance
+from identity.liveness import Challenge, LivenessProvider, issue_challenge, liveness_provider_from_settings, take_challenge, take_rate_slot
 from qianli.db import keep_on_error, utcnow
 from qianli.models import (BiometricConsent, Employee, FaceEnrolment, FaceLockState, FaceReferencePhoto,
                            ResignationCase)
@@ -319,6 +319,7 @@ def start_liveness_challenge(session: Session, rt: Runtime, *, company_id: str, 
     emp = get_employee(session, employee_id, company_id)
     case = _open_case_for(session, company_id=company_id, employee_id=emp.id, case_id=case_id)
     _ready_for_face_check(session, company_id, emp.id)
+    take_rate_slot(rt.redis, "liveness_challenge", emp.id, limit=rt.settings.liveness_challenges_per_hour)
     return issue_challenge(rt.redis, rt.settings, employee_id=emp.id, case_id=case.id)
 
 
@@ -333,18 +334,31 @@ def _check_burst_shape(rt: Runtime, frames: list[bytes]) -> None:
         if len(f) > s.liveness_max_frame_bytes:
             raise PayloadTooLarge("image_too_large", "单帧图片过大",
                                   details={"frame": i, "max_bytes": s.liveness_max_frame_bytes})
+    if s.liveness_provider != "local":
+        return
+    for i, f in enumerate(frames):  # every frame's declared size, before any frame is decoded
+        try:
+            w, h = declared_size(f)
+        except (InvalidInput, PayloadTooLarge) as exc:
+            exc.details = {**(exc.details or {}), "frame": i}
+            raise
+        if w * h > s.liveness_frame_max_pixels:
+            raise PayloadTooLarge("image_too_large", "单帧图片像素过大",
+                                  details={"frame": i, "width": w, "height": h, "max_pixels": s.liveness_frame_max_pixels})
 
 
 def verify_face(session: Session, rt: Runtime, *, company_id: str, employee_id: str, nonce: str,
                 frames: list[bytes], meta: RequestInfo) -> FaceVerified:
     """Check a liveness burst against its challenge and the enrolled face.
 
-    Order: the burst's shape (count, sizes) is checked first, then the challenge is spent
+    Order: the employee's hourly allowance is counted first, then the burst's shape (count, bytes,
+    declared pixels of every frame) is checked, then the challenge is spent
     (single use whatever follows), then the lock; bad frames (not an image, no face, several
     faces) are refused as input errors without counting. A burst that fails liveness or shows
     someone else counts as a failure (kept although the request fails).
     """
     emp = get_employee(session, employee_id, company_id)
+    take_rate_slot(rt.redis, "face_verification", emp.id, limit=rt.settings.face_verifications_per_hour)
     _check_burst_shape(rt, frames)
     challenge = take_challenge(rt.redis, nonce, employee_id=emp.id)
     case = _open_case_for(session, company_id=company_id, employee_id=emp.id, case_id=challenge.case_id)

@@ -56,6 +56,10 @@ MAX_LEN = {"employee_no": 64, "name": 100, "department": 100, "position": 100, "
 EMPLOYEE_NO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Largest uncompressed XLSX content we open (a small file can inflate enormously).
 XLSX_MAX_UNCOMPRESSED_FACTOR = 20
+# Columns read from a sheet (a roster has about ten; cells further right are ignored, whatever the
+# sheet declares), and rows allowed above the data besides max_rows (a title, the header, blank lines).
+XLSX_MAX_COLUMNS = 64
+ROWS_ABOVE_DATA = 10
 MAX_REPORTED_ERRORS = 1000
 
 FIELD_LABELS = {"employee_no": "工号", "name": "姓名", "department": "部门", "position": "职位", "hire_date": "入职日期",
@@ -204,7 +208,12 @@ def _xlsx_rows(data: bytes, max_bytes: int) -> Iterator[list[Any]]:
         ws = wb.worksheets[0] if wb.worksheets else None
         if ws is None:
             return
-        for values in ws.iter_rows(values_only=True):
+        # Never trust the declared <dimension> (A1:XFD1048576 would make openpyxl pad every row to
+        # 16,384 cells and yield a million blank rows): read the rows the file really contains, at
+        # most XLSX_MAX_COLUMNS wide. Missing rows between two present ones are still yielded (blank)
+        # and count against the row cap in parse_roster.
+        ws.reset_dimensions()
+        for values in ws.iter_rows(max_col=XLSX_MAX_COLUMNS, values_only=True):
             yield list(values)
     except Exception as exc:
         raise UnsupportedMediaType("roster_bad_format", "无法读取 XLSX 文件", details={"error": type(exc).__name__}) from None
@@ -213,7 +222,9 @@ def _xlsx_rows(data: bytes, max_bytes: int) -> Iterator[list[Any]]:
 
 
 def parse_roster(data: bytes, *, max_bytes: int, max_rows: int) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
-    """(format, [(row number, {field: raw value})]); blank rows skipped. Bounded in bytes and rows."""
+    """(format, [(row number, {field: raw value})]); blank rows skipped. Bounded in bytes and rows:
+    at most ``max_rows`` data rows, and at most ``max_rows + ROWS_ABOVE_DATA`` rows in all, blank
+    ones included."""
     if len(data) > max_bytes:
         raise PayloadTooLarge("roster_too_large", "花名册文件过大", details={"max_bytes": max_bytes, "bytes": len(data)})
     if not data.strip():
@@ -225,14 +236,16 @@ def parse_roster(data: bytes, *, max_bytes: int, max_rows: int) -> tuple[str, li
     mapping: dict[int, str] | None = None
     out: list[tuple[int, dict[str, Any]]] = []
     for number, values in enumerate(rows_iter, start=1):
-        if not any(v is not None and str(v).strip() for v in values):
+        blank = not any(v is not None and str(v).strip() for v in values)
+        # every physical row counts, blank ones included (blank padding must not be free to read)
+        if number > max_rows + ROWS_ABOVE_DATA or (not blank and mapping is not None and len(out) >= max_rows):
+            raise PayloadTooLarge("roster_too_many_rows", f"花名册超过 {max_rows} 行",
+                                  details={"max_rows": max_rows})
+        if blank:
             continue
         if mapping is None:
             mapping = _map_header(values)
             continue
-        if len(out) >= max_rows:
-            raise PayloadTooLarge("roster_too_many_rows", f"花名册超过 {max_rows} 行",
-                                  details={"max_rows": max_rows})
         out.append((number, {canon: values[i] if i < len(values) else None for i, canon in mapping.items()}))
     if mapping is None:
         raise InvalidInput("roster_empty", "花名册为空")

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
+import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -26,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from cases.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable
 from cases.states import CaseAction, CaseState
-from identity.intent import consume_signing_intent
-from qianli.db import utcnow
+from identity.intent import check_signing_intent, spend_signing_intent
+from qianli.db import on_commit, utcnow
 from qianli.models import Company, Document, Employee, ResignationCase, SigningRequest
 from qianli.runtime import Runtime
 from qianli.services.cases import apply_action, get_employee_case
@@ -141,57 +142,49 @@ def _outcome_from(session: Session, req: SigningRequest, *, replayed: bool) -> S
     return SignOutcome(document=session.get(Document, req.document_id), request=req, replayed=replayed)
 
 
-def _refund_intent(rt: Runtime, intent_id: str, *, employee_id: str, case_id: str, letter_sha256: str,
-                   evidence: dict[str, Any]) -> None:
-    """Put a spent intent back after a failure, for what remains of its lifetime."""
-    import time
-
-    issued = float(evidence.get("issued_at") or 0)
-    remaining = int(issued + rt.settings.signing_intent_ttl_s - time.time())
-    if remaining <= 0:
-        return
-    key = f"qianli:intent:{intent_id}"
-    pipe = rt.redis.pipeline(transaction=True)
-    pipe.hset(key, mapping={"employee_id": employee_id, "case_id": case_id, "letter_sha256": letter_sha256,
-                            "evidence": json.dumps(evidence, default=str)})
-    pipe.expire(key, remaining)
-    pipe.execute()
+def _replay(session: Session, *, company_id: str, employee_id: str, case_id: str, key: str) -> SignOutcome | None:
+    prior = session.scalar(select(SigningRequest).where(
+        SigningRequest.company_id == company_id, SigningRequest.employee_id == employee_id,
+        SigningRequest.idempotency_key == key))
+    if prior is None:
+        return None
+    if prior.case_id != case_id:
+        raise Conflict("idempotency_key_reused", "该幂等键已用于另一次签署")
+    return _outcome_from(session, prior, replayed=True)
 
 
 def sign_letter(session: Session, rt: Runtime, *, employee_id: str, company_id: str, case_id: str, intent_id: str,
                 signature_png: bytes, idempotency_key: str, actor: str) -> SignOutcome:
     if not _IDEMPOTENCY.match(idempotency_key or ""):
         raise InvalidInput("idempotency_key_invalid", "幂等键格式错误（8-64 位字母、数字或 -_.:）")
-    prior = session.scalar(select(SigningRequest).where(
-        SigningRequest.company_id == company_id, SigningRequest.employee_id == employee_id,
-        SigningRequest.idempotency_key == idempotency_key))
-    if prior is not None:
-        if prior.case_id != case_id:
-            raise Conflict("idempotency_key_reused", "该幂等键已用于另一次签署")
-        return _outcome_from(session, prior, replayed=True)
+    replay = _replay(session, company_id=company_id, employee_id=employee_id, case_id=case_id, key=idempotency_key)
+    if replay is not None:
+        return replay
     check_signature_png(signature_png, max_bytes=rt.settings.signature_png_max_bytes)
 
-    lock_key = f"qianli:signing-lock:{employee_id}:{idempotency_key}"
-    if not rt.redis.set(lock_key, "1", nx=True, ex=120):
-        raise Conflict("signing_in_progress", "签署正在进行中，请稍候")
-    try:
-        case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
-        session.refresh(case, with_for_update=True)
-        _signable(case)
-        data = letter_for_case(session, case)
-        unsigned, layout = render_letter(data)
-        letter_sha = sha256_hex(unsigned)
-        intent_evidence = consume_signing_intent(rt.redis, intent_id, employee_id=employee_id, case_id=case_id,
-                                                 letter_sha256=letter_sha)
-        try:
-            return _sign_and_record(session, rt, case, data, unsigned, layout, letter_sha, signature_png,
-                                    intent_id, intent_evidence, idempotency_key, actor)
-        except BaseException:
-            _refund_intent(rt, intent_id, employee_id=employee_id, case_id=case_id, letter_sha256=letter_sha,
-                           evidence=intent_evidence)
-            raise
-    finally:
-        rt.redis.delete(lock_key)
+    case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
+    # One signing of a case at a time: the case row is locked (PostgreSQL; on SQLite the write
+    # transaction holds the database lock). A request with the same key that waited here replays.
+    session.refresh(case, with_for_update=True)
+    replay = _replay(session, company_id=company_id, employee_id=employee_id, case_id=case_id, key=idempotency_key)
+    if replay is not None:
+        return replay
+    _signable(case)
+    data = letter_for_case(session, case)
+    unsigned, layout = render_letter(data)
+    letter_sha = sha256_hex(unsigned)
+    intent_evidence = check_signing_intent(rt.redis, intent_id, employee_id=employee_id, case_id=case_id,
+                                           letter_sha256=letter_sha)
+    outcome = _sign_and_record(session, rt, case, data, unsigned, layout, letter_sha, signature_png,
+                               intent_id, intent_evidence, idempotency_key, actor)
+    delay = rt.settings.signing_dev_delay_s
+    if delay > 0 and rt.settings.allows_dev_backends:  # development/test hook: widen the crash window
+        log.warning("signLetter paused before commit for %.1f s by QIANLI_SIGNING_DEV_DELAY_S (pid %d)", delay,
+                    os.getpid())
+        time.sleep(delay)
+    # Spent once the signature is committed; a signing that fails or dies before leaves it usable.
+    on_commit(session, lambda: spend_signing_intent(rt.redis, intent_id))
+    return outcome
 
 
 def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layout, letter_sha: str,
@@ -342,4 +335,5 @@ def verify_document(rt: Runtime, data: bytes) -> VerificationReport:
     if len(data) > rt.settings.verify_max_bytes:
         raise PayloadTooLarge("pdf_too_large", f"文件不能超过 {rt.settings.verify_max_bytes // (1024 * 1024)} MB")
     pki = pki_for(rt)
-    return verify_pdf(data, trust_roots=[pki.root_pem], tsa_roots=pki.tsa_roots_pem)
+    return verify_pdf(data, trust_roots=[pki.root_pem], tsa_roots=pki.tsa_roots_pem,
+                      max_signatures=rt.settings.verify_max_signatures)
