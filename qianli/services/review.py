@@ -29,8 +29,7 @@ from typing import Any
 from sqlalchemy import and_, case as sql_case, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from cases.errors import (Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable,
-                          UnsupportedMediaType)
+from cases.errors import (Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType)
 from cases.states import OPEN_STATES, CaseAction, CaseState
 from qianli.db import utcnow
 from qianli.models import Company, Employee, EvidenceEntry, HrAlert, HrUser, ResignationCase
@@ -477,7 +476,7 @@ class Screenshot:
 def _check_screenshot(shot: Screenshot) -> str:
     if len(shot.data) > MAX_SCREENSHOT_BYTES:
         raise PayloadTooLarge("screenshot_too_large", f"截图不能超过 {MAX_SCREENSHOT_BYTES // (1024 * 1024)} MB")
-    for ctype, (magic, ext) in SCREENSHOT_TYPES.items():
+    for ctype, (magic, _ext) in SCREENSHOT_TYPES.items():
         if shot.data.startswith(magic):
             return ctype
     raise UnsupportedMediaType("screenshot_type", "截图须为 PNG 或 JPEG 图片", details={"accepted": list(SCREENSHOT_TYPES)})
