@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from qianli.db import utcnow
-from qianli.models import REASON_CATEGORIES, Employee
+from qianli.models import REASON_CATEGORIES
 from qianli.services import cases as svc
 from qianli.services.evidence import case_evidence, employee_view
 from qianli.services.reminders import on_case_opened

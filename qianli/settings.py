@@ -160,6 +160,24 @@ class Settings:
             ring.append((kid, key))
         return ring
 
+    def reminder_retry_schedule(self) -> tuple[int, ...]:
+        """Parsed ``QIANLI_REMINDER_RETRY_INTERVALS``: seconds before each retry (empty: no retries)."""
+        raw = self.reminder_retry_intervals.strip()
+        if not raw:
+            return ()
+        out: list[int] = []
+        for item in raw.split(","):
+            try:
+                seconds = int(item.strip())
+            except ValueError:
+                raise SettingsError(f"QIANLI_REMINDER_RETRY_INTERVALS={self.reminder_retry_intervals!r}: "
+                                    f"{item.strip()!r} is not a whole number of seconds") from None
+            if seconds < 0:
+                raise SettingsError(f"QIANLI_REMINDER_RETRY_INTERVALS={self.reminder_retry_intervals!r}: "
+                                    "intervals cannot be negative")
+            out.append(seconds)
+        return tuple(out)
+
     def lookup_key_bytes(self) -> bytes:
         return base64.b64decode(self.lookup_key)
 
@@ -248,6 +266,7 @@ def _check(s: Settings) -> None:
             raise ValueError
     except ValueError as exc:
         raise SettingsError("QIANLI_LOOKUP_KEY must be base64 of at least 32 bytes") from exc
+    s.reminder_retry_schedule()
     from cases.reminders import QuietHours
 
     try:

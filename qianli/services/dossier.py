@@ -298,8 +298,9 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
                 "member": name, "meta": doc.meta}
         if doc.kind in PDF_KINDS or (doc.content_type == "application/pdf" and data[:5] == b"%PDF-"
                                      and b"/ByteRange" in data):
-            item["signature_report"] = _pdf_report(services, data)
-            pdf_reports.append({"member": name, "kind": doc.kind, **item["signature_report"]})
+            report = _pdf_report(services, data)
+            item["signature_report"] = report
+            pdf_reports.append({"member": name, "kind": doc.kind, **report})
         doc_index.append(item)
     members["documents/index.json"] = _json_bytes({"documents": doc_index})
     members[ROOT_PEM] = services.root_pem
