@@ -47,7 +47,7 @@ def metrics():
     elif request.remote_addr not in LOOPBACK or request.headers.get("X-Forwarded-For") \
             or request.headers.get("Forwarded"):
         raise Forbidden("metrics_loopback_only", "/metrics answers loopback clients only (or set QIANLI_METRICS_TOKEN)")
-    return Response(render_metrics(runtime().redis), 200, content_type=PROMETHEUS_CONTENT_TYPE,
+    return Response(render_metrics(runtime().redis, runtime().settings.prometheus_multiproc_dir), 200, content_type=PROMETHEUS_CONTENT_TYPE,
                     headers={"Cache-Control": "no-store"})
 
 

@@ -35,7 +35,7 @@ def sqlite_tuning(engine) -> None:
 def observed_worker_class(base: type) -> type:
     """``base`` (an rq worker class) whose jobs log with ``request_id`` = ``job:<job id>``."""
 
-    class ObservedWorker(base):  # type: ignore[misc, valid-type]
+    class ObservedWorker(base):
         def perform_job(self, job, queue):
             token = request_id_var.set(f"job:{job.id}")
             try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import re
 import secrets
 import sys
@@ -29,7 +28,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 __all__ = ["request_id_var", "new_request_id", "valid_request_id", "configure_logging", "RequestIdFilter",
            "REQUEST_LATENCY", "SIGNING_DURATION", "REMINDER_DELIVERIES", "RQ_JOB_FAILURES", "observe_signing",
-           "render_metrics", "multiprocess_dir", "LOG_FIELDS"]
+           "render_metrics", "LOG_FIELDS"]
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("qianli_request_id", default=None)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+=/-]{0,127}$")
@@ -67,7 +66,7 @@ def _formatter(fmt: str) -> logging.Formatter:
 class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time of the record (test runners swap it)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self):
         return sys.stderr
 
@@ -120,11 +119,6 @@ def observe_signing(kind: str) -> Iterator[None]:
         SIGNING_DURATION.labels(kind, result).observe(time.perf_counter() - started)
 
 
-def multiprocess_dir() -> str | None:
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
-    return path or None
-
-
 class RqCollector:
     """RQ state read from Redis at scrape time: jobs per queue and state, and live workers."""
 
@@ -159,11 +153,14 @@ class RqCollector:
         yield up
 
 
-def render_metrics(redis) -> bytes:
-    """The exposition text: this process's (or, in multiprocess mode, every process's) metrics + RQ."""
+def render_metrics(redis, multiprocess_dir: str = "") -> bytes:
+    """The exposition text: this process's (or, with ``multiprocess_dir``, every process's) metrics + RQ.
+
+    ``multiprocess_dir`` is ``Settings.prometheus_multiproc_dir`` (PROMETHEUS_MULTIPROC_DIR, which
+    prometheus-client itself reads when it is imported)."""
     extra = CollectorRegistry(auto_describe=False)
     extra.register(RqCollector(redis))
-    if multiprocess_dir():
+    if multiprocess_dir:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         own = generate_latest(registry)
