@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from asn1crypto import pem as asn1_pem
@@ -109,7 +110,7 @@ def _indication(res) -> str:
     return label if label == "PASSED" else f"{label}/{getattr(sub, 'name', sub)}"
 
 
-def verify_pdf(data: bytes, *, trust_roots: list[Any], tsa_roots: list[Any] = (),
+def verify_pdf(data: bytes, *, trust_roots: list[Any], tsa_roots: Sequence[Any] = (),
                max_signatures: int = MAX_SIGNATURES) -> VerificationReport:
     """Check every signature and document timestamp in ``data``; raises InvalidInput for a non-PDF.
 

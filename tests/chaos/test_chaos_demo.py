@@ -15,6 +15,7 @@ twice (one SMS per reminder delivery), nothing signed twice (one signing, one le
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -59,14 +60,11 @@ def _stop(proc: subprocess.Popen) -> None:
             return
         try:
             proc.wait(wait)
-            if sig == signal.SIGTERM:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            return
         except subprocess.TimeoutExpired:
             continue
+        with contextlib.suppress(ProcessLookupError):  # whatever the leader left behind
+            os.killpg(proc.pid, signal.SIGKILL)
+        return
 
 
 class World:

@@ -151,10 +151,10 @@ def test_api_workers_scheduler_and_evidence_writers_in_parallel_processes(commit
         rt.redis.set(STOP_KEY, "1")
         outs += [p.communicate(timeout=60) for p in procs[len(cmds):]]
     cmds += loops
-    for c, p, (out, err) in zip(cmds, procs, outs):
+    for c, p, (out, err) in zip(cmds, procs, outs, strict=True):
         assert p.returncode == 0, f"{c[0]} failed ({p.returncode}): {out}\n{err[-3000:]}"
         assert "database is locked" not in err, f"{c[0]}: {err[-3000:]}"
-    api_results = [json.loads(o.strip().splitlines()[-1]) for (o, _e), c in zip(outs, cmds) if c[0] == "api"]
+    api_results = [json.loads(o.strip().splitlines()[-1]) for (o, _e), c in zip(outs, cmds, strict=True) if c[0] == "api"]
     assert sum(r["statuses"].count(201) for r in api_results) == n_api * per_api
     with session_scope(rt.session_factory) as s:
         cases = s.scalars(select(ResignationCase)).all()
