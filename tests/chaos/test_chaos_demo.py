@@ -235,7 +235,7 @@ def test_demo_completes_through_restarts_and_kills(world, tmp_path):
     killer[0].join(5)
     assert pulled == {"worker", "sign", "postgres"}, "\n".join(events)
     assert getattr(world, "killed_worker", None) and getattr(world, "killed_signer", None), "\n".join(events)
-    assert [n for n, *_ in world.health] == ["redis down", "redis back", "postgres down", "postgres back"]
+    assert [n for n, *_ in world.health if n] == ["redis down", "redis back", "postgres down", "postgres back"]
 
     engine = create_engine(world.pg.url)
     try:
@@ -250,8 +250,9 @@ def test_demo_completes_through_restarts_and_kills(world, tmp_path):
             assert actions.count("letter_signed") == 1
             # sent once: the send the killed worker had claimed was recovered and made once
             deliveries = s.scalars(select(ReminderDelivery).where(ReminderDelivery.case_id == case.id)).all()
-            notice = [d for d in deliveries if d.slot == 0 and d.channel == "sms"]
-            assert len(notice) == 1 and notice[0].status == "sent" and notice[0].attempts == 2
+            notice = [d for d in deliveries if d.slot == 0]  # SMS and WeChat; the worker was killed in one send
+            attempts = [d.attempts for d in notice]
+            assert {d.status for d in notice} == {"sent"} and attempts.count(2) == 1 and set(attempts) <= {1, 2}
             assert not [d for d in deliveries if d.status in ("pending", "sending", "failed")]
             sent = [d for d in deliveries if d.status == "sent" and d.channel == "sms"]
     finally:
