@@ -10,6 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from qianli.db import READ_ONLY
 from qianli.storage import open_store
 
 from api.context import runtime
@@ -44,6 +45,7 @@ def _probe(check: Callable[[], object]) -> str:
 
 def _database() -> None:
     with runtime().engine.connect() as conn:
+        conn.execution_options(**READ_ONLY)  # SQLite: a probe neither takes nor waits for the write lock
         conn.execute(text("SELECT 1"))
 
 

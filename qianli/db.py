@@ -22,7 +22,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = ["Base", "UTCDateTime", "new_id", "utcnow", "make_engine", "make_session_factory", "session_scope", "on_commit",
            "keep_on_error", "read_only", "is_sqlite_lock_error", "sqlite_lock_backoff", "run_in_transaction",
-           "SQLITE_LOCK_RETRIES"]
+           "SQLITE_LOCK_RETRIES", "READ_ONLY"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,6 +30,8 @@ T = TypeVar("T")
 # Execution option naming how an SQLite transaction begins: "IMMEDIATE" (the default: take the write
 # lock up front) or "DEFERRED" (read-only transactions, see read_only()).
 SQLITE_BEGIN = "qianli_sqlite_begin"
+# Execution options of a read-only connection (engine.connect().execution_options(**READ_ONLY)).
+READ_ONLY = {SQLITE_BEGIN: "DEFERRED"}
 # How many times a unit of work is re-run when SQLite still answers "database is locked".
 SQLITE_LOCK_RETRIES = 3
 
@@ -116,7 +118,7 @@ def read_only(session: Session) -> Session:
     it fail with ``database is locked``, which callers retry as a normal (IMMEDIATE) transaction.
     No effect on PostgreSQL or on a session already in a transaction."""
     if not session.in_transaction() and session.get_bind().dialect.name == "sqlite":
-        session.connection(execution_options={SQLITE_BEGIN: "DEFERRED"})
+        session.connection(execution_options=READ_ONLY)
     return session
 
 

@@ -335,9 +335,14 @@ def _check_burst_shape(rt: Runtime, frames: list[bytes]) -> None:
         if len(f) > s.liveness_max_frame_bytes:
             raise PayloadTooLarge("image_too_large", "单帧图片过大",
                                   details={"frame": i, "max_bytes": s.liveness_max_frame_bytes})
+
+
+def _check_frame_pixels(rt: Runtime, frames: list[bytes]) -> None:
+    """Every frame's declared size, read from its header before any frame is decoded."""
+    s = rt.settings
     if s.liveness_provider != "local":
         return
-    for i, f in enumerate(frames):  # every frame's declared size, before any frame is decoded
+    for i, f in enumerate(frames):
         try:
             w, h = declared_size(f)
         except (InvalidInput, PayloadTooLarge) as exc:
@@ -352,10 +357,11 @@ def verify_face(session: Session, rt: Runtime, *, company_id: str, employee_id: 
                 frames: list[bytes], meta: RequestInfo) -> FaceVerified:
     """Check a liveness burst against its challenge and the enrolled face.
 
-    Order: the employee's hourly allowance is counted first, then the burst's shape (count, bytes,
-    declared pixels of every frame) is checked, then the challenge is spent
-    (single use whatever follows), then the lock; bad frames (not an image, no face, several
-    faces) are refused as input errors without counting. A burst that fails liveness or shows
+    Order: the employee's hourly allowance is counted first, then the burst's shape (count, bytes)
+    is checked, then the challenge is spent (single use whatever follows), then the lock, then
+    every frame's declared pixel count (from its header, before any frame is decoded); bad frames
+    (not an image, too many pixels, no face, several faces) are refused as input errors without
+    counting. A burst that fails liveness or shows
     someone else counts as a failure (kept although the request fails).
     """
     emp = get_employee(session, employee_id, company_id)
@@ -364,6 +370,7 @@ def verify_face(session: Session, rt: Runtime, *, company_id: str, employee_id: 
     challenge = take_challenge(rt.redis, nonce, employee_id=emp.id)
     case = _open_case_for(session, company_id=company_id, employee_id=emp.id, case_id=challenge.case_id)
     enrolment, _ = _ready_for_face_check(session, company_id, emp.id)
+    _check_frame_pixels(rt, frames)
     result = liveness_provider(rt).check(challenge.actions, frames)  # input errors raise here, nothing written
     threshold = float(rt.settings.face_threshold)
     base = {"challenge": challenge.as_evidence(), "liveness": result.as_evidence(), "threshold": threshold,
