@@ -35,7 +35,7 @@ def test_contents_and_fresh_export_verifies(runtime, db_session, case, pki):
     files = members(data)
     for name in ("manifest.json", "manifest.json.tsr", "report.pdf", "case/form.json", "evidence/chain.jsonl",
                  "evidence/chat.json", "evidence/identity.json", "evidence/reminders.json", "evidence/approvals.json",
-                 "documents/index.json", "pki/root.pem"):
+                 "evidence/case.json", "documents/index.json", "pki/root.pem"):
         assert name in files, name
     manifest = json.loads(files["manifest.json"])
     assert {f["path"] for f in manifest["files"]} == set(files) - {"manifest.json", "manifest.json.tsr"}
@@ -45,7 +45,14 @@ def test_contents_and_fresh_export_verifies(runtime, db_session, case, pki):
     assert len(json.loads(files["evidence/reminders.json"])["entries"]) == 2
     assert [e["action"] for e in json.loads(files["evidence/approvals.json"])["entries"]] == ["case_approve_first"]
     assert "姐，我想离职" in json.loads(files["evidence/chat.json"])["entries"][0]["payload"]["text"]
-    assert [e["action"] for e in json.loads(files["evidence/identity.json"])["entries"]] == ["sms_code_verified"]
+    # consent withdrawal is identity evidence, not an approval (the word "withdraw" once misfiled it)
+    assert [e["action"] for e in json.loads(files["evidence/identity.json"])["entries"]] == [
+        "sms_code_verified", "face_consent_withdrawn"]
+    assert [e["action"] for e in json.loads(files["evidence/case.json"])["entries"]] == ["case_opened", "case_submit_letter"]
+    # every entry of the chain is in exactly one view
+    views = [n for n in files if n.startswith("evidence/") and n.endswith(".json") and "chain" not in n]
+    in_views = sorted(e["seq"] for n in views for e in json.loads(files[n])["entries"])
+    assert in_views == [json.loads(line)["seq"] for line in files["evidence/chain.jsonl"].decode().splitlines()]
     shots = [n for n in files if n.startswith("documents/chat_screenshot/")]
     assert len(shots) == 1 and files[shots[0]].startswith(b"\x89PNG")
     tsr = tsp.TimeStampResp.load(files["manifest.json.tsr"])

@@ -18,7 +18,7 @@ from qianli.services import faces as svc
 
 from .conftest import photo
 
-META = svc.RequestInfo(ip="10.0.0.1", user_agent="pytest", openid="openid-obama")
+META = svc.RequestMeta(ip="10.0.0.1", user_agent="pytest", openid="openid-obama")
 
 
 def _actions(session, case_id):

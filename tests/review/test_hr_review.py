@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from qianli.models import EvidenceEntry, HrAlert, ResignationCase
-from qianli.services.cases import SHANGHAI
+from cases.clock import SHANGHAI
 
 
 def actions(db_session, case_id):
@@ -371,10 +371,10 @@ def test_cookie_auth_post_needs_csrf(client, world, db_session):
 
 
 def test_date_helpers():
-    from qianli.services.review import shanghai_today
+    from cases.clock import beijing_today
 
     # 16:30 UTC on 2025-10-02 is already 3 October in Beijing.
-    assert shanghai_today(datetime(2025, 10, 2, 16, 30, tzinfo=timezone.utc)) == date(2025, 10, 3)
+    assert beijing_today(datetime(2025, 10, 2, 16, 30, tzinfo=timezone.utc)) == date(2025, 10, 3)
 
 
 # ---- the employee hears about a return ------------------------------------------------------------
