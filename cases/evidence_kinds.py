@@ -94,9 +94,9 @@ EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
 }
 
 EVIDENCE_LABELS: dict[EvidenceKind, str] = {
-    _K.CASE_OPENED: "离职申请创建（辞职通知送达）",
-    _K.CASE_FORM_UPDATED: "离职申请表更新",
-    _K.CASE_SUBMIT_LETTER: "提交已签名的辞职信",
+    _K.CASE_OPENED: "离职申请创建（通知送达）",
+    _K.CASE_FORM_UPDATED: "离职表单更新",
+    _K.CASE_SUBMIT_LETTER: "提交已签名辞职信",
     _K.CASE_APPROVE_FIRST: "一级审核通过",
     _K.CASE_APPROVE_FINAL: "终审通过",
     _K.CASE_RETURN_FOR_REVISION: "退回修改",
@@ -104,7 +104,7 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.CASE_CLOSE: "结案",
     _K.LETTER_SIGNED: "员工签署辞职信",
     _K.LETTER_COUNTERSIGNED: "公司会签辞职信",
-    _K.HR_ALERT_RAISED: "向 HR 发出提醒",
+    _K.HR_ALERT_RAISED: "HR 提醒",
     _K.DOSSIER_EXPORTED: "导出离职档案",
     _K.REVIEW_LAST_DAY_PROPOSED: "提出提前的最后工作日（协商一致）",
     _K.REVIEW_LAST_DAY_CONFIRMED: "员工确认最后工作日",

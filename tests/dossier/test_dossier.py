@@ -60,7 +60,7 @@ def test_contents_and_fresh_export_verifies(runtime, db_session, case, pki):
     assert imprint["hashed_message"].native == hashlib.sha256(files["manifest.json"]).digest()
 
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(files["report.pdf"])).pages)
-    assert "离职证据报告" in text and "李雷" in text and "一级审批通过" in text and "哈希链逐条校验通过" in text
+    assert "离职证据报告" in text and "李雷" in text and "一级审核通过" in text and "哈希链逐条校验通过" in text
 
     result = verify_dossier(data)
     assert result.ok, result.problems
