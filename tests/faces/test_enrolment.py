@@ -115,12 +115,6 @@ def test_withdrawal_deletes_the_template(faces_env):
         svc.withdraw_consent(env.s, company_id=env.company.id, employee_id=env.emp.id, meta=META)
 
 
-def test_roster_import_finds_the_enrolment_function():
-    from qianli.services.roster import _enrolment_function
-
-    assert _enrolment_function() is svc.enrol_reference
-
-
 def test_purge_command_deletes_expired_photos(faces_env):
     from click.testing import CliRunner
 

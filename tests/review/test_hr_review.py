@@ -381,25 +381,17 @@ def test_date_helpers():
 
 @pytest.fixture
 def notifications(monkeypatch):
-    """Record every call into the reminders area's notify_employee (calling through when it exists)."""
-    import importlib
-    import sys
-    import types
+    """Record every call the review service makes into the reminders area's notify_employee (calling through)."""
+    from qianli.services import review
 
     calls: list[tuple[str, str, dict]] = []
-    try:
-        module = importlib.import_module("qianli.services.reminders")
-        real = module.notify_employee
-    except (ImportError, AttributeError):
-        module, real = types.ModuleType("qianli.services.reminders"), None
-        monkeypatch.setitem(sys.modules, "qianli.services.reminders", module)
+    real = review.notify_employee
 
     def recording(session, rt, case, kind, params):
         calls.append((case.id, kind, dict(params)))
-        if real is not None:
-            return real(session, rt, case, kind, params)
+        return real(session, rt, case, kind, params)
 
-    monkeypatch.setattr(module, "notify_employee", recording, raising=False)
+    monkeypatch.setattr(review, "notify_employee", recording)
     return calls
 
 
