@@ -4,7 +4,11 @@ Every setting is a field of :class:`Settings` with its environment variable, its
 docstring (``help``). Parsing is strict: an unparsable value, an unknown ``QIANLI_ENV`` or a
 missing secret outside development stops the process with a message naming the variable.
 
-In ``development`` (the default for ``make run``) and ``test``, secrets that are not given are
+``QIANLI_ENV`` has no default: a process started without it refuses to start (fail closed: an
+unset variable must never mean "development", where ``dev-<openid>`` logins and the SMS outbox
+exist). ``make run``, the scripts, the tests and CI set it explicitly.
+
+In ``development`` (what ``make run`` sets) and ``test``, secrets that are not given are
 generated once and kept in ``$QIANLI_VAR_DIR/dev-secrets.json``; in ``production`` they must come
 from the environment. The README's settings table is generated from this module
 (``qianli settings --markdown``), so it cannot drift.
@@ -37,7 +41,7 @@ def _s(env: str, default: Any, help: str, *, secret: bool = False, choices: tupl
 @dataclass(frozen=True)
 class Settings:
     # --- core -----------------------------------------------------------------------------
-    env: str = _s("QIANLI_ENV", "development", "development, test or production. Production refuses default secrets.", choices=ENVIRONMENTS)
+    env: str = _s("QIANLI_ENV", "", "Required, no default: development, test or production. The app refuses to start without it; production refuses default secrets and development backends.", choices=ENVIRONMENTS)
     var_dir: Path = _s("QIANLI_VAR_DIR", Path("var"), "Directory for local state: SQLite file, dev secrets, PKI, documents, outbox.")
     database_url: str = _s("DATABASE_URL", "", "SQLAlchemy URL. Default: SQLite file var/qianli.db. Production: postgresql+psycopg://...")
     redis_url: str = _s("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for RQ queues, SMS codes, rate limits, token caches.")
@@ -211,7 +215,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = dict(os.environ if environ is None else environ)
     values: dict[str, Any] = {}
     fields = dataclasses.fields(Settings)
-    env_name = environ.get("QIANLI_ENV", "development")
+    env_name = environ.get("QIANLI_ENV", "")
+    if not env_name:
+        raise SettingsError(f"QIANLI_ENV is not set: set it explicitly to one of {', '.join(ENVIRONMENTS)} "
+                            "(nothing defaults to development)")
     if env_name not in ENVIRONMENTS:
         raise SettingsError(f"QIANLI_ENV={env_name!r}: must be one of {', '.join(ENVIRONMENTS)}")
     var_dir = Path(environ.get("QIANLI_VAR_DIR", "var")).absolute()
