@@ -44,6 +44,7 @@ class Settings:
     env: str = _s("QIANLI_ENV", "", "Required, no default: development, test or production. The app refuses to start without it; production refuses default secrets and development backends.", choices=ENVIRONMENTS)
     var_dir: Path = _s("QIANLI_VAR_DIR", Path("var"), "Directory for local state: SQLite file, dev secrets, PKI, documents, outbox.")
     database_url: str = _s("DATABASE_URL", "", "SQLAlchemy URL. Default: SQLite file var/qianli.db. Production: postgresql+psycopg://...")
+    migration_database_url: str = _s("QIANLI_MIGRATION_DATABASE_URL", "", "PostgreSQL URL of the owner role that runs 'qianli db upgrade' (owns the tables, grants the app's role). Give it to the migration step only, never to web or rq workers. Empty: DATABASE_URL (development, SQLite).")
     redis_url: str = _s("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for RQ queues, SMS codes, rate limits, token caches.")
     public_base_url: str = _s("QIANLI_PUBLIC_BASE_URL", "http://127.0.0.1:8000", "External base URL; used in certificates (CRL/OCSP/AIA URLs) and links.")
     secret_key: str = _s("QIANLI_SECRET_KEY", "", "Signs access tokens and HR console cookies (>= 32 chars).", secret=True)
@@ -117,6 +118,9 @@ class Settings:
     s3_bucket: str = _s("QIANLI_S3_BUCKET", "", "S3 bucket for documents.")
     s3_access_key_id: str = _s("QIANLI_S3_ACCESS_KEY_ID", "", "S3 access key id.", secret=True)
     s3_secret_access_key: str = _s("QIANLI_S3_SECRET_ACCESS_KEY", "", "S3 secret access key.", secret=True)
+
+    # --- evidence anchors ----------------------------------------------------------------
+    anchor_interval_s: int = _s("QIANLI_ANCHOR_INTERVAL_S", 3600, "How often the scheduler timestamps a Merkle root over the evidence chains that grew (RFC 3161, the configured TSA), seconds.")
 
     # --- reminders -----------------------------------------------------------------------
     reminder_interval_s: int = _s("QIANLI_REMINDER_INTERVAL_S", 86400, "Time between two reminders of one case, seconds.")
@@ -268,6 +272,10 @@ def _check(s: Settings) -> None:
             raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: cannot read ({exc.strerror})") from exc
         if b"-----BEGIN CERTIFICATE-----" not in pem:
             raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: no PEM certificate in the file")
+    if s.anchor_interval_s < 60:
+        raise SettingsError(f"QIANLI_ANCHOR_INTERVAL_S={s.anchor_interval_s}: at least 60 seconds")
+    if s.migration_database_url and s.migration_database_url.split(":", 1)[0] != s.database_url.split(":", 1)[0]:
+        raise SettingsError("QIANLI_MIGRATION_DATABASE_URL must name the same kind of database as DATABASE_URL")
     if s.is_production:
         if s.wechat_backend == "dev":
             raise SettingsError("QIANLI_WECHAT_BACKEND=dev is for development only")
