@@ -210,7 +210,7 @@ def anchors_make() -> None:
     rt = _runtime()
     with session_scope(rt.session_factory) as s:
         anchor = make_anchor(s, rt)
-        out = {"anchored": anchor is not None}
+        out: dict[str, object] = {"anchored": anchor is not None}
         if anchor is not None:
             out.update(anchor_id=anchor.id, root=anchor.root, leaves=anchor.leaf_count)
     click.echo(json.dumps(out))
