@@ -250,11 +250,11 @@ def stop_reminders(session: Session, case: ResignationCase, *, reason: str, now:
     session.execute(update(ReminderSchedule)
                     .where(ReminderSchedule.case_id == case.id, ReminderSchedule.company_id == case.company_id)
                     .values(state="stopped", stop_reason=reason[:64], updated_at=now))
-    dropped = cast("CursorResult[Any]", session.execute(update(ReminderDelivery)
-                              .where(ReminderDelivery.case_id == case.id, ReminderDelivery.slot >= 0,
-                                     ReminderDelivery.status == "pending")
-                              .values(status="dropped", error_code=reason[:64], finished_at=now)
-                              .execution_options(synchronize_session=False))).rowcount
+    dropped = cast(CursorResult, session.execute(
+        update(ReminderDelivery).where(ReminderDelivery.case_id == case.id, ReminderDelivery.slot >= 0,
+                                       ReminderDelivery.status == "pending")
+        .values(status="dropped", error_code=reason[:64], finished_at=now)
+        .execution_options(synchronize_session=False))).rowcount
     append_evidence(session, case, ACTOR, "reminders_stopped", {"reason": reason, "dropped_deliveries": int(dropped or 0)},
                     occurred_at=now)
     return int(dropped or 0)
