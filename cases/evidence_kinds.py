@@ -48,6 +48,8 @@ class EvidenceKind(str, Enum):
     WITHDRAWAL_REQUESTED = "withdrawal_requested"
     WITHDRAWAL_DECLINED = "withdrawal_declined"
     CHAT_EVIDENCE_RECORDED = "chat_evidence_recorded"
+    CHAT_NOTICE_CONFIRMED = "chat_notice_confirmed"
+    CHAT_NOTICE_DISPUTED = "chat_notice_disputed"
     # identity
     WECHAT_BIND = "wechat_bind"
     WECHAT_UNBIND = "wechat_unbind"
@@ -60,6 +62,10 @@ class EvidenceKind(str, Enum):
     FACE_VERIFIED = "face_verified"
     FACE_VERIFICATION_FAILED = "face_verification_failed"
     SIGNING_INTENT_ISSUED = "signing_intent_issued"
+    IDENTITY_PHONE_CHANGED = "identity_phone_changed"
+    IDENTITY_CHANGE_CONFIRMED = "identity_change_confirmed"
+    IDENTITY_CHANGE_OBJECTED = "identity_change_objected"
+    FACE_REFERENCE_CONFIRMED = "face_reference_confirmed"
     # reminders
     REMINDER_SCHEDULE_CREATED = "reminder_schedule_created"
     REMINDER_SENT = "reminder_sent"
@@ -68,6 +74,7 @@ class EvidenceKind(str, Enum):
     REMINDER_ATTEMPT_FAILED = "reminder_attempt_failed"
     REMINDER_FAILED = "reminder_failed"
     REMINDER_ESCALATED = "reminder_escalated"
+    REMINDERS_STOPPED = "reminders_stopped"
 
     def __str__(self) -> str:
         return self.value
@@ -83,7 +90,10 @@ EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.REVIEW_LAST_DAY_PROPOSED: _V.APPROVALS, _K.REVIEW_LAST_DAY_CONFIRMED: _V.APPROVALS,
     _K.REVIEW_LAST_DAY_DECLINED: _V.APPROVALS, _K.WITHDRAWAL_REQUESTED: _V.APPROVALS,
     _K.WITHDRAWAL_DECLINED: _V.APPROVALS,
-    _K.CHAT_EVIDENCE_RECORDED: _V.CHAT,
+    _K.CHAT_EVIDENCE_RECORDED: _V.CHAT, _K.CHAT_NOTICE_CONFIRMED: _V.CHAT, _K.CHAT_NOTICE_DISPUTED: _V.CHAT,
+    _K.IDENTITY_PHONE_CHANGED: _V.IDENTITY, _K.IDENTITY_CHANGE_CONFIRMED: _V.IDENTITY,
+    _K.IDENTITY_CHANGE_OBJECTED: _V.IDENTITY, _K.FACE_REFERENCE_CONFIRMED: _V.IDENTITY,
+    _K.REMINDERS_STOPPED: _V.REMINDERS,
     _K.WECHAT_BIND: _V.IDENTITY, _K.WECHAT_UNBIND: _V.IDENTITY, _K.SMS_CODE_SENT: _V.IDENTITY,
     _K.SMS_CODE_VERIFIED: _V.IDENTITY, _K.FACE_CONSENT_GIVEN: _V.IDENTITY, _K.FACE_CONSENT_WITHDRAWN: _V.IDENTITY,
     _K.FACE_ENROLLED: _V.IDENTITY, _K.FACE_UNLOCKED: _V.IDENTITY, _K.FACE_VERIFIED: _V.IDENTITY,
@@ -112,6 +122,13 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.WITHDRAWAL_REQUESTED: "员工申请撤回",
     _K.WITHDRAWAL_DECLINED: "公司不同意撤回",
     _K.CHAT_EVIDENCE_RECORDED: "录入聊天记录证据",
+    _K.CHAT_NOTICE_CONFIRMED: "员工确认聊天记录为辞职通知",
+    _K.CHAT_NOTICE_DISPUTED: "员工否认提出离职",
+    _K.IDENTITY_PHONE_CHANGED: "手机号变更（身份要素）",
+    _K.IDENTITY_CHANGE_CONFIRMED: "员工确认身份要素变更",
+    _K.IDENTITY_CHANGE_OBJECTED: "员工反对身份要素变更",
+    _K.FACE_REFERENCE_CONFIRMED: "员工确认 HR 提供的人脸参考",
+    _K.REMINDERS_STOPPED: "催告已停止",
     _K.WECHAT_BIND: "绑定微信",
     _K.WECHAT_UNBIND: "解绑微信",
     _K.SMS_CODE_SENT: "发送短信验证码",

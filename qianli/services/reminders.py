@@ -50,7 +50,7 @@ from qianli.services.employees import employee_phone
 from qianli.services.evidence import append_case_evidence, append_evidence
 from qianli.settings import Settings
 
-__all__ = ["QUEUE", "ACTOR", "SMS_TEMPLATE", "reminder_policy", "job_id", "on_case_opened", "on_letter_submitted", "notify_employee",
+__all__ = ["QUEUE", "ACTOR", "SMS_TEMPLATE", "reminder_policy", "job_id", "on_case_opened", "on_letter_submitted", "notify_employee", "stop_reminders",
            "sweep", "SweepResult", "deliver", "DeliveryOutcome", "send_hr_digests", "list_case_reminders",
            "set_hr_phone", "hr_phone", "RetryableSendError", "enqueue_deliveries"]
 
@@ -243,6 +243,23 @@ def notify_employee(session: Session, rt: Runtime, case: ResignationCase, kind: 
     if due_now:
         _enqueue_after_commit(session, rt, items)
     return rows
+
+
+def stop_reminders(session: Session, case: ResignationCase, *, reason: str, now: datetime | None = None) -> int:
+    """Stop the case's reminders for good (e.g. the employee disputes the notice): the schedule is
+    stopped and deliveries not yet sent are dropped. Returns how many deliveries were dropped."""
+    now = now or utcnow()
+    session.execute(update(ReminderSchedule)
+                    .where(ReminderSchedule.case_id == case.id, ReminderSchedule.company_id == case.company_id)
+                    .values(state="stopped", stop_reason=reason[:64], updated_at=now))
+    dropped = cast(CursorResult, session.execute(
+        update(ReminderDelivery).where(ReminderDelivery.case_id == case.id, ReminderDelivery.slot >= 0,
+                                       ReminderDelivery.status == "pending")
+        .values(status="dropped", error_code=reason[:64], finished_at=now)
+        .execution_options(synchronize_session=False))).rowcount
+    append_evidence(session, case, ACTOR, EvidenceKind.REMINDERS_STOPPED, {"reason": reason, "dropped_deliveries": int(dropped or 0)},
+                    occurred_at=now)
+    return int(dropped or 0)
 
 
 def on_letter_submitted(session: Session, case: ResignationCase, *, now: datetime | None = None) -> None:

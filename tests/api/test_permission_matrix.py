@@ -128,6 +128,8 @@ MATRIX: dict[str, Row] = {
     "updateMyCaseForm": Row(employee_only(409, 404), _json({
         "reason_category": "career_development", "requested_last_day": (date.today() + timedelta(days=40)).isoformat()}),
         path=CASE, note="the letter is signed: the form is frozen"),
+    "respondToChatNotice": Row(employee_only(409, 404), _json({"answer": "dispute"}), path=CASE,
+                               note="the case was opened by the employee, not from a chat message: no_chat_notice"),
     "confirmAgreedLastDay": Row(employee_only(409, 404), _json({"agreed_last_day": date.today().isoformat()}),
                                 path=CASE, note="nothing proposed"),
     "previewLetter": Row(employee_only(409, 404), path=CASE, note="the letter is signed: no preview to sign"),
@@ -167,7 +169,7 @@ MATRIX: dict[str, Row] = {
                              note="no withdrawal request is open"),
     "recordChatEvidence": Row(hr(write=201, foreign=404), lambda w: {"json": {
         "employee_no": w.other_employee_no, "platform": "wechat", "sender_name": "张三", "text": "我要辞职",
-        "sent_at": "2024-10-08T10:00:00+08:00"}}),
+        "sent_at": (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat()}}),
     "listAlerts": Row(hr(read=200, scoped=False)),
     "resolveAlert": Row(hr(write=200), path=lambda w: {"alert_id": w.alert_id}),
     # -- HR: company ----------------------------------------------------------------------------------
