@@ -504,6 +504,8 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
         files = {f["path"]: f for f in manifest["files"]}
         if manifest.get("format") != DOSSIER_FORMAT or len(files) != len(manifest["files"]):
             raise ValueError("format")
+        if not all(isinstance(f.get("sha256"), str) and isinstance(f.get("size"), int) for f in files.values()):
+            raise ValueError("file entry")
     except (ValueError, KeyError, TypeError):
         problems.append("manifest.json is not a valid dossier manifest")
         return result

@@ -11,6 +11,7 @@ from asn1crypto import tsp
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from cases.evidence_kinds import DossierView
 from qianli.models import EvidenceEntry
 from qianli.services.dossier import build_dossier, verify_dossier
 from .pki_helpers import make_pki
@@ -50,7 +51,7 @@ def test_contents_and_fresh_export_verifies(runtime, db_session, case, pki):
         "sms_code_verified", "face_consent_withdrawn"]
     assert [e["action"] for e in json.loads(files["evidence/case.json"])["entries"]] == ["case_opened", "case_submit_letter"]
     # every entry of the chain is in exactly one view
-    views = [n for n in files if n.startswith("evidence/") and n.endswith(".json") and "chain" not in n]
+    views = [f"evidence/{v.value}.json" for v in DossierView]
     in_views = sorted(e["seq"] for n in views for e in json.loads(files[n])["entries"])
     assert in_views == [json.loads(line)["seq"] for line in files["evidence/chain.jsonl"].decode().splitlines()]
     shots = [n for n in files if n.startswith("documents/chat_screenshot/")]
