@@ -11,7 +11,7 @@ import random
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from cases.clock import utcnow  # re-exported: models and services take the time from the one clock
 
 __all__ = ["Base", "UTCDateTime", "new_id", "utcnow", "make_engine", "make_session_factory", "session_scope", "on_commit",
            "keep_on_error", "read_only", "is_sqlite_lock_error", "sqlite_lock_backoff", "run_in_transaction",
@@ -72,10 +74,6 @@ class UTCDateTime(TypeDecorator):
 def new_id() -> str:
     """Random, non-enumerable primary keys (32 hex chars)."""
     return uuid.uuid4().hex
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def make_engine(database_url: str, *, sqlite_busy_timeout_s: float = 30.0, **kwargs) -> Engine:
