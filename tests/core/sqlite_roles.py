@@ -105,7 +105,7 @@ def evidence(start: float, case_id: str, n: int) -> int:
     for i in range(n):
         with session_scope(rt.session_factory) as s:
             case = s.get(ResignationCase, case_id)  # read first, then write: the pattern that used to fail
-            append_evidence(s, case, "system:test", "test_note", {"i": i})
+            append_evidence(s, case, "system:test", "chat_evidence_recorded", {"i": i, "test": "concurrent writer"})
     print(json.dumps({"role": "evidence", "appended": n}))
     return 0
 

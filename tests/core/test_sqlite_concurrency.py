@@ -162,7 +162,7 @@ def test_api_workers_scheduler_and_evidence_writers_in_parallel_processes(commit
         for case in cases:  # every evidence chain intact despite the interleaving
             assert verify_case_chain(s, case.id, case.company_id).ok
         notes = s.scalar(select(func.count()).select_from(EvidenceEntry).where(
-            EvidenceEntry.case_id == hr_cases[0], EvidenceEntry.action == "test_note"))
+            EvidenceEntry.case_id == hr_cases[0], EvidenceEntry.action == "chat_evidence_recorded"))
         assert notes == 80
         sent = s.scalars(select(ReminderDelivery.case_id).where(ReminderDelivery.slot == 0,
                                                                 ReminderDelivery.status == "sent")).all()
