@@ -14,6 +14,7 @@ BLUEPRINT_MODULES = [
     "api.case_actions",
     "api.reminders",
     "api.faces",
+    "api.identity_changes",
     "api.signing",
 ]
 

@@ -93,6 +93,13 @@ class Settings:
     liveness_min_frames: int = _s("QIANLI_LIVENESS_MIN_FRAMES", 3, "Fewest frames in a liveness burst (a neutral frame and one per action).")
     liveness_max_frames: int = _s("QIANLI_LIVENESS_MAX_FRAMES", 8, "Most frames in a liveness burst.")
     liveness_max_frame_bytes: int = _s("QIANLI_LIVENESS_MAX_FRAME_BYTES", 2 * 1024 * 1024, "Largest single frame of a liveness burst, bytes.")
+    identity_cooling_days: int = _s("QIANLI_IDENTITY_COOLING_DAYS", 7, "Days a changed phone number, or a WeChat binding made after an HR unbind, waits before it can be used for signing, unless the employee confirms it from the WeChat that was bound before (1-90).")
+    faceid_backend: str = _s("QIANLI_FACEID_BACKEND", "off", "Certified real-name face enrolment: 'off' or 'tencent' (Tencent Cloud FaceID 人脸核身 DetectAuth + GetDetectInfoEnhanced).", choices=("off", "tencent"))
+    faceid_tencent_endpoint: str = _s("QIANLI_FACEID_TENCENT_ENDPOINT", "faceid.tencentcloudapi.com", "Tencent Cloud FaceID endpoint host (host:port; http:// prefix allowed for a local emulation).")
+    faceid_tencent_region: str = _s("QIANLI_FACEID_TENCENT_REGION", "ap-guangzhou", "Tencent Cloud FaceID region.")
+    faceid_tencent_secret_id: str = _s("QIANLI_FACEID_TENCENT_SECRET_ID", "", "Tencent Cloud SecretId for FaceID.", secret=True)
+    faceid_tencent_secret_key: str = _s("QIANLI_FACEID_TENCENT_SECRET_KEY", "", "Tencent Cloud SecretKey for FaceID.", secret=True)
+    faceid_tencent_rule_id: str = _s("QIANLI_FACEID_TENCENT_RULE_ID", "", "FaceID RuleId (业务流程ID) from the Tencent Cloud console.")
     signing_intent_window_s: int = _s("QIANLI_SIGNING_INTENT_WINDOW_S", 300, "SMS and face checks must both pass within this many seconds to earn a signing intent.")
     signing_intent_ttl_s: int = _s("QIANLI_SIGNING_INTENT_TTL_S", 600, "Lifetime of a signing intent, seconds.")
 
@@ -283,8 +290,14 @@ def _check(s: Settings) -> None:
             raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: cannot read ({exc.strerror})") from exc
         if b"-----BEGIN CERTIFICATE-----" not in pem:
             raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: no PEM certificate in the file")
+    if not 1 <= s.identity_cooling_days <= 90:
+        raise SettingsError(f"QIANLI_IDENTITY_COOLING_DAYS={s.identity_cooling_days}: must be between 1 and 90")
     if not 1 <= s.chat_notice_window_days <= 3650:
         raise SettingsError(f"QIANLI_CHAT_NOTICE_WINDOW_DAYS={s.chat_notice_window_days}: must be between 1 and 3650")
+    if s.faceid_backend == "tencent" and not (s.faceid_tencent_secret_id and s.faceid_tencent_secret_key
+                                              and s.faceid_tencent_rule_id):
+        raise SettingsError("QIANLI_FACEID_TENCENT_SECRET_ID, _SECRET_KEY and _RULE_ID are required with "
+                            "QIANLI_FACEID_BACKEND=tencent")
     if s.is_production:
         if s.wechat_backend == "dev":
             raise SettingsError("QIANLI_WECHAT_BACKEND=dev is for development only")
