@@ -51,6 +51,12 @@ class Settings:
     hr_session_ttl_s: int = _s("QIANLI_HR_SESSION_TTL_S", 8 * 3600, "Lifetime of an HR login (token and console cookie), seconds.")
     log_level: str = _s("QIANLI_LOG_LEVEL", "INFO", "Python logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
+    # --- observability -------------------------------------------------------------------
+    log_format: str = _s("QIANLI_LOG_FORMAT", "json", "Log lines on stderr: 'json' (one object per line, with request_id) or 'text'.", choices=("json", "text"))
+    trust_request_id: bool = _s("QIANLI_TRUST_REQUEST_ID", False, "Adopt the incoming X-Request-ID header (1-128 safe characters) as the request id. Set it only behind a proxy that sets or strips that header; otherwise every request gets a fresh id.")
+    metrics_token: str = _s("QIANLI_METRICS_TOKEN", "", "Bearer token required to read /metrics. Empty: /metrics answers only direct loopback clients (no X-Forwarded-For/Forwarded header).", secret=True)
+    prometheus_multiproc_dir: str = _s("PROMETHEUS_MULTIPROC_DIR", "", "prometheus-client's multiprocess directory: set it (an empty directory, cleaned at each start) when gunicorn runs several workers, so /metrics adds up every process. config/gunicorn.conf.py and `make run` use var/prometheus.")
+
     # --- notice rules --------------------------------------------------------------------
     letter_due_working_days: int = _s("QIANLI_LETTER_DUE_WORKING_DAYS", 3, "Working days after notice arrival by which the signed letter is due (companies may override).")
     holidays_extend_notice: bool = _s("QIANLI_HOLIDAYS_EXTEND_NOTICE", False, "Default for companies: whether statutory holidays extend the 30/3-day notice period (disputed in law).")
@@ -292,6 +298,8 @@ def _check(s: Settings) -> None:
             raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: no PEM certificate in the file")
     if not 1 <= s.identity_cooling_days <= 90:
         raise SettingsError(f"QIANLI_IDENTITY_COOLING_DAYS={s.identity_cooling_days}: must be between 1 and 90")
+    if s.metrics_token and len(s.metrics_token) < 16:
+        raise SettingsError("QIANLI_METRICS_TOKEN must be at least 16 characters (or empty: loopback only)")
     if not 1 <= s.chat_notice_window_days <= 3650:
         raise SettingsError(f"QIANLI_CHAT_NOTICE_WINDOW_DAYS={s.chat_notice_window_days}: must be between 1 and 3650")
     if s.faceid_backend == "tencent" and not (s.faceid_tencent_secret_id and s.faceid_tencent_secret_key
