@@ -440,3 +440,29 @@ def test_faceid_off_answers_503(client, world):
     assert r.status_code == 503 and r.json["code"] == "faceid_not_configured"
     r = client.post("/api/v1/faces/certified-enrolments/finish", json={"biz_token": "BIZ123"}, headers=emp_h)
     assert r.status_code == 422 and r.json["code"] == "faceid_token_invalid"
+
+
+def test_console_page_shows_the_history_and_changes_the_phone(client, world, runtime, db_session):
+    import re
+
+    page = client.get("/hr/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    r = client.post("/hr/login", data={"csrf_token": token, "company_code": world.company.code,
+                                       "username": world.hr.username, "password": "correct horse battery",
+                                       "next": "/hr/"})
+    assert r.status_code == 303
+    page = client.get(f"/hr/employees/{world.emp.id}/identity")
+    assert page.status_code == 200 and 'id="signing-ready"' in page.get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    r = client.post(f"/hr/employees/{world.emp.id}/phone", data={"csrf_token": token, "phone": HR_PHONE,
+                                                                 "reason": "员工换号"})
+    assert r.status_code == 303
+    html = client.get(f"/hr/employees/{world.emp.id}/identity").get_data(as_text=True)
+    assert 'data-factor="phone" data-status="pending"' in html and "137****9999" in html
+    assert 'id="signing-blockers"' in html
+    assert any("137****9999" in m.params.get("text", "") for m in outbox(runtime, OLD_PHONE))
+    # without the CSRF token nothing changes
+    r = client.post(f"/hr/employees/{world.emp.id}/phone", data={"phone": "13600001111", "reason": "x"})
+    assert r.status_code in (400, 403)
+    db_session.expire_all()
+    assert db_session.query(IdentityChange).filter_by(employee_id=world.emp.id).count() == 1
