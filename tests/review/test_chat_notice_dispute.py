@@ -23,17 +23,6 @@ TEXT = "领导，我下个月不干了"
 
 
 
-def make_test_pki():
-    """tests/dossier/pki_helpers.make_pki, loaded by path (tests/ is not a package)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "dossier" / "pki_helpers.py"
-    spec = importlib.util.spec_from_file_location("qianli_tests_pki_helpers", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.make_pki()
-
 def _body(emp, days_ago: float, **kw):
     sent = (datetime.now(timezone(timedelta(hours=8))) - timedelta(days=days_ago)).replace(microsecond=0)
     body = {"employee_no": emp.employee_no, "text": TEXT, "sender_name": "小王", "platform": "wechat",
@@ -190,9 +179,8 @@ def test_dossier_shows_the_dispute(runtime, db_session, client, world, factory):
     client.post(f"/api/v1/cases/{case_id}/chat-notice/answer", json={"answer": "dispute"},
                 headers=factory.employee_headers(emp))
     db_session.expire_all()
-    services, _root = make_test_pki()
-    data = build_dossier(db_session, runtime, db_session.get(ResignationCase, case_id), actor="hr:1",
-                         services=services)
+    # the runtime's own PKI and TSA (importing tests.dossier.pki_helpers fails after other test packages loaded)
+    data = build_dossier(db_session, runtime, db_session.get(ResignationCase, case_id), actor="hr:1")
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         notice = json.loads(zf.read("case/chat-notice.json"))["chat_notice"]
         report = zf.read("report.pdf")
