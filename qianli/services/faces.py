@@ -480,10 +480,10 @@ def confirm_face_reference(session: Session, rt: Runtime, *, company_id: str, em
     if accept:
         enrolment.employee_confirmed_at = utcnow()
         session.flush()
-        _evidence_on_open_cases(session, company_id, emp.id, actor, "face_reference_confirmed", payload)
+        _evidence_on_open_cases(session, company_id, emp.id, actor, EvidenceKind.FACE_REFERENCE_CONFIRMED, payload)
         return enrolment
     _delete_enrolment(session, company_id, emp.id)
-    _evidence_on_open_cases(session, company_id, emp.id, actor, "face_reference_rejected", payload)
+    _evidence_on_open_cases(session, company_id, emp.id, actor, EvidenceKind.FACE_REFERENCE_REJECTED, payload)
     raise_alert(session, company_id=company_id, kind="identity_objection", employee_id=emp.id,
                 message=f"员工 {emp.name}（{emp.employee_no}）不认可用人单位提供的人脸参考照片，已删除",
                 payload={"enrolment_version": version})

@@ -31,6 +31,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from cases.errors import Conflict, NotFound
+from cases.evidence_kinds import EvidenceKind
 from cases.states import OPEN_STATES
 from identity.sms import mask_phone
 from qianli.crypto import normalize_phone
@@ -93,7 +94,8 @@ def _change_payload(ch: IdentityChange) -> dict[str, Any]:
             "notify_openid": mask_openid(ch.notify_openid), "notices": list(ch.notices or [])}
 
 
-def _evidence_on_open_cases(session: Session, emp: Employee, actor: str, action: str, payload: dict[str, Any]) -> None:
+def _evidence_on_open_cases(session: Session, emp: Employee, actor: str, action: EvidenceKind,
+                            payload: dict[str, Any]) -> None:
     for case in open_cases(session, emp):
         append_evidence(session, case, actor, action, payload)
 
@@ -199,7 +201,7 @@ def change_phone(session: Session, rt: Runtime, emp: Employee, new_phone: str, *
     text = (f"{company.name}于{_when(now)}将您登记的手机号由{mask_phone(old_phone)}改为{mask_phone(new_phone)}。"
             f"如非您本人要求，请在签离小程序“身份变更”中提出异议；{days}天内无异议或经您确认后，新号码才能用于签署。")
     _announce(session, rt, emp, ch, sms_phone=old_phone, openid=emp.wechat_openid, text=text)
-    _evidence_on_open_cases(session, emp, actor, "identity_phone_changed", _change_payload(ch))
+    _evidence_on_open_cases(session, emp, actor, EvidenceKind.IDENTITY_PHONE_CHANGED, _change_payload(ch))
     return ch
 
 
@@ -225,7 +227,7 @@ def record_rebind(session: Session, rt: Runtime, emp: Employee, openid: str, *, 
     text = (f"您在{company.name}的签离账号于{_when(now)}绑定了新的微信（此前的绑定由 HR 解除）。"
             f"如非您本人操作，请用原微信在签离小程序“身份变更”中提出异议；{days}天内无异议后，新微信才能用于签署。")
     _announce(session, rt, emp, ch, sms_phone=phone, openid=unbind.openid, text=text)
-    _evidence_on_open_cases(session, emp, f"wechat:{openid}", "identity_wechat_rebound", _change_payload(ch))
+    _evidence_on_open_cases(session, emp, f"wechat:{openid}", EvidenceKind.IDENTITY_WECHAT_REBOUND, _change_payload(ch))
     return ch
 
 
@@ -292,10 +294,10 @@ def answer_change(session: Session, rt: Runtime, *, change_id: str, openid: str,
     emp = session.get(Employee, ch.employee_id)
     if answer == "confirm":
         ch.confirmed_at, ch.confirmed_by = now, actor
-        action = "identity_change_confirmed"
+        action = EvidenceKind.IDENTITY_CHANGE_CONFIRMED
     else:
         ch.objected_at, ch.objected_by, ch.objection = now, actor, (comment or "")[:500]
-        action = "identity_change_objected"
+        action = EvidenceKind.IDENTITY_CHANGE_OBJECTED
         raise_alert(session, company_id=ch.company_id, kind="identity_objection", employee_id=ch.employee_id,
                     message=f"员工 {emp.name}（{emp.employee_no}）反对{_FACTOR_ZH[ch.factor]}变更（{ch.old_value} → "
                             f"{ch.new_value}），该要素不能用于签署",
