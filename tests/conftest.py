@@ -49,7 +49,9 @@ def var_dir(tmp_path_factory) -> Path:
 
 def _test_settings(var_dir: Path, database_url: str, **overrides):
     env = {"QIANLI_ENV": "test", "QIANLI_VAR_DIR": str(var_dir), "DATABASE_URL": database_url,
-           "REDIS_URL": f"{REDIS_BASE}/{REDIS_DB}", "QIANLI_LOG_LEVEL": "WARNING"}
+           "REDIS_URL": f"{REDIS_BASE}/{REDIS_DB}", "QIANLI_LOG_LEVEL": "WARNING",
+           # the uniform-timing floor of binding answers is tested on its own (tests/identity/test_sms_limits.py)
+           "QIANLI_BIND_ANSWER_FLOOR_S": "0"}
     return replace(load_settings(env), **overrides) if overrides else load_settings(env)
 
 
