@@ -48,7 +48,11 @@ class Settings:
     max_request_bytes: int = _s("QIANLI_MAX_REQUEST_BYTES", 12 * 1024 * 1024, "Largest accepted request body in bytes (uploads included).")
     access_token_ttl_s: int = _s("QIANLI_ACCESS_TOKEN_TTL_S", 900, "Lifetime of employee and HR access tokens, seconds.")
     refresh_token_ttl_s: int = _s("QIANLI_REFRESH_TOKEN_TTL_S", 30 * 86400, "Lifetime of employee refresh tokens, seconds.")
-    hr_session_ttl_s: int = _s("QIANLI_HR_SESSION_TTL_S", 8 * 3600, "Lifetime of an HR login (token and console cookie), seconds.")
+    hr_session_ttl_s: int = _s("QIANLI_HR_SESSION_TTL_S", 8 * 3600, "Lifetime of an HR login (server-side session, token and console cookie), seconds.")
+    hr_login_max_failures: int = _s("QIANLI_HR_LOGIN_MAX_FAILURES", 5, "Failed HR logins for one account (company code + username) within QIANLI_HR_LOGIN_WINDOW_S that lock it (429 login_locked, HR alert).")
+    hr_login_max_failures_per_ip: int = _s("QIANLI_HR_LOGIN_MAX_FAILURES_PER_IP", 20, "Failed HR logins from one client address within QIANLI_HR_LOGIN_WINDOW_S before 429 login_throttled.")
+    hr_login_window_s: int = _s("QIANLI_HR_LOGIN_WINDOW_S", 900, "Window in which failed HR logins are counted, seconds.")
+    hr_login_lockout_s: int = _s("QIANLI_HR_LOGIN_LOCKOUT_S", 900, "How long a locked HR account stays locked, seconds (a password reset lifts it).")
     trusted_proxies: int = _s("QIANLI_TRUSTED_PROXIES", 0, "Number of reverse proxies in front of the app (werkzeug ProxyFix): the client address, scheme and host are taken from that many X-Forwarded-* hops. 0: the socket address (no proxy). Never more than the proxies you run: a client can forge extra hops.")
     log_level: str = _s("QIANLI_LOG_LEVEL", "INFO", "Python logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 

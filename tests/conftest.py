@@ -208,15 +208,17 @@ class Factory:
         from qianli.services.auth import Principal, issue_access_token
 
         token, _ = issue_access_token(self.rt.settings, Principal("employee", emp.id, emp.company_id,
-                                                                  openid or emp.wechat_openid or f"openid-{emp.id}"))
+                                                                  openid or emp.wechat_openid or f"openid-{emp.id}",
+                                                                  epoch=emp.session_epoch or 0))
         return {"Authorization": f"Bearer {token}"}
 
     def hr_headers(self, user) -> dict[str, str]:
-        from qianli.services.auth import Principal, issue_access_token
+        """A real server-side HR session (as hrLogin opens), committed in the test's transaction."""
+        from qianli.services.auth import open_hr_session
 
-        token, _ = issue_access_token(self.rt.settings, Principal("hr", user.id, user.company_id, role=user.role,
-                                                                  department=user.department))
-        return {"Authorization": f"Bearer {token}"}
+        pair = open_hr_session(self.s, self.rt.settings, user)
+        self.s.commit()
+        return {"Authorization": f"Bearer {pair.access_token}"}
 
 
 @pytest.fixture
