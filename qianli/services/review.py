@@ -36,13 +36,14 @@ from qianli.db import utcnow
 from qianli.models import Company, Employee, EvidenceEntry, HrAlert, HrUser, ResignationCase
 from qianli.runtime import Runtime
 from qianli.services.alerts import open_alerts, raise_alert, resolve_alert
-from qianli.services.cases import SHANGHAI, apply_action, company_policy, get_case, get_employee_case, open_case
+from qianli.services.cases import (SHANGHAI, apply_action, company_policy, get_case, get_employee, get_employee_case,
+                                   open_case)
 from qianli.services.evidence import append_evidence, case_evidence, verify_case_chain
 from qianli.storage import case_documents, open_store, sha256_hex, store_document
 
 __all__ = ["HR_WRITERS", "CHAT_PLATFORMS", "SCREENSHOT_TYPES", "MAX_SCREENSHOT_BYTES", "MAX_CHAT_TEXT",
            "CaseQuery", "CasePage", "ApprovalStatus", "Reviewer", "get_reviewer", "shanghai_today", "is_overdue",
-           "list_cases", "get_hr_case", "case_detail", "approval_status", "hr_allowed_actions", "approve_case",
+           "list_cases", "get_hr_case", "get_hr_employee", "case_detail", "approval_status", "hr_allowed_actions", "approve_case",
            "return_case", "confirm_agreed_last_day", "request_withdrawal", "decide_withdrawal",
            "pending_withdrawal", "pending_agreement", "record_chat_evidence", "list_alerts", "resolve_hr_alert",
            "notify_employee_safely"]
@@ -110,6 +111,14 @@ def get_hr_case(session: Session, reviewer: Reviewer, case_id: str, *, for_updat
     if not _sees_case(reviewer, _employee(session, case)):
         raise NotFound("case_not_found", "找不到该离职申请")
     return case
+
+
+def get_hr_employee(session: Session, reviewer: Reviewer, employee_id: str) -> Employee:
+    """An employee this reviewer may see (a department head: their department); anything else is 404."""
+    emp = get_employee(session, employee_id, reviewer.company_id)
+    if not _sees_case(reviewer, emp):
+        raise NotFound("employee_not_found", "找不到该员工")
+    return emp
 
 
 def _lock_employee_case(session: Session, case_id: str, employee_id: str, company_id: str) -> ResignationCase:
