@@ -19,7 +19,7 @@ __all__ = ["hr_group"]
 def _actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
-    except Exception:  # no passwd entry (containers)
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME (containers)
         return "cli:unknown"
 
 
@@ -90,9 +90,9 @@ def hr_reactivate(company_code: str, username: str) -> None:
 @click.argument("role", type=click.Choice(HR_ROLES))
 @click.option("--department", default=None, help="Department (required for dept_head; '' clears it).")
 def hr_set_role(company_code: str, username: str, role: str, department: str | None) -> None:
-    from qianli.services.hr_users import update_hr_user
+    from qianli.services.hr_users import KEEP, update_hr_user
 
-    dept = ... if department is None else department
+    dept = KEEP if department is None else department
     _run(company_code, username,
          lambda rt, s, u: update_hr_user(s, u, actor=_actor(), role=role, department=dept) and None)
 

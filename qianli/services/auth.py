@@ -27,12 +27,13 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from cases.errors import InvalidInput, RateLimited, Unauthorized
@@ -311,7 +312,7 @@ def end_hr_sessions(session: Session, hr_user_id: str, reason: str, *, keep: str
     q = update(HrSession).where(HrSession.hr_user_id == hr_user_id, HrSession.ended_at.is_(None))
     if keep:
         q = q.where(HrSession.id != keep)
-    return session.execute(q.values(ended_at=utcnow(), end_reason=reason)).rowcount or 0
+    return cast(CursorResult, session.execute(q.values(ended_at=utcnow(), end_reason=reason))).rowcount or 0
 
 
 def create_hr_user(session: Session, *, company_id: str, username: str, display_name: str, password: str, role: str,

@@ -21,7 +21,7 @@ from qianli.services.auth import (clear_login_lock, end_hr_sessions, hash_passwo
                                   verify_password)
 from qianli.settings import Settings
 
-__all__ = ["HrUserView", "list_hr_users", "get_hr_user", "find_hr_user", "update_hr_user", "reset_hr_password",
+__all__ = ["KEEP", "HrUserView", "list_hr_users", "get_hr_user", "find_hr_user", "update_hr_user", "reset_hr_password",
            "change_own_password"]
 
 
@@ -76,12 +76,16 @@ def view(session: Session, user: HrUser) -> HrUserView:
     return _view(user, _live_sessions(session, [user.id]).get(user.id, 0))
 
 
+KEEP: Any = object()
+"""``department=KEEP``: leave the department as it is (None clears it)."""
+
+
 def update_hr_user(session: Session, user: HrUser, *, actor: str, actor_user_id: str | None = None,
-                   active: bool | None = None, role: str | None = None, department: str | None = ...,  # type: ignore[assignment]
+                   active: bool | None = None, role: str | None = None, department: Any = KEEP,
                    ip: str = "") -> HrUser:
     """Change activity, role and/or department. A manager cannot deactivate or demote themself."""
     new_role = role if role is not None else user.role
-    new_dept = user.department if department is ... else (department or None)
+    new_dept = user.department if department is KEEP else (department or None)
     if new_role not in HR_ROLES:
         raise InvalidInput("invalid_role", f"role must be one of {', '.join(HR_ROLES)}")
     if new_role == "dept_head" and not new_dept:

@@ -128,6 +128,8 @@ MATRIX: dict[str, Row] = {
     "updateMyCaseForm": Row(employee_only(409, 404), _json({
         "reason_category": "career_development", "requested_last_day": (date.today() + timedelta(days=40)).isoformat()}),
         path=CASE, note="the letter is signed: the form is frozen"),
+    "respondToChatNotice": Row(employee_only(409, 404), _json({"answer": "dispute"}), path=CASE,
+                               note="the case was opened by the employee, not from a chat message: no_chat_notice"),
     "confirmAgreedLastDay": Row(employee_only(409, 404), _json({"agreed_last_day": date.today().isoformat()}),
                                 path=CASE, note="nothing proposed"),
     "previewLetter": Row(employee_only(409, 404), path=CASE, note="the letter is signed: no preview to sign"),
