@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from qianli.db import Base, make_engine
-from qianli.migrate import EVIDENCE_APPEND_ONLY_SQL
+from qianli.migrate import APPEND_ONLY_TABLES, EVIDENCE_APPEND_ONLY_SQL, append_only_sql
 from qianli.runtime import Runtime, set_runtime
 from qianli.settings import load_settings, reset_settings_cache
 
@@ -67,6 +67,9 @@ def create_schema(engine) -> None:
         with engine.begin() as conn:
             for stmt in EVIDENCE_APPEND_ONLY_SQL:
                 conn.execute(text(stmt))
+            for table in (t for t in APPEND_ONLY_TABLES if t != "evidence_entries"):  # that one: above
+                for stmt in append_only_sql(table):
+                    conn.execute(text(stmt))
 
 
 @pytest.fixture(scope="session")

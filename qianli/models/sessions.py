@@ -39,7 +39,8 @@ class HrSession(Base):
 
 
 class HrAccountEvent(Base):
-    """Who changed an HR account (or locked it by failed logins), when and from where. Append-only."""
+    """Who changed an HR account (or locked it by failed logins), when and from where. Append-only
+    (on PostgreSQL the app role may only INSERT and SELECT, and triggers refuse UPDATE and DELETE)."""
 
     __tablename__ = "hr_account_events"
     __table_args__ = (Index("ix_hr_account_events_user", "company_id", "hr_user_id"),)

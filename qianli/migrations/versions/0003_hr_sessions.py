@@ -1,16 +1,17 @@
 """hr sessions, account events, employee session epoch
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-27
 """
 from alembic import op
 import sqlalchemy as sa
 import qianli.db
+from qianli.migrate import append_only_sql
 
 
-revision = '0002'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
@@ -54,6 +55,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('session_epoch', sa.Integer(), server_default='0', nullable=False))
 
     # ### end Alembic commands ###
+    if op.get_bind().dialect.name == "postgresql":
+        for stmt in append_only_sql("hr_account_events"):  # the audit trail of HR accounts
+            op.execute(stmt)
 
 
 def downgrade() -> None:
