@@ -6,6 +6,7 @@ BLUEPRINT_MODULES = [
     "api.sessions",
     "api.cases",
     "api.company",
+    "api.calendar",
     "api.wechat",
     "api.sms",
     "api.roster",

@@ -51,6 +51,7 @@ ACTION_LABELS = {
     "review_last_day_proposed": "提出提前的最后工作日（协商一致）", "review_last_day_confirmed": "员工确认最后工作日",
     "review_last_day_declined": "员工不同意提前的最后工作日", "withdrawal_requested": "员工申请撤回",
     "withdrawal_declined": "公司不同意撤回", "hr_alert_raised": "HR 提醒", "dossier_exported": "导出离职档案",
+    "dates_recomputed": "按公布的节假日安排重新计算日期",
 }
 DOC_LABELS = {"letter_unsigned": "辞职信（未签名）", "letter_signed": "辞职信（员工已签名）",
               "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案", "other": "其他"}
@@ -341,3 +342,69 @@ def resolve_alert(alert_id: str):
     svc.resolve_hr_alert(db(), g.reviewer, alert_id)
     flash(FLASH_TEXT["alert_resolved"])
     return redirect(url_for("hr_console.alerts"), code=303)
+
+
+# ---- holiday schedules --------------------------------------------------------------------------------
+
+SCOPE_LABELS = {"bundled": "内置", "all_companies": "运维录入（所有公司）", "company": "本公司录入"}
+
+
+def _calendar_render(status: int = 200, *, form: dict[str, Any] | None = None, result: Any = None):
+    from qianli.services import calendar as cal
+
+    schedules = cal.list_schedules(db(), g.reviewer.company_id)
+    next_year = max([s["year"] for s in schedules] + [datetime_now_year()]) + 1
+    next_year = min(next_year, 2099)
+    return _render("hr/calendar.html", status, schedules=schedules, statutory=cal.statutory_preview(next_year),
+                   scope_labels=SCOPE_LABELS, form=form or {}, result=result)
+
+
+def datetime_now_year() -> int:
+    from qianli.db import utcnow
+
+    return utcnow().astimezone(SHANGHAI).year
+
+
+def _schedule_lines(text: str, fields: int, what: str) -> list[list[str]]:
+    rows = []
+    for n, line in enumerate(text.replace("，", ",").splitlines(), start=1):
+        parts = [p for p in line.replace(",", " ").split() if p]
+        if not parts:
+            continue
+        if len(parts) != fields:
+            raise InvalidInput("invalid_schedule", f"{what}第 {n} 行应为 {fields} 项（以空格分隔）")
+        rows.append(parts)
+    return rows
+
+
+@bp.get("/calendar")
+@login_required
+def calendar_page():
+    return _calendar_render()
+
+
+@bp.post("/calendar")
+@login_required
+def calendar_import():
+    from cases.errors import Forbidden
+    from qianli.services import calendar as cal
+
+    if g.reviewer.role != "hr_manager":
+        raise Forbidden("role_forbidden", "只有人事经理可以录入节假日安排", details={"role": g.reviewer.role})
+    form = {k: request.form.get(k, "")[:5000] for k in ("year", "source", "holidays", "workdays")}
+    try:
+        year = int(form["year"])
+    except ValueError:
+        raise InvalidInput("invalid_schedule", "年份格式错误") from None
+    doc = {"year": year, "source": form["source"],
+           "holidays": [{"name": a, "first": b, "last": c} for a, b, c in _schedule_lines(form["holidays"], 3, "放假")],
+           "workdays": [{"name": a, "date": b} for a, b in _schedule_lines(form["workdays"], 2, "调休上班日")]}
+    try:
+        res = cal.import_schedule(db(), runtime(), doc=doc, company_id=g.reviewer.company_id, actor=g.reviewer.actor)
+    except DomainError as err:
+        db().rollback()
+        flash(err.message)
+        return _calendar_render(_status_of(err), form=form)
+    result = {"year": res.schedule.year, "replaced": res.replaced, "warnings": res.warnings,
+              "recomputed": res.recomputed, "unchanged": res.unchanged}
+    return _calendar_render(result=result)

@@ -157,6 +157,7 @@ NOTIFICATION_KINDS = {
     "agreed_last_day_proposed": "公司提议了新的最后工作日，请确认",
     "withdrawal_consented": "公司已同意您撤回离职申请",
     "withdrawal_declined": "公司未同意撤回，离职申请继续有效",
+    "dates_recomputed": "节假日安排已公布，您的离职日期已更新",
 }
 
 
@@ -196,6 +197,11 @@ def notification_message(kind: str, *, name: str, params: dict[str, Any]) -> Mes
         detail = f"原因：{params['reason']}"
     elif kind == "agreed_last_day_proposed" and params.get("agreed_last_day"):
         detail = f"提议的最后工作日：{_zh_date(date.fromisoformat(str(params['agreed_last_day'])))}"
+    elif kind == "dates_recomputed" and params.get("letter_due_date"):
+        mark = "（暂定）" if str(params.get("provisional")) == "1" else ""
+        detail = f"辞职信截止日：{_zh_date(date.fromisoformat(str(params['letter_due_date'])))}{mark}"
+        if params.get("earliest_last_day"):
+            detail += f"，最早离职日：{_zh_date(date.fromisoformat(str(params['earliest_last_day'])))}"
     elif params.get("comment"):
         detail = f"说明：{params['comment']}"
     text = f"{name}，{title}。{detail + '。' if detail else ''}请在小程序内查看。"

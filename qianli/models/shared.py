@@ -14,7 +14,7 @@ __all__ = ["Document", "DOCUMENT_KINDS", "HrAlert", "ALERT_KINDS"]
 
 DOCUMENT_KINDS = ("letter_unsigned", "letter_signed", "letter_countersigned", "chat_screenshot",
                   "face_reference", "dossier", "other")
-ALERT_KINDS = ("face_locked", "reminder_failed", "letter_overdue", "case_submitted", "other")
+ALERT_KINDS = ("face_locked", "reminder_failed", "letter_overdue", "case_submitted", "dates_recomputed", "other")
 
 
 class Document(Base):

@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cases.calendar import ChineseCalendar, DayKind
+from cases.calendar import ChineseCalendar
 from cases.errors import Conflict, InvalidInput, NotFound
 from cases.notice import NoticeComputation, compute_notice
 from cases.statutory import FIRST_YEAR, LAST_YEAR
 from cases.states import OPEN_STATES, CaseAction, CaseState, next_state
 from qianli.db import utcnow
-from qianli.models import CASE_SOURCES, REASON_CATEGORIES, Company, Employee, HolidayOverride, ResignationCase
+from qianli.models import CASE_SOURCES, REASON_CATEGORIES, Company, Employee, ResignationCase
 from qianli.services.evidence import append_evidence
 from qianli.settings import Settings
 
@@ -55,10 +55,10 @@ def company_policy(company: Company | None, settings: Settings) -> CompanyPolicy
 
 
 def company_calendar(session: Session, company_id: str | None) -> ChineseCalendar:
-    if company_id is None:
-        return ChineseCalendar()
-    rows = session.scalars(select(HolidayOverride).where(HolidayOverride.company_id == company_id))
-    return ChineseCalendar(overrides={r.day: DayKind.HOLIDAY if r.kind == "holiday" else DayKind.SWAPPED_WORKDAY for r in rows})
+    """Bundled and imported State Council schedules, the law for unpublished years, the company's overrides."""
+    from qianli.services.calendar import company_calendar as _calendar
+
+    return _calendar(session, company_id)
 
 
 def preview_notice(session: Session, settings: Settings, *, company_id: str | None, arrival: date,
