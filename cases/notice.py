@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from cases.calendar import ChineseCalendar
 
 __all__ = ["NoticeComputation", "compute_notice", "arrival_date_shanghai", "NOTICE_DAYS", "PROBATION_NOTICE_DAYS",
-           "PROVISIONAL_MARK"]
+           "PROVISIONAL_MARK", "provisional_note"]
 
 NOTICE_DAYS = 30
 PROBATION_NOTICE_DAYS = 3
@@ -42,6 +42,12 @@ class NoticeComputation:
     pending_years: tuple[int, ...] = ()
     # Statutory holidays that extended the period (holidays_extend only).
     extension_days: tuple[date, ...] = ()
+
+
+def provisional_note(letter_due_date: date) -> str:
+    """The caveat shown with a provisional due date (mini-program, console)."""
+    return (f"书面辞职信截止日{letter_due_date.isoformat()}{PROVISIONAL_MARK}：所在期间的国务院节假日调休安排尚未公布，"
+            "按《全国年节及纪念日放假办法》规定的法定节假日推算（法定节假日不计为工作日）；安排公布后将重新计算并通知您。")
 
 
 def arrival_date_shanghai(t: datetime) -> date:
