@@ -16,6 +16,7 @@ BLUEPRINT_MODULES = [
     "api.reminders",
     "api.faces",
     "api.signing",
+    "api.agreement",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).

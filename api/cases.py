@@ -6,7 +6,6 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from cases.notice import provisional_note
 from qianli.db import utcnow
 from qianli.models import REASON_CATEGORIES, Employee
 from qianli.services import cases as svc
@@ -51,10 +50,8 @@ class CaseSchema(ma.Schema):
     handover_items = ma.fields.List(ma.fields.Dict())
     letter_due_date = ma.fields.Date(required=True)
     dates_provisional = ma.fields.Boolean(required=True)
-    dates_note = ma.fields.Function(
-        lambda c: provisional_note(c.letter_due_date) if getattr(c, "dates_provisional", False) else None,
-        allow_none=True, metadata={"type": "string", "description": (
-            "zh-CN caveat shown with a provisional due date (null when the dates are final)")})
+    dates_note = ma.fields.String(allow_none=True, metadata={"description": (
+        "zh-CN caveat shown with a provisional due date (null when the dates are final)")})
     letter_submitted_at = ma.fields.AwareDateTime(allow_none=True)
     created_at = ma.fields.AwareDateTime(required=True)
 

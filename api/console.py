@@ -52,9 +52,11 @@ ACTION_LABELS = {
     "review_last_day_declined": "员工不同意提前的最后工作日", "withdrawal_requested": "员工申请撤回",
     "withdrawal_declined": "公司不同意撤回", "hr_alert_raised": "HR 提醒", "dossier_exported": "导出离职档案",
     "dates_recomputed": "按公布的节假日安排重新计算日期",
+    "agreement_addendum_signed": "签署提前离职协议（员工签名、公司盖章）",
 }
 DOC_LABELS = {"letter_unsigned": "辞职信（未签名）", "letter_signed": "辞职信（员工已签名）",
-              "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案", "other": "其他"}
+              "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案",
+              "agreement_addendum": "提前离职协议（员工签名、公司盖章）", "other": "其他"}
 FLASH_TEXT = {"first_approved": "一级审核已通过", "approved": "终审已通过，公司已会签",
               "awaiting_employee_confirmation": "已提出提前的最后工作日，等待员工确认", "returned": "已退回员工修改",
               "withdrawal_consented": "已同意撤回", "withdrawal_declined": "已记录不同意撤回", "alert_resolved": "提醒已处理"}

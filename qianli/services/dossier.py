@@ -62,7 +62,7 @@ TSA_ROOTS_PEM = "pki/tsa-roots.pem"  # only with an external TSA (QIANLI_TSA_TRU
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_MEMBERS = 5000
 MAX_UNCOMPRESSED = 1024 * 1024 * 1024
-PDF_KINDS = ("letter_signed", "letter_countersigned")
+PDF_KINDS = ("letter_signed", "letter_countersigned", "agreement_addendum")
 
 
 # ---- trust services (timestamp authority + root) ------------------------------------------------

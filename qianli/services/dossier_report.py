@@ -34,6 +34,9 @@ ACTION_LABELS = {
     "hr_alert_raised": "向 HR 发出提醒",
     "dossier_exported": "导出离职档案",
     "dates_recomputed": "按公布的节假日安排重新计算日期",
+    "agreement_addendum_signed": "签署提前离职协议（劳动合同法第三十六条；员工签名、公司盖章）",
+    "review_last_day_proposed": "公司提出提前的最后工作日",
+    "review_last_day_confirmed": "员工同意提前的最后工作日",
 }
 STATE_LABELS = {"awaiting_letter": "待提交辞职信", "submitted": "已提交", "first_approved": "一级已审批",
                 "approved": "已审批", "returned": "已退回", "withdrawn": "已撤回", "closed": "已结案"}
