@@ -319,6 +319,18 @@ def letter_pdf(case_id: str):
                      download_name=f"letter-{case.id}-{doc.kind}.pdf", max_age=0)
 
 
+@bp.get("/cases/<case_id>/addendum.pdf")
+@login_required
+def addendum_pdf(case_id: str):
+    from qianli.services.agreement import addendum_document
+
+    case = svc.get_hr_case(db(), g.reviewer, case_id)
+    doc = addendum_document(db(), case)
+    data = read_document(open_store(runtime().settings), doc)
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=False,
+                     download_name=f"addendum-{case.id}.pdf", max_age=0)
+
+
 @bp.get("/cases/<case_id>/dossier.zip")
 @login_required
 def dossier_zip(case_id: str):
