@@ -104,8 +104,10 @@ class Addendum(MethodView):
         p = current_principal()
         if p.kind == "employee":
             case = get_employee_case(db(), case_id, employee_id=p.subject_id, company_id=p.company_id)
-        elif p.kind == "hr":
-            case = get_case(db(), case_id, p.company_id)
+        elif p.kind == "hr":  # department heads: their department only, like getCase
+            from qianli.services.review import get_hr_case, get_reviewer
+
+            case = get_hr_case(db(), get_reviewer(db(), p.subject_id, p.company_id), case_id)
         else:  # pragma: no cover - signed_in_required admits only these two
             raise Forbidden("signed_in_only", "请先登录")
         doc = svc.addendum_document(db(), case)

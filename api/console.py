@@ -53,6 +53,8 @@ ACTION_LABELS = {
     "withdrawal_declined": "公司不同意撤回", "hr_alert_raised": "HR 提醒", "dossier_exported": "导出离职档案",
     "dates_recomputed": "按公布的节假日安排重新计算日期",
     "agreement_addendum_signed": "签署提前离职协议（员工签名、公司盖章）",
+    "chat_notice_confirmed": "员工确认聊天记录为辞职通知", "chat_notice_disputed": "员工否认提出离职",
+    "reminders_stopped": "催告已停止",
 }
 DOC_LABELS = {"letter_unsigned": "辞职信（未签名）", "letter_signed": "辞职信（员工已签名）",
               "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案",

@@ -12,6 +12,6 @@ class StrictSchema(ma.Schema):
         unknown = ma.RAISE
 
 
-def NonBlank(max_len: int):
+def NonBlank(max_len: int):  # noqa: N802 - reads as a validator class at call sites
     return ma.validate.And(ma.validate.Length(min=1, max=max_len),
                            ma.validate.Predicate("strip", error="must not be blank"))

@@ -125,6 +125,9 @@ class Settings:
     reminder_retry_intervals: str = _s("QIANLI_REMINDER_RETRY_INTERVALS", "30,120,600", "Seconds between retries of a reminder after a provider error (comma-separated; their count is the number of retries).")
     reminder_dev_send_delay_s: float = _s("QIANLI_REMINDER_DEV_SEND_DELAY_S", 0.0, "Development/test only: pause before each reminder send (to exercise a worker crash mid-send).")
 
+    # --- chat notices --------------------------------------------------------------------
+    chat_notice_window_days: int = _s("QIANLI_CHAT_NOTICE_WINDOW_DAYS", 30, "A chat notice recorded with a sent_at older than this many days needs a screenshot and a reason (1-3650).")
+
     # --- roster import -------------------------------------------------------------------
     roster_max_bytes: int = _s("QIANLI_ROSTER_MAX_BYTES", 5 * 1024 * 1024, "Largest roster file (CSV or XLSX) accepted for import, bytes.")
     roster_max_rows: int = _s("QIANLI_ROSTER_MAX_ROWS", 20000, "Most data rows in one roster file.")
@@ -156,6 +159,24 @@ class Settings:
                 raise SettingsError(f"QIANLI_DATA_KEYS: each entry must be 'kid:<base64 of 32 bytes>' (got {kid!r})")
             ring.append((kid, key))
         return ring
+
+    def reminder_retry_schedule(self) -> tuple[int, ...]:
+        """Parsed ``QIANLI_REMINDER_RETRY_INTERVALS``: seconds before each retry (empty: no retries)."""
+        raw = self.reminder_retry_intervals.strip()
+        if not raw:
+            return ()
+        out: list[int] = []
+        for item in raw.split(","):
+            try:
+                seconds = int(item.strip())
+            except ValueError:
+                raise SettingsError(f"QIANLI_REMINDER_RETRY_INTERVALS={self.reminder_retry_intervals!r}: "
+                                    f"{item.strip()!r} is not a whole number of seconds") from None
+            if seconds < 0:
+                raise SettingsError(f"QIANLI_REMINDER_RETRY_INTERVALS={self.reminder_retry_intervals!r}: "
+                                    "intervals cannot be negative")
+            out.append(seconds)
+        return tuple(out)
 
     def lookup_key_bytes(self) -> bytes:
         return base64.b64decode(self.lookup_key)
@@ -245,6 +266,7 @@ def _check(s: Settings) -> None:
             raise ValueError
     except ValueError as exc:
         raise SettingsError("QIANLI_LOOKUP_KEY must be base64 of at least 32 bytes") from exc
+    s.reminder_retry_schedule()
     from cases.reminders import QuietHours
 
     try:
@@ -261,6 +283,8 @@ def _check(s: Settings) -> None:
             raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: cannot read ({exc.strerror})") from exc
         if b"-----BEGIN CERTIFICATE-----" not in pem:
             raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: no PEM certificate in the file")
+    if not 1 <= s.chat_notice_window_days <= 3650:
+        raise SettingsError(f"QIANLI_CHAT_NOTICE_WINDOW_DAYS={s.chat_notice_window_days}: must be between 1 and 3650")
     if s.is_production:
         if s.wechat_backend == "dev":
             raise SettingsError("QIANLI_WECHAT_BACKEND=dev is for development only")

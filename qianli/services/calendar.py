@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cases.calendar import ChineseCalendar, DayKind, Schedule, schedule_days
+from cases.calendar import ChineseCalendar, DayKind, Schedule
 from cases.errors import InvalidInput
 from cases.evidence import canonical_json
 from cases.holidays_data import SCHEDULES
@@ -168,7 +168,7 @@ def _schedules_for(session: Session, company_id: str | None) -> dict[int, Schedu
         if company_id else HolidaySchedule.company_id.is_(None)))
     out: dict[int, Schedule] = {}
     for r in sorted(rows, key=lambda r: (r.company_id is not None, r.imported_at)):
-        out[r.year] = ([tuple(h) for h in r.holidays], [tuple(w) for w in r.workdays])  # type: ignore[misc]
+        out[r.year] = ([tuple(h) for h in r.holidays], [tuple(w) for w in r.workdays])
     return out
 
 

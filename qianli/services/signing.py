@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 from cases.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable
 from cases.states import CaseAction, CaseState
 from identity.intent import consume_signing_intent
-from qianli.db import utcnow
 from qianli.models import Company, Document, Employee, ResignationCase, SigningRequest
 from qianli.runtime import Runtime
 from qianli.services.cases import apply_action, get_employee_case
@@ -327,7 +326,7 @@ def seal_image(company_name: str) -> bytes:
         angle = -90 - span / 2 + span * (i + 0.5) / len(name)  # image coordinates: -90 is the top
         tile = Image.new("RGBA", (px * 2, px * 2), (255, 255, 255, 0))
         ImageDraw.Draw(tile).text((px, px), ch, fill=red, font=font, anchor="mm")
-        tile = tile.rotate(-(angle + 90), resample=Image.BICUBIC, expand=True)
+        tile = tile.rotate(-(angle + 90), resample=Image.Resampling.BICUBIC, expand=True)
         x = size / 2 + radius * math.cos(math.radians(angle)) - tile.width / 2
         y = size / 2 + radius * math.sin(math.radians(angle)) - tile.height / 2
         img.alpha_composite(tile, (round(x), round(y)))

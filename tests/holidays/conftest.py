@@ -8,32 +8,18 @@ weekdays off minus swapped working days = 13).
 from __future__ import annotations
 
 import copy
+import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 import time_machine
 
 from qianli.services import cases as case_svc
 
-SCHEDULE_2027 = {
-    "year": 2027,
-    "source": "测试用 2027 年节假日安排（非官方）",
-    "holidays": [
-        {"name": "元旦", "first": "2027-01-01", "last": "2027-01-03"},
-        {"name": "春节", "first": "2027-02-05", "last": "2027-02-11"},
-        {"name": "清明节", "first": "2027-04-03", "last": "2027-04-05"},
-        {"name": "劳动节", "first": "2027-05-01", "last": "2027-05-05"},
-        {"name": "端午节", "first": "2027-06-09", "last": "2027-06-09"},
-        {"name": "中秋节", "first": "2027-09-15", "last": "2027-09-15"},
-        {"name": "国庆节", "first": "2027-10-01", "last": "2027-10-07"},
-    ],
-    "workdays": [
-        {"name": "春节", "date": "2027-02-20"},
-        {"name": "劳动节", "date": "2027-04-25"},
-        {"name": "国庆节", "date": "2027-09-26"},
-        {"name": "国庆节", "date": "2027-10-09"},
-    ],
-}
+# tests/fixtures/holidays/schedule-2027-test.json (also used by the permission matrix)
+SCHEDULE_2027 = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "holidays" / "schedule-2027-test.json")
+                           .read_text(encoding="utf-8"))
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ def test_import_recomputes_open_provisional_cases(runtime, db_session, factory, 
     co1, co2 = factory.company(), factory.company()
     hr = factory.hr(co1, "hr_manager")
     cases = [open_case_at(db_session, runtime, factory.employee(co), f"{day}T10:00:00")
-             for co, (day, _, _) in zip([co1, co2, co1], DONE_WHEN)]
+             for co, (day, _, _) in zip([co1, co2, co1], DONE_WHEN, strict=True)]
     final = open_case_at(db_session, runtime, factory.employee(co1), "2026-11-20T10:00:00")
     closed = open_case_at(db_session, runtime, factory.employee(co2), "2027-02-03T11:00:00")
     closed.state = "withdrawn"
@@ -80,7 +80,7 @@ def test_import_recomputes_open_provisional_cases(runtime, db_session, factory, 
     res = import_schedule(db_session, runtime, doc=schedule_2027, company_id=None, actor="operator:cli:all")
     db_session.commit()
     assert {r["case_id"] for r in res.recomputed} == {c.id for c in cases} and res.unchanged == 0
-    for c, (_, before, after) in zip(cases, DONE_WHEN):
+    for c, (_, before, after) in zip(cases, DONE_WHEN, strict=True):
         db_session.refresh(c)
         assert (c.letter_due_date.isoformat(), c.dates_provisional) == (after, False)
         ev = db_session.scalars(select(EvidenceEntry).where(EvidenceEntry.case_id == c.id,
