@@ -179,7 +179,7 @@ MATRIX: dict[str, Row] = {
                              note="no withdrawal request is open"),
     "recordChatEvidence": Row(hr(write=201, foreign=404), lambda w: {"json": {
         "employee_no": w.other_employee_no, "platform": "wechat", "sender_name": "张三", "text": "我要辞职",
-        "sent_at": (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()}}),
+        "sent_at": (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat()}}),
     "listAlerts": Row(hr(read=200, scoped=False)),
     "resolveAlert": Row(hr(write=200), path=lambda w: {"alert_id": w.alert_id}),
     # -- HR: company ----------------------------------------------------------------------------------

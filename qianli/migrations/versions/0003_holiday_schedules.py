@@ -1,15 +1,15 @@
 """holiday schedules imported after publication (issue 14)
 
-Revision ID: 0002_holiday_schedules
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 """
 from alembic import op
 import sqlalchemy as sa
 import qianli.db
 
 
-revision = '0002_holiday_schedules'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
