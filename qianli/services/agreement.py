@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases.errors import Conflict, NotFound, ServiceUnavailable
+from cases.evidence_kinds import EvidenceKind
 from identity.intent import consume_signing_intent
 from qianli.models import Company, Document, EvidenceEntry, ResignationCase
 from qianli.runtime import Runtime
@@ -32,7 +33,7 @@ __all__ = ["addendum_for_case", "preview_addendum", "sign_addendum", "latest_add
            "DOC_KIND"]
 
 log = logging.getLogger(__name__)
-EV_ADDENDUM_SIGNED = "agreement_addendum_signed"
+EV_ADDENDUM_SIGNED = EvidenceKind.AGREEMENT_ADDENDUM_SIGNED
 DOC_KIND = "agreement_addendum"
 
 
@@ -53,7 +54,7 @@ def addendum_for_case(session: Session, case: ResignationCase) -> AddendumData:
     from datetime import date
 
     from qianli.models import Employee
-    from qianli.services.signing import _today
+    from cases.clock import beijing_today
 
     proposal = _pending_proposal(session, case)
     company = session.get(Company, case.company_id)
@@ -65,7 +66,7 @@ def addendum_for_case(session: Session, case: ResignationCase) -> AddendumData:
         earliest_lawful_last_day=case.earliest_lawful_last_day,
         agreed_last_day=date.fromisoformat(p["agreed_last_day"]),
         proposed_by=str(p.get("proposed_by") or proposal.actor), proposed_at=proposal.occurred_at,
-        addendum_date=_today())
+        addendum_date=beijing_today())
 
 
 def _employee_case(session: Session, *, employee_id: str, company_id: str, case_id: str,

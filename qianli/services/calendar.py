@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from cases.calendar import ChineseCalendar, DayKind, Schedule
 from cases.errors import InvalidInput
 from cases.evidence import canonical_json
+from cases.evidence_kinds import EvidenceKind
 from cases.holidays_data import SCHEDULES
 from cases.states import OPEN_STATES
 from cases.statutory import FIRST_YEAR, LAST_YEAR, statutory_count, statutory_days
@@ -259,7 +260,7 @@ def _recompute_open_cases(session: Session, rt: Any, result: ImportResult, *, co
         case.letter_due_date, case.earliest_lawful_last_day = n.letter_due_date, n.earliest_last_day
         case.dates_provisional = n.provisional
         session.flush()
-        append_evidence(session, case, actor, "dates_recomputed", {
+        append_evidence(session, case, actor, EvidenceKind.DATES_RECOMPUTED, {
             "reason": "holiday_schedule_published", "schedule_year": sched.year, "schedule_source": sched.source,
             "schedule_sha256": sched.sha256, "schedule_scope": "company" if sched.company_id else "all_companies",
             "before": old, "after": new, "moved": moved, "explanation": n.explanation_zh})

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import time_machine
 
+from cases.clock import SHANGHAI
 from qianli.services import cases as case_svc
 
 # tests/fixtures/holidays/schedule-2027-test.json (also used by the permission matrix)
@@ -29,7 +30,7 @@ def schedule_2027():
 
 def open_case_at(db_session, runtime, employee, beijing: str):
     """Open a case whose notice arrived at ``beijing`` (ISO, Asia/Shanghai), travelling there if needed."""
-    at = datetime.fromisoformat(beijing).replace(tzinfo=case_svc.SHANGHAI).astimezone(timezone.utc)
+    at = datetime.fromisoformat(beijing).replace(tzinfo=SHANGHAI).astimezone(timezone.utc)
     with time_machine.travel(at, tick=False):
         c = case_svc.open_case(db_session, runtime.settings, employee=employee, source="instant_message",
                                notice_arrived_at=at, actor="hr:test")

@@ -2,7 +2,8 @@
 
 from datetime import date, datetime
 
-from cases.reminders import SHANGHAI, hr_digest_message, letter_message
+from cases.clock import SHANGHAI
+from cases.reminders import hr_digest_message, letter_message
 from tests.holidays.conftest import open_case_at
 
 
