@@ -12,6 +12,7 @@ BLUEPRINT_MODULES = [
     "api.roster",
     "api.dossier",
     "api.hr_cases",
+    "api.hr_users",
     "api.case_actions",
     "api.reminders",
     "api.faces",
