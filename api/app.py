@@ -21,6 +21,7 @@ from api.auth import SECURITY_SCHEMES
 from api.blueprints import BLUEPRINT_MODULES, PLAIN_BLUEPRINT_MODULES
 from api.context import finish_request_session
 from api.errors import ErrorSchema, domain_error_response, http_error_payload
+from api.limits import check_request_limits
 
 __all__ = ["create_app", "QianLiApi"]
 
@@ -69,6 +70,12 @@ def create_app(rt: Runtime | None = None) -> Flask:
     @app.errorhandler(DomainError)
     def _domain_error(err: DomainError):
         return domain_error_response(err)
+
+    @app.before_request
+    def _request_limits():
+        # First: nothing below may parse a body nested deeper than the limit (RecursionError).
+        check_request_limits(request, max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes,
+                             max_json_depth=settings.max_json_depth)
 
     @app.before_request
     def _content_type_rule():

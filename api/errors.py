@@ -42,6 +42,9 @@ STATUS_BY_ERROR: list[tuple[type[de.DomainError], int]] = [
     (de.PayloadTooLarge, 413),
     (de.UnsupportedMediaType, 415),
     (de.ServiceUnavailable, 503),
+    (de.MalformedRequest, 400),
+    (de.UriTooLong, 414),
+    (de.HeaderTooLarge, 431),
 ]
 
 # Codes for errors raised by the HTTP machinery itself (routing, webargs, werkzeug).

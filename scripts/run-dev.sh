@@ -14,6 +14,6 @@ trap cleanup EXIT INT TERM
 if $Q worker --help >/dev/null 2>&1; then $Q worker & pids+=($!); fi
 if $Q scheduler --help >/dev/null 2>&1; then $Q scheduler & pids+=($!); fi
 echo "QianLi (development) on http://127.0.0.1:8000  — Swagger UI: http://127.0.0.1:8000/docs  — HR console: http://127.0.0.1:8000/hr/"
-.venv/bin/gunicorn --bind 127.0.0.1:8000 --workers 2 --threads 4 --timeout 60 --access-logfile - 'api.wsgi:app' &
+.venv/bin/gunicorn -c python:api.gunicorn_conf --bind 127.0.0.1:8000 --workers 2 --threads 4 --timeout 60 --access-logfile - 'api.wsgi:app' &
 pids+=($!)
 wait -n "${pids[@]}"

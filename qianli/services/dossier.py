@@ -477,7 +477,7 @@ def _check_chain(data: bytes, case_id: str | None, manifest: dict[str, Any], res
             occurred = datetime.strptime(d["occurred_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
             records.append(EvidenceRecord(d["case_id"], d["seq"], occurred, d["actor"], d["action"], d["payload"],
                                           d["prev_digest"], d["digest"]))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         result.problems.append(f"evidence chain: unreadable ({type(exc).__name__})")
         return
     v = verify_chain(records, expected_case_id=case_id)
@@ -528,7 +528,7 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
         files = {f["path"]: f for f in manifest["files"]}
         if manifest.get("format") != DOSSIER_FORMAT or len(files) != len(manifest["files"]):
             raise ValueError("format")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         problems.append("manifest.json is not a valid dossier manifest")
         return result
     result.case_id = manifest.get("case_id")
@@ -590,7 +590,7 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
             verify_pdf = None
     try:
         index = json.loads(contents.get("documents/index.json", b"{}")).get("documents", [])
-    except ValueError:
+    except (ValueError, AttributeError, RecursionError):
         index = []
     for item in index:
         if "signature_report" not in item or item.get("member") not in contents:
