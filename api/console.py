@@ -31,6 +31,7 @@ from api.auth import HR_COOKIE
 from api.context import db, runtime
 from api.csrf import CSRF_FIELD, check_csrf_value, csrf_token
 from api.errors import STATUS_BY_ERROR
+from api.schemas import DATE_MAX, DATE_MIN
 
 __all__ = ["bp", "STATE_LABELS"]
 
@@ -217,9 +218,12 @@ def _date_arg(name: str):
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput("validation_failed", f"日期格式错误：{name}") from None
+    if not DATE_MIN <= day <= DATE_MAX:
+        raise InvalidInput("validation_failed", f"日期超出范围（{DATE_MIN.isoformat()} 至 {DATE_MAX.isoformat()}）：{name}")
+    return day
 
 
 @bp.get("/")
@@ -283,6 +287,8 @@ def approve(case_id: str):
         day = date.fromisoformat(raw_day) if raw_day else None
     except ValueError:
         raise InvalidInput("validation_failed", "最后工作日格式错误") from None
+    if day is not None and not DATE_MIN <= day <= DATE_MAX:
+        raise InvalidInput("validation_failed", "最后工作日超出范围") from None
     _, outcome = svc.approve_case(db(), runtime(), g.reviewer, case_id, agreed_last_day=day,
                                   comment=request.form.get("comment", "").strip())
     return _done(case_id, outcome)
