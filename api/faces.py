@@ -15,6 +15,7 @@ from flask_smorest import Blueprint
 
 from qianli.services import faces as svc
 from qianli.services.cases import get_employee
+from qianli.services.review import get_hr_employee, get_reviewer
 
 from api.auth import current_principal, employee_required, hr_required
 from api.context import db, runtime
@@ -147,9 +148,12 @@ class UnlockSchema(StrictSchema):
 class HrFace(MethodView):
     @hr_required()
     @blp.response(200, FaceStatusSchema)
-    @blp.doc(operationId="getFaceEnrolment", summary="An employee's face consent, enrolment and lock state")
+    @blp.doc(operationId="getFaceEnrolment", summary="An employee's face consent, enrolment and lock state",
+             description="A department head: employees of their department only (others: 404).")
     def get(self, employee_id):
-        return _status_body(svc.face_status(db(), company_id=current_principal().company_id, employee_id=employee_id))
+        p = current_principal()
+        emp = get_hr_employee(db(), get_reviewer(db(), p.subject_id, p.company_id), employee_id)
+        return _status_body(svc.face_status(db(), company_id=p.company_id, employee_id=emp.id))
 
     @hr_required("hr_specialist", "hr_manager")
     @blp.arguments(EnrolFlagsSchema, location="query")
