@@ -22,6 +22,7 @@ from api.blueprints import BLUEPRINT_MODULES, PLAIN_BLUEPRINT_MODULES
 from api.context import finish_request_session
 from api.errors import ErrorSchema, domain_error_response, http_error_payload
 from api.limits import check_request_limits
+from api.multipart import check_multipart_parts
 
 __all__ = ["create_app", "QianLiApi"]
 
@@ -55,7 +56,12 @@ def create_app(rt: Runtime | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_URL="/docs-static/",
         API_SPEC_OPTIONS={
             "info": {"description": "Backend of the QianLi mini-program and HR console. "
-                                    "Errors: {code, status, message, errors?, details?} with a stable string code."},
+                                    "Errors: {code, status, message, errors?, details?} with a stable string code. "
+                                    "Limits: dates and date-times 1900-01-01..2100-12-31 (else 422 validation_failed); "
+                                    f"JSON nesting depth {settings.max_json_depth} (400 json_too_deep); request target "
+                                    f"{settings.max_url_bytes} bytes (414 uri_too_long); header field "
+                                    f"{settings.max_header_bytes} bytes (431 request_header_too_large); "
+                                    "unknown multipart parts are refused (422 validation_failed)."},
             "servers": [{"url": settings.public_base_url}],
             "components": {"securitySchemes": SECURITY_SCHEMES},
         },
@@ -92,6 +98,10 @@ def create_app(rt: Runtime | None = None) -> Flask:
         where = _nul_location()
         if where:
             raise InvalidInput("nul_character", "请求中含有不允许的空字符（U+0000）", details={"location": where})
+
+    @app.before_request
+    def _no_unknown_multipart_parts():
+        check_multipart_parts(app, request)
 
     @app.after_request
     def _finish_transaction(response):
