@@ -25,6 +25,8 @@ run: setup
 
 lint: python
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: setup lint test-sqlite test-postgres
 

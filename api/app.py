@@ -8,18 +8,19 @@ transaction-per-request hooks, and registers every blueprint listed in ``api.blu
 from __future__ import annotations
 
 import importlib
-import logging
 
 from flask import Flask, request, send_from_directory
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
 from cases.errors import DomainError, InvalidInput, UnsupportedMediaType
+from qianli.observability import configure_logging
 from qianli.runtime import Runtime, get_runtime, set_runtime
 
 from api.auth import SECURITY_SCHEMES
 from api.blueprints import BLUEPRINT_MODULES, PLAIN_BLUEPRINT_MODULES
 from api.context import finish_request_session
+from api.observe import install_request_observation
 from api.errors import ErrorSchema, domain_error_response, http_error_payload
 from api.limits import check_request_limits
 from api.multipart import check_multipart_parts
@@ -40,7 +41,7 @@ def create_app(rt: Runtime | None = None) -> Flask:
     rt = rt or get_runtime()
     set_runtime(rt)
     settings = rt.settings
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
 
     app = Flask("qianli")
     app.config.update(
@@ -72,6 +73,8 @@ def create_app(rt: Runtime | None = None) -> Flask:
         **Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
     api = QianLiApi(app)
     app.extensions["qianli_api"] = api
+
+    install_request_observation(app)  # first: its after_request runs last (after the commit)
 
     @app.errorhandler(DomainError)
     def _domain_error(err: DomainError):

@@ -22,9 +22,9 @@ __all__ = ["EMPLOYEE_SECURITY", "HR_SECURITY", "PENDING_SECURITY", "current_prin
            "wechat_user_required", "hr_required", "HR_COOKIE", "SECURITY_SCHEMES"]
 
 HR_COOKIE = "qianli_hr"
-EMPLOYEE_SECURITY = [{"employeeToken": []}]
-PENDING_SECURITY = [{"employeeToken": []}]
-HR_SECURITY = [{"hrToken": []}]
+EMPLOYEE_SECURITY: list[dict[str, list[str]]] = [{"employeeToken": []}]
+PENDING_SECURITY: list[dict[str, list[str]]] = [{"employeeToken": []}]
+HR_SECURITY: list[dict[str, list[str]]] = [{"hrToken": []}]
 SECURITY_SCHEMES = {
     "employeeToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                       "description": "Employee access token from wechatLogin / refreshSession (15 minutes)."},
@@ -49,7 +49,7 @@ def _document(fn: Callable, security: list, responses: tuple[int, ...]) -> None:
     manual = apidoc.setdefault("manual_doc", {})
     manual["security"] = security
     apidoc.setdefault("qianli_auth_responses", responses)
-    fn._apidoc = apidoc
+    fn._apidoc = apidoc  # type: ignore[attr-defined]  # flask-smorest's documentation slot
 
 
 def _decorate(check: Callable[[Principal], None], security: list, responses=(401, 403)):

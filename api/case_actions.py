@@ -9,8 +9,8 @@ from flask_smorest import Blueprint
 from qianli.services import review as svc
 
 from api.auth import current_principal, employee_required
-from api.cases import CaseSchema
-from api.context import db
+from api.cases import CaseSchema, ChatNoticeSchema
+from api.context import db, runtime
 from api.schemas import StrictSchema
 
 __all__ = ["blp"]
@@ -25,6 +25,12 @@ class ConfirmLastDaySchema(StrictSchema):
 
 class WithdrawSchema(StrictSchema):
     reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=svc.MAX_COMMENT))
+
+
+class ChatNoticeAnswerSchema(StrictSchema):
+    answer = ma.fields.String(required=True, validate=ma.validate.OneOf(("confirm", "dispute")), metadata={
+        "description": "confirm: I sent this message as my resignation; dispute: 我没有提出离职"})
+    comment = ma.fields.String(load_default="", validate=ma.validate.Length(max=svc.MAX_COMMENT))
 
 
 class WithdrawResultSchema(CaseSchema):
@@ -59,3 +65,24 @@ class Withdrawal(MethodView):
                                                case_id=case_id, actor=p.actor, reason=args["reason"])
         case.withdrawal = outcome
         return case
+
+
+@blp.route("/<string:case_id>/chat-notice/answer")
+class ChatNoticeAnswer(MethodView):
+    @employee_required
+    @blp.arguments(ChatNoticeAnswerSchema)
+    @blp.response(200, ChatNoticeSchema)
+    @blp.doc(operationId="respondToChatNotice",
+             summary="Confirm or dispute (我没有提出离职) the chat message HR recorded as this resignation",
+             description="No HR consent involved; one answer per case (409 chat_notice_already_answered). A dispute "
+                         "stops the reminders, alerts HR, is shown in the console and the dossier, and the case "
+                         "cannot be approved unless the employee signs a letter themselves. 409 no_chat_notice for "
+                         "a case the employee opened.")
+    def post(self, args, case_id):
+        from api.wechat import request_meta
+
+        p = current_principal()
+        meta = request_meta(p.openid)
+        return svc.respond_to_chat_notice(db(), runtime(), employee_id=p.subject_id, company_id=p.company_id,
+                                          case_id=case_id, actor=p.actor, answer=args["answer"],
+                                          comment=args["comment"], meta=meta.as_evidence())

@@ -7,16 +7,17 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from qianli.db import utcnow
-from qianli.models import REASON_CATEGORIES, Employee
+from qianli.models import REASON_CATEGORIES
 from qianli.services import cases as svc
-from qianli.services.evidence import case_evidence
+from qianli.services.evidence import case_evidence, employee_view
 from qianli.services.reminders import on_case_opened
+from qianli.services.review import chat_notice
 
 from api.auth import current_principal, employee_required
 from api.context import db, runtime
 from api.schemas import StrictSchema
 
-__all__ = ["blp", "CaseSchema", "HandoverItemSchema"]
+__all__ = ["blp", "CaseSchema", "HandoverItemSchema", "ChatNoticeSchema"]
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases", description="Resignation cases (employee)")
 
@@ -63,8 +64,33 @@ class EvidenceEntrySchema(ma.Schema):
     digest = ma.fields.String(required=True)
 
 
+class EmployeeTimelineEntrySchema(EvidenceEntrySchema):
+    redacted = ma.fields.Boolean(required=True, metadata={
+        "description": "Always true: client addresses, user agents and failed-attempt face distances are left "
+                       "out of the employee's view, so the payload does not recompute to digest"})
+
+
+class ChatNoticeSchema(ma.Schema):
+    text = ma.fields.String(required=True, metadata={"description": "The message HR recorded as the notice"})
+    platform = ma.fields.String(required=True)
+    sender_name = ma.fields.String(required=True)
+    sent_at = ma.fields.String(allow_none=True, metadata={"description": "When it was sent (ISO 8601, UTC)"})
+    recorded_at = ma.fields.AwareDateTime(required=True)
+    recorded_by = ma.fields.String(required=True)
+    late = ma.fields.Boolean(required=True, metadata={
+        "description": "Recorded more than QIANLI_CHAT_NOTICE_WINDOW_DAYS after it was sent"})
+    late_reason = ma.fields.String(required=True)
+    screenshot_sha256 = ma.fields.String(allow_none=True)
+    state = ma.fields.String(required=True, metadata={"description": "pending, confirmed or disputed"})
+    answered_at = ma.fields.AwareDateTime(allow_none=True)
+    comment = ma.fields.String(required=True, metadata={"description": "The employee's comment with the answer"})
+
+
 class CaseDetailSchema(CaseSchema):
-    timeline = ma.fields.List(ma.fields.Nested(EvidenceEntrySchema), required=True)
+    timeline = ma.fields.List(ma.fields.Nested(EmployeeTimelineEntrySchema), required=True)
+    chat_notice = ma.fields.Nested(ChatNoticeSchema, allow_none=True, required=True, metadata={
+        "description": "For a case HR opened from a chat message: the message and the employee's answer "
+                       "(respondToChatNotice)"})
 
 
 def _form_items(items):
@@ -105,7 +131,8 @@ class MyCase(MethodView):
     def get(self, case_id):
         p = current_principal()
         case = svc.get_employee_case(db(), case_id, employee_id=p.subject_id, company_id=p.company_id)
-        case.timeline = case_evidence(db(), case.id, case.company_id)
+        case.timeline = [employee_view(e) for e in case_evidence(db(), case.id, case.company_id)]
+        case.chat_notice = chat_notice(db(), case)
         return case
 
     @employee_required

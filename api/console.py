@@ -52,6 +52,8 @@ ACTION_LABELS = {
     "review_last_day_proposed": "提出提前的最后工作日（协商一致）", "review_last_day_confirmed": "员工确认最后工作日",
     "review_last_day_declined": "员工不同意提前的最后工作日", "withdrawal_requested": "员工申请撤回",
     "withdrawal_declined": "公司不同意撤回", "hr_alert_raised": "HR 提醒", "dossier_exported": "导出离职档案",
+    "chat_notice_confirmed": "员工确认聊天记录为辞职通知", "chat_notice_disputed": "员工否认提出离职",
+    "reminders_stopped": "催告已停止",
 }
 DOC_LABELS = {"letter_unsigned": "辞职信（未签名）", "letter_signed": "辞职信（员工已签名）",
               "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案", "other": "其他"}

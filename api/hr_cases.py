@@ -18,7 +18,7 @@ from qianli.models import Employee
 from qianli.services import review as svc
 
 from api.auth import HR_COOKIE, current_principal, hr_required
-from api.cases import CaseSchema, EvidenceEntrySchema
+from api.cases import CaseSchema, ChatNoticeSchema, EvidenceEntrySchema
 from api.context import db, runtime
 from api.csrf import check_csrf_header
 from api.schemas import NonBlank, StrictSchema
@@ -118,6 +118,8 @@ class HrCaseDetailSchema(HrCaseSchema):
     withdrawal_requested_at = ma.fields.AwareDateTime(allow_none=True)
     allowed_actions = ma.fields.List(ma.fields.String(), required=True, metadata={
         "description": "approve, return, consent_withdrawal, decline_withdrawal, export_dossier"})
+    chat_notice = ma.fields.Nested(ChatNoticeSchema, allow_none=True, required=True, metadata={
+        "description": "Chat-message cases: the recorded message and the employee's answer (disputed: 我没有提出离职)"})
 
 
 class ApproveSchema(StrictSchema):
@@ -150,6 +152,9 @@ class ChatEvidenceSchema(StrictSchema):
     sent_at = ma.fields.AwareDateTime(required=True, metadata={"description": "When it was sent, with its offset"})
     requested_last_day = ma.fields.Date(load_default=None, allow_none=True,
                                         metadata={"description": "Last day the message asks for, if any"})
+    late_reason = ma.fields.String(load_default="", validate=ma.validate.Length(max=svc.MAX_COMMENT), metadata={
+        "description": "Required (with a screenshot) when sent_at is older than QIANLI_CHAT_NOTICE_WINDOW_DAYS: "
+                       "why the message is recorded only now"})
 
 
 class ChatEvidenceMultipartSchema(ChatEvidenceSchema):
@@ -256,8 +261,11 @@ class ChatEvidence(MethodView):
     @blp.response(201, HrCaseSchema)
     @blp.doc(operationId="recordChatEvidence",
              summary="Record the instant message in which an employee resigned; opens the case",
-             description="Notice arrives at the time the message was sent. JSON, or multipart/form-data with an "
-                         "optional PNG/JPEG screenshot. The employee is invited at once.",
+             description="Notice arrives at the time the message was sent. JSON, or multipart/form-data with a "
+                         "PNG/JPEG screenshot. A message older than QIANLI_CHAT_NOTICE_WINDOW_DAYS (default 30) "
+                         "needs the screenshot (422 chat_screenshot_required) and late_reason (422 "
+                         "chat_late_reason_required). The employee is invited at once and may confirm or dispute "
+                         "the message in the mini-program (respondToChatNotice).",
              requestBody={"required": True, "content": {
                  "application/json": {"schema": ChatEvidenceSchema},
                  "multipart/form-data": {"schema": ChatEvidenceMultipartSchema}}})

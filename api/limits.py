@@ -5,7 +5,7 @@
   RecursionError (500), even on the unauthenticated ``wechatLogin``.
 - A request target longer than ``QIANLI_MAX_URL_BYTES`` gets 414 ``uri_too_long``, a header field
   larger than ``QIANLI_MAX_HEADER_BYTES`` 431 ``request_header_too_large`` (gunicorn's own, higher
-  limits answer in the same JSON model: api/gunicorn_conf.py).
+  limits answer in the same JSON model: config/gunicorn.conf.py).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def check_request_limits(request: Request, *, max_url_bytes: int, max_header_byt
         if size > max_header_bytes:
             raise HeaderTooLarge("request_header_too_large", "请求头过大",
                                  details={"header": name[:100], "size": size, "limit": max_header_bytes})
-    if request.method in ("POST", "PUT", "PATCH", "DELETE") and request.is_json:
-        if json_depth_exceeds(request.get_data(cache=True), max_json_depth):
-            raise MalformedRequest("json_too_deep", f"JSON 嵌套层数超过 {max_json_depth} 层",
-                                   details={"limit": max_json_depth})
+    if (request.method in ("POST", "PUT", "PATCH", "DELETE") and request.is_json
+            and json_depth_exceeds(request.get_data(cache=True), max_json_depth)):
+        raise MalformedRequest("json_too_deep", f"JSON 嵌套层数超过 {max_json_depth} 层",
+                               details={"limit": max_json_depth})

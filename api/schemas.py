@@ -53,6 +53,6 @@ class StrictSchema(ma.Schema):
             raise ma.ValidationError(errors)
 
 
-def NonBlank(max_len: int):
+def NonBlank(max_len: int):  # noqa: N802 - reads as a validator class at call sites
     return ma.validate.And(ma.validate.Length(min=1, max=max_len),
                            ma.validate.Predicate("strip", error="must not be blank"))

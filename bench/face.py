@@ -13,6 +13,7 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_v] = "1"
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
@@ -47,10 +48,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
     args = ap.parse_args()
-    try:
+    with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    except (AttributeError, OSError):
-        pass
     ref = encode_single_face((FX / "obama2.jpg").read_bytes(), max_pixels=MAX_PIXELS, max_side=MAX_SIDE).encoding
     out: dict[str, float] = {}
     for label, size in (("12mp", (4000, 3000)), ("1080p", (1920, 1080))):

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from qianli.db import Base, make_engine, new_id, utcnow  # noqa: E402
+from qianli.db import Base, new_id, utcnow  # noqa: E402
 from qianli.runtime import Runtime, set_runtime  # noqa: E402
 from qianli.settings import load_settings, reset_settings_cache  # noqa: E402
 

@@ -120,7 +120,7 @@ def metrics_from_landmarks(lm: dict[str, list[tuple[int, int]]], encoding: np.nd
     ear = (_ear(lm["left_eye"]) + _ear(lm["right_eye"])) / 2
     top_inner, bottom_inner = lm["top_lip"][7:12], lm["bottom_lip"][7:12]
     width = max(_dist(lm["top_lip"][0], lm["top_lip"][6]), 1e-6)
-    gap = float(np.mean([abs(b[1] - t[1]) for t, b in zip(top_inner, reversed(bottom_inner))]))
+    gap = float(np.mean([abs(b[1] - t[1]) for t, b in zip(top_inner, reversed(bottom_inner), strict=True)]))
     left, right = lm["chin"][0], lm["chin"][16]
     nose = float(np.mean([p[0] for p in lm["nose_tip"]]))
     yaw = (nose - (left[0] + right[0]) / 2) / max(right[0] - left[0], 1e-6)

@@ -9,7 +9,10 @@ import time
 
 import click
 
-__all__ = ["worker_command", "scheduler_command", "reminders_group", "sqlite_tuning"]
+from qianli.observability import RQ_JOB_FAILURES, configure_logging, request_id_var
+
+__all__ = ["worker_command", "scheduler_command", "reminders_group", "sqlite_tuning", "observed_worker_class",
+           "count_job_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,27 @@ def sqlite_tuning(engine) -> None:
 
 
 
+def observed_worker_class(base: type) -> type:
+    """``base`` (an rq worker class) whose jobs log with ``request_id`` = ``job:<job id>``."""
+
+    class ObservedWorker(base):
+        def perform_job(self, job, queue):
+            token = request_id_var.set(f"job:{job.id}")
+            try:
+                return super().perform_job(job, queue)
+            finally:
+                request_id_var.reset(token)
+
+    ObservedWorker.__name__ = f"Observed{base.__name__}"
+    return ObservedWorker
+
+
+def count_job_failure(job, exc_type, _exc_value, _traceback) -> bool:
+    """rq exception handler: count the failure (qianli_rq_job_failures_total), then let rq go on."""
+    RQ_JOB_FAILURES.labels(job.origin or "", job.func_name or "").inc()
+    return True
+
+
 @click.command("worker", help="Run an RQ worker for the reminders queue (as many as needed).")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--fork/--no-fork", default=False, show_default=True,
@@ -41,11 +65,12 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     from qianli.services.reminders import QUEUE
 
     rt = get_runtime()
-    logging.basicConfig(level=rt.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(rt.settings.log_level, rt.settings.log_format)
     if rt.settings.database_url.startswith("sqlite"):
         sqlite_tuning(rt.engine)
-    cls = Worker if fork else SimpleWorker
-    w = cls([Queue(QUEUE, connection=rt.redis)], connection=rt.redis, name=name)
+    cls = observed_worker_class(Worker if fork else SimpleWorker)
+    w = cls([Queue(QUEUE, connection=rt.redis)], connection=rt.redis, name=name,
+            exception_handlers=[count_job_failure])
     w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)
 
 
@@ -56,7 +81,7 @@ def scheduler_command(once: bool) -> None:
     from qianli.services.reminders import sweep
 
     rt = get_runtime()
-    logging.basicConfig(level=rt.settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(rt.settings.log_level, rt.settings.log_format)
     if rt.settings.database_url.startswith("sqlite"):
         sqlite_tuning(rt.engine)
     if once:

@@ -11,6 +11,7 @@ from typing import Any
 
 from rq import get_current_job
 
+from qianli.observability import REMINDER_DELIVERIES
 from qianli.runtime import get_runtime
 
 __all__ = ["deliver_reminder", "send_hr_digests_job", "sweep_job"]
@@ -24,9 +25,17 @@ def _final_attempt() -> bool:
 
 
 def deliver_reminder(case_id: str, slot: int, channel: str) -> dict[str, Any]:
-    from qianli.services.reminders import deliver
+    from qianli.services.reminders import RetryableSendError, deliver
 
-    out = deliver(get_runtime(), case_id, int(slot), channel, final_attempt=_final_attempt())
+    try:
+        out = deliver(get_runtime(), case_id, int(slot), channel, final_attempt=_final_attempt())
+    except RetryableSendError:
+        REMINDER_DELIVERIES.labels(channel, "retry").inc()
+        raise
+    except Exception:
+        REMINDER_DELIVERIES.labels(channel, "error").inc()
+        raise
+    REMINDER_DELIVERIES.labels(channel, out.status).inc()
     return {"status": out.status, "provider_message_id": out.provider_message_id, "detail": out.detail}
 
 

@@ -122,7 +122,7 @@ def signature_png(*, seed: int | None = None, width: int = 480, height: int = 16
            (i / 160 for i in range(161))]
     stroke(pts, 3.0)
 
-    alpha = img.resize((width, height), Image.LANCZOS)
+    alpha = img.resize((width, height), Image.Resampling.LANCZOS)
     ink = Image.new("RGBA", (width, height), (18, 24, 64, 0))
     ink.putalpha(alpha)
     out = io.BytesIO()

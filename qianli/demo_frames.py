@@ -42,7 +42,7 @@ def eye_aspect_ratio(eye: Sequence[tuple[int, int]]) -> float:
 def mouth_aspect_ratio(lm) -> float:
     top_inner, bottom_inner = lm["top_lip"][7:12], lm["bottom_lip"][7:12]
     width = _dist(lm["top_lip"][0], lm["top_lip"][6])
-    gap = np.mean([abs(b[1] - t[1]) for t, b in zip(top_inner, reversed(bottom_inner))])
+    gap = np.mean([abs(b[1] - t[1]) for t, b in zip(top_inner, reversed(bottom_inner), strict=True)])
     return float(gap / width)
 
 
@@ -160,7 +160,7 @@ def selfie_crop(photo: bytes, *, side: int = 640) -> np.ndarray:
     top, right, bottom, left = (v * scale for v in boxes[0])
     cx, cy, size = (left + right) / 2, (top + bottom) / 2, max(right - left, bottom - top) * 1.9
     box = (int(cx - size / 2), int(cy - size / 2), int(cx + size / 2), int(cy + size / 2))
-    return np.asarray(im.crop(box).resize((side, side), Image.LANCZOS)).copy()
+    return np.asarray(im.crop(box).resize((side, side), Image.Resampling.LANCZOS)).copy()
 
 
 def _jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:

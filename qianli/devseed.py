@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 import click
 from sqlalchemy import select
@@ -24,7 +25,7 @@ DEMO_COMPANY = ("demo", "示例科技有限公司")
 DEMO_HR_PASSWORD = "qianli-dev-password"  # development only; production has no seed
 DEMO_HR = [("hr", "李敏（人事专员）", "hr_specialist", None), ("head", "王强（研发部负责人）", "dept_head", "研发部"),
            ("manager", "赵蕾（人事经理）", "hr_manager", None)]
-DEMO_EMPLOYEES = [
+DEMO_EMPLOYEES: list[dict[str, Any]] = [
     dict(employee_no="E1001", name="陈晓", phone="13800138001", national_id="11010519491231002X", department="研发部",
          position="前端工程师", hire_date=date(2023, 3, 1), probation_end=date(2023, 8, 31), contract_term="2023-03-01至2026-02-28"),
     dict(employee_no="E1002", name="刘洋", phone="13800138002", national_id="440524188001010014", department="研发部",
@@ -36,7 +37,7 @@ def seed_demo() -> dict:
     rt = get_runtime()
     if not rt.settings.allows_dev_backends:
         raise click.ClickException("dev seed is for development and test only")
-    out = {"company": DEMO_COMPANY[0], "hr_password": DEMO_HR_PASSWORD, "hr_users": [], "employees": []}
+    out: dict[str, Any] = {"company": DEMO_COMPANY[0], "hr_password": DEMO_HR_PASSWORD, "hr_users": [], "employees": []}
     with session_scope(rt.session_factory) as s:
         company = s.scalar(select(Company).where(Company.code == DEMO_COMPANY[0]))
         if company is None:

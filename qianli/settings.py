@@ -48,11 +48,17 @@ class Settings:
     max_request_bytes: int = _s("QIANLI_MAX_REQUEST_BYTES", 12 * 1024 * 1024, "Largest accepted request body in bytes (uploads included).")
     max_json_depth: int = _s("QIANLI_MAX_JSON_DEPTH", 32, "Deepest nesting of arrays/objects accepted in a JSON body (deeper: 400 json_too_deep).")
     max_url_bytes: int = _s("QIANLI_MAX_URL_BYTES", 4096, "Longest request target (path and query string) in bytes (longer: 414 uri_too_long). Keep it below gunicorn's request-line limit (8190).")
-    max_header_bytes: int = _s("QIANLI_MAX_HEADER_BYTES", 8192, "Largest single request header field (name and value) in bytes (larger: 431 request_header_too_large). Keep it below gunicorn's limit_request_field_size (32768 in api/gunicorn_conf.py).")
+    max_header_bytes: int = _s("QIANLI_MAX_HEADER_BYTES", 8192, "Largest single request header field (name and value) in bytes (larger: 431 request_header_too_large). Keep it below gunicorn's limit_request_field_size (32768 in config/gunicorn.conf.py).")
     access_token_ttl_s: int = _s("QIANLI_ACCESS_TOKEN_TTL_S", 900, "Lifetime of employee and HR access tokens, seconds.")
     refresh_token_ttl_s: int = _s("QIANLI_REFRESH_TOKEN_TTL_S", 30 * 86400, "Lifetime of employee refresh tokens, seconds.")
     hr_session_ttl_s: int = _s("QIANLI_HR_SESSION_TTL_S", 8 * 3600, "Lifetime of an HR login (token and console cookie), seconds.")
     log_level: str = _s("QIANLI_LOG_LEVEL", "INFO", "Python logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+    # --- observability -------------------------------------------------------------------
+    log_format: str = _s("QIANLI_LOG_FORMAT", "json", "Log lines on stderr: 'json' (one object per line, with request_id) or 'text'.", choices=("json", "text"))
+    trust_request_id: bool = _s("QIANLI_TRUST_REQUEST_ID", False, "Adopt the incoming X-Request-ID header (1-128 safe characters) as the request id. Set it only behind a proxy that sets or strips that header; otherwise every request gets a fresh id.")
+    metrics_token: str = _s("QIANLI_METRICS_TOKEN", "", "Bearer token required to read /metrics. Empty: /metrics answers only direct loopback clients (no X-Forwarded-For/Forwarded header).", secret=True)
+    prometheus_multiproc_dir: str = _s("PROMETHEUS_MULTIPROC_DIR", "", "prometheus-client's multiprocess directory: set it (an empty directory, cleaned at each start) when gunicorn runs several workers, so /metrics adds up every process. config/gunicorn.conf.py and `make run` use var/prometheus.")
 
     # --- notice rules --------------------------------------------------------------------
     letter_due_working_days: int = _s("QIANLI_LETTER_DUE_WORKING_DAYS", 3, "Working days after notice arrival by which the signed letter is due (companies may override).")
@@ -128,6 +134,9 @@ class Settings:
     reminder_retry_intervals: str = _s("QIANLI_REMINDER_RETRY_INTERVALS", "30,120,600", "Seconds between retries of a reminder after a provider error (comma-separated; their count is the number of retries).")
     reminder_dev_send_delay_s: float = _s("QIANLI_REMINDER_DEV_SEND_DELAY_S", 0.0, "Development/test only: pause before each reminder send (to exercise a worker crash mid-send).")
 
+    # --- chat notices --------------------------------------------------------------------
+    chat_notice_window_days: int = _s("QIANLI_CHAT_NOTICE_WINDOW_DAYS", 30, "A chat notice recorded with a sent_at older than this many days needs a screenshot and a reason (1-3650).")
+
     # --- roster import -------------------------------------------------------------------
     roster_max_bytes: int = _s("QIANLI_ROSTER_MAX_BYTES", 5 * 1024 * 1024, "Largest roster file (CSV or XLSX) accepted for import, bytes.")
     roster_max_rows: int = _s("QIANLI_ROSTER_MAX_ROWS", 20000, "Most data rows in one roster file.")
@@ -159,6 +168,24 @@ class Settings:
                 raise SettingsError(f"QIANLI_DATA_KEYS: each entry must be 'kid:<base64 of 32 bytes>' (got {kid!r})")
             ring.append((kid, key))
         return ring
+
+    def reminder_retry_schedule(self) -> tuple[int, ...]:
+        """Parsed ``QIANLI_REMINDER_RETRY_INTERVALS``: seconds before each retry (empty: no retries)."""
+        raw = self.reminder_retry_intervals.strip()
+        if not raw:
+            return ()
+        out: list[int] = []
+        for item in raw.split(","):
+            try:
+                seconds = int(item.strip())
+            except ValueError:
+                raise SettingsError(f"QIANLI_REMINDER_RETRY_INTERVALS={self.reminder_retry_intervals!r}: "
+                                    f"{item.strip()!r} is not a whole number of seconds") from None
+            if seconds < 0:
+                raise SettingsError(f"QIANLI_REMINDER_RETRY_INTERVALS={self.reminder_retry_intervals!r}: "
+                                    "intervals cannot be negative")
+            out.append(seconds)
+        return tuple(out)
 
     def lookup_key_bytes(self) -> bytes:
         return base64.b64decode(self.lookup_key)
@@ -253,6 +280,7 @@ def _check(s: Settings) -> None:
                                   ("QIANLI_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 32 * 1024)):
         if not low <= value <= high:
             raise SettingsError(f"{var}={value}: must be between {low} and {high}")
+    s.reminder_retry_schedule()
     from cases.reminders import QuietHours
 
     try:
@@ -269,6 +297,10 @@ def _check(s: Settings) -> None:
             raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: cannot read ({exc.strerror})") from exc
         if b"-----BEGIN CERTIFICATE-----" not in pem:
             raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: no PEM certificate in the file")
+    if s.metrics_token and len(s.metrics_token) < 16:
+        raise SettingsError("QIANLI_METRICS_TOKEN must be at least 16 characters (or empty: loopback only)")
+    if not 1 <= s.chat_notice_window_days <= 3650:
+        raise SettingsError(f"QIANLI_CHAT_NOTICE_WINDOW_DAYS={s.chat_notice_window_days}: must be between 1 and 3650")
     if s.is_production:
         if s.wechat_backend == "dev":
             raise SettingsError("QIANLI_WECHAT_BACKEND=dev is for development only")

@@ -41,6 +41,8 @@ class DocumentStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def check(self) -> None: ...
+
 
 class LocalStore:
     """Files under a directory; writes are atomic (temp file + rename)."""
@@ -79,6 +81,12 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
+    def check(self) -> None:
+        """Raises unless the store's directory exists (or can be made) and is writable."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise PermissionError(f"document store {self.root} is not writable")
+
 
 class S3Store:
     """An S3-compatible bucket (AWS S3, MinIO, Aliyun OSS/Tencent COS in S3 mode)."""
@@ -115,6 +123,10 @@ class S3Store:
             raise ServiceUnavailable("storage_unavailable", "文件存储暂不可用，请稍后重试") from exc
         except BotoCoreError as exc:
             raise ServiceUnavailable("storage_unavailable", "文件存储暂不可用，请稍后重试") from exc
+
+    def check(self) -> None:
+        """Raises unless the bucket answers (HEAD bucket)."""
+        self.client.head_bucket(Bucket=self.bucket)
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

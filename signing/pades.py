@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -154,7 +155,7 @@ def _picture(png: bytes, max_w_px: int, max_h_px: int):
     (no resampling per signature: the PDF viewer scales the image XObject)."""
     from PIL import Image
 
-    img = Image.open(io.BytesIO(png))
+    img: Image.Image = Image.open(io.BytesIO(png))
     img.load()
     if img.mode not in ("RGB", "RGBA", "L", "LA"):
         img = img.convert("RGBA")
@@ -229,7 +230,7 @@ def _stamp_style(appearance: Appearance, box: tuple[float, float, float, float] 
     signing time.
     """
     width, height = box[2] - box[0], box[3] - box[1]
-    parts = []
+    parts: list[tuple[Any, float, float]] = []
     text, text_h = _text_image(appearance, width)
     if text is not None:
         parts.append((_StampImage(text, box=BoxConstraints(width, text_h)), 0.0, 0.0))

@@ -21,6 +21,7 @@ our policy OID), used once and dropped with the key object.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -256,10 +257,8 @@ class Pki:
                     ocsp.OCSPResponseStatus.MALFORMED_REQUEST).public_bytes(serialization.Encoding.DER)
             serial = req.serial_number
             nonce = None
-            try:
+            with contextlib.suppress(x509.ExtensionNotFound):
                 nonce = req.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
-            except x509.ExtensionNotFound:
-                pass
             issuer_key_hash = req.issuer_key_hash
             expected = _key_hash(self.ca, req.hash_algorithm)
             if issuer_key_hash != expected:
@@ -321,7 +320,7 @@ def _key_hash(cert: x509.Certificate, algorithm) -> bytes:
     return h.finalize()
 
 
-class _locked:
+class _locked:  # noqa: N801 - used as a context manager, named like one
     """An exclusive file lock on the PKI directory (several workers may start at once)."""
 
     def __init__(self, directory: Path):

@@ -47,7 +47,7 @@ class DevTsa(DummyTimeStamper):
 
     def __init__(self, pki: Pki):
         super().__init__(tsa_cert=der_to_asn1(pki.tsa), tsa_key=key_to_asn1(pki.tsa_key),
-                         certs_to_embed=[der_to_asn1(pki.ca)])
+                         certs_to_embed=[der_to_asn1(pki.ca)])  # type: ignore[arg-type]  # any iterable: list()ed
         if not isinstance(pki.tsa_key, (RSAPrivateKey, EllipticCurvePrivateKey)):
             raise NotImplementedError("the development TSA signs with RSA or ECDSA")
         self._private_key = pki.tsa_key  # cryptography key object, loaded once with the PKI

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from asn1crypto import pem as asn1_pem
@@ -108,7 +109,7 @@ def _indication(res) -> str:
     return label if label == "PASSED" else f"{label}/{getattr(sub, 'name', sub)}"
 
 
-def verify_pdf(data: bytes, *, trust_roots: list[Any], tsa_roots: list[Any] = ()) -> VerificationReport:
+def verify_pdf(data: bytes, *, trust_roots: list[Any], tsa_roots: Sequence[Any] = ()) -> VerificationReport:
     """Check every signature and document timestamp in ``data``; raises InvalidInput for a non-PDF.
 
     Signatures must chain to ``trust_roots``; timestamps (signature and document timestamps) to

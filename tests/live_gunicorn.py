@@ -59,14 +59,14 @@ class Gunicorn:
 @contextmanager
 def running_gunicorn(env: dict[str, str], workdir: Path, *, workers: int = 2, config: bool = True,
                      health_path: str = "/openapi.json"):
-    """gunicorn as ``make run`` starts it (``-c python:api.gunicorn_conf`` when ``config``)."""
+    """gunicorn as ``make run`` starts it (``-c config/gunicorn.conf.py`` when ``config``)."""
     port = free_port()
     access = workdir / "access.log"
     log_path = workdir / "gunicorn.log"
     args = [GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "4", "--timeout", "120",
             "--access-logfile", str(access), "--access-logformat", ACCESS_FORMAT]
     if config:
-        args[1:1] = ["-c", "python:api.gunicorn_conf"]
+        args[1:1] = ["-c", str(REPO / "config" / "gunicorn.conf.py")]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([*args, "api.wsgi:app"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)

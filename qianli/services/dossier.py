@@ -251,6 +251,12 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     })
     from qianli.services.employees import employee_national_id, employee_phone
 
+    from qianli.services.review import chat_notice
+
+    notice = chat_notice(session, case)
+    notice_json = json.loads(json.dumps(notice, default=_iso)) if notice is not None else None
+    members["case/chat-notice.json"] = _json_bytes({"chat_notice": notice_json})
+    identity_summary = None
     members["case/employee.json"] = _json_bytes({
         "id": employee.id, "employee_no": employee.employee_no, "name": employee.name,
         "department": employee.department, "position": employee.position, "hire_date": _iso(employee.hire_date),
@@ -292,8 +298,9 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
                 "member": name, "meta": doc.meta}
         if doc.kind in PDF_KINDS or (doc.content_type == "application/pdf" and data[:5] == b"%PDF-"
                                      and b"/ByteRange" in data):
-            item["signature_report"] = _pdf_report(services, data)
-            pdf_reports.append({"member": name, "kind": doc.kind, **item["signature_report"]})
+            report = _pdf_report(services, data)
+            item["signature_report"] = report
+            pdf_reports.append({"member": name, "kind": doc.kind, **report})
         doc_index.append(item)
     members["documents/index.json"] = _json_bytes({"documents": doc_index})
     members[ROOT_PEM] = services.root_pem
@@ -305,7 +312,8 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     root_cert = _load_cert(services.root_pem)
     members["report.pdf"] = render_report(
         company=company, case=case, employee=employee, entries=entry_dicts, chain=chain, documents=doc_index,
-        pdf_reports=pdf_reports, root_sha256=root_cert.sha256.hex(), generated_at=now)
+        pdf_reports=pdf_reports, root_sha256=root_cert.sha256.hex(), generated_at=now,
+        chat_notice=notice_json, identity=identity_summary)
     members["README.txt"] = _readme(case, root_cert.sha256.hex(),
                                     [_load_cert(p).sha256.hex() for p in services.tsa_roots_pem]).encode()
 

@@ -33,6 +33,16 @@ ACTION_LABELS = {
     "sms_code_verified": "短信验证码验证通过",
     "hr_alert_raised": "向 HR 发出提醒",
     "dossier_exported": "导出离职档案",
+    "chat_evidence_recorded": "HR 录入聊天记录（辞职通知）",
+    "chat_notice_confirmed": "员工确认聊天记录为辞职通知",
+    "chat_notice_disputed": "员工否认提出离职（我没有提出离职）",
+    "reminders_stopped": "催告停止",
+    "identity_phone_changed": "手机号变更（身份要素）",
+    "identity_change_confirmed": "员工确认身份要素变更",
+    "identity_change_objected": "员工反对身份要素变更",
+    "face_enrolled": "登记人脸参考",
+    "face_reference_confirmed": "员工确认 HR 提供的人脸参考",
+    "letter_signed": "员工签署辞职信",
 }
 STATE_LABELS = {"awaiting_letter": "待提交辞职信", "submitted": "已提交", "first_approved": "一级已审批",
                 "approved": "已审批", "returned": "已退回", "withdrawn": "已撤回", "closed": "已结案"}
@@ -59,7 +69,8 @@ def _summary(payload: dict[str, Any], limit: int = 160) -> str:
 
 
 def render_report(*, company, case, employee, entries: list[dict[str, Any]], chain, documents: list[dict[str, Any]],
-                  pdf_reports: list[dict[str, Any]], root_sha256: str, generated_at: datetime) -> bytes:
+                  pdf_reports: list[dict[str, Any]], root_sha256: str, generated_at: datetime,
+                  chat_notice: dict[str, Any] | None = None, identity: dict[str, Any] | None = None) -> bytes:
     from fpdf import FPDF
     from fpdf.enums import XPos, YPos
 
@@ -89,6 +100,29 @@ def render_report(*, company, case, employee, entries: list[dict[str, Any]], cha
     line(f"案件编号：{case.id}")
     line(f"生成时间：{_local(generated_at)}（北京时间）")
 
+    def alert_box(title: str, lines: list[str]) -> None:
+        pdf.ln(2)
+        pdf.set_draw_color(185, 28, 28)
+        pdf.set_text_color(127, 29, 29)
+        pdf.set_font("zh", size=12)
+        pdf.multi_cell(width, 7, title, border="LTR", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font("zh", size=9)
+        for i, text in enumerate(lines):
+            pdf.multi_cell(width, 5, text, border="LBR" if i == len(lines) - 1 else "LR",
+                           new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_text_color(0, 0, 0)
+        pdf.set_draw_color(0, 0, 0)
+
+    if chat_notice and chat_notice.get("state") == "disputed":
+        alert_box("！员工否认提出离职（“我没有提出离职”）", [
+            f"本案件由 HR 依据聊天记录登记（{chat_notice.get('recorded_by') or '-'}，{_local(chat_notice.get('recorded_at'))}）。",
+            f"员工于 {_local(chat_notice.get('answered_at'))} 在小程序中否认该消息为辞职通知。"
+            + (f"员工说明：{chat_notice.get('comment')}" if chat_notice.get("comment") else ""),
+            "否认后催告已停止；除非员工本人签署辞职信，案件不能审核通过。"])
+    flags = (identity or {}).get("flags") or []
+    if flags:
+        alert_box("！签署前 30 天内的身份要素变更", [f"{_local(f.get('at'))}　{f.get('text')}" for f in flags])
+
     heading("一、案件概况")
     line(f"员工：{employee.name}　工号：{employee.employee_no}　部门：{employee.department or '-'}　"
          f"职位：{employee.position or '-'}")
@@ -99,6 +133,15 @@ def render_report(*, company, case, employee, entries: list[dict[str, Any]], cha
     line(f"书面辞职信应提交日期：{case.letter_due_date}　实际提交：{_local(case.letter_submitted_at)}")
     if case.reason_text:
         line(f"离职原因（员工填写）：{case.reason_text}")
+    if chat_notice:
+        answer = {"pending": "尚未答复", "confirmed": "员工已确认", "disputed": "员工否认提出离职"}.get(
+            chat_notice.get("state"), chat_notice.get("state"))
+        line(f"聊天记录原文：{chat_notice.get('text')}（{chat_notice.get('platform')}，发送时间 "
+             f"{_local(chat_notice.get('sent_at'))}）　员工答复：{answer}")
+        if chat_notice.get("late"):
+            line(f"该消息超过补录期限后才录入，补录原因：{chat_notice.get('late_reason')}")
+    for sig in (identity or {}).get("signatures") or []:
+        line(f"签署身份要素（{_local(sig.get('signed_at'))}）：" + "；".join(sig.get("lines") or []))
 
     heading("二、证据链状态")
     if chain.ok:

@@ -13,7 +13,8 @@ from cases.evidence import GENESIS_DIGEST, ChainVerification, EvidenceRecord, ca
 from qianli.db import utcnow
 from qianli.models import EvidenceEntry, ResignationCase
 
-__all__ = ["append_evidence", "append_case_evidence", "case_evidence", "verify_case_chain", "to_record"]
+__all__ = ["append_evidence", "append_case_evidence", "case_evidence", "verify_case_chain", "to_record",
+           "employee_view", "EMPLOYEE_HIDDEN_KEYS"]
 
 
 # Built once: the per-call cost of building these expressions showed in the reminder workers' profile.
@@ -63,3 +64,27 @@ def case_evidence(session: Session, case_id: str, company_id: str) -> list[Evide
 
 def verify_case_chain(session: Session, case_id: str, company_id: str) -> ChainVerification:
     return verify_chain((to_record(e) for e in case_evidence(session, case_id, company_id)), expected_case_id=case_id)
+
+
+# What the employee's own timeline leaves out: where HR (and anyone else) connected from, their
+# browsers, and how close a failed face attempt came (a hint for someone trying faces). The full
+# entries stay in the chain, the HR console and the dossier.
+EMPLOYEE_HIDDEN_KEYS = frozenset({"ip", "user_agent", "remote_addr", "client_ip"})
+_FAILED_ATTEMPT_KEYS = frozenset({"distance", "max_frame_distance", "threshold"})
+_FAILED_ATTEMPT_ACTIONS = frozenset({"face_verification_failed"})
+
+
+def _strip(value: Any, hidden: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v, hidden) for k, v in value.items() if k not in hidden}
+    if isinstance(value, list):
+        return [_strip(v, hidden) for v in value]
+    return value
+
+
+def employee_view(entry: EvidenceEntry) -> dict[str, Any]:
+    """One chain entry as the employee's timeline shows it (see EMPLOYEE_HIDDEN_KEYS). ``digest`` is
+    the stored entry's; the payload shown is a redacted view, so it does not recompute to it."""
+    hidden = EMPLOYEE_HIDDEN_KEYS | (_FAILED_ATTEMPT_KEYS if entry.action in _FAILED_ATTEMPT_ACTIONS else frozenset())
+    return {"seq": entry.seq, "occurred_at": entry.occurred_at, "actor": entry.actor, "action": entry.action,
+            "payload": _strip(entry.payload or {}, hidden), "digest": entry.digest, "redacted": True}

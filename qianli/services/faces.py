@@ -21,10 +21,11 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import delete, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from cases.errors import Conflict, Forbidden, InvalidInput, Locked, PayloadTooLarge
@@ -261,7 +262,7 @@ def _image_type(data: bytes) -> str:
 
 def purge_expired_photos(session: Session, *, now=None) -> int:
     """Delete raw reference photos past their retention deadline; returns how many."""
-    res = session.execute(delete(FaceReferencePhoto).where(FaceReferencePhoto.delete_after <= (now or utcnow())))
+    res = cast(CursorResult, session.execute(delete(FaceReferencePhoto).where(FaceReferencePhoto.delete_after <= (now or utcnow()))))
     return int(res.rowcount or 0)
 
 

@@ -22,15 +22,17 @@ template is configured, else SMS.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time as _time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from cases.reminders import (LETTER_STATES, Message, ReminderPolicy, content_digest, hr_digest_message, is_overdue,
@@ -46,7 +48,7 @@ from qianli.services.employees import employee_phone
 from qianli.services.evidence import append_case_evidence, append_evidence
 from qianli.settings import Settings
 
-__all__ = ["QUEUE", "ACTOR", "SMS_TEMPLATE", "reminder_policy", "job_id", "on_case_opened", "on_letter_submitted", "notify_employee",
+__all__ = ["QUEUE", "ACTOR", "SMS_TEMPLATE", "reminder_policy", "job_id", "on_case_opened", "on_letter_submitted", "notify_employee", "stop_reminders",
            "sweep", "SweepResult", "deliver", "DeliveryOutcome", "send_hr_digests", "list_case_reminders",
            "set_hr_phone", "hr_phone", "RetryableSendError", "enqueue_deliveries"]
 
@@ -100,7 +102,7 @@ def _begin_write(session: Session) -> None:
 def _retry(settings: Settings):
     from rq import Retry
 
-    intervals = [int(x) for x in settings.reminder_retry_intervals.split(",") if x.strip()]
+    intervals = list(settings.reminder_retry_schedule())
     return Retry(max=len(intervals), interval=intervals) if intervals else None
 
 
@@ -241,6 +243,23 @@ def notify_employee(session: Session, rt: Runtime, case: ResignationCase, kind: 
     return rows
 
 
+def stop_reminders(session: Session, case: ResignationCase, *, reason: str, now: datetime | None = None) -> int:
+    """Stop the case's reminders for good (e.g. the employee disputes the notice): the schedule is
+    stopped and deliveries not yet sent are dropped. Returns how many deliveries were dropped."""
+    now = now or utcnow()
+    session.execute(update(ReminderSchedule)
+                    .where(ReminderSchedule.case_id == case.id, ReminderSchedule.company_id == case.company_id)
+                    .values(state="stopped", stop_reason=reason[:64], updated_at=now))
+    dropped = cast(CursorResult, session.execute(
+        update(ReminderDelivery).where(ReminderDelivery.case_id == case.id, ReminderDelivery.slot >= 0,
+                                       ReminderDelivery.status == "pending")
+        .values(status="dropped", error_code=reason[:64], finished_at=now)
+        .execution_options(synchronize_session=False))).rowcount
+    append_evidence(session, case, ACTOR, "reminders_stopped", {"reason": reason, "dropped_deliveries": int(dropped or 0)},
+                    occurred_at=now)
+    return int(dropped or 0)
+
+
 def on_letter_submitted(session: Session, case: ResignationCase, *, now: datetime | None = None) -> None:
     """The signed letter arrived: pause the schedule at once (the sweep would only notice at the next
     due time; a reminder already queued is dropped at send time either way)."""
@@ -287,10 +306,8 @@ def sweep(rt: Runtime, now: datetime | None = None, *, batch: int = SWEEP_BATCH,
         if digests:
             _enqueue_digests(rt, now, res)
     finally:
-        try:
+        with contextlib.suppress(Exception):  # an expired lock is harmless here
             lock.release()
-        except Exception:  # noqa: BLE001 - an expired lock is harmless here
-            pass
     res.seconds = _time.perf_counter() - t0
     return res
 
@@ -433,7 +450,7 @@ def _recover(rt: Runtime, now: datetime, res: SweepResult) -> None:
             statuses = pipe.execute()
         # no job (lost with Redis, never enqueued) or a job rq gave up on (failed for a reason other than
         # the provider, e.g. the database was unreachable on every attempt): enqueue it again
-        todo = [r for r, st in zip(rows, statuses)
+        todo = [r for r, st in zip(rows, statuses, strict=True)
                 if r.enqueued_at is None or st is None or st in _DEAD_JOB or r.status == "sending"]
         if not todo:
             return
@@ -495,8 +512,8 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
     key = {"p_case": case_id, "p_slot": slot, "p_channel": channel}
     # 1. claim the row (a write first: on SQLite it takes the lock), then check the case at send time
     with session_scope(rt.session_factory) as session:
-        claimed = session.execute(  # the first statement writes: on SQLite it takes the lock (waits)
-            _CLAIM, {**key, "p_now": now, "p_lease": now + _lease(s), "p_started": now}).rowcount
+        claimed = cast(CursorResult, session.execute(  # the first statement writes: on SQLite it takes the lock
+            _CLAIM, {**key, "p_now": now, "p_lease": now + _lease(s), "p_started": now})).rowcount
         d = session.scalar(_DELIVERY, key)
         if d is None:
             return DeliveryOutcome("missing")
@@ -520,6 +537,7 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
         phone = employee_phone(rt, employee)
         openid = employee.wechat_openid
     # 2. send (outside any transaction)
+    content: dict[str, Any]
     if channel == "wechat":
         template, content = s.wechat_subscribe_template_id, {"page": s.wechat_subscribe_page, "data": msg.wechat_data}
         to = f"openid:…{(openid or '')[-4:]}"
@@ -557,7 +575,8 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
     return DeliveryOutcome("sent", msg_id)
 
 
-def _send_failed(rt: Runtime, delivery_id: str, case_id: str, slot: int, channel: str, exc: Exception,
+def _send_failed(rt: Runtime, delivery_id: str, case_id: str, slot: int, channel: str,
+                 exc: SmsGatewayError | WeChatApiError,
                  base: dict[str, Any], final_attempt: bool) -> DeliveryOutcome:
     done = utcnow()
     if isinstance(exc, WeChatApiError):

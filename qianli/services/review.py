@@ -29,23 +29,24 @@ from typing import Any
 from sqlalchemy import and_, case as sql_case, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from cases.errors import (Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable,
-                          UnsupportedMediaType)
+from cases.errors import (Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType)
 from cases.states import OPEN_STATES, CaseAction, CaseState
 from qianli.db import utcnow
 from qianli.models import Company, Employee, EvidenceEntry, HrAlert, HrUser, ResignationCase
 from qianli.runtime import Runtime
 from qianli.services.alerts import open_alerts, raise_alert, resolve_alert
-from qianli.services.cases import SHANGHAI, apply_action, company_policy, get_case, get_employee_case, open_case
+from qianli.services.cases import (SHANGHAI, apply_action, company_policy, get_case, get_employee_case,
+                                   open_case)
 from qianli.services.evidence import append_evidence, case_evidence, verify_case_chain
 from qianli.storage import case_documents, open_store, sha256_hex, store_document
 
 __all__ = ["HR_WRITERS", "CHAT_PLATFORMS", "SCREENSHOT_TYPES", "MAX_SCREENSHOT_BYTES", "MAX_CHAT_TEXT",
            "CaseQuery", "CasePage", "ApprovalStatus", "Reviewer", "get_reviewer", "shanghai_today", "is_overdue",
-           "list_cases", "sees_employee", "department_scope", "get_hr_employee", "get_hr_case", "case_detail", "approval_status", "hr_allowed_actions", "approve_case",
+           "list_cases", "sees_employee", "department_scope", "get_hr_employee", "get_hr_case", "case_detail",
+           "approval_status", "hr_allowed_actions", "approve_case",
            "return_case", "confirm_agreed_last_day", "request_withdrawal", "decide_withdrawal",
            "pending_withdrawal", "pending_agreement", "record_chat_evidence", "list_alerts", "resolve_hr_alert",
-           "notify_employee_safely"]
+           "notify_employee_safely", "chat_notice", "respond_to_chat_notice", "DISPUTE_STATEMENT"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,9 @@ EV_LAST_DAY_DECLINED = "review_last_day_declined"
 EV_WITHDRAWAL_REQUESTED = "withdrawal_requested"
 EV_WITHDRAWAL_DECLINED = "withdrawal_declined"
 EV_CHAT = "chat_evidence_recorded"
+EV_CHAT_CONFIRMED = "chat_notice_confirmed"
+EV_CHAT_DISPUTED = "chat_notice_disputed"
+DISPUTE_STATEMENT = "我没有提出离职"
 
 
 # ---- who is reviewing ---------------------------------------------------------------------------
@@ -305,7 +309,10 @@ def hr_allowed_actions(session: Session, rt: Runtime, case: ResignationCase, rev
     employee = _employee(session, case)
     status = approval_status(session, rt, case)
     if _may_act_at_level(reviewer, status, employee) is None:
-        actions += ["approve", "return"]
+        notice = chat_notice(session, case)
+        if notice is None or notice["state"] != "disputed" or _employee_signed_letter(session, case):
+            actions.append("approve")
+        actions.append("return")
     if reviewer.role in HR_WRITERS and case.state in {s.value for s in OPEN_STATES} \
             and pending_withdrawal(session, case) is not None:
         actions += ["consent_withdrawal", "decline_withdrawal"]
@@ -343,6 +350,7 @@ def approve_case(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str
     employee = _employee(session, case)
     status = approval_status(session, rt, case)
     _check_level(reviewer, status, employee)
+    _check_not_disputed(session, case)
     final = status.level == len(status.chain) - 1
     upper = _default_last_day(case)
     if agreed_last_day is not None:
@@ -391,6 +399,13 @@ def approve_case(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str
                           "mutual_agreement": last_day < case.earliest_lawful_last_day})
     _countersign(session, rt, case, reviewer)
     return case, "approved"
+
+
+def _check_not_disputed(session: Session, case: ResignationCase) -> None:
+    notice = chat_notice(session, case)
+    if notice is not None and notice["state"] == "disputed" and not _employee_signed_letter(session, case):
+        raise Conflict("chat_notice_disputed", "员工否认提出离职，须有员工本人签署的辞职信才能审核通过",
+                       details={"disputed_at": notice["answered_at"].isoformat() if notice["answered_at"] else None})
 
 
 def _countersign(session: Session, rt: Runtime, case: ResignationCase, reviewer: Reviewer) -> None:
@@ -499,7 +514,7 @@ class Screenshot:
 def _check_screenshot(shot: Screenshot) -> str:
     if len(shot.data) > MAX_SCREENSHOT_BYTES:
         raise PayloadTooLarge("screenshot_too_large", f"截图不能超过 {MAX_SCREENSHOT_BYTES // (1024 * 1024)} MB")
-    for ctype, (magic, ext) in SCREENSHOT_TYPES.items():
+    for ctype, (magic, _ext) in SCREENSHOT_TYPES.items():
         if shot.data.startswith(magic):
             return ctype
     raise UnsupportedMediaType("screenshot_type", "截图须为 PNG 或 JPEG 图片", details={"accepted": list(SCREENSHOT_TYPES)})
@@ -508,9 +523,13 @@ def _check_screenshot(shot: Screenshot) -> str:
 def record_chat_evidence(session: Session, rt: Runtime, reviewer: Reviewer, *, text: str, sender_name: str,
                          platform: str, sent_at: datetime, employee_id: str | None = None,
                          employee_no: str | None = None, requested_last_day: date | None = None,
-                         screenshot: Screenshot | None = None) -> ResignationCase:
+                         screenshot: Screenshot | None = None, late_reason: str = "") -> ResignationCase:
     """Record the instant message in which the employee resigned: it opens the case, notice arriving
-    when the message was sent (Civil Code art. 137); the employee is invited at once."""
+    when the message was sent (Civil Code art. 137); the employee is invited at once.
+
+    A message sent longer ago than ``QIANLI_CHAT_NOTICE_WINDOW_DAYS`` needs a screenshot and HR's
+    reason for recording it late. Whatever its age, the employee sees the message in the
+    mini-program and may confirm or dispute it (:func:`respond_to_chat_notice`)."""
     if reviewer.role not in HR_WRITERS:
         raise Forbidden("role_forbidden", "requires role: hr_specialist, hr_manager", details={"role": reviewer.role})
     if sent_at.tzinfo is None or sent_at.utcoffset() is None:
@@ -523,6 +542,19 @@ def record_chat_evidence(session: Session, rt: Runtime, reviewer: Reviewer, *, t
         raise InvalidInput("chat_text_invalid", f"消息内容须为 1 到 {MAX_CHAT_TEXT} 个字")
     if platform not in CHAT_PLATFORMS:
         raise InvalidInput("chat_platform_invalid", "未知的聊天平台", details={"allowed": list(CHAT_PLATFORMS)})
+    late_reason = (late_reason or "").strip()
+    if len(late_reason) > MAX_COMMENT:
+        raise InvalidInput("late_reason_too_long", f"补录原因不能超过 {MAX_COMMENT} 个字")
+    window = timedelta(days=rt.settings.chat_notice_window_days)
+    late = utcnow() - sent_at > window
+    if late and screenshot is None:
+        raise InvalidInput("chat_screenshot_required",
+                           f"消息发送时间早于 {rt.settings.chat_notice_window_days} 天前，须上传聊天截图",
+                           details={"window_days": rt.settings.chat_notice_window_days})
+    if late and not late_reason:
+        raise InvalidInput("chat_late_reason_required",
+                           f"消息发送时间早于 {rt.settings.chat_notice_window_days} 天前，须说明补录原因（late_reason）",
+                           details={"window_days": rt.settings.chat_notice_window_days})
     if bool(employee_id) == bool(employee_no):
         raise InvalidInput("employee_ref_required", "请提供员工 ID 或工号（二选一）")
     cond = Employee.id == employee_id if employee_id else Employee.employee_no == employee_no
@@ -545,11 +577,74 @@ def record_chat_evidence(session: Session, rt: Runtime, reviewer: Reviewer, *, t
         "platform": platform, "text": text, "sender_name": sender_name, "sent_at": sent_at,
         "sent_at_local": sent_at.astimezone(SHANGHAI).isoformat(), "employee_no": employee.employee_no,
         "screenshot_sha256": sha256_hex(screenshot.data) if screenshot is not None else None,
-        "screenshot_document_id": doc.id if doc is not None else None, "recorded_by": reviewer.display_name})
+        "screenshot_document_id": doc.id if doc is not None else None, "recorded_by": reviewer.display_name,
+        "late": late, "late_reason": late_reason, "window_days": rt.settings.chat_notice_window_days,
+        "recorded_at": utcnow()})
     from qianli.services.reminders import on_case_opened  # the employee's invitation and the letter-due notice
 
     on_case_opened(session, rt, case)
     return case
+
+
+def chat_notice(session: Session, case: ResignationCase) -> dict[str, Any] | None:
+    """The recorded chat message of an ``instant_message`` case and the employee's answer, read from
+    the chain: state ``pending``, ``confirmed`` or ``disputed``. None for other cases."""
+    if case.source != "instant_message":
+        return None
+    recorded = _latest(session, case, (EV_CHAT,))
+    if recorded is None:
+        return None
+    answer = _latest(session, case, (EV_CHAT_CONFIRMED, EV_CHAT_DISPUTED))
+    p = recorded.payload or {}
+    out = {"text": p.get("text", ""), "platform": p.get("platform", ""), "sender_name": p.get("sender_name", ""),
+           "sent_at": p.get("sent_at"), "recorded_at": recorded.occurred_at, "recorded_by": p.get("recorded_by", ""),
+           "late": bool(p.get("late")), "late_reason": p.get("late_reason", ""),
+           "screenshot_sha256": p.get("screenshot_sha256"), "state": "pending", "answered_at": None, "comment": ""}
+    if answer is not None:
+        out.update(state="confirmed" if answer.action == EV_CHAT_CONFIRMED else "disputed",
+                   answered_at=answer.occurred_at, comment=(answer.payload or {}).get("comment", ""))
+    return out
+
+
+def _employee_signed_letter(session: Session, case: ResignationCase) -> bool:
+    """Whether the employee signed a letter on this case themselves (signing needs their SMS and face)."""
+    entry = _latest(session, case, ("letter_signed",))
+    return entry is not None and entry.actor == f"employee:{case.employee_id}"
+
+
+def respond_to_chat_notice(session: Session, rt: Runtime, *, employee_id: str, company_id: str, case_id: str,
+                           actor: str, answer: str, comment: str = "", meta: dict[str, Any] | None = None
+                           ) -> dict[str, Any]:
+    """The employee confirms or disputes ("我没有提出离职") the chat message HR recorded as their notice.
+
+    No HR consent is involved. A dispute stops the reminders at once, raises an HR alert and blocks
+    approval until the employee signs a letter themselves. One answer per case."""
+    if answer not in ("confirm", "dispute"):
+        raise InvalidInput("chat_notice_answer_invalid", "请选择确认或否认")
+    comment = (comment or "").strip()
+    if len(comment) > MAX_COMMENT:
+        raise InvalidInput("comment_too_long", f"说明不能超过 {MAX_COMMENT} 个字")
+    case = _lock_employee_case(session, case_id, employee_id, company_id)
+    notice = chat_notice(session, case)
+    if notice is None:
+        raise Conflict("no_chat_notice", "该离职申请不是由聊天记录登记的")
+    if notice["state"] != "pending":
+        raise Conflict("chat_notice_already_answered", "您已答复过该聊天记录",
+                       details={"state": notice["state"]})
+    extra = dict(meta or {})
+    if answer == "confirm":
+        append_evidence(session, case, actor, EV_CHAT_CONFIRMED, {"comment": comment, **extra})
+        return chat_notice(session, case)
+    append_evidence(session, case, actor, EV_CHAT_DISPUTED, {
+        "statement": DISPUTE_STATEMENT, "comment": comment, "case_state": case.state, **extra})
+    from qianli.services.reminders import stop_reminders
+
+    stop_reminders(session, case, reason="notice_disputed")
+    emp = _employee(session, case)
+    raise_alert(session, company_id=company_id, kind="notice_disputed", case_id=case.id, employee_id=emp.id,
+                message=f"员工 {emp.name}（{emp.employee_no}）否认提出离职：{DISPUTE_STATEMENT}",
+                payload={"comment": comment}, actor="system")
+    return chat_notice(session, case)
 
 
 # ---- one case in full -------------------------------------------------------------------------------
@@ -571,6 +666,7 @@ def case_detail(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str)
                      "pending_last_day": status.pending_last_day, "confirmed_last_day": status.confirmed_last_day},
         "withdrawal_requested_at": withdrawal.occurred_at if withdrawal is not None else None,
         "allowed_actions": hr_allowed_actions(session, rt, case, reviewer),
+        "chat_notice": chat_notice(session, case),
     }
 
 

@@ -198,7 +198,7 @@ def _xlsx_rows(data: bytes, max_bytes: int) -> Iterator[list[Any]]:
     try:
         # data_only=False: a formula is read as its text ("=..."), never as a computed value.
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except Exception as exc:  # openpyxl raises many kinds for malformed files
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for malformed files
         raise UnsupportedMediaType("roster_bad_format", "无法读取 XLSX 文件", details={"error": type(exc).__name__}) from None
     try:
         ws = wb.worksheets[0] if wb.worksheets else None
@@ -206,7 +206,7 @@ def _xlsx_rows(data: bytes, max_bytes: int) -> Iterator[list[Any]]:
             return
         for values in ws.iter_rows(values_only=True):
             yield list(values)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for malformed files
         raise UnsupportedMediaType("roster_bad_format", "无法读取 XLSX 文件", details={"error": type(exc).__name__}) from None
     finally:
         wb.close()
@@ -284,7 +284,7 @@ def valid_national_id(value: str) -> str | None:
         return "身份证号中的出生日期无效"
     if born.year < 1900 or born > date.today():
         return "身份证号中的出生日期无效"
-    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS))
+    total = sum(int(d) * w for d, w in zip(value[:17], _ID_WEIGHTS, strict=False))
     if _ID_CHECK[total % 11] != value[17]:
         return "身份证号校验位错误"
     return None

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from cases.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable
 from cases.states import CaseAction, CaseState
 from identity.intent import consume_signing_intent
-from qianli.db import utcnow
 from qianli.models import Company, Document, Employee, ResignationCase, SigningRequest
+from qianli.observability import observe_signing
 from qianli.runtime import Runtime
 from qianli.services.cases import apply_action, get_employee_case
 from qianli.services.evidence import append_evidence
@@ -184,8 +184,9 @@ def sign_letter(session: Session, rt: Runtime, *, employee_id: str, company_id: 
         intent_evidence = consume_signing_intent(rt.redis, intent_id, employee_id=employee_id, case_id=case_id,
                                                  letter_sha256=letter_sha)
         try:
-            return _sign_and_record(session, rt, case, data, unsigned, layout, letter_sha, signature_png,
-                                    intent_id, intent_evidence, idempotency_key, actor)
+            with observe_signing("employee"):
+                return _sign_and_record(session, rt, case, data, unsigned, layout, letter_sha, signature_png,
+                                        intent_id, intent_evidence, idempotency_key, actor)
         except BaseException:
             _refund_intent(rt, intent_id, employee_id=employee_id, case_id=case_id, letter_sha256=letter_sha,
                            evidence=intent_evidence)
@@ -258,8 +259,9 @@ def countersign_case(session: Session, rt: Runtime, case: ResignationCase, *, ac
     page = int(reader.root["/Pages"]["/Count"]) - 1
     box = _company_box(reader)
     try:
-        with seal_signer(rt.settings, pki, company_id=company.id, company_name=company.name,
-                         company_code=company.code) as (signer, info):
+        with observe_signing("countersign"), seal_signer(rt.settings, pki, company_id=company.id,
+                                                          company_name=company.name,
+                                                          company_code=company.code) as (signer, info):
             signed = pades.sign_b_lta(
                 data, signer=signer, pki=pki, timestamper=make_timestamper(rt.settings, pki),
                 field_name="company_seal", page=page, box=box,
@@ -327,7 +329,7 @@ def seal_image(company_name: str) -> bytes:
         angle = -90 - span / 2 + span * (i + 0.5) / len(name)  # image coordinates: -90 is the top
         tile = Image.new("RGBA", (px * 2, px * 2), (255, 255, 255, 0))
         ImageDraw.Draw(tile).text((px, px), ch, fill=red, font=font, anchor="mm")
-        tile = tile.rotate(-(angle + 90), resample=Image.BICUBIC, expand=True)
+        tile = tile.rotate(-(angle + 90), resample=Image.Resampling.BICUBIC, expand=True)
         x = size / 2 + radius * math.cos(math.radians(angle)) - tile.width / 2
         y = size / 2 + radius * math.sin(math.radians(angle)) - tile.height / 2
         img.alpha_composite(tile, (round(x), round(y)))

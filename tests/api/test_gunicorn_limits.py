@@ -37,9 +37,9 @@ def _is_error_model(r: requests.Response, status: int, code: str) -> None:
 
 def test_make_run_and_readme_use_the_gunicorn_config():
     run = (REPO / "scripts" / "run-dev.sh").read_text()
-    assert re.search(r"gunicorn -c python:api\.gunicorn_conf .*--workers 2", run)
+    assert re.search(r"gunicorn -c config/gunicorn\.conf\.py .*--workers 2", run)
     readme = (REPO / "README.md").read_text()
-    assert re.search(r"^gunicorn -c python:api\.gunicorn_conf .*'api\.wsgi:app'", readme, re.M)
+    assert re.search(r"^gunicorn -c config/gunicorn\.conf\.py .*'api\.wsgi:app'", readme, re.M)
 
 
 def test_oversize_requests_get_the_json_error_model(runtime, tmp_path: Path):

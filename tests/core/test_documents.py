@@ -11,7 +11,7 @@ import pytest
 from cases.errors import NotFound, ServiceUnavailable
 from qianli.models import Document, EvidenceEntry, HrAlert
 from qianli.services.alerts import open_alerts, raise_alert, resolve_alert
-from qianli.storage import LocalStore, S3Store, case_documents, read_document, store_document
+from qianli.storage import LocalStore, S3Store, read_document, store_document
 
 
 def test_local_store_roundtrip_is_content_addressed(tmp_path):

@@ -11,14 +11,14 @@ from qianli.migrate import upgrade
 
 
 def _fresh_engine(tmp_path):
-    PG_URL = os.environ.get("QIANLI_TEST_DATABASE_URL", "")
-    if PG_URL:
-        eng = make_engine(PG_URL)
+    pg_url = os.environ.get("QIANLI_TEST_DATABASE_URL", "")
+    if pg_url:
+        eng = make_engine(pg_url)
         with eng.begin() as conn:
             conn.execute(text("DROP SCHEMA IF EXISTS migration_check CASCADE"))
             conn.execute(text("CREATE SCHEMA migration_check"))
         eng.dispose()
-        return create_engine(PG_URL, connect_args={"options": "-csearch_path=migration_check"})
+        return create_engine(pg_url, connect_args={"options": "-csearch_path=migration_check"})
     return make_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
 
 

@@ -33,7 +33,9 @@ def test_production_refuses_dev_backends(tmp_path):
 @pytest.mark.parametrize("var,value", [("QIANLI_MAX_REQUEST_BYTES", "12MB"), ("QIANLI_HOLIDAYS_EXTEND_NOTICE", "maybe"),
                                        ("QIANLI_ENV", "staging"), ("QIANLI_SMS_BACKEND", "carrier-pigeon"),
                                        ("QIANLI_DATA_KEYS", "k1:notbase64!"), ("QIANLI_DATA_KEYS", "k1:AAAA"),
-                                       ("QIANLI_QUIET_HOURS", "21-8")])
+                                       ("QIANLI_QUIET_HOURS", "21-8"), ("QIANLI_REMINDER_RETRY_INTERVALS", "abc"),
+                                       ("QIANLI_REMINDER_RETRY_INTERVALS", "30,,600"),
+                                       ("QIANLI_REMINDER_RETRY_INTERVALS", "30,-5")])
 def test_strict_parsing_names_the_variable(tmp_path, var, value):
     with pytest.raises(SettingsError, match=var):
         load_settings({"QIANLI_VAR_DIR": str(tmp_path), var: value})
@@ -44,6 +46,9 @@ def test_values_are_parsed_by_type(tmp_path):
                        "QIANLI_HOLIDAYS_EXTEND_NOTICE": "yes", "QIANLI_FACE_THRESHOLD": "0.45"})
     assert (s.max_request_bytes, s.holidays_extend_notice, s.face_threshold) == (1024, True, 0.45)
     assert load_settings({"QIANLI_VAR_DIR": str(tmp_path), "QIANLI_QUIET_HOURS": "off"}).quiet_hours == "off"
+    assert load_settings({"QIANLI_VAR_DIR": str(tmp_path)}).reminder_retry_schedule() == (30, 120, 600)
+    assert load_settings({"QIANLI_VAR_DIR": str(tmp_path),
+                          "QIANLI_REMINDER_RETRY_INTERVALS": " 5, 60 "}).reminder_retry_schedule() == (5, 60)
 
 
 def test_readme_table_lists_every_variable():

@@ -77,7 +77,6 @@ def test_postgres_refuses_update_and_delete(db_session, factory, runtime, stmt):
     from sqlalchemy.exc import DBAPIError
 
     case = _case(db_session, factory, runtime)
-    with pytest.raises(DBAPIError, match="append-only"):
-        with db_session.begin_nested():
-            db_session.execute(text(stmt), {"c": case.id})
+    with pytest.raises(DBAPIError, match="append-only"), db_session.begin_nested():
+        db_session.execute(text(stmt), {"c": case.id})
     assert verify_case_chain(db_session, case.id, case.company_id).ok

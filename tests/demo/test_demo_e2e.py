@@ -5,6 +5,7 @@ and company seal) verify against the deployment's root, and a dossier that verif
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -52,10 +53,8 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             continue
         if sig == signal.SIGTERM:
-            try:  # anything the leader left behind
+            with contextlib.suppress(ProcessLookupError):  # anything the leader left behind
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             return
 
 

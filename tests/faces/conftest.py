@@ -70,7 +70,7 @@ def image_bytes(mode: str = "RGB", size=(200, 200), color=(120, 120, 120), fmt: 
 @pytest.fixture
 def faces_env(runtime, db_session, factory):
     """A company, an HR specialist, an employee with an open case; helpers to enrol and verify."""
-    from datetime import date, datetime, timezone
+    from datetime import datetime, timezone
 
     from qianli.services.cases import open_case
 

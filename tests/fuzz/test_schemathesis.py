@@ -117,9 +117,9 @@ def test_whole_contract(live):
         @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(case=strategy)
-        def run(case):
-            response = case.call(base_url=base_url, headers=headers, timeout=30)
-            case.validate_response(response, checks=CHECKS, headers=headers)
+        def run(case):  # called within this iteration: the loop variable is current
+            response = case.call(base_url=base_url, headers=headers, timeout=30)  # noqa: B023
+            case.validate_response(response, checks=CHECKS, headers=headers)  # noqa: B023
 
         try:
             run()

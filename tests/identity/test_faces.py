@@ -59,10 +59,13 @@ def test_no_face_and_two_faces():
         encode_single_face(buf.getvalue(), **KW)
     assert e.value.code == "face_not_found"
     a, b = Image.open(FX / "obama.jpg").convert("RGB"), Image.open(FX / "biden.jpg").convert("RGB")
-    a.thumbnail((600, 600)); b.thumbnail((600, 600))
+    a.thumbnail((600, 600))
+    b.thumbnail((600, 600))
     two = Image.new("RGB", (a.width + b.width, max(a.height, b.height)))
-    two.paste(a, (0, 0)); two.paste(b, (a.width, 0))
-    out = io.BytesIO(); two.save(out, "JPEG")
+    two.paste(a, (0, 0))
+    two.paste(b, (a.width, 0))
+    out = io.BytesIO()
+    two.save(out, "JPEG")
     with pytest.raises(InvalidInput) as e:
         encode_single_face(out.getvalue(), max_pixels=40_000_000, max_side=1280)
     assert e.value.code == "face_multiple"

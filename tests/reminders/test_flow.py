@@ -54,9 +54,8 @@ def test_national_day_case(rworld):
             else:
                 assert "逾期" in msgs[-1]["params"]["text"]
         if day == 13:
-            with time_machine.travel(bj(2025, 10, 13, 10, 0), tick=False):
-                with session_scope(rt.session_factory) as s:
-                    case_svc.apply_action(s, s.get(ResignationCase, case_id), CaseAction.SUBMIT_LETTER, actor="employee:x")
+            with time_machine.travel(bj(2025, 10, 13, 10, 0), tick=False), session_scope(rt.session_factory) as s:
+                case_svc.apply_action(s, s.get(ResignationCase, case_id), CaseAction.SUBMIT_LETTER, actor="employee:x")
     # notice on 4 Oct, one reminder a day up to and including 13 Oct, nothing after the submission
     assert sent_days == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10]
     assert [r for r in rworld.deliveries(case_id)] == [(i, "sms", "sent") for i in range(10)]

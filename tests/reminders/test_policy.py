@@ -1,6 +1,6 @@
 """The reminder policy as pure functions (cases.reminders)."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest

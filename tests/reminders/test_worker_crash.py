@@ -3,6 +3,7 @@ exactly one delivery for the slot."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -43,10 +44,8 @@ def _stop(proc, sig=signal.SIGTERM):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)  # whatever the worker left behind (its scheduler process)
-    except ProcessLookupError:
-        pass
     proc.log.close()
 
 

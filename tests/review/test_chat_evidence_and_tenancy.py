@@ -15,6 +15,15 @@ from qianli.models import Document, EvidenceEntry, ResignationCase
 SEED_TEXT = "姐，我想离职，做到这个月底可以吗？"
 
 
+@pytest.fixture
+def settings(base_settings):
+    """The seed message is from October 2025; these tests are about its dates and the walls, not the
+    late-record rule (QIANLI_CHAT_NOTICE_WINDOW_DAYS, tested in test_chat_notice_dispute.py)."""
+    from dataclasses import replace
+
+    return replace(base_settings, chat_notice_window_days=3650)
+
+
 def png_bytes(w: int = 4, h: int = 3) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)

@@ -95,7 +95,8 @@ def test_previews_from_every_gunicorn_worker_match_and_signing_elsewhere_succeed
     _pdf, local_sha1 = preview_letter(s, employee_id=emp1.id, company_id=company.id, case_id=case1.id)
     time.sleep(1.1)  # the workers render their first letter in a later second than this process did
 
-    with running_gunicorn(service_env(rt), tmp_path, workers=2) as server:
+    # gunicorn's own access log (with the worker pid): without config/gunicorn.conf.py, whose JSON logging replaces it
+    with running_gunicorn(service_env(rt), tmp_path, workers=2, config=False) as server:
         url = f"{server.base_url}/api/v1/cases/{case1.id}/letter/preview"
         shas, pids = set(), set()
         for _ in range(30):
