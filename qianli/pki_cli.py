@@ -175,10 +175,13 @@ def _seal_status(settings, pki) -> dict:
               help="Also create this company's seal key now (repeatable; needs the database).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
 def pki_init(companies: tuple[str, ...], as_json: bool) -> None:
-    from signing.pki import init_pki
+    from signing.pki import KeyProtectionRequired, init_pki
 
     settings = _settings()
-    pki, created = init_pki(settings)
+    try:
+        pki, created = init_pki(settings)
+    except KeyProtectionRequired as exc:
+        raise click.ClickException(str(exc)) from None
     out = {"created": created, "directory": str(pki.dir.resolve()), "root_subject": pki.root.subject.rfc4514_string(),
            "root_sha256": root_fingerprint(pki), "policy_oid": pki.policy_oid,
            "ca_keys": {n: str((pki.dir / f"{n}.key.pem").resolve()) for n in ("root", "ca", "tsa")},

@@ -10,6 +10,8 @@ Layout of the zip::
     case/employee.json          the employee as on the roster (phone and ID masked)
     evidence/chain.jsonl        the hash-chained evidence log, one entry per line
     evidence/chain-verification.json   the chain check at export time
+    evidence/anchor.json        the newest anchor of this chain: the anchored head, its Merkle inclusion proof,
+                                the anchor's root and the TSA's RFC 3161 token over it (or "anchored": false)
     evidence/chat.json          chat evidence entries (the WeChat message HR recorded)
     evidence/identity.json      identity evidence (WeChat binding, SMS codes, face checks, intents)
     evidence/reminders.json     every reminder (entries whose action starts with "reminder")
@@ -21,7 +23,8 @@ Layout of the zip::
 :func:`verify_dossier` checks, offline: the member set against the manifest (nothing missing,
 nothing extra, no duplicates), every SHA-256, the timestamp token (signature, certificate path to
 the root, message imprint = SHA-256 of manifest.json, strict structure), the evidence chain
-recomputed from ``chain.jsonl``, and each signed PDF's signatures again. The root used is the one
+recomputed from ``chain.jsonl``, the anchor (inclusion proof -> root, the TSA token over the root, the
+anchored head present in the chain with the same digest), and each signed PDF's signatures again. The root used is the one
 given by the caller (``trust_roots``) or else the one inside the dossier, whose fingerprint is
 reported so that it can be compared with the company's published one.
 """
@@ -58,6 +61,7 @@ DOSSIER_FORMAT = "qianli-dossier/1"
 MANIFEST = "manifest.json"
 TIMESTAMP = "manifest.json.tsr"
 ROOT_PEM = "pki/root.pem"
+ANCHOR = "evidence/anchor.json"
 TSA_ROOTS_PEM = "pki/tsa-roots.pem"  # only with an external TSA (QIANLI_TSA_TRUST_ROOTS)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_MEMBERS = 5000
@@ -266,6 +270,11 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
         "wechat_openid": employee.wechat_openid,
     })
     members["evidence/chain.jsonl"] = "".join(canonical_json(d) + "\n" for d in entry_dicts).encode()
+    from qianli.services.anchors import case_anchor_proof
+
+    members[ANCHOR] = _json_bytes(case_anchor_proof(session, case.id) or {
+        "format": "qianli-anchor-proof/1", "case_id": case.id, "anchored": False,
+        "note": "not anchored yet: the scheduler anchors grown chains every QIANLI_ANCHOR_INTERVAL_S"})
     members["evidence/chain-verification.json"] = _json_bytes({
         "ok": chain.ok, "entries": chain.entries, "first_broken_seq": chain.first_broken_seq, "reason": chain.reason,
         "head_digest": chain.head_digest, "checked_at": format_time(now)})
@@ -373,6 +382,7 @@ class DossierVerification:
     trust_source: str | None = None  # "given" or "dossier"
     root_sha256: str | None = None
     chain: dict[str, Any] = field(default_factory=dict)
+    anchor: dict[str, Any] = field(default_factory=dict)
     signatures: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -408,7 +418,8 @@ def _load_certs(items: Iterable[Any]) -> list[x509.Certificate]:
 
 
 def _check_timestamp(tsr_bytes: bytes, manifest_bytes: bytes, roots: list[x509.Certificate],
-                     result: DossierVerification) -> None:
+                     result: DossierVerification, *, imprint: bytes | None = None) -> None:
+    """Check a TimeStampResp over SHA-256(``manifest_bytes``), or over the SHA-256 value ``imprint`` if given."""
     from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
     from pyhanko.sign.validation.status import TimestampSignatureStatus
     from pyhanko_certvalidator import ValidationContext
@@ -453,7 +464,9 @@ def _check_timestamp(tsr_bytes: bytes, manifest_bytes: bytes, roots: list[x509.C
     result.timestamp_time = gen_time.astimezone(timezone.utc).isoformat() if gen_time else None
     vc = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail", moment=gen_time)
     try:
-        kwargs = run_sync(validate_tst_signed_data(sd, vc, lambda algo: hashlib.new(algo, manifest_bytes).digest()))
+        expected = (lambda algo: imprint) if imprint is not None else (
+            lambda algo: hashlib.new(algo, manifest_bytes).digest())
+        kwargs = run_sync(validate_tst_signed_data(sd, vc, expected))
         st = TimestampSignatureStatus(**kwargs)
     except Exception as exc:  # noqa: BLE001
         problems.append(f"timestamp: validation failed ({type(exc).__name__}: {exc})")
@@ -495,6 +508,30 @@ def _check_chain(data: bytes, case_id: str | None, manifest: dict[str, Any], res
         result.problems.append(f"evidence chain: broken at entry {v.first_broken_seq}: {v.reason}")
     elif v.head_digest != manifest.get("chain_head") or v.entries != manifest.get("chain_entries"):
         result.problems.append("evidence chain: head does not match the manifest")
+
+
+def _check_anchor(data: bytes, chain_jsonl: bytes, case_id: str | None, roots: list[x509.Certificate],
+                  result: DossierVerification) -> None:
+    from qianli.services.anchors import verify_anchor_proof
+
+    try:
+        proof = json.loads(data)
+        digests = {int(d["seq"]): d["digest"] for d in map(json.loads, filter(str.strip, chain_jsonl.decode().splitlines()))}
+    except (ValueError, KeyError, TypeError) as exc:
+        result.problems.append(f"{ANCHOR}: unreadable ({type(exc).__name__})")
+        return
+    if not isinstance(proof, dict) or proof.get("case_id") != case_id:
+        result.problems.append(f"{ANCHOR}: not the anchor proof of this case")
+        return
+    if proof.get("anchored") is False:
+        result.anchor = {"present": True, "anchored": False}
+        return
+    problems = verify_anchor_proof(proof, trust_roots_der=[r.dump() for r in roots], chain_digests=digests)
+    result.problems += problems
+    anchor = proof.get("anchor") or {}
+    result.anchor = {"present": True, "anchored": True, "ok": not problems, "anchor_id": anchor.get("id"),
+                     "root": anchor.get("root"), "timestamped_at": anchor.get("timestamped_at"),
+                     "anchored_seq": (proof.get("leaf") or {}).get("seq"), "chain_entries": len(digests)}
 
 
 def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
@@ -589,6 +626,13 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
         _check_chain(contents["evidence/chain.jsonl"], result.case_id, manifest, result)
     elif "evidence/chain.jsonl" in files and not any(p.startswith("evidence/chain.jsonl") for p in problems):
         problems.append("evidence/chain.jsonl: missing")
+
+    # 3b. the anchor: the chain's head as timestamped outside the employer's reach
+    if ANCHOR in contents and roots:
+        _check_anchor(contents[ANCHOR], contents.get("evidence/chain.jsonl", b""), result.case_id,
+                      roots + tsa_roots, result)
+    elif ANCHOR not in files and not problems:
+        result.anchor = {"present": False}  # dossiers made before anchoring existed
 
     # 4. signed PDFs, verified again
     if verify_pdf is None:
