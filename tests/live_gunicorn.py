@@ -33,7 +33,7 @@ def service_env(rt, **extra: str) -> dict[str, str]:
     """The environment of a server process sharing ``rt``'s database, Redis, var dir and secrets."""
     s = rt.settings
     return {**os.environ, "QIANLI_ENV": s.env, "QIANLI_VAR_DIR": str(s.var_dir), "DATABASE_URL": s.database_url,
-            "REDIS_URL": s.redis_url, "QIANLI_LOG_LEVEL": "WARNING", "QIANLI_QUIET_HOURS": "", **extra}
+            "REDIS_URL": s.redis_url, "QIANLI_LOG_LEVEL": "WARNING", "QIANLI_QUIET_HOURS": "off", **extra}
 
 
 class Gunicorn:
