@@ -89,7 +89,7 @@ def test_app_role_can_only_insert_and_select_evidence_and_anchors(roles):
                                   notice_arrived_at=datetime(2026, 10, 2, 6, 30, tzinfo=timezone.utc), actor="hr:1",
                                   reason_category="other", reason_text="想离职", requested_last_day=None,
                                   handover_items=[])
-        append_evidence(s, case, "hr:1", "chat_message_recorded", {"text": "我想离职"})
+        append_evidence(s, case, "hr:1", "chat_evidence_recorded", {"text": "我想离职"})
         s.commit()
         case.reason_text = "ordinary tables stay writable"
         s.commit()
