@@ -16,6 +16,7 @@ BLUEPRINT_MODULES = [
     "api.case_actions",
     "api.reminders",
     "api.faces",
+    "api.identity_changes",
     "api.signing",
     "api.agreement",
 ]

@@ -27,12 +27,14 @@ from cases.states import STATE_LABELS
 from qianli.models import Company
 from qianli.services import review as svc
 from qianli.services.auth import decode_access_token, end_hr_session, hr_login, resolve_principal
+from qianli.services.evidence import RequestMeta
 from qianli.storage import case_documents, open_store, read_document
 
 from api.auth import HR_COOKIE
 from api.context import db, runtime
 from api.csrf import CSRF_FIELD, check_csrf_value, csrf_token
 from api.errors import STATUS_BY_ERROR
+from api.schemas import DATE_MAX, DATE_MIN
 
 __all__ = ["bp", "STATE_LABELS"]
 
@@ -220,9 +222,12 @@ def _date_arg(name: str):
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput("validation_failed", f"日期格式错误：{name}") from None
+    if not DATE_MIN <= day <= DATE_MAX:
+        raise InvalidInput("validation_failed", f"日期超出范围（{DATE_MIN.isoformat()} 至 {DATE_MAX.isoformat()}）：{name}")
+    return day
 
 
 @bp.get("/")
@@ -286,6 +291,8 @@ def approve(case_id: str):
         day = date.fromisoformat(raw_day) if raw_day else None
     except ValueError:
         raise InvalidInput("validation_failed", "最后工作日格式错误") from None
+    if day is not None and not DATE_MIN <= day <= DATE_MAX:
+        raise InvalidInput("validation_failed", "最后工作日超出范围") from None
     _, outcome = svc.approve_case(db(), runtime(), g.reviewer, case_id, agreed_last_day=day,
                                   comment=request.form.get("comment", "").strip())
     return _done(case_id, outcome)
@@ -340,6 +347,45 @@ def dossier_zip(case_id: str):
     data = build_dossier(db(), runtime(), case, actor=g.reviewer.actor)
     return send_file(io.BytesIO(data), mimetype="application/zip", as_attachment=True,
                      download_name=f"dossier-{case.id}.zip", max_age=0)
+
+
+# ---- an employee's identity factors ---------------------------------------------------------------------
+
+@bp.get("/employees/<employee_id>/identity")
+@login_required
+def identity_page(employee_id: str):
+    from qianli.services import identity_trust
+
+    emp = svc.get_hr_employee(db(), g.reviewer, employee_id)
+    changes = identity_trust.list_changes(db(), openid=None, employee_id=emp.id, company_id=emp.company_id, limit=200)
+    rows = [{"at": _beijing(c.created_at), "factor": c.factor, "source": c.source, "actor": c.actor,
+             "old": c.old_value, "new": c.new_value, "reason": c.reason,
+             "status": identity_trust.change_status(c), "usable_from": _beijing(c.usable_from)} for c in changes]
+    blockers = identity_trust.signing_blockers(db(), runtime(), emp)
+    return _render("hr/identity.html", employee=emp, rows=rows, blockers=blockers,
+                   can_write=g.reviewer.role in svc.HR_WRITERS)
+
+
+@bp.post("/employees/<employee_id>/phone")
+@login_required
+def change_phone(employee_id: str):
+    from cases.errors import Conflict, Forbidden
+
+    from qianli.services import identity_trust
+
+    if g.reviewer.role not in svc.HR_WRITERS:
+        raise Forbidden("role_forbidden", "requires role: hr_specialist, hr_manager")
+    emp = svc.get_hr_employee(db(), g.reviewer, employee_id)
+    reason = request.form.get("reason", "").strip()
+    if not reason:
+        raise InvalidInput("reason_required", "请填写更改原因")
+    meta = RequestMeta(ip=request.remote_addr or "", user_agent=request.headers.get("User-Agent", ""))
+    ch = identity_trust.change_phone(db(), runtime(), emp, request.form.get("phone", ""), actor=g.reviewer.actor,
+                                     source="console", reason=reason[:500], meta=meta)
+    if ch is None:
+        raise Conflict("phone_unchanged", "新手机号与当前登记的相同")
+    flash("手机号已更改：已通知原手机号和已绑定的微信，冷静期满或员工确认后才能用于签署")
+    return redirect(url_for("hr_console.identity_page", employee_id=emp.id), code=303)
 
 
 # ---- alerts ---------------------------------------------------------------------------------------------
