@@ -477,13 +477,13 @@ def test_cli_set_phone_is_an_identity_change(runtime, world, db_session):
             "--operator", "ops-li"]
     r = CliRunner().invoke(roster_group, args)
     assert r.exit_code == 0, r.output
-    out = json.loads(r.output)
+    out = json.loads(r.stdout)
     assert out["changed"] is True and out["old"] == "139****2222" and out["new"] == "137****9999"
     db_session.expire_all()
     ch = db_session.get(IdentityChange, out["change_id"])
     assert (ch.factor, ch.source, ch.actor, ch.reason) == ("phone", "cli", "cli:ops-li", "工单 42")
     assert any("137****9999" in m.params.get("text", "") for m in outbox(runtime, OLD_PHONE))
     r = CliRunner().invoke(roster_group, args)
-    assert r.exit_code == 0 and json.loads(r.output)["changed"] is False
+    assert r.exit_code == 0 and json.loads(r.stdout)["changed"] is False
     r = CliRunner().invoke(roster_group, [*args[:5], "--phone", "123", *args[7:]])
-    assert r.exit_code == 1 and json.loads(r.output)["code"] == "invalid_phone"
+    assert r.exit_code == 1 and json.loads(r.stdout)["code"] == "invalid_phone"
