@@ -287,17 +287,23 @@ class Pki:
             os.close(fd)
 
     def issued_serials(self) -> frozenset[int]:
-        """Every serial in issued.log; re-read only when the file grew."""
+        """Every serial in issued.log; only the lines appended since the last call are read."""
         path = self.dir / "issued.log"
         try:
             size = path.stat().st_size
         except FileNotFoundError:
             return frozenset()
-        cached = self._asn1.get("issued")
-        if cached is not None and cached[0] == size:
-            return cached[1]
-        serials = frozenset(int(line.split(" ", 1)[0], 16) for line in path.read_text().splitlines() if line.strip())
-        self._asn1["issued"] = (size, serials)
+        done, serials = self._asn1.get("issued") or (0, frozenset())
+        if done == size:
+            return serials
+        if done > size:  # replaced by a shorter file: read it all again
+            done, serials = 0, frozenset()
+        with open(path, "rb") as f:  # only what was appended since the last read
+            f.seek(done)
+            tail = f.read(size - done)
+        complete = tail[:tail.rfind(b"\n") + 1]  # a line being written right now is read next time
+        serials = serials | {int(line.split(b" ", 1)[0], 16) for line in complete.splitlines() if line.strip()}
+        self._asn1["issued"] = (done + len(complete), serials)
         return serials
 
     # ---- revocation data ----------------------------------------------------------------
