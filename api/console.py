@@ -20,11 +20,13 @@ from flask import (Blueprint, flash, g, get_flashed_messages, redirect, render_t
                    send_file, url_for)
 from werkzeug.wrappers import Response
 
-from cases.errors import DomainError, InvalidInput, NotFound, Unauthorized
+from cases.clock import beijing_text
+from cases.errors import DomainError, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
+from cases.evidence_kinds import evidence_label
+from cases.states import STATE_LABELS
 from qianli.models import Company
 from qianli.services import review as svc
-from qianli.services.auth import decode_access_token, hr_login
-from qianli.services.cases import SHANGHAI
+from qianli.services.auth import decode_access_token, end_hr_session, hr_login, resolve_principal
 from qianli.storage import case_documents, open_store, read_document
 
 from api.auth import HR_COOKIE
@@ -38,27 +40,15 @@ bp = Blueprint("hr_console", __name__, url_prefix="/hr", template_folder="templa
                static_folder="static/hr", static_url_path="/static")
 
 LOGIN_CSRF_COOKIE = "qianli_hr_login"
-STATE_LABELS = {
-    "awaiting_letter": "待提交辞职信", "submitted": "待审核", "first_approved": "一级已审核", "returned": "已退回修改",
-    "approved": "已审核通过", "closed": "已结束", "withdrawn": "已撤回",
-}
 ROLE_LABELS = {"hr_specialist": "人事专员", "hr_manager": "人事经理", "dept_head": "部门负责人", "auditor": "审计（只读）"}
 SOURCE_LABELS = {"miniprogram": "小程序", "instant_message": "即时消息（聊天记录）"}
-ACTION_LABELS = {
-    "case_opened": "离职申请创建（通知送达）", "case_form_updated": "离职表单更新", "case_submit_letter": "提交已签名辞职信",
-    "case_approve_first": "一级审核通过", "case_approve_final": "终审通过", "case_return_for_revision": "退回修改",
-    "case_withdraw": "撤回离职申请", "case_close": "结案", "chat_evidence_recorded": "录入聊天记录证据",
-    "review_last_day_proposed": "提出提前的最后工作日（协商一致）", "review_last_day_confirmed": "员工确认最后工作日",
-    "review_last_day_declined": "员工不同意提前的最后工作日", "withdrawal_requested": "员工申请撤回",
-    "withdrawal_declined": "公司不同意撤回", "hr_alert_raised": "HR 提醒", "dossier_exported": "导出离职档案",
-    "chat_notice_confirmed": "员工确认聊天记录为辞职通知", "chat_notice_disputed": "员工否认提出离职",
-    "reminders_stopped": "催告已停止",
-}
 DOC_LABELS = {"letter_unsigned": "辞职信（未签名）", "letter_signed": "辞职信（员工已签名）",
               "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案", "other": "其他"}
 FLASH_TEXT = {"first_approved": "一级审核已通过", "approved": "终审已通过，公司已会签",
               "awaiting_employee_confirmation": "已提出提前的最后工作日，等待员工确认", "returned": "已退回员工修改",
-              "withdrawal_consented": "已同意撤回", "withdrawal_declined": "已记录不同意撤回", "alert_resolved": "提醒已处理"}
+              "withdrawal_consented": "已同意撤回", "withdrawal_declined": "已记录不同意撤回", "alert_resolved": "提醒已处理",
+              "user_updated": "账号已更新", "password_reset": "密码已重置，该账号的登录已全部失效",
+              "password_changed": "密码已修改，其他设备上的登录已失效"}
 
 
 # ---- session --------------------------------------------------------------------------------------
@@ -74,7 +64,7 @@ def login_required(fn: Callable) -> Callable:
         if not token:
             return _to_login()
         try:
-            principal = decode_access_token(runtime().settings, token)
+            principal = resolve_principal(db(), decode_access_token(runtime().settings, token))
         except Unauthorized:
             return _to_login(expired=True)
         if principal.kind != "hr":
@@ -83,6 +73,7 @@ def login_required(fn: Callable) -> Callable:
             g.reviewer = svc.get_reviewer(db(), principal.subject_id, principal.company_id)
         except DomainError:
             return _to_login()
+        g.hr_session_id = principal.session_id
         g.csrf = csrf_token(token)
         if request.method == "POST":
             check_csrf_value(token, request.form.get(CSRF_FIELD))
@@ -115,7 +106,7 @@ def _beijing(value: Any) -> str:
     if value is None:
         return "—"
     if hasattr(value, "astimezone") and hasattr(value, "hour"):
-        return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+        return beijing_text(value)
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
@@ -185,13 +176,21 @@ def login_submit():
         if not (company_code and username and password) or max(len(company_code), len(username)) > 64 \
                 or len(password) > 256:
             raise Unauthorized("login_failed", "公司代码、用户名或密码错误")
-        user, pair = hr_login(db(), runtime().settings, company_code=company_code, username=username, password=password)
-    except Unauthorized:
-        db().rollback()
+        rt = runtime()
+        user, pair = hr_login(db(), rt.settings, company_code=company_code, username=username, password=password,
+                              redis=rt.redis, ip=request.remote_addr or "",
+                              user_agent=request.headers.get("User-Agent", ""))
+    except (Unauthorized, RateLimited) as exc:
+        if not db().info.get("qianli_keep_on_error"):
+            db().rollback()
         new_nonce = secrets.token_urlsafe(24)
+        locked = isinstance(exc, RateLimited)
         body, _ = _render("hr/login.html", login_csrf=new_nonce, next=_safe_next(request.form.get("next")),
-                          expired=False, company_code=company_code, error="公司代码、用户名或密码错误")
-        resp = Response(body, 401, mimetype="text/html")
+                          expired=False, company_code=company_code,
+                          error=exc.message if locked else "公司代码、用户名或密码错误")
+        resp = Response(body, 429 if locked else 401, mimetype="text/html")
+        if locked:
+            resp.headers["Retry-After"] = str(exc.details.get("retry_after_s", 60))
         resp.set_cookie(LOGIN_CSRF_COOKIE, new_nonce, httponly=True, samesite="Strict", secure=_secure_cookies(),
                         path="/hr/")
         return resp
@@ -205,6 +204,7 @@ def login_submit():
 @bp.post("/logout")
 @login_required
 def logout():
+    end_hr_session(db(), g.hr_session_id, "logout")
     resp = redirect(url_for("hr_console.login"), code=303)
     resp.delete_cookie(HR_COOKIE, path="/")
     return resp
@@ -264,7 +264,7 @@ def _letter_document(case):
 def case_page(case_id: str):
     d = svc.case_detail(db(), runtime(), g.reviewer, case_id)
     timeline = [{"seq": e.seq, "at": _beijing(e.occurred_at), "actor": e.actor, "action": e.action,
-                 "label": ACTION_LABELS.get(e.action, e.action), "summary": _payload_summary(e.payload),
+                 "label": evidence_label(e.action), "summary": _payload_summary(e.payload),
                  "digest": e.digest} for e in d["timeline"]]
     return _render("hr/case.html", d=d, case=d["case"], employee=d["employee"], timeline=timeline,
                    letter=_letter_document(d["case"]), doc_labels=DOC_LABELS, source_labels=SOURCE_LABELS)
@@ -343,3 +343,75 @@ def resolve_alert(alert_id: str):
     svc.resolve_hr_alert(db(), g.reviewer, alert_id)
     flash(FLASH_TEXT["alert_resolved"])
     return redirect(url_for("hr_console.alerts"), code=303)
+
+
+# ---- HR accounts (HR managers) and one's own password --------------------------------------------------
+
+def _manager_only() -> None:
+    if g.reviewer.role != "hr_manager":
+        raise Forbidden("role_forbidden", "仅人事经理可管理 HR 账号")
+
+
+@bp.get("/users")
+@login_required
+def users():
+    from qianli.services import hr_users
+
+    _manager_only()
+    return _render("hr/users.html", users=hr_users.list_hr_users(db(), g.reviewer.company_id))
+
+
+@bp.post("/users/<user_id>")
+@login_required
+def update_user(user_id: str):
+    from qianli.services import hr_users
+
+    _manager_only()
+    user = hr_users.get_hr_user(db(), g.reviewer.company_id, user_id)
+    action = request.form.get("action", "")
+    common = {"actor": g.reviewer.actor, "actor_user_id": g.reviewer.id, "ip": request.remote_addr or ""}
+    if action in ("deactivate", "reactivate"):
+        hr_users.update_hr_user(db(), user, active=action == "reactivate", **common)
+    elif action == "role":
+        hr_users.update_hr_user(db(), user, role=request.form.get("role", ""),
+                                department=request.form.get("department", "").strip()[:100] or None, **common)
+    else:
+        raise InvalidInput("validation_failed", "未知操作")
+    flash(FLASH_TEXT["user_updated"])
+    return redirect(url_for("hr_console.users"), code=303)
+
+
+@bp.post("/users/<user_id>/password")
+@login_required
+def reset_user_password(user_id: str):
+    from qianli.services import hr_users
+
+    _manager_only()
+    user = hr_users.get_hr_user(db(), g.reviewer.company_id, user_id)
+    password = request.form.get("new_password", "")
+    if len(password) > 256:
+        raise InvalidInput("validation_failed", "密码过长")
+    rt = runtime()
+    hr_users.reset_hr_password(db(), rt.settings, rt.redis, user, password, actor=g.reviewer.actor,
+                               ip=request.remote_addr or "")
+    flash(FLASH_TEXT["password_reset"])
+    if user.id == g.reviewer.id:  # one's own sessions ended too
+        return _to_login(expired=True)
+    return redirect(url_for("hr_console.users"), code=303)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    from qianli.services import hr_users
+
+    if request.method == "GET":
+        return _render("hr/password.html")
+    current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
+    if len(current) > 256 or len(new) > 256:
+        raise InvalidInput("validation_failed", "密码过长")
+    user = hr_users.get_hr_user(db(), g.reviewer.company_id, g.reviewer.id)
+    hr_users.change_own_password(db(), user, current_password=current, new_password=new,
+                                 current_session_id=g.hr_session_id, ip=request.remote_addr or "")
+    flash(FLASH_TEXT["password_changed"])
+    return redirect(url_for("hr_console.queue"), code=303)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
-from qianli.migrate import upgrade
+from qianli.migrate import APPEND_ONLY_TABLES, upgrade
 from qianli.runtime import Runtime
 
 PG_URL = os.environ.get("QIANLI_TEST_DATABASE_URL", "")
@@ -89,7 +89,7 @@ def test_app_role_can_only_insert_and_select_evidence_and_anchors(roles):
                                   notice_arrived_at=datetime(2026, 10, 2, 6, 30, tzinfo=timezone.utc), actor="hr:1",
                                   reason_category="other", reason_text="想离职", requested_last_day=None,
                                   handover_items=[])
-        append_evidence(s, case, "hr:1", "chat_message_recorded", {"text": "我想离职"})
+        append_evidence(s, case, "hr:1", "chat_evidence_recorded", {"text": "我想离职"})
         s.commit()
         case.reason_text = "ordinary tables stay writable"
         s.commit()
@@ -98,7 +98,7 @@ def test_app_role_can_only_insert_and_select_evidence_and_anchors(roles):
         assert verify_case_chain(s, case.id, company.id).ok
         assert verify_anchors(s, trust_roots_der(rt)).ok
 
-    for table in ("evidence_entries", "chain_anchors", "chain_anchor_leaves"):
+    for table in APPEND_ONLY_TABLES:
         _refused(app, f"UPDATE {table} SET id = id", "permission denied")
         _refused(app, f"DELETE FROM {table}", "permission denied")
         _refused(app, f"TRUNCATE {table} CASCADE", "permission denied")

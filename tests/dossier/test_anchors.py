@@ -74,7 +74,7 @@ def cases3(factory, db_session):
                                notice_arrived_at=datetime(2026, 10, 2, 6, 30, tzinfo=timezone.utc), actor="hr:1",
                                reason_category="other", reason_text="想离职", requested_last_day=None,
                                handover_items=[])
-        append_evidence(db_session, c, "hr:1", "chat_message_recorded", {"text": f"第{n}条"})
+        append_evidence(db_session, c, "hr:1", "chat_evidence_recorded", {"text": f"第{n}条"})
         out.append(c)
     db_session.commit()
     return out
