@@ -588,6 +588,9 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
             entry.update(report)
             if report.get("checked") and not report.get("ok"):
                 problems.append(f"{item['member']}: signature verification failed")
+            for sig in (report.get("result") or {}).get("signatures") or []:
+                if sig.get("case_id") not in (None, result.case_id):  # an event certificate issued for another case
+                    problems.append(f"{item['member']}: signed with a certificate issued for case {sig['case_id']}")
         result.signatures.append(entry)
 
     result.ok = not problems

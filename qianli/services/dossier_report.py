@@ -150,6 +150,8 @@ def render_report(*, company, case, employee, entries: list[dict[str, Any]], cha
                 valid = sig.get("valid")
                 level = sig.get("level") or sig.get("pades_level") or ""
                 line(f"      签名人：{signer}　时间：{when}　{'有效' if valid else '无效'}　{level}")
+                if sig.get("case_id"):
+                    line(f"      事件证书签发用于案件 {sig['case_id']}，签署意图 SHA-256：{sig.get('intent_sha256')}")
         if r.get("error"):
             line(f"      错误：{r['error']}")
 
