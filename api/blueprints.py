@@ -6,15 +6,19 @@ BLUEPRINT_MODULES = [
     "api.sessions",
     "api.cases",
     "api.company",
+    "api.calendar",
     "api.wechat",
     "api.sms",
     "api.roster",
     "api.dossier",
     "api.hr_cases",
+    "api.hr_users",
     "api.case_actions",
     "api.reminders",
     "api.faces",
+    "api.identity_changes",
     "api.signing",
+    "api.agreement",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).

@@ -21,18 +21,20 @@ from flask import (Blueprint, flash, g, get_flashed_messages, redirect, render_t
 from werkzeug.wrappers import Response
 
 from cases.clock import beijing_text
-from cases.errors import DomainError, InvalidInput, NotFound, Unauthorized
+from cases.errors import DomainError, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from cases.evidence_kinds import evidence_label
 from cases.states import STATE_LABELS
 from qianli.models import Company
 from qianli.services import review as svc
-from qianli.services.auth import decode_access_token, hr_login
+from qianli.services.auth import decode_access_token, end_hr_session, hr_login, resolve_principal
+from qianli.services.evidence import RequestMeta
 from qianli.storage import case_documents, open_store, read_document
 
 from api.auth import HR_COOKIE
 from api.context import db, runtime
 from api.csrf import CSRF_FIELD, check_csrf_value, csrf_token
 from api.errors import STATUS_BY_ERROR
+from api.schemas import DATE_MAX, DATE_MIN
 
 __all__ = ["bp", "STATE_LABELS"]
 
@@ -43,10 +45,13 @@ LOGIN_CSRF_COOKIE = "qianli_hr_login"
 ROLE_LABELS = {"hr_specialist": "人事专员", "hr_manager": "人事经理", "dept_head": "部门负责人", "auditor": "审计（只读）"}
 SOURCE_LABELS = {"miniprogram": "小程序", "instant_message": "即时消息（聊天记录）"}
 DOC_LABELS = {"letter_unsigned": "辞职信（未签名）", "letter_signed": "辞职信（员工已签名）",
-              "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案", "other": "其他"}
+              "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案",
+              "agreement_addendum": "提前离职协议（员工签名、公司盖章）", "other": "其他"}
 FLASH_TEXT = {"first_approved": "一级审核已通过", "approved": "终审已通过，公司已会签",
               "awaiting_employee_confirmation": "已提出提前的最后工作日，等待员工确认", "returned": "已退回员工修改",
-              "withdrawal_consented": "已同意撤回", "withdrawal_declined": "已记录不同意撤回", "alert_resolved": "提醒已处理"}
+              "withdrawal_consented": "已同意撤回", "withdrawal_declined": "已记录不同意撤回", "alert_resolved": "提醒已处理",
+              "user_updated": "账号已更新", "password_reset": "密码已重置，该账号的登录已全部失效",
+              "password_changed": "密码已修改，其他设备上的登录已失效"}
 
 
 # ---- session --------------------------------------------------------------------------------------
@@ -62,7 +67,7 @@ def login_required(fn: Callable) -> Callable:
         if not token:
             return _to_login()
         try:
-            principal = decode_access_token(runtime().settings, token)
+            principal = resolve_principal(db(), decode_access_token(runtime().settings, token))
         except Unauthorized:
             return _to_login(expired=True)
         if principal.kind != "hr":
@@ -71,6 +76,7 @@ def login_required(fn: Callable) -> Callable:
             g.reviewer = svc.get_reviewer(db(), principal.subject_id, principal.company_id)
         except DomainError:
             return _to_login()
+        g.hr_session_id = principal.session_id
         g.csrf = csrf_token(token)
         if request.method == "POST":
             check_csrf_value(token, request.form.get(CSRF_FIELD))
@@ -173,13 +179,21 @@ def login_submit():
         if not (company_code and username and password) or max(len(company_code), len(username)) > 64 \
                 or len(password) > 256:
             raise Unauthorized("login_failed", "公司代码、用户名或密码错误")
-        user, pair = hr_login(db(), runtime().settings, company_code=company_code, username=username, password=password)
-    except Unauthorized:
-        db().rollback()
+        rt = runtime()
+        user, pair = hr_login(db(), rt.settings, company_code=company_code, username=username, password=password,
+                              redis=rt.redis, ip=request.remote_addr or "",
+                              user_agent=request.headers.get("User-Agent", ""))
+    except (Unauthorized, RateLimited) as exc:
+        if not db().info.get("qianli_keep_on_error"):
+            db().rollback()
         new_nonce = secrets.token_urlsafe(24)
+        locked = isinstance(exc, RateLimited)
         body, _ = _render("hr/login.html", login_csrf=new_nonce, next=_safe_next(request.form.get("next")),
-                          expired=False, company_code=company_code, error="公司代码、用户名或密码错误")
-        resp = Response(body, 401, mimetype="text/html")
+                          expired=False, company_code=company_code,
+                          error=exc.message if locked else "公司代码、用户名或密码错误")
+        resp = Response(body, 429 if locked else 401, mimetype="text/html")
+        if locked:
+            resp.headers["Retry-After"] = str(exc.details.get("retry_after_s", 60))
         resp.set_cookie(LOGIN_CSRF_COOKIE, new_nonce, httponly=True, samesite="Strict", secure=_secure_cookies(),
                         path="/hr/")
         return resp
@@ -193,6 +207,7 @@ def login_submit():
 @bp.post("/logout")
 @login_required
 def logout():
+    end_hr_session(db(), g.hr_session_id, "logout")
     resp = redirect(url_for("hr_console.login"), code=303)
     resp.delete_cookie(HR_COOKIE, path="/")
     return resp
@@ -207,9 +222,12 @@ def _date_arg(name: str):
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput("validation_failed", f"日期格式错误：{name}") from None
+    if not DATE_MIN <= day <= DATE_MAX:
+        raise InvalidInput("validation_failed", f"日期超出范围（{DATE_MIN.isoformat()} 至 {DATE_MAX.isoformat()}）：{name}")
+    return day
 
 
 @bp.get("/")
@@ -273,6 +291,8 @@ def approve(case_id: str):
         day = date.fromisoformat(raw_day) if raw_day else None
     except ValueError:
         raise InvalidInput("validation_failed", "最后工作日格式错误") from None
+    if day is not None and not DATE_MIN <= day <= DATE_MAX:
+        raise InvalidInput("validation_failed", "最后工作日超出范围") from None
     _, outcome = svc.approve_case(db(), runtime(), g.reviewer, case_id, agreed_last_day=day,
                                   comment=request.form.get("comment", "").strip())
     return _done(case_id, outcome)
@@ -306,6 +326,18 @@ def letter_pdf(case_id: str):
                      download_name=f"letter-{case.id}-{doc.kind}.pdf", max_age=0)
 
 
+@bp.get("/cases/<case_id>/addendum.pdf")
+@login_required
+def addendum_pdf(case_id: str):
+    from qianli.services.agreement import addendum_document
+
+    case = svc.get_hr_case(db(), g.reviewer, case_id)
+    doc = addendum_document(db(), case)
+    data = read_document(open_store(runtime().settings), doc)
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=False,
+                     download_name=f"addendum-{case.id}.pdf", max_age=0)
+
+
 @bp.get("/cases/<case_id>/dossier.zip")
 @login_required
 def dossier_zip(case_id: str):
@@ -315,6 +347,45 @@ def dossier_zip(case_id: str):
     data = build_dossier(db(), runtime(), case, actor=g.reviewer.actor)
     return send_file(io.BytesIO(data), mimetype="application/zip", as_attachment=True,
                      download_name=f"dossier-{case.id}.zip", max_age=0)
+
+
+# ---- an employee's identity factors ---------------------------------------------------------------------
+
+@bp.get("/employees/<employee_id>/identity")
+@login_required
+def identity_page(employee_id: str):
+    from qianli.services import identity_trust
+
+    emp = svc.get_hr_employee(db(), g.reviewer, employee_id)
+    changes = identity_trust.list_changes(db(), openid=None, employee_id=emp.id, company_id=emp.company_id, limit=200)
+    rows = [{"at": _beijing(c.created_at), "factor": c.factor, "source": c.source, "actor": c.actor,
+             "old": c.old_value, "new": c.new_value, "reason": c.reason,
+             "status": identity_trust.change_status(c), "usable_from": _beijing(c.usable_from)} for c in changes]
+    blockers = identity_trust.signing_blockers(db(), runtime(), emp)
+    return _render("hr/identity.html", employee=emp, rows=rows, blockers=blockers,
+                   can_write=g.reviewer.role in svc.HR_WRITERS)
+
+
+@bp.post("/employees/<employee_id>/phone")
+@login_required
+def change_phone(employee_id: str):
+    from cases.errors import Conflict, Forbidden
+
+    from qianli.services import identity_trust
+
+    if g.reviewer.role not in svc.HR_WRITERS:
+        raise Forbidden("role_forbidden", "requires role: hr_specialist, hr_manager")
+    emp = svc.get_hr_employee(db(), g.reviewer, employee_id)
+    reason = request.form.get("reason", "").strip()
+    if not reason:
+        raise InvalidInput("reason_required", "请填写更改原因")
+    meta = RequestMeta(ip=request.remote_addr or "", user_agent=request.headers.get("User-Agent", ""))
+    ch = identity_trust.change_phone(db(), runtime(), emp, request.form.get("phone", ""), actor=g.reviewer.actor,
+                                     source="console", reason=reason[:500], meta=meta)
+    if ch is None:
+        raise Conflict("phone_unchanged", "新手机号与当前登记的相同")
+    flash("手机号已更改：已通知原手机号和已绑定的微信，冷静期满或员工确认后才能用于签署")
+    return redirect(url_for("hr_console.identity_page", employee_id=emp.id), code=303)
 
 
 # ---- alerts ---------------------------------------------------------------------------------------------
@@ -331,3 +402,141 @@ def resolve_alert(alert_id: str):
     svc.resolve_hr_alert(db(), g.reviewer, alert_id)
     flash(FLASH_TEXT["alert_resolved"])
     return redirect(url_for("hr_console.alerts"), code=303)
+
+
+# ---- holiday schedules --------------------------------------------------------------------------------
+
+SCOPE_LABELS = {"bundled": "内置", "all_companies": "运维录入（所有公司）", "company": "本公司录入"}
+
+
+def _calendar_render(status: int = 200, *, form: dict[str, Any] | None = None, result: Any = None):
+    from qianli.services import calendar as cal
+
+    schedules = cal.list_schedules(db(), g.reviewer.company_id)
+    next_year = max([s["year"] for s in schedules] + [datetime_now_year()]) + 1
+    next_year = min(next_year, 2099)
+    return _render("hr/calendar.html", status, schedules=schedules, statutory=cal.statutory_preview(next_year),
+                   scope_labels=SCOPE_LABELS, form=form or {}, result=result)
+
+
+def datetime_now_year() -> int:
+    from cases.clock import beijing_today
+
+    return beijing_today().year
+
+
+def _schedule_lines(text: str, fields: int, what: str) -> list[list[str]]:
+    rows = []
+    for n, line in enumerate(text.replace("，", ",").splitlines(), start=1):
+        parts = [p for p in line.replace(",", " ").split() if p]
+        if not parts:
+            continue
+        if len(parts) != fields:
+            raise InvalidInput("invalid_schedule", f"{what}第 {n} 行应为 {fields} 项（以空格分隔）")
+        rows.append(parts)
+    return rows
+
+
+@bp.get("/calendar")
+@login_required
+def calendar_page():
+    return _calendar_render()
+
+
+@bp.post("/calendar")
+@login_required
+def calendar_import():
+    from cases.errors import Forbidden
+    from qianli.services import calendar as cal
+
+    if g.reviewer.role != "hr_manager":
+        raise Forbidden("role_forbidden", "只有人事经理可以录入节假日安排", details={"role": g.reviewer.role})
+    form = {k: request.form.get(k, "")[:5000] for k in ("year", "source", "holidays", "workdays")}
+    try:
+        year = int(form["year"])
+    except ValueError:
+        raise InvalidInput("invalid_schedule", "年份格式错误") from None
+    doc = {"year": year, "source": form["source"],
+           "holidays": [{"name": a, "first": b, "last": c} for a, b, c in _schedule_lines(form["holidays"], 3, "放假")],
+           "workdays": [{"name": a, "date": b} for a, b in _schedule_lines(form["workdays"], 2, "调休上班日")]}
+    try:
+        res = cal.import_schedule(db(), runtime(), doc=doc, company_id=g.reviewer.company_id, actor=g.reviewer.actor)
+    except DomainError as err:
+        db().rollback()
+        flash(err.message)
+        return _calendar_render(_status_of(err), form=form)
+    result = {"year": res.schedule.year, "replaced": res.replaced, "warnings": res.warnings,
+              "recomputed": res.recomputed, "unchanged": res.unchanged}
+    return _calendar_render(result=result)
+
+
+# ---- HR accounts (HR managers) and one's own password --------------------------------------------------
+
+def _manager_only() -> None:
+    if g.reviewer.role != "hr_manager":
+        raise Forbidden("role_forbidden", "仅人事经理可管理 HR 账号")
+
+
+@bp.get("/users")
+@login_required
+def users():
+    from qianli.services import hr_users
+
+    _manager_only()
+    return _render("hr/users.html", users=hr_users.list_hr_users(db(), g.reviewer.company_id))
+
+
+@bp.post("/users/<user_id>")
+@login_required
+def update_user(user_id: str):
+    from qianli.services import hr_users
+
+    _manager_only()
+    user = hr_users.get_hr_user(db(), g.reviewer.company_id, user_id)
+    action = request.form.get("action", "")
+    common = {"actor": g.reviewer.actor, "actor_user_id": g.reviewer.id, "ip": request.remote_addr or ""}
+    if action in ("deactivate", "reactivate"):
+        hr_users.update_hr_user(db(), user, active=action == "reactivate", **common)
+    elif action == "role":
+        hr_users.update_hr_user(db(), user, role=request.form.get("role", ""),
+                                department=request.form.get("department", "").strip()[:100] or None, **common)
+    else:
+        raise InvalidInput("validation_failed", "未知操作")
+    flash(FLASH_TEXT["user_updated"])
+    return redirect(url_for("hr_console.users"), code=303)
+
+
+@bp.post("/users/<user_id>/password")
+@login_required
+def reset_user_password(user_id: str):
+    from qianli.services import hr_users
+
+    _manager_only()
+    user = hr_users.get_hr_user(db(), g.reviewer.company_id, user_id)
+    password = request.form.get("new_password", "")
+    if len(password) > 256:
+        raise InvalidInput("validation_failed", "密码过长")
+    rt = runtime()
+    hr_users.reset_hr_password(db(), rt.settings, rt.redis, user, password, actor=g.reviewer.actor,
+                               ip=request.remote_addr or "")
+    flash(FLASH_TEXT["password_reset"])
+    if user.id == g.reviewer.id:  # one's own sessions ended too
+        return _to_login(expired=True)
+    return redirect(url_for("hr_console.users"), code=303)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    from qianli.services import hr_users
+
+    if request.method == "GET":
+        return _render("hr/password.html")
+    current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
+    if len(current) > 256 or len(new) > 256:
+        raise InvalidInput("validation_failed", "密码过长")
+    user = hr_users.get_hr_user(db(), g.reviewer.company_id, g.reviewer.id)
+    hr_users.change_own_password(db(), user, current_password=current, new_password=new,
+                                 current_session_id=g.hr_session_id, ip=request.remote_addr or "")
+    flash(FLASH_TEXT["password_changed"])
+    return redirect(url_for("hr_console.queue"), code=303)

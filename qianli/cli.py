@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "identity.cli:faces_group",
     "qianli.hr_cli:roster_group",
     "qianli.hr_cli:dossier_group",
+    "qianli.hr_users_cli:hr_group",
     "qianli.faces_cli:purge_face_photos_command",
     "jobs.cli:worker_command",
     "jobs.cli:scheduler_command",
@@ -31,6 +32,7 @@ COMMAND_MODULES: list[str] = [
     "qianli.demo:demo_command",
     "qianli.pki_cli:pki_group",
     "qianli.pki_cli:verify_command",
+    "qianli.calendar_cli:calendar_group",
 ]
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
-from qianli.migrate import upgrade
+from qianli.migrate import APPEND_ONLY_TABLES, upgrade
 from qianli.runtime import Runtime
 
 PG_URL = os.environ.get("QIANLI_TEST_DATABASE_URL", "")
@@ -98,7 +98,7 @@ def test_app_role_can_only_insert_and_select_evidence_and_anchors(roles):
         assert verify_case_chain(s, case.id, company.id).ok
         assert verify_anchors(s, trust_roots_der(rt)).ok
 
-    for table in ("evidence_entries", "chain_anchors", "chain_anchor_leaves"):
+    for table in APPEND_ONLY_TABLES:
         _refused(app, f"UPDATE {table} SET id = id", "permission denied")
         _refused(app, f"DELETE FROM {table}", "permission denied")
         _refused(app, f"TRUNCATE {table} CASCADE", "permission denied")
@@ -113,3 +113,21 @@ def test_app_role_can_only_insert_and_select_evidence_and_anchors(roles):
     with app.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM evidence_entries")).scalar() == 2
     _refused(owner, "UPDATE evidence_entries SET actor = 'hr:2'", "append-only")
+
+
+def test_production_refuses_to_run_as_a_role_that_can_rewrite_evidence(roles, settings):
+    from dataclasses import replace
+
+    from api.app import create_app
+    from qianli.migrate import AppRoleTooPowerful, check_app_role
+
+    owner, app, rt = roles
+    check_app_role(app)  # the granted app role: fine
+    with pytest.raises(AppRoleTooPowerful, match="evidence_entries"):
+        check_app_role(owner)  # the owner (what a single-role deployment runs as)
+    prod = Runtime(replace(settings, env="production"))
+    prod.__dict__.update(engine=owner, redis=rt.redis)
+    with pytest.raises(AppRoleTooPowerful):
+        create_app(prod)
+    prod.__dict__["engine"] = app
+    assert create_app(prod) is not None
