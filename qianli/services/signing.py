@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import re
@@ -139,6 +140,22 @@ def latest_letter(session: Session, case: ResignationCase, kinds=("letter_counte
 
 def _outcome_from(session: Session, req: SigningRequest, *, replayed: bool) -> SignOutcome:
     return SignOutcome(document=session.get(Document, req.document_id), request=req, replayed=replayed)
+
+
+def _refund_intent(rt: Runtime, intent_id: str, *, employee_id: str, case_id: str, letter_sha256: str,
+                   evidence: dict[str, Any]) -> None:
+    """Put a spent intent back after a failure, for what remains of its lifetime (the addendum's
+    signing spends its intent up front; the letter's spends it only once committed)."""
+    issued = float(evidence.get("issued_at") or 0)
+    remaining = int(issued + rt.settings.signing_intent_ttl_s - time.time())
+    if remaining <= 0:
+        return
+    key = f"qianli:intent:{intent_id}"
+    pipe = rt.redis.pipeline(transaction=True)
+    pipe.hset(key, mapping={"employee_id": employee_id, "case_id": case_id, "letter_sha256": letter_sha256,
+                            "evidence": json.dumps(evidence, default=str)})
+    pipe.expire(key, remaining)
+    pipe.execute()
 
 
 def _replay(session: Session, *, company_id: str, employee_id: str, case_id: str, key: str) -> SignOutcome | None:
