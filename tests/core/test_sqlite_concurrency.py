@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -112,6 +113,7 @@ def test_run_in_transaction_retries_a_locked_unit_of_work(tmp_path):
 @pytest.mark.skipif(PG, reason="SQLite's locking; PostgreSQL runs the same flows in the other tests")
 def test_api_workers_scheduler_and_evidence_writers_in_parallel_processes(committed_runtime):
     rt = committed_runtime
+    rt.settings = replace(rt.settings, quiet_hours="off")  # the HR cases' notices go out whatever the hour
     n_api, per_api = 3, 4
     with session_scope(rt.session_factory) as s:
         co = Company(code="lk", name="示例科技有限公司", policy={})
