@@ -27,7 +27,7 @@ from cases.states import STATE_LABELS
 from qianli.models import Company
 from qianli.services import review as svc
 from qianli.services.auth import decode_access_token, hr_login
-from qianli.storage import case_documents, open_store, read_document
+from qianli.storage import case_documents, read_document
 
 from api.auth import HR_COOKIE
 from api.context import db, runtime
@@ -301,7 +301,7 @@ def letter_pdf(case_id: str):
     doc = _letter_document(case)
     if doc is None:
         raise NotFound("letter_not_found", "该案件还没有已签名的辞职信")
-    data = read_document(open_store(runtime().settings), doc)
+    data = read_document(runtime().store, doc)
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=False,
                      download_name=f"letter-{case.id}-{doc.kind}.pdf", max_age=0)
 

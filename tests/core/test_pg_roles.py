@@ -50,7 +50,7 @@ def roles(settings, redis_client):
     upgrade(owner, app_role=make_url(app_url).username)
     app = _engine(app_url)
     rt = Runtime(settings)
-    rt.__dict__.update(engine=app, session_factory=sessionmaker(bind=app, expire_on_commit=False), redis=redis_client)
+    rt.override(engine=app, session_factory=sessionmaker(bind=app, expire_on_commit=False), redis=redis_client)
     yield owner, app, rt
     app.dispose()
     with owner.begin() as conn:

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from qianli.pki_cli import pki_group
+from qianli.cli.pki import pki_group
 from qianli.settings import reset_settings_cache
 from signing.pki import KeyProtectionRequired, init_pki
 
