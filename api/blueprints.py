@@ -11,9 +11,11 @@ BLUEPRINT_MODULES = [
     "api.roster",
     "api.dossier",
     "api.hr_cases",
+    "api.hr_users",
     "api.case_actions",
     "api.reminders",
     "api.faces",
+    "api.identity_changes",
     "api.signing",
 ]
 

@@ -62,6 +62,10 @@ class RosterReportSchema(ma.Schema):
     created_numbers = ma.fields.List(ma.fields.String(), required=True)
     updated_numbers = ma.fields.List(ma.fields.String(), required=True)
     photos = ma.fields.List(ma.fields.Nested(PhotoResultSchema), required=True)
+    phone_changes = ma.fields.List(ma.fields.Dict(), required=True, metadata={
+        "description": "Employees whose phone this import changed: {employee_no, row, change_id, usable_from}. "
+                       "Each is an identity change announced to the old number; the new one is usable for "
+                       "signing after the employee confirms or QIANLI_IDENTITY_COOLING_DAYS"})
 
 
 def _form_flags() -> dict:
@@ -83,11 +87,14 @@ class Roster(MethodView):
                          "职位/position, 入职日期/hire_date, 试用期结束/probation_end, 合同期限/contract_term, "
                          "手机号/phone, 身份证号/national_id, 照片/photo. Re-importing updates by employee number. "
                          "Any bad row: 422 roster_has_errors with the report in details and nothing changed, "
-                         "unless good_rows_only.")
+                         "unless good_rows_only. A changed phone is an identity change (see phone_changes); for "
+                         "an employee with a case in progress it is a bad row (phone_change_case_open).")
     def post(self, flags, files):
         flags = {**flags, **{k: v for k, v in _form_flags().items() if k in request.form}}
         data = files["file"].read(runtime().settings.roster_max_bytes + 1)
-        report = svc.import_roster(db(), runtime(), company_id=current_principal().company_id, data=data,
-                                   good_rows_only=flags["good_rows_only"], dry_run=flags["dry_run"])
+        p = current_principal()
+        report = svc.import_roster(db(), runtime(), company_id=p.company_id, data=data,
+                                   good_rows_only=flags["good_rows_only"], dry_run=flags["dry_run"], actor=p.actor,
+                                   source="roster_import")
         svc.photos_not_enrolled(report, "照片请使用命令行 qianli roster import --photos 导入")
         return report.as_dict()

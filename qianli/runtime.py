@@ -2,7 +2,7 @@
 
 A :class:`Runtime` holds the settings and hands out the adapters: the database engine and
 sessions, Redis, the field cipher, the document store, the SMS gateway and code service, the
-WeChat client, the liveness provider, the PKI and the timestamper. Each is built on first use and
+WeChat client, the liveness provider, the FaceID client, the PKI and the timestamper. Each is built on first use and
 kept (the PKI and the timestamper come from the signing package's per-process caches, which
 notice a re-created PKI and renew an external TSA's client hourly). Services take a Runtime and
 ask it; nothing else builds an adapter.
@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cases.errors import ServiceUnavailable
+from identity.faceid import TencentFaceIdClient, faceid_client_from_settings
 from identity.liveness import LivenessProvider, liveness_provider_from_settings
 from identity.sms import SmsGateway, sms_gateway_from_settings
 from identity.sms_codes import SmsCodeService, sms_code_service_from_settings
@@ -37,7 +38,7 @@ from signing.tsa import make_timestamper
 __all__ = ["Runtime", "ADAPTERS", "get_runtime", "set_runtime"]
 
 ADAPTERS = ("engine", "session_factory", "redis", "cipher", "store", "sms_gateway", "sms_codes", "wechat",
-            "liveness", "pki", "timestamper")
+            "liveness", "faceid", "pki", "timestamper")
 """The names :meth:`Runtime.override` and :meth:`Runtime.reset` accept."""
 
 T = TypeVar("T")
@@ -120,6 +121,11 @@ class Runtime:
     @property
     def liveness(self) -> LivenessProvider:
         return self._get("liveness", lambda: liveness_provider_from_settings(self.settings))
+
+    @property
+    def faceid(self) -> TencentFaceIdClient | None:
+        """Tencent Cloud FaceID (real-name face check), or None with QIANLI_FACEID_BACKEND=off."""
+        return self._get("faceid", lambda: faceid_client_from_settings(self.settings))
 
     # ---- signing -----------------------------------------------------------------------------------
     @property

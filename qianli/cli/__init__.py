@@ -20,6 +20,7 @@ from qianli.cli.demo import demo_command
 from qianli.cli.devseed import dev_group
 from qianli.cli.faces import purge_face_photos_command
 from qianli.cli.hr import dossier_group, roster_group
+from qianli.cli.hr_users import hr_group
 from qianli.cli.identity import faces_group, outbox_command
 from qianli.cli.jobs import reminders_group, scheduler_command, worker_command
 from qianli.cli.pki import pki_group, verify_command
@@ -260,7 +261,7 @@ def serve(host: str, port: int) -> None:
     create_app(_runtime()).run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
 
 
-for _command in (dev_group, outbox_command, faces_group, roster_group, dossier_group, purge_face_photos_command,
+for _command in (dev_group, outbox_command, faces_group, roster_group, dossier_group, hr_group, purge_face_photos_command,
                  worker_command, scheduler_command, reminders_group, demo_command, pki_group, verify_command):
     cli.add_command(_command)
 

@@ -60,6 +60,7 @@ from qianli.runtime import Runtime
 from qianli.services.dossier_report import render_report
 from qianli.services.employees import employee_national_id, employee_phone
 from qianli.services.evidence import append_evidence, case_evidence, to_record
+from qianli.services.identity_trust import dossier_identity
 from qianli.services.review import chat_notice
 from qianli.storage import case_documents, read_document
 from signing.aio import run_sync
@@ -191,7 +192,8 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     notice = chat_notice(session, case)
     notice_json = json.loads(json.dumps(notice, default=_iso)) if notice is not None else None
     members["case/chat-notice.json"] = _json_bytes({"chat_notice": notice_json})
-    identity_summary = None
+    identity_summary = dossier_identity(session, rt, case)
+    members["evidence/identity-provenance.json"] = _json_bytes(identity_summary)
     members["case/employee.json"] = _json_bytes({
         "id": employee.id, "employee_no": employee.employee_no, "name": employee.name,
         "department": employee.department, "position": employee.position, "hire_date": _iso(employee.hire_date),

@@ -152,6 +152,23 @@ MATRIX: dict[str, Row] = {
                                note="both factors passed (an intent for a signed letter is useless: signLetter answers 409)"),
     "verifySmsCode": Row(employee_only(422, 404), lambda w: {"json": {"purpose": "sign", "case_id": w.case_id,
                                                                        "code": "000000"}}),
+    "listIdentityChanges": Row(employee_only(200, 200, pending=200),
+                               note="changes announced to the caller's WeChat (none here): an empty list"),
+    "answerIdentityChange": Row(employee_only(404, 404, pending=404), _json({"answer": "object"}),
+                                path=lambda w: {"change_id": "no-such-change"},
+                                note="only the WeChat a change was announced to may answer; anyone else: 404"),
+    "getSigningReadiness": Row(employee_only(200)),
+    "getMyFaceReference": Row(employee_only(200)),
+    "confirmFaceReference": Row(employee_only(409), _json({"version": 1, "accept": True}),
+                                note="no reference enrolled: face_not_enrolled"),
+    "startFaceEnrolmentChallenge": Row(employee_only(409), note="no face consent: face_consent_missing"),
+    "enrolMyFace": Row(employee_only(422, 422), lambda w: {
+        "data": {"frames": [(io.BytesIO(b"frame %d" % i), f"f{i}.jpg") for i in range(3)]},
+        "content_type": "multipart/form-data"}, path=lambda w: {"nonce": w.nonce},
+        note="the nonce is a verification challenge, not an enrolment one (and not the other employee's)"),
+    "startCertifiedFaceEnrolment": Row(employee_only(409), note="no face consent: face_consent_missing"),
+    "finishCertifiedFaceEnrolment": Row(employee_only(422), _json({"biz_token": "BIZ0000"}),
+                                        note="a token never issued to the caller: faceid_token_invalid"),
     # -- employee or HR -------------------------------------------------------------------------------
     "verifyDocument": Row({**employee_only(200), **{c: 200 for c in HR}}, lambda w: {
         "data": {"file": (io.BytesIO(w.signed_pdf), "letter.pdf")}, "content_type": "multipart/form-data"},
@@ -190,6 +207,18 @@ MATRIX: dict[str, Row] = {
         "content_type": "multipart/form-data"}, path=EMPLOYEE),
     "unlockFace": Row(hr(write=409), _json({"reason": "本人确认"}), path=EMPLOYEE, note="not locked"),
     "unbindEmployee": Row(hr(write=200), _json({"reason": "换了手机"}), path=EMPLOYEE),
+    "changeEmployeePhone": Row(hr(write=409), _json({"phone": "13700001111", "reason": "员工换号"}), path=EMPLOYEE,
+                               note="the employee has a case in progress: phone_change_case_open"),
+    "listEmployeeIdentityChanges": Row(hr(read=200), path=EMPLOYEE),
+    # -- HR: accounts and sessions ------------------------------------------------------------------
+    "hrLogout": Row(hr(read=204, scoped=False), note="ends the caller's own session"),
+    "changeHrPassword": Row(hr(read=200, scoped=False), _json({"current_password": "correct horse battery",
+                                                              "new_password": "matrix new password"})),
+    "listHrUsers": Row(hr(write=200, hr_specialist=403, scoped=False)),
+    "updateHrUser": Row(hr(write=200, hr_specialist=403), _json({"department": "人事部"}),
+                        path=lambda w: {"user_id": w.spec_id}, note="HR managers only; the other company's: 404"),
+    "resetHrPassword": Row(hr(write=200, hr_specialist=403), _json({"new_password": "matrix new password"}),
+                           path=lambda w: {"user_id": w.spec_id}),
 }
 
 # Cells where the app is known to answer wrongly, with the owner of the fix: the test accepts the
@@ -260,6 +289,7 @@ class World:
         sign_case(session, runtime, case, emp)
         session.commit()
         self.case_id, self.employee_id, self.other_employee_no = case.id, emp.id, other.employee_no
+        self.spec_id = users["hr_specialist"].id
         record_factor(runtime.redis, emp.id, case.id, "sms", {"test": True})
         record_factor(runtime.redis, emp.id, case.id, "face", {"test": True})
         self.nonce = issue_challenge(runtime.redis, runtime.settings, employee_id=emp.id, case_id=case.id).nonce

@@ -53,7 +53,8 @@ def live(committed_runtime, monkeypatch):
     from api.app import create_app
     from qianli.db import session_scope
     from qianli.models import Company
-    from qianli.services.auth import Principal, create_hr_user, issue_access_token
+    from qianli.models import Employee, HrUser
+    from qianli.services.auth import Principal, create_hr_user, issue_access_token, open_hr_session
     from qianli.services.cases import open_case
     from qianli.services.employees import create_employee
 
@@ -73,10 +74,15 @@ def live(committed_runtime, monkeypatch):
                          reason_category="other", reason_text="", requested_last_day=date(2024, 11, 30),
                          handover_items=[])
         ids = {"case_id": case.id, "employee_id": emp.id}
-        tokens = {
-            "employeeToken": issue_access_token(rt.settings, Principal("employee", emp.id, company.id, "openid-fuzz"))[0],
-            "hrToken": issue_access_token(rt.settings, Principal("hr", hr.id, company.id, role="hr_manager"))[0],
-        }
+        hr_id, company_id = hr.id, company.id
+
+    def tokens() -> dict[str, str]:
+        """Fresh credentials for each operation: hrLogout ends an HR session, unbindEmployee the employee's."""
+        with session_scope(rt.session_factory) as s:
+            epoch = s.get(Employee, ids["employee_id"]).session_epoch or 0
+            return {"employeeToken": issue_access_token(rt.settings, Principal(
+                        "employee", ids["employee_id"], company_id, "openid-fuzz", epoch=epoch))[0],
+                    "hrToken": open_hr_session(s, rt.settings, s.get(HrUser, hr_id)).access_token}
     app = create_app(rt)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -106,7 +112,7 @@ def test_whole_contract(live):
     assert len(operations) >= 15  # the whole document, not a part of it
     failures: list[str] = []
     for operation in operations:
-        headers = _auth_headers(operation, tokens)
+        headers = _auth_headers(operation, tokens())
         known = {name: ids[name] for name in ("case_id", "employee_id") if "{" + name + "}" in operation.path}
         strategies = [operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)]
         if known:
