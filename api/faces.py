@@ -155,7 +155,8 @@ class UnlockSchema(StrictSchema):
 class HrFace(MethodView):
     @hr_required()
     @blp.response(200, FaceStatusSchema)
-    @blp.doc(operationId="getFaceEnrolment", summary="An employee's face consent, enrolment and lock state")
+    @blp.doc(operationId="getFaceEnrolment", summary="An employee's face consent, enrolment and lock state",
+             description="A department head: employees of their department only (others: 404).")
     def get(self, employee_id):
         p = current_principal()
         emp = get_hr_employee(db(), get_reviewer(db(), p.subject_id, p.company_id), employee_id)

@@ -5,6 +5,7 @@ calendar (``calendar``), the hash-chained evidence log (``evidence``) and its vo
 (``reminders``), evidence anchoring (``anchor``), the one clock (``clock``, Beijing time) and the
 domain errors every layer raises (``errors``).
 
-Layer: domain, the lowest. Imports only the standard library and itself (an import-linter contract
-of our own, ``standard_library_only``, fails on anything else); every other package may import it.
+Layer: domain, the lowest. Imports only the standard library, itself and ``lunar_python`` (lunar
+months and solar terms for the statutory holidays); an import-linter contract of our own,
+``standard_library_only``, fails on anything else. Every other package may import it.
 """

@@ -51,6 +51,9 @@ class Settings:
     data_keys: str = _s("QIANLI_DATA_KEYS", "", "AES-256-GCM keys for fields at rest: 'kid:base64key[,kid:base64key...]'; the first is used to encrypt, all to decrypt (rotation).", secret=True)
     lookup_key: str = _s("QIANLI_LOOKUP_KEY", "", "HMAC key for searchable hashes of phone numbers and IDs (base64, 32 bytes).", secret=True)
     max_request_bytes: int = _s("QIANLI_MAX_REQUEST_BYTES", 12 * 1024 * 1024, "Largest accepted request body in bytes (uploads included).")
+    max_json_depth: int = _s("QIANLI_MAX_JSON_DEPTH", 32, "Deepest nesting of arrays/objects accepted in a JSON body (deeper: 400 json_too_deep).")
+    max_url_bytes: int = _s("QIANLI_MAX_URL_BYTES", 4096, "Longest request target (path and query string) in bytes (longer: 414 uri_too_long). Keep it below gunicorn's request-line limit (8190).")
+    max_header_bytes: int = _s("QIANLI_MAX_HEADER_BYTES", 8192, "Largest single request header field (name and value) in bytes (larger: 431 request_header_too_large). Keep it below gunicorn's limit_request_field_size (32768 in config/gunicorn.conf.py).")
     access_token_ttl_s: int = _s("QIANLI_ACCESS_TOKEN_TTL_S", 900, "Lifetime of employee and HR access tokens, seconds.")
     refresh_token_ttl_s: int = _s("QIANLI_REFRESH_TOKEN_TTL_S", 30 * 86400, "Lifetime of employee refresh tokens, seconds.")
     hr_session_ttl_s: int = _s("QIANLI_HR_SESSION_TTL_S", 8 * 3600, "Lifetime of an HR login (server-side session, token and console cookie), seconds.")
@@ -69,7 +72,7 @@ class Settings:
 
     # --- notice rules --------------------------------------------------------------------
     letter_due_working_days: int = _s("QIANLI_LETTER_DUE_WORKING_DAYS", 3, "Working days after notice arrival by which the signed letter is due (companies may override).")
-    holidays_extend_notice: bool = _s("QIANLI_HOLIDAYS_EXTEND_NOTICE", False, "Default for companies: whether statutory holidays extend the 30/3-day notice period (disputed in law).")
+    holidays_extend_notice: bool = _s("QIANLI_HOLIDAYS_EXTEND_NOTICE", False, "Default for companies: whether statutory holidays extend the 30/3-day notice period (disputed in law). Reading implemented: only the statutory days of the 放假办法 extend it, not the whole holiday block (see \"Working days and holidays\").")
 
     # --- identity: WeChat -----------------------------------------------------------------
     wechat_backend: str = _s("QIANLI_WECHAT_BACKEND", "dev", "'dev' (accepts codes 'dev-<openid>'; development only) or 'api' (the real WeChat API).", choices=("dev", "api"))
@@ -302,6 +305,11 @@ def _check(s: Settings) -> None:
             raise ValueError
     except ValueError as exc:
         raise SettingsError("QIANLI_LOOKUP_KEY must be base64 of at least 32 bytes") from exc
+    for var, value, low, high in (("QIANLI_MAX_JSON_DEPTH", s.max_json_depth, 2, 200),
+                                  ("QIANLI_MAX_URL_BYTES", s.max_url_bytes, 256, 8000),
+                                  ("QIANLI_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 32 * 1024)):
+        if not low <= value <= high:
+            raise SettingsError(f"{var}={value}: must be between {low} and {high}")
     s.reminder_retry_schedule()
     from cases.reminders import QuietHours
 

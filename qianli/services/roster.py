@@ -251,6 +251,11 @@ _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日"
 EXCEL_EPOCH = date(1899, 12, 30)
 
 
+# The API's range for every date (api/schemas.py): outside it, date arithmetic overflows.
+ROSTER_DATE_MIN = date(1900, 1, 1)
+ROSTER_DATE_MAX = date(2100, 12, 31)
+
+
 def parse_date(value: Any) -> date:
     """A date from an Excel date cell, an Excel serial number, or text in the common formats."""
     if isinstance(value, datetime):
@@ -348,6 +353,10 @@ def _validate_row(number: int, raw: dict[str, Any]) -> tuple[RosterRow | None, l
             values[f] = parse_date(v)
         except ValueError:
             bad(f, "invalid_date", f"无法识别的日期“{_text(v)[:40]}”（示例：2024-03-01）")
+            continue
+        if not ROSTER_DATE_MIN <= values[f] <= ROSTER_DATE_MAX:
+            bad(f, "date_out_of_range", f"日期须在 {ROSTER_DATE_MIN.isoformat()} 至 {ROSTER_DATE_MAX.isoformat()} 之间")
+            values[f] = None
     if values["hire_date"] and values["probation_end"] and values["probation_end"] <= values["hire_date"]:
         bad("probation_end", "probation_before_hire", "试用期结束日期必须晚于入职日期")
     if errs:
