@@ -33,6 +33,7 @@ from qianli.observability import observe_signing
 from qianli.runtime import Runtime
 from qianli.services.cases import apply_action, get_employee_case
 from qianli.services.evidence import append_evidence
+from qianli.services.identity_trust import assert_ready_to_sign, factor_provenance
 from qianli.services.reminders import on_letter_submitted
 from qianli.storage import case_documents, open_store, read_document, sha256_hex, store_document
 from signing import pades
@@ -174,6 +175,8 @@ def sign_letter(session: Session, rt: Runtime, *, employee_id: str, company_id: 
         case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
         session.refresh(case, with_for_update=True)
         _signable(case)
+        employee = session.get(Employee, employee_id)
+        assert_ready_to_sign(session, rt, employee)  # a factor may have changed since the intent was issued
         data = letter_for_case(session, case)
         unsigned, layout = render_letter(data)
         letter_sha = sha256_hex(unsigned)
@@ -224,7 +227,9 @@ def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layou
                          signed_sha256=signed_sha, result=result)
     session.add(req)
     factors = intent_evidence.get("factors", {})
+    provenance = factor_provenance(session, rt, session.get(Employee, case.employee_id), at=now)
     append_evidence(session, case, actor, EvidenceKind.LETTER_SIGNED, {
+        "identity_provenance": provenance,
         **result, "signature_png_sha256": hashlib.sha256(signature_png).hexdigest(),
         "intent": {"id_sha256": hashlib.sha256(intent_id.encode()).hexdigest(),
                    "issued_at": intent_evidence.get("issued_at"),
