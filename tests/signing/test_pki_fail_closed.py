@@ -69,7 +69,7 @@ def test_the_app_signs_and_serves_revocation_data_without_the_root_key(offline_r
     with pytest.raises(RootKeyNotLoaded):
         pki.root_key  # noqa: B018
     rt = Runtime(s)
-    rt.__dict__.update(engine=runtime.engine, session_factory=runtime.session_factory, redis=redis_client)
+    rt.override(engine=runtime.engine, session_factory=runtime.session_factory, redis=redis_client)
     client = create_app(rt).test_client()
     crl_resp = client.get("/pki/crl/root.crl")
     assert crl_resp.status_code == 200 and crl_resp.data == (s.var_dir / "pki" / "root.crl").read_bytes()
