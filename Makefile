@@ -31,10 +31,10 @@ lint: python
 test: setup lint test-sqlite test-postgres
 
 test-sqlite:
-	QIANLI_TEST_REDIS_DB=2 $(PYTEST) -q -p no:cacheprovider
+	QIANLI_ENV=test QIANLI_TEST_REDIS_DB=2 $(PYTEST) -q -p no:cacheprovider
 
 test-postgres:
-	QIANLI_TEST_REDIS_DB=4 QIANLI_TEST_DATABASE_URL=$(PG_TEST_URL) $(PYTEST) -q -p no:cacheprovider -m db
+	QIANLI_ENV=test QIANLI_TEST_REDIS_DB=4 QIANLI_TEST_DATABASE_URL=$(PG_TEST_URL) $(PYTEST) -q -p no:cacheprovider -m db
 
 contract: python
 	QIANLI_ENV=development $(VENV)/bin/qianli openapi miniprogram_contract/openapi.json

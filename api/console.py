@@ -20,11 +20,13 @@ from flask import (Blueprint, flash, g, get_flashed_messages, redirect, render_t
                    send_file, url_for)
 from werkzeug.wrappers import Response
 
+from cases.clock import beijing_text
 from cases.errors import DomainError, InvalidInput, NotFound, Unauthorized
+from cases.evidence_kinds import evidence_label
+from cases.states import STATE_LABELS
 from qianli.models import Company
 from qianli.services import review as svc
 from qianli.services.auth import decode_access_token, hr_login
-from qianli.services.cases import SHANGHAI
 from qianli.storage import case_documents, open_store, read_document
 
 from api.auth import HR_COOKIE
@@ -38,22 +40,8 @@ bp = Blueprint("hr_console", __name__, url_prefix="/hr", template_folder="templa
                static_folder="static/hr", static_url_path="/static")
 
 LOGIN_CSRF_COOKIE = "qianli_hr_login"
-STATE_LABELS = {
-    "awaiting_letter": "待提交辞职信", "submitted": "待审核", "first_approved": "一级已审核", "returned": "已退回修改",
-    "approved": "已审核通过", "closed": "已结束", "withdrawn": "已撤回",
-}
 ROLE_LABELS = {"hr_specialist": "人事专员", "hr_manager": "人事经理", "dept_head": "部门负责人", "auditor": "审计（只读）"}
 SOURCE_LABELS = {"miniprogram": "小程序", "instant_message": "即时消息（聊天记录）"}
-ACTION_LABELS = {
-    "case_opened": "离职申请创建（通知送达）", "case_form_updated": "离职表单更新", "case_submit_letter": "提交已签名辞职信",
-    "case_approve_first": "一级审核通过", "case_approve_final": "终审通过", "case_return_for_revision": "退回修改",
-    "case_withdraw": "撤回离职申请", "case_close": "结案", "chat_evidence_recorded": "录入聊天记录证据",
-    "review_last_day_proposed": "提出提前的最后工作日（协商一致）", "review_last_day_confirmed": "员工确认最后工作日",
-    "review_last_day_declined": "员工不同意提前的最后工作日", "withdrawal_requested": "员工申请撤回",
-    "withdrawal_declined": "公司不同意撤回", "hr_alert_raised": "HR 提醒", "dossier_exported": "导出离职档案",
-    "chat_notice_confirmed": "员工确认聊天记录为辞职通知", "chat_notice_disputed": "员工否认提出离职",
-    "reminders_stopped": "催告已停止",
-}
 DOC_LABELS = {"letter_unsigned": "辞职信（未签名）", "letter_signed": "辞职信（员工已签名）",
               "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案", "other": "其他"}
 FLASH_TEXT = {"first_approved": "一级审核已通过", "approved": "终审已通过，公司已会签",
@@ -115,7 +103,7 @@ def _beijing(value: Any) -> str:
     if value is None:
         return "—"
     if hasattr(value, "astimezone") and hasattr(value, "hour"):
-        return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+        return beijing_text(value)
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
@@ -264,7 +252,7 @@ def _letter_document(case):
 def case_page(case_id: str):
     d = svc.case_detail(db(), runtime(), g.reviewer, case_id)
     timeline = [{"seq": e.seq, "at": _beijing(e.occurred_at), "actor": e.actor, "action": e.action,
-                 "label": ACTION_LABELS.get(e.action, e.action), "summary": _payload_summary(e.payload),
+                 "label": evidence_label(e.action), "summary": _payload_summary(e.payload),
                  "digest": e.digest} for e in d["timeline"]]
     return _render("hr/case.html", d=d, case=d["case"], employee=d["employee"], timeline=timeline,
                    letter=_letter_document(d["case"]), doc_labels=DOC_LABELS, source_labels=SOURCE_LABELS)

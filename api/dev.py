@@ -2,7 +2,7 @@
 
 ``GET /api/v1/dev/outbox`` shows the SMS outbox (with codes) so the mini-program can be tried
 without a phone. It is registered only when ``QIANLI_ENV`` is not ``production`` *and* the SMS
-backend is the development outbox.
+backend is the development outbox, and it answers loopback clients only (403 ``dev_backend_loopback_only``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from cases.errors import InvalidInput, NotFound
 from identity.sms import DevOutboxSmsGateway, normalize_cn_mobile
 from qianli.services.identity import sms_gateway
 
-from api.context import runtime
+from api.context import require_loopback_client, runtime
 
 __all__ = ["bp", "register"]
 
@@ -26,6 +26,7 @@ bp = Blueprint("dev", __name__, url_prefix="/api/v1/dev")
 
 @bp.get("/outbox")
 def outbox():
+    require_loopback_client("sms_outbox")
     gateway = sms_gateway(runtime())
     if not isinstance(gateway, DevOutboxSmsGateway):  # register() makes this unreachable; belt and braces
         raise NotFound("not_found", "not found")

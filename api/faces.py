@@ -27,8 +27,8 @@ blp = Blueprint("faces", __name__, url_prefix="/api/v1", description="Face match
                                                                      "the signing intent")
 
 
-def _meta(openid: str | None = None) -> svc.RequestInfo:
-    return svc.RequestInfo(ip=request.remote_addr or "", user_agent=request.headers.get("User-Agent", ""),
+def _meta(openid: str | None = None) -> svc.RequestMeta:
+    return svc.RequestMeta(ip=request.remote_addr or "", user_agent=request.headers.get("User-Agent", ""),
                            openid=openid)
 
 

@@ -18,7 +18,7 @@ from cases.errors import InvalidInput, NotFound, PayloadTooLarge
 from qianli.services.signing import pki_for
 from signing.tsa import respond as tsa_respond
 
-from api.context import runtime
+from api.context import require_loopback_client, runtime
 
 __all__ = ["bp", "register"]
 
@@ -73,6 +73,7 @@ def tsa():
     settings = runtime().settings
     if settings.tsa_url or settings.env == "production":  # only the development TSA is served here
         raise NotFound("not_found", "not found")
+    require_loopback_client("tsa")
     if request.mimetype != "application/timestamp-query":
         raise InvalidInput("tsa_request_invalid", "Content-Type must be application/timestamp-query")
     return _der(tsa_respond(pki_for(runtime()), _body()), "application/timestamp-reply", max_age=0)

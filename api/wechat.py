@@ -11,7 +11,7 @@ from qianli.services import identity as svc
 from qianli.services.identity import RequestMeta
 
 from api.auth import current_principal, hr_required, wechat_user_required
-from api.context import db, runtime
+from api.context import db, require_loopback_client, runtime
 from api.schemas import NonBlank, StrictSchema
 from api.sessions import TokenSchema, token_body
 
@@ -74,6 +74,8 @@ class WechatSession(MethodView):
     @blp.response(200, WechatLoginResultSchema)
     @blp.doc(operationId="wechatLogin", summary="Log in with a wx.login code; an unbound user gets a bind-only token")
     def post(self, args):
+        if runtime().settings.wechat_backend == "dev":  # 'dev-<openid>' logs in as anyone: this machine only
+            require_loopback_client("wechat")
         out = svc.wechat_login(db(), runtime(), args["code"], company_code=args.get("company_code"))
         return {**token_body(out.tokens), "bound": out.employee is not None, "employee": out.employee}
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from cases.calendar import ChineseCalendar, DayKind
+from cases.clock import beijing_date
 
 __all__ = ["NoticeComputation", "compute_notice", "arrival_date_shanghai", "NOTICE_DAYS", "PROBATION_NOTICE_DAYS"]
 
 NOTICE_DAYS = 30
 PROBATION_NOTICE_DAYS = 3
-_SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ def arrival_date_shanghai(t: datetime) -> date:
     """Calendar date in China of the moment notice entered the system."""
     if t.tzinfo is None:
         raise ValueError("aware datetime required")
-    return t.astimezone(_SHANGHAI).date()
+    return beijing_date(t)
 
 
 def compute_notice(arrival: date, probation: bool, *, calendar: ChineseCalendar, holidays_extend: bool,

@@ -20,16 +20,14 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from cases.clock import SHANGHAI, beijing_date
 from cases.evidence import canonical_json
 from cases.states import CaseState
 
-__all__ = ["SHANGHAI", "QuietHours", "ReminderPolicy", "ScheduleDecision", "LETTER_STATES", "PAUSED_STATES",
-           "schedule_decision", "is_overdue", "shanghai_day", "Message", "letter_message", "notification_message",
+__all__ = ["QuietHours", "ReminderPolicy", "ScheduleDecision", "LETTER_STATES", "PAUSED_STATES",
+           "schedule_decision", "is_overdue", "Message", "letter_message", "notification_message",
            "hr_digest_message", "content_digest", "NOTIFICATION_KINDS"]
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 LETTER_STATES = frozenset({CaseState.AWAITING_LETTER.value, CaseState.RETURNED.value})
 """The signed letter is awaited: reminders run."""
@@ -131,13 +129,9 @@ def schedule_decision(case_state: str) -> ScheduleDecision:
     return ScheduleDecision("stop", f"case_{case_state}")
 
 
-def shanghai_day(t: datetime) -> date:
-    return _aware(t).astimezone(SHANGHAI).date()
-
-
 def is_overdue(letter_due_date: date, now: datetime) -> bool:
     """Due by 24:00 Beijing time of ``letter_due_date``; overdue from the next day."""
-    return shanghai_day(now) > letter_due_date
+    return beijing_date(_aware(now)) > letter_due_date
 
 
 # ---- messages ---------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from enum import Enum
 
 from cases.errors import InvalidTransition
 
-__all__ = ["CaseState", "CaseAction", "TRANSITIONS", "OPEN_STATES", "next_state", "allowed_actions"]
+__all__ = ["CaseState", "CaseAction", "TRANSITIONS", "OPEN_STATES", "STATE_LABELS", "next_state", "allowed_actions"]
 
 
 class CaseState(str, Enum):
@@ -37,6 +37,14 @@ class CaseState(str, Enum):
     APPROVED = "approved"
     CLOSED = "closed"
     WITHDRAWN = "withdrawn"
+
+
+STATE_LABELS: dict[str, str] = {
+    CaseState.AWAITING_LETTER.value: "待提交辞职信", CaseState.SUBMITTED.value: "待审核",
+    CaseState.FIRST_APPROVED.value: "一级已审核", CaseState.RETURNED.value: "已退回修改",
+    CaseState.APPROVED.value: "已审核通过", CaseState.CLOSED.value: "已结案", CaseState.WITHDRAWN.value: "已撤回",
+}
+"""The zh-CN name of each state, the one wording used by the HR console, the dossier report and messages."""
 
 
 class CaseAction(str, Enum):

@@ -50,15 +50,26 @@ def db_group() -> None:
     pass
 
 
-@db_group.command("upgrade", help="Apply Alembic migrations up to head.")
+@db_group.command("upgrade", help="Apply Alembic migrations up to head, as the owner role of "
+                                   "QIANLI_MIGRATION_DATABASE_URL if set; then grant DATABASE_URL's role "
+                                   "(PostgreSQL: INSERT and SELECT only on the evidence and anchor tables).")
 def db_upgrade() -> None:
-    from qianli.migrate import upgrade
+    from qianli.db import make_engine
+    from qianli.migrate import app_role_of, upgrade
 
     rt = _runtime()
     if rt.settings.database_url.startswith("sqlite"):
         Path(rt.settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    upgrade(rt.engine)
-    click.echo(f"database at head: {rt.engine.url.render_as_string(hide_password=True)}")
+    owner_url = rt.settings.migration_database_url
+    engine = make_engine(owner_url) if owner_url else rt.engine
+    try:
+        upgrade(engine, app_role=app_role_of(rt.settings.database_url) if owner_url else None)
+    finally:
+        if owner_url:
+            engine.dispose()
+    click.echo(f"database at head: {engine.url.render_as_string(hide_password=True)}")
+    if owner_url:
+        click.echo(f"app role {app_role_of(rt.settings.database_url)!r}: granted (append-only: INSERT, SELECT)")
 
 
 @cli.command("settings", help="Show the effective settings (secrets hidden), or the README table.")
@@ -160,20 +171,80 @@ def evidence_group() -> None:
     pass
 
 
-@evidence_group.command("verify", help="Verify a case's evidence chain; exit 1 at the first broken link.")
+@evidence_group.command("verify", help="Verify a case's evidence chain and its anchors (every anchored head "
+                                         "still in the chain, each anchor's root and TSA token, the line of anchors); "
+                                         "exit 1 at the first problem.")
 @click.argument("case_id")
 def evidence_verify(case_id: str) -> None:
     from qianli.db import session_scope
     from qianli.models import ResignationCase
+    from qianli.services.anchors import trust_roots_der, verify_anchors
     from qianli.services.evidence import verify_case_chain
 
-    with session_scope(_runtime().session_factory) as s:
+    rt = _runtime()
+    with session_scope(rt.session_factory) as s:
         case = s.get(ResignationCase, case_id)
         if case is None:
             raise click.ClickException(f"no case {case_id}")
         result = verify_case_chain(s, case.id, case.company_id)
-    click.echo(json.dumps({"ok": result.ok, "entries": result.entries, "first_broken_seq": result.first_broken_seq,
-                           "reason": result.reason, "head_digest": result.head_digest}, ensure_ascii=False))
+        anchors = verify_anchors(s, trust_roots_der(rt), case_id=case.id)
+    ok = result.ok and anchors.ok
+    click.echo(json.dumps({"ok": ok, "entries": result.entries, "first_broken_seq": result.first_broken_seq,
+                           "reason": result.reason, "head_digest": result.head_digest,
+                           "anchors": {**anchors.as_dict(), "anchored_leaves_of_case": anchors.leaves}},
+                          ensure_ascii=False))
+    sys.exit(0 if ok else 1)
+
+
+@evidence_group.group("anchors", help="Timestamped Merkle roots over the evidence chains (append-only).")
+def anchors_group() -> None:
+    pass
+
+
+@anchors_group.command("make", help="Anchor now every chain that grew since the last anchor (the scheduler does "
+                                    "this every QIANLI_ANCHOR_INTERVAL_S); prints the anchor as JSON.")
+def anchors_make() -> None:
+    from qianli.db import session_scope
+    from qianli.services.anchors import make_anchor
+
+    rt = _runtime()
+    with session_scope(rt.session_factory) as s:
+        anchor = make_anchor(s, rt)
+        out: dict[str, object] = {"anchored": anchor is not None}
+        if anchor is not None:
+            out.update(anchor_id=anchor.id, root=anchor.root, leaves=anchor.leaf_count)
+    click.echo(json.dumps(out))
+
+
+@anchors_group.command("export", help="Write the anchors (JSON lines: root, predecessor, base64 TSA token, and with "
+                                      "--leaves the anchored heads) for safekeeping outside this deployment.")
+@click.option("--since", "since_id", type=int, default=0, show_default=True, help="Only anchors with a larger id.")
+@click.option("--leaves", "with_leaves", is_flag=True, help="Include every anchored head (case id, seq, digest).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default="-",
+              show_default=True)
+def anchors_export(since_id: int, with_leaves: bool, out_path: Path) -> None:
+    from qianli.db import session_scope
+    from qianli.services.anchors import export_anchors
+
+    with session_scope(_runtime().session_factory) as s:
+        lines = [json.dumps(a, ensure_ascii=False, sort_keys=True) + "\n"
+                 for a in export_anchors(s, since_id=since_id, with_leaves=with_leaves)]
+    if str(out_path) == "-":
+        click.echo("".join(lines), nl=False)
+    else:
+        out_path.write_text("".join(lines))
+        click.echo(f"wrote {len(lines)} anchors to {out_path}", err=True)
+
+
+@anchors_group.command("verify", help="Check every anchor against the chains stored now; exit 1 on any problem.")
+def anchors_verify() -> None:
+    from qianli.db import session_scope
+    from qianli.services.anchors import trust_roots_der, verify_anchors
+
+    rt = _runtime()
+    with session_scope(rt.session_factory) as s:
+        result = verify_anchors(s, trust_roots_der(rt))
+    click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
     sys.exit(0 if result.ok else 1)
 
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Iterator
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from cases.clock import utcnow  # re-exported: models and services take the time from the one clock
 
 __all__ = ["Base", "UTCDateTime", "new_id", "utcnow", "make_engine", "make_session_factory", "session_scope", "on_commit", "keep_on_error"]
 
@@ -55,10 +57,6 @@ class UTCDateTime(TypeDecorator):
 def new_id() -> str:
     """Random, non-enumerable primary keys (32 hex chars)."""
     return uuid.uuid4().hex
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def make_engine(database_url: str, **kwargs) -> Engine:

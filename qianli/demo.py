@@ -33,14 +33,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
+
+from cases.clock import SHANGHAI
 
 __all__ = ["demo_command", "run_demo", "DemoFailed", "signature_png", "DEFAULT_BASE_URL"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 FACES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces"
 OUTBOX_PATH = "/api/v1/dev/outbox"  # development only, outside the contract
 DEMO_DEPARTMENT = "研发部"  # the seeded department head's department

@@ -8,7 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
-__all__ = ["alembic_config", "upgrade", "EVIDENCE_APPEND_ONLY_SQL"]
+__all__ = ["alembic_config", "upgrade", "EVIDENCE_APPEND_ONLY_SQL", "APPEND_ONLY_TABLES", "append_only_sql",
+           "grant_app_role", "app_role_of"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -17,7 +18,7 @@ EVIDENCE_APPEND_ONLY_SQL = [
     """
     CREATE OR REPLACE FUNCTION qianli_evidence_append_only() RETURNS trigger AS $$
     BEGIN
-        RAISE EXCEPTION 'evidence_entries is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+        RAISE EXCEPTION '% is append-only (% refused)', TG_TABLE_NAME, TG_OP USING ERRCODE = 'insufficient_privilege';
     END;
     $$ LANGUAGE plpgsql
     """,
@@ -34,6 +35,58 @@ EVIDENCE_APPEND_ONLY_SQL = [
 ]
 
 
+# Tables the app may only INSERT into and SELECT from (PostgreSQL: a trigger and the grants below).
+APPEND_ONLY_TABLES = ("evidence_entries", "chain_anchors", "chain_anchor_leaves")
+
+
+def append_only_sql(table: str) -> list[str]:
+    """The triggers that refuse UPDATE, DELETE and TRUNCATE on ``table`` (the function is EVIDENCE_APPEND_ONLY_SQL's)."""
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+        f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+        FOR EACH ROW EXECUTE FUNCTION qianli_evidence_append_only()""",
+        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+        f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+        FOR EACH STATEMENT EXECUTE FUNCTION qianli_evidence_append_only()""",
+    ]
+
+
+def app_role_of(url: str) -> str | None:
+    """The database user named in a SQLAlchemy URL."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).username
+
+
+def grant_app_role(conn, app_role: str) -> None:
+    """Give the app's role what it needs and no more: read/write on ordinary tables, INSERT and SELECT only
+    on the append-only ones, sequences for their ids. The owner (the migration role) keeps the rest: only it
+    can alter or drop a table or its triggers. Run after every upgrade, so new tables are covered."""
+    from sqlalchemy import text
+
+    if conn.dialect.name != "postgresql":
+        return
+    owner = conn.execute(text("SELECT current_user")).scalar()
+    if app_role == owner:
+        return
+    role = conn.dialect.identifier_preparer.quote(app_role)
+    schema = conn.execute(text("SELECT current_schema()")).scalar()
+    quoted_schema = conn.dialect.identifier_preparer.quote(schema)
+    tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars().all()
+    conn.execute(text(f"GRANT USAGE ON SCHEMA {quoted_schema} TO {role}"))
+    conn.execute(text(f"REVOKE CREATE ON SCHEMA {quoted_schema} FROM {role}"))
+    for table in tables:
+        q = conn.dialect.identifier_preparer.quote(table)
+        conn.execute(text(f"REVOKE ALL ON {q} FROM {role}"))
+        if table in APPEND_ONLY_TABLES:
+            conn.execute(text(f"GRANT SELECT, INSERT ON {q} TO {role}"))
+        elif table == "alembic_version":
+            conn.execute(text(f"GRANT SELECT ON {q} TO {role}"))
+        else:
+            conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {q} TO {role}"))
+    conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quoted_schema} TO {role}"))
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -41,8 +94,11 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head", *, app_role: str | None = None) -> None:
+    """Migrate with ``engine`` (the owner role); then grant ``app_role`` (PostgreSQL, if another role)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        if app_role:
+            grant_app_role(conn, app_role)

@@ -17,14 +17,14 @@ import sys
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
+
+from cases.clock import SHANGHAI, beijing_today
 
 __all__ = ["pki_group", "verify_command", "sample_letter", "sample_signature_png", "sign_as_employee",
            "root_fingerprint", "tsa_description"]
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 SAMPLE_EMPLOYEE = {"name": "自检员工", "employee_no": "SELFTEST-001", "company": "签离自检有限公司"}
 
 
@@ -92,7 +92,7 @@ def sample_letter(letter_date: date | None = None):
     """A fixed sample resignation letter (no database): what selftest and the bench sign."""
     from signing.letter import LetterData
 
-    today = letter_date or datetime.now(timezone.utc).astimezone(SHANGHAI).date()
+    today = letter_date or beijing_today()
     return LetterData(
         case_id="selftest", company_name=SAMPLE_EMPLOYEE["company"], employee_name=SAMPLE_EMPLOYEE["name"],
         employee_no=SAMPLE_EMPLOYEE["employee_no"], department="质量保障部", position="测试工程师",
@@ -175,10 +175,13 @@ def _seal_status(settings, pki) -> dict:
               help="Also create this company's seal key now (repeatable; needs the database).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
 def pki_init(companies: tuple[str, ...], as_json: bool) -> None:
-    from signing.pki import init_pki
+    from signing.pki import KeyProtectionRequired, init_pki
 
     settings = _settings()
-    pki, created = init_pki(settings)
+    try:
+        pki, created = init_pki(settings)
+    except KeyProtectionRequired as exc:
+        raise click.ClickException(str(exc)) from None
     out = {"created": created, "directory": str(pki.dir.resolve()), "root_subject": pki.root.subject.rfc4514_string(),
            "root_sha256": root_fingerprint(pki), "policy_oid": pki.policy_oid,
            "ca_keys": {n: str((pki.dir / f"{n}.key.pem").resolve()) for n in ("root", "ca", "tsa")},

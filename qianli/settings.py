@@ -4,7 +4,11 @@ Every setting is a field of :class:`Settings` with its environment variable, its
 docstring (``help``). Parsing is strict: an unparsable value, an unknown ``QIANLI_ENV`` or a
 missing secret outside development stops the process with a message naming the variable.
 
-In ``development`` (the default for ``make run``) and ``test``, secrets that are not given are
+``QIANLI_ENV`` has no default: a process started without it refuses to start (fail closed: an
+unset variable must never mean "development", where ``dev-<openid>`` logins and the SMS outbox
+exist). ``make run``, the scripts, the tests and CI set it explicitly.
+
+In ``development`` (what ``make run`` sets) and ``test``, secrets that are not given are
 generated once and kept in ``$QIANLI_VAR_DIR/dev-secrets.json``; in ``production`` they must come
 from the environment. The README's settings table is generated from this module
 (``qianli settings --markdown``), so it cannot drift.
@@ -37,9 +41,10 @@ def _s(env: str, default: Any, help: str, *, secret: bool = False, choices: tupl
 @dataclass(frozen=True)
 class Settings:
     # --- core -----------------------------------------------------------------------------
-    env: str = _s("QIANLI_ENV", "development", "development, test or production. Production refuses default secrets.", choices=ENVIRONMENTS)
+    env: str = _s("QIANLI_ENV", "", "Required, no default: development, test or production. The app refuses to start without it; production refuses default secrets and development backends.", choices=ENVIRONMENTS)
     var_dir: Path = _s("QIANLI_VAR_DIR", Path("var"), "Directory for local state: SQLite file, dev secrets, PKI, documents, outbox.")
     database_url: str = _s("DATABASE_URL", "", "SQLAlchemy URL. Default: SQLite file var/qianli.db. Production: postgresql+psycopg://...")
+    migration_database_url: str = _s("QIANLI_MIGRATION_DATABASE_URL", "", "PostgreSQL URL of the owner role that runs 'qianli db upgrade' (owns the tables, grants the app's role). Give it to the migration step only, never to web or rq workers. Empty: DATABASE_URL (development, SQLite).")
     redis_url: str = _s("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis for RQ queues, SMS codes, rate limits, token caches.")
     public_base_url: str = _s("QIANLI_PUBLIC_BASE_URL", "http://127.0.0.1:8000", "External base URL; used in certificates (CRL/OCSP/AIA URLs) and links.")
     secret_key: str = _s("QIANLI_SECRET_KEY", "", "Signs access tokens and HR console cookies (>= 32 chars).", secret=True)
@@ -119,6 +124,9 @@ class Settings:
     s3_bucket: str = _s("QIANLI_S3_BUCKET", "", "S3 bucket for documents.")
     s3_access_key_id: str = _s("QIANLI_S3_ACCESS_KEY_ID", "", "S3 access key id.", secret=True)
     s3_secret_access_key: str = _s("QIANLI_S3_SECRET_ACCESS_KEY", "", "S3 secret access key.", secret=True)
+
+    # --- evidence anchors ----------------------------------------------------------------
+    anchor_interval_s: int = _s("QIANLI_ANCHOR_INTERVAL_S", 3600, "How often the scheduler timestamps a Merkle root over the evidence chains that grew (RFC 3161, the configured TSA), seconds.")
 
     # --- reminders -----------------------------------------------------------------------
     reminder_interval_s: int = _s("QIANLI_REMINDER_INTERVAL_S", 86400, "Time between two reminders of one case, seconds.")
@@ -238,7 +246,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = dict(os.environ if environ is None else environ)
     values: dict[str, Any] = {}
     fields = dataclasses.fields(Settings)
-    env_name = environ.get("QIANLI_ENV", "development")
+    env_name = environ.get("QIANLI_ENV", "")
+    if not env_name:
+        raise SettingsError(f"QIANLI_ENV is not set: set it explicitly to one of {', '.join(ENVIRONMENTS)} "
+                            "(nothing defaults to development)")
     if env_name not in ENVIRONMENTS:
         raise SettingsError(f"QIANLI_ENV={env_name!r}: must be one of {', '.join(ENVIRONMENTS)}")
     var_dir = Path(environ.get("QIANLI_VAR_DIR", "var")).absolute()
@@ -289,6 +300,10 @@ def _check(s: Settings) -> None:
             raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: cannot read ({exc.strerror})") from exc
         if b"-----BEGIN CERTIFICATE-----" not in pem:
             raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: no PEM certificate in the file")
+    if s.anchor_interval_s < 60:
+        raise SettingsError(f"QIANLI_ANCHOR_INTERVAL_S={s.anchor_interval_s}: at least 60 seconds")
+    if s.migration_database_url and s.migration_database_url.split(":", 1)[0] != s.database_url.split(":", 1)[0]:
+        raise SettingsError("QIANLI_MIGRATION_DATABASE_URL must name the same kind of database as DATABASE_URL")
     if s.metrics_token and len(s.metrics_token) < 16:
         raise SettingsError("QIANLI_METRICS_TOKEN must be at least 16 characters (or empty: loopback only)")
     if not 1 <= s.chat_notice_window_days <= 3650:

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Start (idempotently) the local services QianLi needs: redis-server with config/redis.conf, and,
-# with --postgres, the Debian PostgreSQL cluster with a 'qianli' role and databases.
+# with --postgres, the Debian PostgreSQL cluster with two roles and the databases:
+#   qianli      owns the databases and tables and runs the migrations (QIANLI_MIGRATION_DATABASE_URL)
+#   qianli_app  what the app connects as (DATABASE_URL): `qianli db upgrade` grants it read/write on
+#               ordinary tables and only INSERT + SELECT on the evidence and anchor tables.
+# Development passwords (qianli / qianli_app); production: see README "Deploying".
 # Everything listens on 127.0.0.1 only. Usage: scripts/services.sh [--postgres] | --stop
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +37,8 @@ if [ "${1:-}" = "--postgres" ]; then
   asp() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
   asp psql -qAtc "SELECT 1 FROM pg_roles WHERE rolname='qianli'" | grep -q 1 || \
     asp psql -qc "CREATE ROLE qianli LOGIN PASSWORD 'qianli' CREATEDB"
+  asp psql -qAtc "SELECT 1 FROM pg_roles WHERE rolname='qianli_app'" | grep -q 1 || \
+    asp psql -qc "CREATE ROLE qianli_app LOGIN PASSWORD 'qianli_app' NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT"
   for db in qianli qianli_test; do
     asp psql -qAtc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 || \
       asp psql -qc "CREATE DATABASE $db OWNER qianli"

@@ -15,42 +15,21 @@ import string
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
 from fpdf.enums import OutputIntentSubType
 from fpdf.output import PDFICCProfile
 
+from signing.fonts import font_path, stamp_font_path
+
 __all__ = ["LetterData", "LetterLayout", "LetterTemplate", "render_letter", "font_path", "stamp_font_path",
            "REASON_LABELS"]
 
-FONT_CANDIDATES = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "/usr/share/fonts/wqy-zenhei/wqy-zenhei.ttc")
 MM = 72 / 25.4
 REASON_LABELS = {"career_development": "职业发展", "compensation": "薪酬待遇", "family": "家庭原因", "health": "健康原因",
                  "relocation": "工作地点变更", "further_study": "继续深造", "work_environment": "工作环境", "other": "其他"}
 SOURCE_LABELS = {"miniprogram": "员工通过签离小程序提交", "instant_message": "员工通过即时消息告知，公司记录"}
-
-
-def font_path() -> str:
-    for p in FONT_CANDIDATES:
-        if Path(p).exists():
-            return p
-    raise FileNotFoundError("WenQuanYi Zen Hei font not found (apt-get install fonts-wqy-zenhei)")
-
-
-@lru_cache(maxsize=1)
-def stamp_font_path(cache_dir: str) -> str:
-    """pyHanko's OpenType engine loads single fonts, not collections: extract face 0 once into the cache."""
-    out = Path(cache_dir) / "wqy-zenhei-0.ttf"
-    if not out.exists():
-        from fontTools.ttLib import TTCollection
-
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        TTCollection(font_path()).fonts[0].save(str(tmp))
-        tmp.replace(out)
-    return str(out)
 
 
 @dataclass(frozen=True)

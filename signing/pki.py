@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Pki", "PkiMissing", "init_pki", "load_pki", "get_pki", "EventCredential", "pki_dir",
+__all__ = ["Pki", "PkiMissing", "KeyProtectionRequired", "init_pki", "load_pki", "get_pki", "EventCredential", "pki_dir",
            "der_to_asn1", "key_to_asn1"]
 
 ROOT_DAYS = 20 * 365
@@ -349,8 +349,15 @@ def _passphrase(settings) -> bytes | None:
     return value.encode() if value else None
 
 
+class KeyProtectionRequired(RuntimeError):
+    """Production refuses to write a private key file that is not encrypted with a passphrase."""
+
+
 def _save_key(path: Path, key, settings) -> None:
     pw = _passphrase(settings)
+    if pw is None and getattr(settings, "env", "") == "production":
+        raise KeyProtectionRequired(f"refusing to write {path.name} unencrypted in production: "
+                                    "set QIANLI_PKCS12_PASSPHRASE")
     enc = serialization.BestAvailableEncryption(pw) if pw else serialization.NoEncryption()
     _write(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc), 0o600)
 
@@ -389,6 +396,9 @@ def init_pki(settings, *, organisation: str = "QianLi 签离") -> tuple[Pki, boo
     with _locked(d):
         if (d / "root.pem").exists():
             return load_pki(settings, reload=True), False
+        if getattr(settings, "env", "") == "production" and not _passphrase(settings):
+            raise KeyProtectionRequired("refusing to create the PKI in production without QIANLI_PKCS12_PASSPHRASE "
+                                        "(its private keys would be written unencrypted)")
         base = settings.public_base_url.rstrip("/")
         root_key = ec.generate_private_key(ec.SECP384R1())
         root_name = _name("QianLi Root CA 签离根证书", organisation)

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from qianli.db import Base, make_engine
-from qianli.migrate import EVIDENCE_APPEND_ONLY_SQL
+from qianli.migrate import EVIDENCE_APPEND_ONLY_SQL, append_only_sql
 from qianli.runtime import Runtime, set_runtime
 from qianli.settings import load_settings, reset_settings_cache
 
@@ -65,6 +65,9 @@ def create_schema(engine) -> None:
         with engine.begin() as conn:
             for stmt in EVIDENCE_APPEND_ONLY_SQL:
                 conn.execute(text(stmt))
+            for table in ("chain_anchors", "chain_anchor_leaves"):
+                for stmt in append_only_sql(table):
+                    conn.execute(text(stmt))
 
 
 @pytest.fixture(scope="session")

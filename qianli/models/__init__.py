@@ -2,6 +2,8 @@
 ``Base.metadata`` (and so Alembic) sees every table."""
 
 from qianli.db import Base
+from qianli.models.anchors import *  # noqa: F401,F403
+from qianli.models.anchors import __all__ as _anchors_all
 from qianli.models.core import *  # noqa: F401,F403
 from qianli.models.core import __all__ as _core_all
 from qianli.models.faces import *  # noqa: F401,F403
@@ -15,4 +17,4 @@ from qianli.models.signing import *  # noqa: F401,F403
 from qianli.models.signing import __all__ as _signing_all
 from qianli.models.shared import __all__ as _shared_all
 
-__all__ = ["Base", *_core_all, *_faces_all, *_identity_all, *_reminders_all, *_shared_all, *_signing_all]
+__all__ = ["Base", *_anchors_all, *_core_all, *_faces_all, *_identity_all, *_reminders_all, *_shared_all, *_signing_all]

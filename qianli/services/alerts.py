@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases.errors import NotFound
+from cases.evidence_kinds import EvidenceKind
 from qianli.db import utcnow
 from qianli.models import ALERT_KINDS, HrAlert, ResignationCase
 from qianli.services.evidence import append_evidence
@@ -31,7 +32,7 @@ def raise_alert(session: Session, *, company_id: str, kind: str, message: str, c
     if case_id:
         case = session.get(ResignationCase, case_id)
         if case is not None and case.company_id == company_id:
-            append_evidence(session, case, actor, "hr_alert_raised",
+            append_evidence(session, case, actor, EvidenceKind.HR_ALERT_RAISED,
                             {"alert_id": alert.id, "kind": kind, "message": message, **(payload or {})})
     return alert
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases.calendar import ChineseCalendar, DayKind
+from cases.clock import beijing_date
+from cases.evidence_kinds import EvidenceKind, transition_kind
 from cases.errors import Conflict, InvalidInput, NotFound
 from cases.notice import NoticeComputation, compute_notice
 from cases.states import OPEN_STATES, CaseAction, CaseState, next_state
@@ -24,17 +25,12 @@ from qianli.models import CASE_SOURCES, REASON_CATEGORIES, Company, Employee, Ho
 from qianli.services.evidence import append_evidence
 from qianli.settings import Settings
 
-__all__ = ["SHANGHAI", "CompanyPolicy", "company_policy", "company_calendar", "preview_notice", "open_case",
-           "get_employee", "get_case", "get_employee_case", "employee_cases", "apply_action", "update_case_form", "shanghai_date",
+__all__ = ["CompanyPolicy", "company_policy", "company_calendar", "preview_notice", "open_case",
+           "get_employee", "get_case", "get_employee_case", "employee_cases", "apply_action", "update_case_form",
            "MAX_HANDOVER_ITEMS", "MAX_REASON_CHARS"]
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_HANDOVER_ITEMS = 50
 MAX_REASON_CHARS = 2000
-
-
-def shanghai_date(t: datetime) -> date:
-    return t.astimezone(SHANGHAI).date()
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ def open_case(session: Session, settings: Settings, *, employee: Employee, sourc
         ResignationCase.state.in_([s.value for s in OPEN_STATES])))
     if existing:
         raise Conflict("case_already_open", "您已有一个进行中的离职申请", details={"case_id": existing})
-    arrival = shanghai_date(notice_arrived_at)
+    arrival = beijing_date(notice_arrived_at)
     probation = employee.probation_end is not None and arrival <= employee.probation_end
     notice = preview_notice(session, settings, company_id=employee.company_id, arrival=arrival, probation=probation)
     if requested_last_day is not None and requested_last_day <= arrival:
@@ -110,7 +106,7 @@ def open_case(session: Session, settings: Settings, *, employee: Employee, sourc
     )
     session.add(case)
     session.flush()
-    append_evidence(session, case, actor, "case_opened", {
+    append_evidence(session, case, actor, EvidenceKind.CASE_OPENED, {
         "source": source, "notice_arrived_at": notice_arrived_at, "arrival_date": arrival.isoformat(),
         "probation": probation, "reason_category": reason_category, "reason_text": reason_text,
         "requested_last_day": requested_last_day.isoformat() if requested_last_day else None,
@@ -133,7 +129,7 @@ def update_case_form(session: Session, case: ResignationCase, *, actor: str, rea
     case.requested_last_day, case.handover_items = requested_last_day, list(handover_items)
     case.form_submitted_at = utcnow()
     session.flush()
-    append_evidence(session, case, actor, "case_form_updated", {
+    append_evidence(session, case, actor, EvidenceKind.CASE_FORM_UPDATED, {
         "reason_category": reason_category, "reason_text": reason_text,
         "requested_last_day": requested_last_day.isoformat() if requested_last_day else None,
         "handover_items": handover_items})
@@ -179,6 +175,6 @@ def apply_action(session: Session, case: ResignationCase, action: CaseAction, *,
     if action == CaseAction.SUBMIT_LETTER:
         case.letter_submitted_at = now
     session.flush()
-    append_evidence(session, case, actor, f"case_{action.value}", {"from": before, "to": after.value, **(payload or {})},
+    append_evidence(session, case, actor, transition_kind(action), {"from": before, "to": after.value, **(payload or {})},
                     occurred_at=now)
     return case

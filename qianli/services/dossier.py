@@ -10,10 +10,13 @@ Layout of the zip::
     case/employee.json          the employee as on the roster (phone and ID masked)
     evidence/chain.jsonl        the hash-chained evidence log, one entry per line
     evidence/chain-verification.json   the chain check at export time
+    evidence/anchor.json        the newest anchor of this chain: the anchored head, its Merkle inclusion proof,
+                                the anchor's root and the TSA's RFC 3161 token over it (or "anchored": false)
     evidence/chat.json          chat evidence entries (the WeChat message HR recorded)
-    evidence/identity.json      identity evidence (WeChat binding, SMS codes, face checks, intents)
-    evidence/reminders.json     every reminder (entries whose action starts with "reminder")
+    evidence/identity.json      identity evidence (WeChat binding, SMS codes, face consent and checks, intents)
+    evidence/reminders.json     every reminder scheduled, sent, failed or escalated
     evidence/approvals.json     every approval, return, withdrawal and countersignature
+    evidence/case.json          the case's own course: opened, form updated, letter signed, alerts, exports
     documents/index.json        every stored document: kind, SHA-256, creation, signature report
     documents/<kind>/<file>     the documents' bytes (signed PDFs, screenshots, ...)
     pki/root.pem                the root certificate, for offline verification of PDFs and timestamp
@@ -21,7 +24,8 @@ Layout of the zip::
 :func:`verify_dossier` checks, offline: the member set against the manifest (nothing missing,
 nothing extra, no duplicates), every SHA-256, the timestamp token (signature, certificate path to
 the root, message imprint = SHA-256 of manifest.json, strict structure), the evidence chain
-recomputed from ``chain.jsonl``, and each signed PDF's signatures again. The root used is the one
+recomputed from ``chain.jsonl``, the anchor (inclusion proof -> root, the TSA token over the root, the
+anchored head present in the chain with the same digest), and each signed PDF's signatures again. The root used is the one
 given by the caller (``trust_roots``) or else the one inside the dossier, whose fingerprint is
 reported so that it can be compared with the company's published one.
 """
@@ -36,20 +40,32 @@ import zipfile
 import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterable
-from zoneinfo import ZoneInfo
 
 from asn1crypto import cms, pem, tsp, x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import Certificate as CryptographyCertificate
+from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign.timestamps.common_utils import handle_tsp_response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cases.clock import SHANGHAI
 from cases.errors import ServiceUnavailable
 from cases.evidence import EvidenceRecord, canonical_json, format_time, verify_chain
+from cases.evidence_kinds import EVIDENCE_VIEW, DossierView, EvidenceKind
 from qianli.models import Company, Document, Employee, ResignationCase, WechatBindingEvent
 from qianli.runtime import Runtime
+from qianli.services.dossier_report import render_report
+from qianli.services.employees import employee_national_id, employee_phone
 from qianli.services.evidence import append_evidence, case_evidence, to_record
+from qianli.services.review import chat_notice
 from qianli.storage import case_documents, open_store, read_document
 from signing.aio import run_sync
+from signing.pki import PkiMissing, load_pki
+from signing.tsa import make_timestamper
+from signing.verify import VerificationReport, verify_pdf
 
 __all__ = ["DOSSIER_FORMAT", "DossierVerification", "TrustServices", "build_dossier", "verify_dossier",
            "trust_services", "classify_action"]
@@ -58,8 +74,8 @@ DOSSIER_FORMAT = "qianli-dossier/1"
 MANIFEST = "manifest.json"
 TIMESTAMP = "manifest.json.tsr"
 ROOT_PEM = "pki/root.pem"
+ANCHOR = "evidence/anchor.json"
 TSA_ROOTS_PEM = "pki/tsa-roots.pem"  # only with an external TSA (QIANLI_TSA_TRUST_ROOTS)
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_MEMBERS = 5000
 MAX_UNCOMPRESSED = 1024 * 1024 * 1024
 PDF_KINDS = ("letter_signed", "letter_countersigned")
@@ -69,74 +85,32 @@ PDF_KINDS = ("letter_signed", "letter_countersigned")
 
 @dataclass
 class TrustServices:
-    """What the dossier needs from the PKI: a pyHanko-style timestamper and the root certificate."""
+    """What the dossier needs from the PKI: a timestamper, the root certificate and the PDF verifier."""
 
-    timestamper: Any  # pyhanko.sign.timestamps.TimeStamper (request_cms + async_request_tsa_response)
+    timestamper: TimeStamper
     root_pem: bytes
-    verify_pdf: Callable[..., Any] | None = None  # signing.verify.verify_pdf(data, trust_roots=...)
+    verify_pdf: Callable[..., VerificationReport] = verify_pdf
     tsa_roots_pem: tuple[bytes, ...] = ()  # an external TSA's root(s): trusted for timestamps only
 
 
 def trust_services(rt: Runtime) -> TrustServices:
     """The configured TSA and root, from the signing package."""
     try:
-        from signing import pki as pki_mod
-        from signing import tsa as tsa_mod
-    except ImportError as exc:
+        pki = load_pki(rt.settings)
+    except PkiMissing as exc:
         raise ServiceUnavailable("pki_unavailable", "签名服务尚未配置", details={"error": str(exc)}) from None
-    pki = _load_pki(pki_mod, rt)
-    timestamper = tsa_mod.make_timestamper(rt.settings, pki)
-    try:
-        from signing.verify import verify_pdf
-    except ImportError:
-        verify_pdf = None
-    return TrustServices(timestamper=timestamper, root_pem=_root_pem(pki), verify_pdf=verify_pdf,
-                         tsa_roots_pem=tuple(getattr(pki, "tsa_roots_pem", ()) or ()))
-
-
-def _load_pki(pki_mod, rt: Runtime):
-    for name in ("get_pki", "load_pki", "open_pki", "ensure_pki"):
-        fn = getattr(pki_mod, name, None)
-        if callable(fn):
-            try:
-                return fn(rt.settings)
-            except TypeError:
-                return fn(rt)
-    raise ServiceUnavailable("pki_unavailable", "签名服务尚未配置")
-
-
-def _root_pem(pki) -> bytes:
-    for name in ("root_pem", "root_cert_pem", "export_root_pem"):
-        value = getattr(pki, name, None)
-        value = value() if callable(value) else value
-        if value:
-            return value if isinstance(value, bytes) else str(value).encode()
-    cert = getattr(pki, "root_cert", None) or getattr(pki, "root", None)
-    cert = cert() if callable(cert) else cert
-    if cert is None:
-        raise ServiceUnavailable("pki_unavailable", "找不到根证书")
-    if hasattr(cert, "public_bytes"):  # cryptography
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        return cert.public_bytes(Encoding.PEM)
-    return pem.armor("CERTIFICATE", cert.dump())
+    return TrustServices(timestamper=make_timestamper(rt.settings, pki), root_pem=pki.root_pem,
+                         tsa_roots_pem=tuple(pki.tsa_roots_pem))
 
 
 # ---- classification of evidence ---------------------------------------------------------------
 
-_CATEGORIES: list[tuple[str, re.Pattern[str]]] = [
-    ("reminders", re.compile(r"^reminder")),
-    ("chat", re.compile(r"chat|instant_message|im_message")),
-    ("approvals", re.compile(r"approv|return_for_revision|countersign|withdraw|case_close|review")),
-    ("identity", re.compile(r"^(wechat|sms|face|liveness|identity|binding|bind|signing_intent|intent)")),
-]
-
-
 def classify_action(action: str) -> str | None:
-    for name, pattern in _CATEGORIES:
-        if pattern.search(action):
-            return name
-    return None
+    """The dossier view (``evidence/<view>.json``) of an action; None for an action no longer in the vocabulary."""
+    try:
+        return EVIDENCE_VIEW[EvidenceKind(action)].value
+    except ValueError:
+        return None
 
 
 # ---- building -------------------------------------------------------------------------------------
@@ -172,48 +146,18 @@ def _member_name(doc: Document) -> str:
     return f"documents/{doc.kind}/{doc.id}-{name[:100]}"
 
 
-def _result_dict(result: Any) -> Any:
-    """A verification result (dataclass, object with as_dict/to_dict, or dict) as plain JSON data."""
-    for name in ("as_dict", "to_dict"):
-        fn = getattr(result, name, None)
-        if callable(fn):
-            return json.loads(json.dumps(fn(), default=str))
-    if hasattr(result, "__dataclass_fields__"):
-        return json.loads(json.dumps(asdict(result), default=str))
-    return json.loads(json.dumps(result, default=str))
-
-
 def _pdf_report(services: TrustServices, data: bytes) -> dict[str, Any]:
-    if services.verify_pdf is None:
-        return {"checked": False, "reason": "signing.verify not available"}
     roots = [_load_cert(services.root_pem)]
-    extra = {"tsa_roots": [_load_cert(p) for p in services.tsa_roots_pem]} if services.tsa_roots_pem else {}
+    tsa_roots = [_load_cert(p) for p in services.tsa_roots_pem]
     try:
-        result = services.verify_pdf(data, trust_roots=roots, **extra)
+        report = services.verify_pdf(data, trust_roots=roots, tsa_roots=tsa_roots)
     except Exception as exc:  # noqa: BLE001 - a broken document is reported, not fatal to the export
         return {"checked": True, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    return {"checked": True, "ok": _pdf_ok(result), "result": _result_dict(result)}
-
-
-def _pdf_ok(result: Any) -> bool:
-    for name in ("ok", "valid", "all_valid"):
-        value = getattr(result, name, None)
-        if isinstance(value, bool):
-            return value
-    if isinstance(result, dict):
-        for name in ("ok", "valid", "all_valid"):
-            if isinstance(result.get(name), bool):
-                return result[name]
-    sigs = getattr(result, "signatures", None) or (result.get("signatures") if isinstance(result, dict) else None)
-    if sigs:
-        return all(bool(getattr(s, "valid", None) if not isinstance(s, dict) else s.get("valid")) for s in sigs)
-    return False
+    return {"checked": True, "ok": report.ok, "result": json.loads(json.dumps(report.to_dict(), default=str))}
 
 
 def _timestamp(services: TrustServices, manifest_bytes: bytes) -> bytes:
     """Ask the TSA for a token over SHA-256(manifest); keep the whole TimeStampResp."""
-    from pyhanko.sign.timestamps.common_utils import handle_tsp_response
-
     digest = hashlib.sha256(manifest_bytes).digest()
     nonce, req = services.timestamper.request_cms(digest, "sha256")
     try:
@@ -249,10 +193,6 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
         "form_submitted_at": _iso(case.form_submitted_at), "letter_submitted_at": _iso(case.letter_submitted_at),
         "created_by": case.created_by, "created_at": _iso(case.created_at),
     })
-    from qianli.services.employees import employee_national_id, employee_phone
-
-    from qianli.services.review import chat_notice
-
     notice = chat_notice(session, case)
     notice_json = json.loads(json.dumps(notice, default=_iso)) if notice is not None else None
     members["case/chat-notice.json"] = _json_bytes({"chat_notice": notice_json})
@@ -266,10 +206,15 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
         "wechat_openid": employee.wechat_openid,
     })
     members["evidence/chain.jsonl"] = "".join(canonical_json(d) + "\n" for d in entry_dicts).encode()
+    from qianli.services.anchors import case_anchor_proof
+
+    members[ANCHOR] = _json_bytes(case_anchor_proof(session, case.id) or {
+        "format": "qianli-anchor-proof/1", "case_id": case.id, "anchored": False,
+        "note": "not anchored yet: the scheduler anchors grown chains every QIANLI_ANCHOR_INTERVAL_S"})
     members["evidence/chain-verification.json"] = _json_bytes({
         "ok": chain.ok, "entries": chain.entries, "first_broken_seq": chain.first_broken_seq, "reason": chain.reason,
         "head_digest": chain.head_digest, "checked_at": format_time(now)})
-    by_category: dict[str, list[dict[str, Any]]] = {"chat": [], "identity": [], "reminders": [], "approvals": []}
+    by_category: dict[str, list[dict[str, Any]]] = {view.value: [] for view in DossierView}
     for d in entry_dicts:
         cat = classify_action(d["action"])
         if cat:
@@ -284,6 +229,7 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
                              "ip": b.ip, "occurred_at": _iso(b.occurred_at)} for b in bindings]})
     members["evidence/reminders.json"] = _json_bytes({"entries": by_category["reminders"]})
     members["evidence/approvals.json"] = _json_bytes({"entries": by_category["approvals"]})
+    members["evidence/case.json"] = _json_bytes({"entries": by_category["case"]})
 
     doc_index = []
     pdf_reports: list[dict[str, Any]] = []
@@ -306,8 +252,6 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     members[ROOT_PEM] = services.root_pem
     if services.tsa_roots_pem:
         members[TSA_ROOTS_PEM] = b"".join(services.tsa_roots_pem)
-
-    from qianli.services.dossier_report import render_report
 
     root_cert = _load_cert(services.root_pem)
     members["report.pdf"] = render_report(
@@ -334,7 +278,7 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
     out = buf.getvalue()
-    append_evidence(session, case, actor, "dossier_exported", {
+    append_evidence(session, case, actor, EvidenceKind.DOSSIER_EXPORTED, {
         "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(), "zip_sha256": hashlib.sha256(out).hexdigest(),
         "members": len(members) + 2, "chain_head": chain.head_digest, "chain_entries": chain.entries})
     return out
@@ -373,6 +317,7 @@ class DossierVerification:
     trust_source: str | None = None  # "given" or "dossier"
     root_sha256: str | None = None
     chain: dict[str, Any] = field(default_factory=dict)
+    anchor: dict[str, Any] = field(default_factory=dict)
     signatures: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -394,21 +339,18 @@ def _load_certs(items: Iterable[Any]) -> list[x509.Certificate]:
     for item in items:
         if isinstance(item, x509.Certificate):
             out.append(item)
-        elif hasattr(item, "public_bytes"):  # cryptography certificate
-            from cryptography.hazmat.primitives.serialization import Encoding
-
+        elif isinstance(item, CryptographyCertificate):
             out.append(x509.Certificate.load(item.public_bytes(Encoding.DER)))
         elif isinstance(item, (bytes, bytearray)):
             out.append(_load_cert(bytes(item)))
         else:  # a path
-            from pathlib import Path
-
             out.append(_load_cert(Path(item).read_bytes()))
     return out
 
 
 def _check_timestamp(tsr_bytes: bytes, manifest_bytes: bytes, roots: list[x509.Certificate],
-                     result: DossierVerification) -> None:
+                     result: DossierVerification, *, imprint: bytes | None = None) -> None:
+    """Check a TimeStampResp over SHA-256(``manifest_bytes``), or over the SHA-256 value ``imprint`` if given."""
     from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
     from pyhanko.sign.validation.status import TimestampSignatureStatus
     from pyhanko_certvalidator import ValidationContext
@@ -453,7 +395,9 @@ def _check_timestamp(tsr_bytes: bytes, manifest_bytes: bytes, roots: list[x509.C
     result.timestamp_time = gen_time.astimezone(timezone.utc).isoformat() if gen_time else None
     vc = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail", moment=gen_time)
     try:
-        kwargs = run_sync(validate_tst_signed_data(sd, vc, lambda algo: hashlib.new(algo, manifest_bytes).digest()))
+        expected = (lambda algo: imprint) if imprint is not None else (
+            lambda algo: hashlib.new(algo, manifest_bytes).digest())
+        kwargs = run_sync(validate_tst_signed_data(sd, vc, expected))
         st = TimestampSignatureStatus(**kwargs)
     except Exception as exc:  # noqa: BLE001
         problems.append(f"timestamp: validation failed ({type(exc).__name__}: {exc})")
@@ -497,8 +441,32 @@ def _check_chain(data: bytes, case_id: str | None, manifest: dict[str, Any], res
         result.problems.append("evidence chain: head does not match the manifest")
 
 
+def _check_anchor(data: bytes, chain_jsonl: bytes, case_id: str | None, roots: list[x509.Certificate],
+                  result: DossierVerification) -> None:
+    from qianli.services.anchors import verify_anchor_proof
+
+    try:
+        proof = json.loads(data)
+        digests = {int(d["seq"]): d["digest"] for d in map(json.loads, filter(str.strip, chain_jsonl.decode().splitlines()))}
+    except (ValueError, KeyError, TypeError) as exc:
+        result.problems.append(f"{ANCHOR}: unreadable ({type(exc).__name__})")
+        return
+    if not isinstance(proof, dict) or proof.get("case_id") != case_id:
+        result.problems.append(f"{ANCHOR}: not the anchor proof of this case")
+        return
+    if proof.get("anchored") is False:
+        result.anchor = {"present": True, "anchored": False}
+        return
+    problems = verify_anchor_proof(proof, trust_roots_der=[r.dump() for r in roots], chain_digests=digests)
+    result.problems += problems
+    anchor = proof.get("anchor") or {}
+    result.anchor = {"present": True, "anchored": True, "ok": not problems, "anchor_id": anchor.get("id"),
+                     "root": anchor.get("root"), "timestamped_at": anchor.get("timestamped_at"),
+                     "anchored_seq": (proof.get("leaf") or {}).get("seq"), "chain_entries": len(digests)}
+
+
 def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
-                   verify_pdf: Callable[..., Any] | None = None) -> DossierVerification:
+                   verify_pdf: Callable[..., VerificationReport] = verify_pdf) -> DossierVerification:
     """Check a dossier offline. Never raises for a bad dossier: the result says what is wrong."""
     result = DossierVerification(ok=False)
     problems = result.problems
@@ -536,6 +504,8 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
         files = {f["path"]: f for f in manifest["files"]}
         if manifest.get("format") != DOSSIER_FORMAT or len(files) != len(manifest["files"]):
             raise ValueError("format")
+        if not all(isinstance(f.get("sha256"), str) and isinstance(f.get("size"), int) for f in files.values()):
+            raise ValueError("file entry")
     except (ValueError, KeyError, TypeError):
         problems.append("manifest.json is not a valid dossier manifest")
         return result
@@ -590,12 +560,14 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
     elif "evidence/chain.jsonl" in files and not any(p.startswith("evidence/chain.jsonl") for p in problems):
         problems.append("evidence/chain.jsonl: missing")
 
+    # 3b. the anchor: the chain's head as timestamped outside the employer's reach
+    if ANCHOR in contents and roots:
+        _check_anchor(contents[ANCHOR], contents.get("evidence/chain.jsonl", b""), result.case_id,
+                      roots + tsa_roots, result)
+    elif ANCHOR not in files and not problems:
+        result.anchor = {"present": False}  # dossiers made before anchoring existed
+
     # 4. signed PDFs, verified again
-    if verify_pdf is None:
-        try:
-            from signing.verify import verify_pdf as verify_pdf  # noqa: PLC0415
-        except ImportError:
-            verify_pdf = None
     try:
         index = json.loads(contents.get("documents/index.json", b"{}")).get("documents", [])
     except ValueError:
@@ -604,7 +576,7 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
         if "signature_report" not in item or item.get("member") not in contents:
             continue
         entry = {"member": item["member"], "kind": item.get("kind")}
-        if verify_pdf is None or not roots:
+        if not roots:
             entry.update(checked=False)
         else:
             others = roots[1:] + tsa_roots  # given roots beyond the first, or the dossier's TSA roots: timestamps

@@ -9,58 +9,23 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-__all__ = ["render_report", "ACTION_LABELS", "FONT_CANDIDATES"]
+from cases.clock import beijing_text
+from cases.evidence_kinds import evidence_label
+from cases.states import STATE_LABELS
+from signing.fonts import font_path
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-FONT_CANDIDATES = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "/usr/share/fonts/wqy-zenhei/wqy-zenhei.ttc")
+__all__ = ["render_report"]
 
-ACTION_LABELS = {
-    "case_opened": "立案（辞职通知到达）",
-    "case_form_updated": "离职申请表更新",
-    "case_submit_letter": "提交签名的辞职信",
-    "case_approve_first": "一级审批通过",
-    "case_approve_final": "终审通过",
-    "case_return_for_revision": "退回修改",
-    "case_withdraw": "撤回",
-    "case_close": "结案",
-    "wechat_bind": "绑定微信",
-    "wechat_unbind": "解绑微信",
-    "sms_code_sent": "发送短信验证码",
-    "sms_code_verified": "短信验证码验证通过",
-    "hr_alert_raised": "向 HR 发出提醒",
-    "dossier_exported": "导出离职档案",
-    "chat_evidence_recorded": "HR 录入聊天记录（辞职通知）",
-    "chat_notice_confirmed": "员工确认聊天记录为辞职通知",
-    "chat_notice_disputed": "员工否认提出离职（我没有提出离职）",
-    "reminders_stopped": "催告停止",
-    "identity_phone_changed": "手机号变更（身份要素）",
-    "identity_change_confirmed": "员工确认身份要素变更",
-    "identity_change_objected": "员工反对身份要素变更",
-    "face_enrolled": "登记人脸参考",
-    "face_reference_confirmed": "员工确认 HR 提供的人脸参考",
-    "letter_signed": "员工签署辞职信",
-}
-STATE_LABELS = {"awaiting_letter": "待提交辞职信", "submitted": "已提交", "first_approved": "一级已审批",
-                "approved": "已审批", "returned": "已退回", "withdrawn": "已撤回", "closed": "已结案"}
 SOURCE_LABELS = {"miniprogram": "小程序", "instant_message": "即时通讯消息"}
-
-
-def _font_path() -> str:
-    for p in FONT_CANDIDATES:
-        if Path(p).exists():
-            return p
-    raise FileNotFoundError("WenQuanYi Zen Hei font not found (apt-get install fonts-wqy-zenhei)")
 
 
 def _local(value: str | datetime | None) -> str:
     if not value:
         return "-"
     t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+    return beijing_text(t)
 
 
 def _summary(payload: dict[str, Any], limit: int = 160) -> str:
@@ -79,7 +44,7 @@ def render_report(*, company, case, employee, entries: list[dict[str, Any]], cha
     pdf.set_author("QianLi 签离")
     pdf.set_creator("QianLi 签离")
     pdf.set_creation_date(generated_at)
-    pdf.add_font("zh", "", _font_path(), collection_font_number=0)
+    pdf.add_font("zh", "", font_path(), collection_font_number=0)
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_page()
     width = pdf.w - pdf.l_margin - pdf.r_margin
@@ -151,8 +116,7 @@ def render_report(*, company, case, employee, entries: list[dict[str, Any]], cha
 
     heading("三、时间线")
     for e in entries:
-        label = ACTION_LABELS.get(e["action"]) or (
-            "催告提醒" if e["action"].startswith("reminder") else e["action"])
+        label = evidence_label(e["action"])
         line(f"#{e['seq']}  {_local(e['occurred_at'])}  {label}  操作者：{e['actor']}")
         pdf.set_text_color(90, 90, 90)
         line(f"      {_summary(e['payload'])}")

@@ -1,8 +1,12 @@
-"""Append to and verify a case's hash-chained evidence log (storage side of cases.evidence)."""
+"""Append to and verify a case's hash-chained evidence log (storage side of cases.evidence).
+
+Every entry's action is an :class:`~cases.evidence_kinds.EvidenceKind`; :class:`RequestMeta` is
+where a request came from, as the evidence records it."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,11 +14,24 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from cases.evidence import GENESIS_DIGEST, ChainVerification, EvidenceRecord, canonical_json, entry_digest, verify_chain
+from cases.evidence_kinds import EvidenceKind
 from qianli.db import utcnow
 from qianli.models import EvidenceEntry, ResignationCase
 
-__all__ = ["append_evidence", "append_case_evidence", "case_evidence", "verify_case_chain", "to_record",
+__all__ = ["RequestMeta", "append_evidence", "append_case_evidence", "case_evidence", "verify_case_chain", "to_record",
            "employee_view", "EMPLOYEE_HIDDEN_KEYS"]
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    """Where a request came from, for the evidence chain."""
+
+    ip: str = ""
+    user_agent: str = ""
+    openid: str | None = None
+
+    def as_evidence(self) -> dict[str, Any]:
+        return {"ip": self.ip, "user_agent": self.user_agent[:300], "openid": self.openid}
 
 
 # Built once: the per-call cost of building these expressions showed in the reminder workers' profile.
@@ -23,7 +40,7 @@ _LAST_LINK = (select(EvidenceEntry.seq, EvidenceEntry.digest).where(EvidenceEntr
               .order_by(EvidenceEntry.seq.desc()).limit(1))
 
 
-def append_evidence(session: Session, case: ResignationCase, actor: str, action: str,
+def append_evidence(session: Session, case: ResignationCase, actor: str, action: EvidenceKind,
                     payload: dict[str, Any] | None = None, *, occurred_at: datetime | None = None) -> EvidenceEntry:
     """Add the next link. The case row is locked (PostgreSQL) so two writers can't take one seq.
 
@@ -32,9 +49,14 @@ def append_evidence(session: Session, case: ResignationCase, actor: str, action:
     return append_case_evidence(session, case.id, case.company_id, actor, action, payload, occurred_at=occurred_at)
 
 
-def append_case_evidence(session: Session, case_id: str, company_id: str, actor: str, action: str,
+def append_case_evidence(session: Session, case_id: str, company_id: str, actor: str, action: EvidenceKind,
                          payload: dict[str, Any] | None = None, *, occurred_at: datetime | None = None) -> EvidenceEntry:
     """:func:`append_evidence` for a case known by id and company (no case object needs loading)."""
+    try:
+        action = EvidenceKind(action)
+    except ValueError:
+        raise ValueError(f"{action!r} is not an EvidenceKind: add it to cases/evidence_kinds.py "
+                         "with its dossier view and zh-CN label") from None
     payload = dict(payload or {})
     occurred_at = occurred_at or utcnow()
     session.execute(_LOCK_CASE, {"case_id": case_id})
@@ -42,9 +64,9 @@ def append_case_evidence(session: Session, case_id: str, company_id: str, actor:
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS_DIGEST)
     # Round-trip the payload through canonical JSON types so the stored value digests identically.
     payload = json.loads(canonical_json(payload))
-    digest = entry_digest(case_id, seq, occurred_at, actor, action, payload, prev)
+    digest = entry_digest(case_id, seq, occurred_at, actor, action.value, payload, prev)
     entry = EvidenceEntry(company_id=company_id, case_id=case_id, seq=seq, occurred_at=occurred_at,
-                          actor=actor, action=action, payload=payload, prev_digest=prev, digest=digest)
+                          actor=actor, action=action.value, payload=payload, prev_digest=prev, digest=digest)
     session.add(entry)
     session.flush()
     return entry

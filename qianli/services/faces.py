@@ -29,6 +29,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from cases.errors import Conflict, Forbidden, InvalidInput, Locked, PayloadTooLarge
+from cases.evidence_kinds import EvidenceKind
 from cases.states import OPEN_STATES
 from identity import intent as intents
 from identity.faces import encode_single_face, face_distance
@@ -39,9 +40,9 @@ from qianli.models import (BiometricConsent, Employee, FaceEnrolment, FaceLockSt
 from qianli.runtime import Runtime
 from qianli.services.alerts import raise_alert
 from qianli.services.cases import get_employee, get_employee_case
-from qianli.services.evidence import append_evidence
+from qianli.services.evidence import RequestMeta, append_evidence
 
-__all__ = ["CONSENT_TEXT_VERSION", "CONSENT_TEXT", "RequestInfo", "FaceStatus", "FaceVerified",
+__all__ = ["CONSENT_TEXT_VERSION", "CONSENT_TEXT", "RequestMeta", "FaceStatus", "FaceVerified",
            "give_consent", "withdraw_consent", "active_consent", "enrol_reference", "face_status", "unlock_face",
            "start_liveness_challenge", "verify_face", "create_signing_intent", "purge_expired_photos",
            "liveness_provider", "decrypt_template"]
@@ -62,16 +63,6 @@ CONSENT_TEXT = (
 _CONSENT_SHA = hashlib.sha256(CONSENT_TEXT.encode()).hexdigest()
 _TEMPLATE_AAD = "face_enrolment.template:{}"
 _PHOTO_AAD = "face_reference_photo:{}"
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    ip: str = ""
-    user_agent: str = ""
-    openid: str | None = None
-
-    def as_evidence(self) -> dict[str, Any]:
-        return {"ip": self.ip, "user_agent": self.user_agent[:300], "openid": self.openid}
 
 
 @dataclass(frozen=True)
@@ -112,7 +103,7 @@ def _open_cases(session: Session, company_id: str, employee_id: str) -> list[Res
         ResignationCase.state.in_([s.value for s in OPEN_STATES])).order_by(ResignationCase.created_at)))
 
 
-def _evidence_on_open_cases(session: Session, company_id: str, employee_id: str, actor: str, action: str,
+def _evidence_on_open_cases(session: Session, company_id: str, employee_id: str, actor: str, action: EvidenceKind,
                             payload: dict[str, Any]) -> None:
     for case in _open_cases(session, company_id, employee_id):
         append_evidence(session, case, actor, action, payload)
@@ -126,7 +117,7 @@ def active_consent(session: Session, company_id: str, employee_id: str) -> Biome
 
 
 def give_consent(session: Session, *, company_id: str, employee_id: str, text_version: str,
-                 meta: RequestInfo) -> BiometricConsent:
+                 meta: RequestMeta) -> BiometricConsent:
     """The employee agrees to the current consent text (an older version is refused)."""
     emp = get_employee(session, employee_id, company_id)
     if text_version != CONSENT_TEXT_VERSION:
@@ -140,13 +131,13 @@ def give_consent(session: Session, *, company_id: str, employee_id: str, text_ve
                                actor=f"employee:{emp.id}", ip=meta.ip[:64], user_agent=meta.user_agent[:500])
     session.add(consent)
     session.flush()
-    _evidence_on_open_cases(session, company_id, emp.id, f"employee:{emp.id}", "face_consent_given", {
+    _evidence_on_open_cases(session, company_id, emp.id, f"employee:{emp.id}", EvidenceKind.FACE_CONSENT_GIVEN, {
         "consent_id": consent.id, "method": consent.method, "text_version": consent.text_version,
         "text_sha256": consent.text_sha256, **meta.as_evidence()})
     return consent
 
 
-def withdraw_consent(session: Session, *, company_id: str, employee_id: str, meta: RequestInfo) -> bool:
+def withdraw_consent(session: Session, *, company_id: str, employee_id: str, meta: RequestMeta) -> bool:
     """Withdraw consent: the template and any kept photo are deleted (PIPL art. 47). Returns
     whether an enrolment was deleted."""
     emp = get_employee(session, employee_id, company_id)
@@ -160,7 +151,7 @@ def withdraw_consent(session: Session, *, company_id: str, employee_id: str, met
         c.withdrawn_at = now
     deleted = _delete_enrolment(session, company_id, emp.id)
     session.flush()
-    _evidence_on_open_cases(session, company_id, emp.id, f"employee:{emp.id}", "face_consent_withdrawn", {
+    _evidence_on_open_cases(session, company_id, emp.id, f"employee:{emp.id}", EvidenceKind.FACE_CONSENT_WITHDRAWN, {
         "consent_ids": [c.id for c in consents], "template_deleted": deleted, **meta.as_evidence()})
     return deleted
 
@@ -193,14 +184,14 @@ def decrypt_template(rt: Runtime, enrolment: FaceEnrolment) -> np.ndarray:
 
 def enrol_reference(session: Session, rt: Runtime, employee: Employee, data: bytes, *, actor: str,
                     source: str = "roster_import", written_consent_attested: bool = False,
-                    consent_reference: str = "", meta: RequestInfo | None = None) -> FaceEnrolment:
+                    consent_reference: str = "", meta: RequestMeta | None = None) -> FaceEnrolment:
     """Enrol (or replace) the employee's reference face from one photo.
 
     Needs the employee's active consent, or ``written_consent_attested`` (HR attests a signed
     paper consent form, optionally naming it in ``consent_reference``), which is then recorded
     as a consent of method ``hr_attested_written``. Also used by ``qianli roster import --photos``.
     """
-    meta = meta or RequestInfo()
+    meta = meta or RequestMeta()
     s = rt.settings
     if len(data) > s.max_request_bytes:
         raise PayloadTooLarge("image_too_large", "图片文件过大")
@@ -217,7 +208,7 @@ def enrol_reference(session: Session, rt: Runtime, employee: Employee, data: byt
                                    ip=meta.ip[:64], user_agent=meta.user_agent[:500], given_at=now)
         session.add(consent)
         session.flush()
-        _evidence_on_open_cases(session, employee.company_id, employee.id, actor, "face_consent_given", {
+        _evidence_on_open_cases(session, employee.company_id, employee.id, actor, EvidenceKind.FACE_CONSENT_GIVEN, {
             "consent_id": consent.id, "method": consent.method, "text_version": consent.text_version,
             "reference": consent.reference, **meta.as_evidence()})
     template = rt.cipher.encrypt(np.asarray(face.encoding, dtype="<f8").tobytes(), _TEMPLATE_AAD.format(employee.id))
@@ -246,7 +237,7 @@ def enrol_reference(session: Session, rt: Runtime, employee: Employee, data: byt
         photo.photo_enc = rt.cipher.encrypt(data, _PHOTO_AAD.format(photo.id)).encode()
     session.flush()
     purge_expired_photos(session)
-    _evidence_on_open_cases(session, employee.company_id, employee.id, actor, "face_enrolled", {
+    _evidence_on_open_cases(session, employee.company_id, employee.id, actor, EvidenceKind.FACE_ENROLLED, {
         "enrolment_id": enrolment.id, "version": enrolment.version, "source": source, "photo_sha256": photo_sha,
         "consent_id": consent.id, "photo_kept_s": max(0, s.face_photo_retention_s), **meta.as_evidence()})
     return enrolment
@@ -278,7 +269,7 @@ def face_status(session: Session, *, company_id: str, employee_id: str) -> FaceS
 
 
 def unlock_face(session: Session, *, company_id: str, employee_id: str, actor: str, reason: str = "",
-                meta: RequestInfo | None = None) -> FaceStatus:
+                meta: RequestMeta | None = None) -> FaceStatus:
     emp = get_employee(session, employee_id, company_id)
     state = _lock_state(session, company_id, emp.id, for_update=True)
     if state is None or state.locked_at is None:
@@ -287,8 +278,8 @@ def unlock_face(session: Session, *, company_id: str, employee_id: str, actor: s
     state.consecutive_failures, state.locked_at = 0, None
     state.unlocked_at, state.unlocked_by = utcnow(), actor
     session.flush()
-    _evidence_on_open_cases(session, company_id, emp.id, actor, "face_unlocked", {
-        "locked_at": locked_at.isoformat(), "reason": reason[:500], **(meta or RequestInfo()).as_evidence()})
+    _evidence_on_open_cases(session, company_id, emp.id, actor, EvidenceKind.FACE_UNLOCKED, {
+        "locked_at": locked_at.isoformat(), "reason": reason[:500], **(meta or RequestMeta()).as_evidence()})
     return face_status(session, company_id=company_id, employee_id=emp.id)
 
 
@@ -316,7 +307,7 @@ def _ready_for_face_check(session: Session, company_id: str, employee_id: str) -
 
 
 def start_liveness_challenge(session: Session, rt: Runtime, *, company_id: str, employee_id: str, case_id: str,
-                             meta: RequestInfo) -> Challenge:
+                             meta: RequestMeta) -> Challenge:
     emp = get_employee(session, employee_id, company_id)
     case = _open_case_for(session, company_id=company_id, employee_id=emp.id, case_id=case_id)
     _ready_for_face_check(session, company_id, emp.id)
@@ -337,7 +328,7 @@ def _check_burst_shape(rt: Runtime, frames: list[bytes]) -> None:
 
 
 def verify_face(session: Session, rt: Runtime, *, company_id: str, employee_id: str, nonce: str,
-                frames: list[bytes], meta: RequestInfo) -> FaceVerified:
+                frames: list[bytes], meta: RequestMeta) -> FaceVerified:
     """Check a liveness burst against its challenge and the enrolled face.
 
     Order: the burst's shape (count, sizes) is checked first, then the challenge is spent
@@ -367,7 +358,7 @@ def verify_face(session: Session, rt: Runtime, *, company_id: str, employee_id: 
         raise Forbidden("face_mismatch", "人脸与登记照片不一致", details=_remaining(session, rt, emp))
     state = _lock_state(session, company_id, emp.id, for_update=True)
     state.consecutive_failures, state.last_success_at = 0, utcnow()
-    append_evidence(session, case, actor, "face_verified", base)
+    append_evidence(session, case, actor, EvidenceKind.FACE_VERIFIED, base)
     intents.record_factor(rt.redis, emp.id, case.id, "face", {
         "distance": round(distance, 4), "threshold": threshold, "actions": list(challenge.actions),
         "frames": result.frames, "provider": result.provider, "verified_at": utcnow().isoformat()})
@@ -400,7 +391,7 @@ def _fail(session: Session, rt: Runtime, emp: Employee, case: ResignationCase, a
     state = _lock_state(session, emp.company_id, emp.id, for_update=True)
     session.refresh(state)
     limit = rt.settings.face_lock_after_failures
-    append_evidence(session, case, actor, "face_verification_failed",
+    append_evidence(session, case, actor, EvidenceKind.FACE_VERIFICATION_FAILED,
                     {**base, "code": code, "consecutive_failures": state.consecutive_failures, "lock_after": limit})
     keep_on_error(session)
     if state.consecutive_failures >= limit:
@@ -416,14 +407,14 @@ def _fail(session: Session, rt: Runtime, emp: Employee, case: ResignationCase, a
 
 # -- the signing intent -----------------------------------------------------------------------
 def create_signing_intent(session: Session, rt: Runtime, *, company_id: str, employee_id: str, case_id: str,
-                          letter_sha256: str, meta: RequestInfo) -> intents.SigningIntent:
+                          letter_sha256: str, meta: RequestMeta) -> intents.SigningIntent:
     """Both factors (SMS ``sign`` code and face with liveness) passed within the window: issue a
     single-use intent bound to (employee, case, letter SHA-256). 403 ``signing_factors_missing``."""
     emp = get_employee(session, employee_id, company_id)
     case = _open_case_for(session, company_id=company_id, employee_id=emp.id, case_id=case_id)
     issued = intents.issue_signing_intent(rt.redis, rt.settings, employee_id=emp.id, case_id=case.id,
                                           letter_sha256=letter_sha256)
-    append_evidence(session, case, f"employee:{emp.id}", "signing_intent_issued", {
+    append_evidence(session, case, f"employee:{emp.id}", EvidenceKind.SIGNING_INTENT_ISSUED, {
         "intent_sha256": hashlib.sha256(issued.id.encode()).hexdigest(), "letter_sha256": letter_sha256.lower(),
         "expires_at": issued.expires_at.isoformat(), **meta.as_evidence()})
     return issued

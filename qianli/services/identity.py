@@ -9,7 +9,6 @@ The SMS code never appears in the database, the evidence chain or a log.
 from __future__ import annotations
 
 import hmac
-import importlib.util
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases.errors import Conflict, InvalidInput, NotFound
+from cases.evidence_kinds import EvidenceKind
+from identity import intent
 from identity.sms import SmsGateway, mask_phone, normalize_cn_mobile, sms_gateway_from_settings
 from identity.sms_codes import SmsCodeSent, SmsCodeService, SmsCodeVerified, sms_code_service_from_settings
 from identity.wechat import WeChatApiError, WeChatClient, WeChatSession, wechat_client_from_settings
@@ -26,7 +27,7 @@ from qianli.runtime import Runtime
 from qianli.services.auth import TokenPair, issue_employee_session, issue_pending_session, revoke_employee_sessions
 from qianli.services.cases import get_employee, get_employee_case
 from qianli.services.employees import employee_phone
-from qianli.services.evidence import append_evidence
+from qianli.services.evidence import RequestMeta, append_evidence
 
 __all__ = [
     "RequestMeta",
@@ -45,18 +46,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _MISMATCH = ("binding_details_mismatch", "企业代码、工号或手机号与花名册不一致")
-
-
-@dataclass(frozen=True)
-class RequestMeta:
-    """Where a request came from, for the evidence chain."""
-
-    ip: str = ""
-    user_agent: str = ""
-    openid: str | None = None
-
-    def as_evidence(self) -> dict[str, Any]:
-        return {"ip": self.ip, "user_agent": self.user_agent[:300], "openid": self.openid}
 
 
 @dataclass(frozen=True)
@@ -189,7 +178,7 @@ def _record_binding(session: Session, emp: Employee, action: str, openid: str, *
     payload["openid"] = openid
     for case in session.scalars(select(ResignationCase).where(ResignationCase.employee_id == emp.id,
                                                               ResignationCase.company_id == emp.company_id)):
-        append_evidence(session, case, actor, f"wechat_{action}", payload)
+        append_evidence(session, case, actor, EvidenceKind(f"wechat_{action}"), payload)
     return event
 
 
@@ -200,7 +189,7 @@ def send_sign_code(session: Session, rt: Runtime, *, company_id: str, employee_i
     emp = get_employee(session, employee_id, company_id)
     case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
     sent = sms_codes(rt).send(employee_phone(rt, emp), "sign", ip=meta.ip or None)
-    append_evidence(session, case, f"employee:{emp.id}", "sms_code_sent", {
+    append_evidence(session, case, f"employee:{emp.id}", EvidenceKind.SMS_CODE_SENT, {
         "purpose": "sign", "phone": sent.phone_masked, "provider": sent.provider, "message_id": sent.message_id,
         "expires_in_s": sent.expires_in_s, **meta.as_evidence()})
     return sent
@@ -214,16 +203,11 @@ def verify_sign_code(session: Session, rt: Runtime, *, company_id: str, employee
     verified = sms_codes(rt).verify(employee_phone(rt, emp), "sign", code)
     evidence = {"purpose": "sign", "phone": verified.phone_masked, "verified_at": verified.verified_at,
                 **meta.as_evidence()}
-    append_evidence(session, case, f"employee:{emp.id}", "sms_code_verified", evidence)
+    append_evidence(session, case, f"employee:{emp.id}", EvidenceKind.SMS_CODE_VERIFIED, evidence)
     _record_sms_factor(rt, emp.id, case.id, evidence)
     return verified
 
 
 def _record_sms_factor(rt: Runtime, employee_id: str, case_id: str, evidence: dict[str, Any]) -> None:
     """Hand the passed factor to the signing-intent module (identity.intent, the face half)."""
-    if importlib.util.find_spec("identity.intent") is None:
-        log.warning("identity.intent is not available yet: the SMS factor is not recorded for signing")
-        return
-    from identity import intent
-
     intent.record_factor(rt.redis, employee_id, case_id, "sms", evidence)

@@ -35,8 +35,10 @@ from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from cases.clock import beijing_date
+from cases.evidence_kinds import EvidenceKind
 from cases.reminders import (LETTER_STATES, Message, ReminderPolicy, content_digest, hr_digest_message, is_overdue,
-                             letter_message, notification_message, schedule_decision, shanghai_day)
+                             letter_message, notification_message, schedule_decision)
 from identity.sms import SmsGatewayError, mask_phone
 from identity.wechat import WeChatApiError
 from qianli.db import on_commit, session_scope, utcnow
@@ -200,7 +202,7 @@ def on_case_opened(session: Session, rt: Runtime, case: ResignationCase, *, now:
                                      enqueued_at=now if due_now else None))
         items.append((case.id, 0, ch))
     session.flush()
-    append_evidence(session, case, ACTOR, "reminder_schedule_created", {
+    append_evidence(session, case, ACTOR, EvidenceKind.REMINDER_SCHEDULE_CREATED, {
         "letter_due_date": case.letter_due_date.isoformat(), "notice_scheduled_for": send_at,
         "interval_s": rt.settings.reminder_interval_s, "quiet_hours": rt.settings.quiet_hours,
         "channels": [i[2] for i in items]}, occurred_at=now)
@@ -255,7 +257,7 @@ def stop_reminders(session: Session, case: ResignationCase, *, reason: str, now:
                                        ReminderDelivery.status == "pending")
         .values(status="dropped", error_code=reason[:64], finished_at=now)
         .execution_options(synchronize_session=False))).rowcount
-    append_evidence(session, case, ACTOR, "reminders_stopped", {"reason": reason, "dropped_deliveries": int(dropped or 0)},
+    append_evidence(session, case, ACTOR, EvidenceKind.REMINDERS_STOPPED, {"reason": reason, "dropped_deliveries": int(dropped or 0)},
                     occurred_at=now)
     return int(dropped or 0)
 
@@ -479,7 +481,7 @@ def _message(d: ReminderDelivery, case: ResignationCase, employee: Employee, now
     return notification_message(d.kind, name=employee.name, params=d.params or {})
 
 
-def _evidence(session: Session, case_id: str, action: str, payload: dict[str, Any], now: datetime) -> None:
+def _evidence(session: Session, case_id: str, action: EvidenceKind, payload: dict[str, Any], now: datetime) -> None:
     case = session.get(ResignationCase, case_id)
     append_evidence(session, case, ACTOR, action, payload, occurred_at=now)
 
@@ -525,7 +527,7 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
         if slot >= 0 and case.state not in LETTER_STATES:
             d.status, d.finished_at, d.error_code, d.lease_until = "dropped", now, f"case_{case.state}", None
             session.flush()
-            append_evidence(session, case, ACTOR, "reminder_dropped", {
+            append_evidence(session, case, ACTOR, EvidenceKind.REMINDER_DROPPED, {
                 "slot": slot, "channel": channel, "kind": d.kind, "result": "dropped", "case_state": case.state,
                 "scheduled_for": d.scheduled_for, "checked_at": now}, occurred_at=now)
             return DeliveryOutcome("dropped", None, case.state)
@@ -569,7 +571,7 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
     with session_scope(rt.session_factory) as session:
         session.execute(_MARK_SENT, {"p_id": delivery_id, "p_template": template, "p_digest": digest,
                                      "p_provider": provider, "p_msg_id": msg_id, "p_done": done})
-        append_case_evidence(session, case_id, company_id, ACTOR, "reminder_sent", {
+        append_case_evidence(session, case_id, company_id, ACTOR, EvidenceKind.REMINDER_SENT, {
             **base, "provider": provider, "provider_message_id": msg_id, "result": "sent", "finished_at": done},
             occurred_at=done)
     return DeliveryOutcome("sent", msg_id)
@@ -600,14 +602,14 @@ def _send_failed(rt: Runtime, delivery_id: str, case_id: str, slot: int, channel
                                              scheduled_for=d.scheduled_for, enqueued_at=done))
                 _enqueue_after_commit(session, rt, [(case_id, slot, "sms")])
             session.flush()
-            _evidence(session, case_id, "reminder_fallback", {**payload, "fallback_channel": "sms"}, done)
+            _evidence(session, case_id, EvidenceKind.REMINDER_FALLBACK, {**payload, "fallback_channel": "sms"}, done)
             return DeliveryOutcome("fallback", None, code)
         if retryable and not final_attempt:
             d.status = "pending"
-            _evidence(session, case_id, "reminder_attempt_failed", {**payload, "will_retry": True}, done)
+            _evidence(session, case_id, EvidenceKind.REMINDER_ATTEMPT_FAILED, {**payload, "will_retry": True}, done)
         else:
             d.status = "failed"
-            _evidence(session, case_id, "reminder_failed", payload, done)
+            _evidence(session, case_id, EvidenceKind.REMINDER_FAILED, payload, done)
             case = session.get(ResignationCase, case_id)
             emp = session.get(Employee, case.employee_id)
             raise_alert(session, company_id=case.company_id, kind="reminder_failed", case_id=case_id,
@@ -649,7 +651,7 @@ def _enqueue_digests(rt: Runtime, now: datetime, res: SweepResult) -> None:
     pol = reminder_policy(rt.settings)
     if pol.quiet is not None and pol.quiet.contains(now):
         return
-    today = shanghai_day(now)
+    today = beijing_date(now)
     with session_scope(rt.session_factory) as session:
         companies = session.scalars(
             select(ResignationCase.company_id).distinct()
@@ -726,7 +728,7 @@ def send_hr_digests(rt: Runtime, company_id: str, day: date, *, now: datetime | 
                 told.setdefault(c.id, []).append(f"{user.id}:{user.role}:{digest.status}")
         for case, _ in overdue:
             if case.id in told:
-                append_evidence(session, case, ACTOR, "reminder_escalated", {
+                append_evidence(session, case, ACTOR, EvidenceKind.REMINDER_ESCALATED, {
                     "day": day.isoformat(), "letter_due_date": case.letter_due_date.isoformat(),
                     "hr_digests": told[case.id]}, occurred_at=now)
     return out

@@ -23,25 +23,28 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import and_, case as sql_case, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from cases.clock import SHANGHAI, beijing_day_start, beijing_today
 from cases.errors import (Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType)
+from cases.evidence_kinds import EvidenceKind
 from cases.states import OPEN_STATES, CaseAction, CaseState
 from qianli.db import utcnow
 from qianli.models import Company, Employee, EvidenceEntry, HrAlert, HrUser, ResignationCase
 from qianli.runtime import Runtime
 from qianli.services.alerts import open_alerts, raise_alert, resolve_alert
-from qianli.services.cases import (SHANGHAI, apply_action, company_policy, get_case, get_employee, get_employee_case,
-                                   open_case)
+from qianli.services.cases import apply_action, company_policy, get_case, get_employee, get_employee_case, open_case
 from qianli.services.evidence import append_evidence, case_evidence, verify_case_chain
+from qianli.services.reminders import notify_employee, on_case_opened
+from qianli.services.signing import countersign_case
 from qianli.storage import case_documents, open_store, sha256_hex, store_document
 
 __all__ = ["HR_WRITERS", "CHAT_PLATFORMS", "SCREENSHOT_TYPES", "MAX_SCREENSHOT_BYTES", "MAX_CHAT_TEXT",
-           "CaseQuery", "CasePage", "ApprovalStatus", "Reviewer", "get_reviewer", "shanghai_today", "is_overdue",
+           "CaseQuery", "CasePage", "ApprovalStatus", "Reviewer", "get_reviewer", "is_overdue",
            "list_cases", "get_hr_case", "get_hr_employee", "case_detail", "approval_status", "hr_allowed_actions", "approve_case",
            "return_case", "confirm_agreed_last_day", "request_withdrawal", "decide_withdrawal",
            "pending_withdrawal", "pending_agreement", "record_chat_evidence", "list_alerts", "resolve_hr_alert",
@@ -60,15 +63,14 @@ MAX_COMMENT = 1000
 _S = CaseState
 REVIEW_STATES = (_S.SUBMITTED.value, _S.FIRST_APPROVED.value)
 
-# Evidence actions (the names classify as "approvals" / "chat" in the dossier).
-EV_LAST_DAY_PROPOSED = "review_last_day_proposed"
-EV_LAST_DAY_CONFIRMED = "review_last_day_confirmed"
-EV_LAST_DAY_DECLINED = "review_last_day_declined"
-EV_WITHDRAWAL_REQUESTED = "withdrawal_requested"
-EV_WITHDRAWAL_DECLINED = "withdrawal_declined"
-EV_CHAT = "chat_evidence_recorded"
-EV_CHAT_CONFIRMED = "chat_notice_confirmed"
-EV_CHAT_DISPUTED = "chat_notice_disputed"
+EV_LAST_DAY_PROPOSED = EvidenceKind.REVIEW_LAST_DAY_PROPOSED
+EV_LAST_DAY_CONFIRMED = EvidenceKind.REVIEW_LAST_DAY_CONFIRMED
+EV_LAST_DAY_DECLINED = EvidenceKind.REVIEW_LAST_DAY_DECLINED
+EV_WITHDRAWAL_REQUESTED = EvidenceKind.WITHDRAWAL_REQUESTED
+EV_WITHDRAWAL_DECLINED = EvidenceKind.WITHDRAWAL_DECLINED
+EV_CHAT = EvidenceKind.CHAT_EVIDENCE_RECORDED
+EV_CHAT_CONFIRMED = EvidenceKind.CHAT_NOTICE_CONFIRMED
+EV_CHAT_DISPUTED = EvidenceKind.CHAT_NOTICE_DISPUTED
 DISPUTE_STATEMENT = "我没有提出离职"
 
 
@@ -135,13 +137,9 @@ def _employee(session: Session, case: ResignationCase) -> Employee:
 
 # ---- the queue -----------------------------------------------------------------------------------
 
-def shanghai_today(now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(SHANGHAI).date()
-
-
 def is_overdue(case: ResignationCase, today: date | None = None) -> bool:
     """The signed letter is late: due date passed (Beijing date), still waiting for the first letter."""
-    today = today or shanghai_today()
+    today = today or beijing_today()
     return (case.state == _S.AWAITING_LETTER.value and case.letter_submitted_at is None
             and case.letter_due_date < today)
 
@@ -172,13 +170,9 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _day_start_utc(d: date) -> datetime:
-    return datetime.combine(d, time.min, SHANGHAI)
-
-
 def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datetime | None = None) -> CasePage:
     """The company's cases, overdue first, then newest; a department head sees their department only."""
-    today = shanghai_today(now)
+    today = beijing_today(now)
     overdue_expr = and_(ResignationCase.state == _S.AWAITING_LETTER.value,
                         ResignationCase.letter_submitted_at.is_(None), ResignationCase.letter_due_date < today)
     conds = [ResignationCase.company_id == reviewer.company_id, Employee.company_id == reviewer.company_id]
@@ -193,9 +187,9 @@ def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datet
     if q.department:
         conds.append(Employee.department == q.department)
     if q.created_from:
-        conds.append(ResignationCase.created_at >= _day_start_utc(q.created_from))
+        conds.append(ResignationCase.created_at >= beijing_day_start(q.created_from))
     if q.created_to:
-        conds.append(ResignationCase.created_at < _day_start_utc(q.created_to + timedelta(days=1)))
+        conds.append(ResignationCase.created_at < beijing_day_start(q.created_to + timedelta(days=1)))
     if q.arrival_from:
         conds.append(ResignationCase.arrival_date >= q.arrival_from)
     if q.arrival_to:
@@ -238,7 +232,8 @@ def pending_agreement(session: Session, case: ResignationCase) -> tuple[str, dat
     if e is None or e.action in _ROUND_RESET:
         return "none", None
     day = date.fromisoformat(e.payload["agreed_last_day"])
-    return {EV_LAST_DAY_PROPOSED: "pending", EV_LAST_DAY_CONFIRMED: "confirmed"}.get(e.action, "declined"), day
+    outcome = {EV_LAST_DAY_PROPOSED.value: "pending", EV_LAST_DAY_CONFIRMED.value: "confirmed"}
+    return outcome.get(e.action, "declined"), day
 
 
 def pending_withdrawal(session: Session, case: ResignationCase) -> EvidenceEntry | None:
@@ -311,12 +306,7 @@ def _default_last_day(case: ResignationCase) -> date:
 
 def notify_employee_safely(session: Session, rt: Runtime, case: ResignationCase, kind: str,
                            params: dict[str, Any]) -> None:
-    """Tell the employee (SMS + subscribe message) through the reminders area, when it is installed."""
-    try:
-        from qianli.services.reminders import notify_employee
-    except ImportError:  # the reminders area is not installed: the evidence entry still records the event
-        log.warning("qianli.services.reminders.notify_employee unavailable; %s for case %s not sent", kind, case.id)
-        return
+    """Tell the employee (SMS + subscribe message); the reminders area sends it after the commit."""
     notify_employee(session, rt, case, kind, params)
 
 
@@ -395,8 +385,6 @@ def _check_not_disputed(session: Session, case: ResignationCase) -> None:
 
 def _countersign(session: Session, rt: Runtime, case: ResignationCase, reviewer: Reviewer) -> None:
     """The company's countersignature on the employee's signed letter; if it fails the approval fails too."""
-    from qianli.services.signing import countersign_case
-
     countersign_case(session, rt, case, actor=reviewer.actor)
 
 
@@ -565,7 +553,6 @@ def record_chat_evidence(session: Session, rt: Runtime, reviewer: Reviewer, *, t
         "screenshot_document_id": doc.id if doc is not None else None, "recorded_by": reviewer.display_name,
         "late": late, "late_reason": late_reason, "window_days": rt.settings.chat_notice_window_days,
         "recorded_at": utcnow()})
-    from qianli.services.reminders import on_case_opened  # the employee's invitation and the letter-due notice
 
     on_case_opened(session, rt, case)
     return case

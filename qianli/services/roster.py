@@ -28,10 +28,11 @@ from typing import Any, Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cases.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from cases.errors import DomainError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from qianli.crypto import normalize_phone
 from qianli.models import Employee
 from qianli.runtime import Runtime
+from qianli.services.faces import enrol_reference
 from qianli.services.employees import (PHONE_RE, create_employee, employee_national_id, employee_phone,
                                        set_personal_data)
 
@@ -450,32 +451,12 @@ def photos_not_enrolled(report: RosterReport, reason: str) -> None:
                       "reason": reason} for r in report.valid if r.photo]
 
 
-def _enrolment_function():
-    """Face enrolment from the identity work, if present: ``enrol_reference(session, rt, employee, data, actor=)``."""
-    import importlib
-
-    for module_name in ("qianli.services.faces", "qianli.services.face_enrolment", "identity.enrolment"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        for name in ("enrol_reference", "enroll_reference", "enrol_reference_photo", "enrol_face", "enrol"):
-            fn = getattr(module, name, None)
-            if callable(fn):
-                return fn
-    return None
-
-
 def enrol_photos(session: Session, rt: Runtime, report: RosterReport, photos_dir, *, company_id: str,
                  actor: str) -> None:
     """Enrol the reference face of each valid row that names a photo file inside ``photos_dir``."""
     from pathlib import Path
 
     rows = [r for r in report.valid if r.photo]
-    fn = _enrolment_function()
-    if fn is None:
-        photos_not_enrolled(report, "人脸登记功能尚未提供（face enrolment service not available）")
-        return
     root = Path(photos_dir).resolve()
     results = []
     for r in rows:
@@ -494,10 +475,12 @@ def enrol_photos(session: Session, rt: Runtime, report: RosterReport, photos_dir
             continue
         try:
             with session.begin_nested():
-                fn(session, rt, emp, path.read_bytes(), actor=actor)
-        except Exception as exc:  # noqa: BLE001 - each photo's failure is reported, the rest go on
-            code = getattr(exc, "code", type(exc).__name__)
-            results.append({**result, "status": "failed", "reason": f"{code}: {getattr(exc, 'message', exc)}"})
+                enrol_reference(session, rt, emp, path.read_bytes(), actor=actor)
+        except DomainError as exc:  # each photo's failure is reported, the rest go on
+            results.append({**result, "status": "failed", "reason": f"{exc.code}: {exc.message}"})
+            continue
+        except Exception as exc:  # noqa: BLE001 - so is an unexpected one (a decoder crash)
+            results.append({**result, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"})
             continue
         results.append({**result, "status": "enrolled", "reason": None})
     report.photos = results

@@ -19,12 +19,13 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cases.clock import SHANGHAI, beijing_today
 from cases.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable
+from cases.evidence_kinds import EvidenceKind
 from cases.states import CaseAction, CaseState
 from identity.intent import consume_signing_intent
 from qianli.models import Company, Document, Employee, ResignationCase, SigningRequest
@@ -45,7 +46,6 @@ __all__ = ["SignOutcome", "pki_for", "letter_for_case", "preview_letter", "sign_
            "latest_letter", "verify_document", "check_signature_png", "SIGNABLE_STATES"]
 
 log = logging.getLogger(__name__)
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 SIGNABLE_STATES = (CaseState.AWAITING_LETTER.value, CaseState.RETURNED.value)
 _IDEMPOTENCY = re.compile(r"^[A-Za-z0-9_\-.:]{8,64}$")
 MAX_SIGNATURE_PIXELS = 2000 * 1000
@@ -65,10 +65,6 @@ def pki_for(rt: Runtime) -> Pki:
         raise ServiceUnavailable("pki_unavailable", "签名服务尚未配置", details={"error": str(exc)}) from None
 
 
-def _today() -> date:
-    return datetime.now(timezone.utc).astimezone(SHANGHAI).date()
-
-
 def letter_for_case(session: Session, case: ResignationCase, *, letter_date: date | None = None) -> LetterData:
     company = session.get(Company, case.company_id)
     emp = session.get(Employee, case.employee_id)
@@ -78,7 +74,7 @@ def letter_for_case(session: Session, case: ResignationCase, *, letter_date: dat
         reason_text=case.reason_text or "", requested_last_day=case.requested_last_day,
         earliest_lawful_last_day=case.earliest_lawful_last_day, notice_arrival_date=case.arrival_date,
         source=case.source, probation=case.probation, handover_items=tuple(case.handover_items or ()),
-        letter_date=letter_date or _today(), template=LetterTemplate.from_policy(company.policy),
+        letter_date=letter_date or beijing_today(), template=LetterTemplate.from_policy(company.policy),
     )
 
 
@@ -228,7 +224,7 @@ def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layou
                          signed_sha256=signed_sha, result=result)
     session.add(req)
     factors = intent_evidence.get("factors", {})
-    append_evidence(session, case, actor, "letter_signed", {
+    append_evidence(session, case, actor, EvidenceKind.LETTER_SIGNED, {
         **result, "signature_png_sha256": hashlib.sha256(signature_png).hexdigest(),
         "intent": {"id_sha256": hashlib.sha256(intent_id.encode()).hexdigest(),
                    "issued_at": intent_evidence.get("issued_at"),
@@ -281,7 +277,7 @@ def countersign_case(session: Session, rt: Runtime, case: ResignationCase, *, ac
                          filename=f"辞职通知书-公司会签-{case.id}.pdf", content_type="application/pdf", data=signed,
                          created_by=actor, case_id=case.id, employee_id=case.employee_id,
                          meta={"source_document_id": source.id, "seal_cert_serial": serial, "level": "B-LTA"})
-    append_evidence(session, case, actor, "letter_countersigned", {
+    append_evidence(session, case, actor, EvidenceKind.LETTER_COUNTERSIGNED, {
         "document_id": doc.id, "sha256": signed_sha, "source_document_id": source.id, "source_sha256": source.sha256,
         "seal_backend": info.backend, "seal_cert_serial": serial, "seal_cert_subject": subject,
         "signed_at": now.isoformat(), "pades_level": "B-LTA"})

@@ -6,8 +6,8 @@ from qianli.settings import SettingsError, load_settings, settings_table
 
 
 def test_development_generates_and_keeps_secrets(tmp_path):
-    a = load_settings({"QIANLI_VAR_DIR": str(tmp_path)})
-    b = load_settings({"QIANLI_VAR_DIR": str(tmp_path)})
+    a = load_settings({"QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(tmp_path)})
+    b = load_settings({"QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(tmp_path)})
     assert a.secret_key == b.secret_key and len(a.secret_key) >= 32
     assert json.loads((tmp_path / "dev-secrets.json").read_text())["QIANLI_SECRET_KEY"] == a.secret_key
     assert (tmp_path / "dev-secrets.json").stat().st_mode & 0o077 == 0
@@ -38,16 +38,16 @@ def test_production_refuses_dev_backends(tmp_path):
                                        ("QIANLI_REMINDER_RETRY_INTERVALS", "30,-5")])
 def test_strict_parsing_names_the_variable(tmp_path, var, value):
     with pytest.raises(SettingsError, match=var):
-        load_settings({"QIANLI_VAR_DIR": str(tmp_path), var: value})
+        load_settings({"QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(tmp_path), var: value})
 
 
 def test_values_are_parsed_by_type(tmp_path):
-    s = load_settings({"QIANLI_VAR_DIR": str(tmp_path), "QIANLI_MAX_REQUEST_BYTES": "1024",
+    s = load_settings({"QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(tmp_path), "QIANLI_MAX_REQUEST_BYTES": "1024",
                        "QIANLI_HOLIDAYS_EXTEND_NOTICE": "yes", "QIANLI_FACE_THRESHOLD": "0.45"})
     assert (s.max_request_bytes, s.holidays_extend_notice, s.face_threshold) == (1024, True, 0.45)
-    assert load_settings({"QIANLI_VAR_DIR": str(tmp_path), "QIANLI_QUIET_HOURS": "off"}).quiet_hours == "off"
-    assert load_settings({"QIANLI_VAR_DIR": str(tmp_path)}).reminder_retry_schedule() == (30, 120, 600)
-    assert load_settings({"QIANLI_VAR_DIR": str(tmp_path),
+    assert load_settings({"QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(tmp_path), "QIANLI_QUIET_HOURS": "off"}).quiet_hours == "off"
+    assert load_settings({"QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(tmp_path)}).reminder_retry_schedule() == (30, 120, 600)
+    assert load_settings({"QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(tmp_path),
                           "QIANLI_REMINDER_RETRY_INTERVALS": " 5, 60 "}).reminder_retry_schedule() == (5, 60)
 
 
@@ -55,3 +55,31 @@ def test_readme_table_lists_every_variable():
     table = settings_table()
     for var in ("DATABASE_URL", "REDIS_URL", "QIANLI_SECRET_KEY", "QIANLI_TSA_URL", "QIANLI_QUIET_HOURS"):
         assert f"`{var}`" in table
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_no_explicit_environment_refuses_to_start(tmp_path, value):
+    env = {"QIANLI_VAR_DIR": str(tmp_path)}
+    if value is not None:
+        env["QIANLI_ENV"] = value
+    with pytest.raises(SettingsError, match="QIANLI_ENV is not set"):
+        load_settings(env)
+    assert not (tmp_path / "dev-secrets.json").exists()  # nothing was generated as if it were development
+
+
+def test_cli_and_wsgi_refuse_to_start_without_environment(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k != "QIANLI_ENV"}
+    env["QIANLI_VAR_DIR"] = str(tmp_path)
+    cli = subprocess.run([str(Path(sys.executable).parent / "qianli"), "settings"], env=env, cwd=repo,
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 2 and "QIANLI_ENV is not set" in cli.stderr
+    wsgi = subprocess.run([sys.executable, "-c", "import api.wsgi"], env=env, cwd=repo, capture_output=True,
+                          text=True, timeout=60)
+    assert wsgi.returncode != 0 and "QIANLI_ENV is not set" in wsgi.stderr
+    assert not (tmp_path / "dev-secrets.json").exists()

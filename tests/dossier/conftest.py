@@ -27,7 +27,7 @@ def case(runtime, db_session, factory):
     c = case_svc.open_case(db_session, runtime.settings, employee=emp, source="instant_message",
                            notice_arrived_at=arrived, actor="hr:1", reason_category="other",
                            reason_text="姐，我想离职，做到这个月底可以吗？", requested_last_day=None, handover_items=[])
-    append_evidence(db_session, c, "hr:1", "chat_message_recorded",
+    append_evidence(db_session, c, "hr:1", "chat_evidence_recorded",
                     {"text": "姐，我想离职，做到这个月底可以吗？", "sender": "李雷", "sent_at": "2024-10-02T14:30:00+08:00"})
     store = open_store(runtime.settings)
     store_document(db_session, store, company_id=company.id, case_id=c.id, employee_id=emp.id, kind="chat_screenshot",
@@ -37,6 +37,7 @@ def case(runtime, db_session, factory):
         append_evidence(db_session, c, "system", "reminder_sent", {"channel": "sms", "n": n + 1},
                         occurred_at=arrived + timedelta(days=n + 1))
     append_evidence(db_session, c, "employee:x", "sms_code_verified", {"purpose": "sign"})
+    append_evidence(db_session, c, "employee:x", "face_consent_withdrawn", {"consent_ids": [], "template_deleted": False})
     case_svc.apply_action(db_session, c, CaseAction.SUBMIT_LETTER, actor=f"employee:{emp.id}")
     case_svc.apply_action(db_session, c, CaseAction.APPROVE_FIRST, actor="hr:1")
     db_session.commit()

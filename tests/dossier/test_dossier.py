@@ -11,6 +11,7 @@ from asn1crypto import tsp
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from cases.evidence_kinds import DossierView
 from qianli.models import EvidenceEntry
 from qianli.services.dossier import build_dossier, verify_dossier
 from .pki_helpers import make_pki
@@ -35,7 +36,7 @@ def test_contents_and_fresh_export_verifies(runtime, db_session, case, pki):
     files = members(data)
     for name in ("manifest.json", "manifest.json.tsr", "report.pdf", "case/form.json", "evidence/chain.jsonl",
                  "evidence/chat.json", "evidence/identity.json", "evidence/reminders.json", "evidence/approvals.json",
-                 "documents/index.json", "pki/root.pem"):
+                 "evidence/case.json", "documents/index.json", "pki/root.pem"):
         assert name in files, name
     manifest = json.loads(files["manifest.json"])
     assert {f["path"] for f in manifest["files"]} == set(files) - {"manifest.json", "manifest.json.tsr"}
@@ -45,7 +46,14 @@ def test_contents_and_fresh_export_verifies(runtime, db_session, case, pki):
     assert len(json.loads(files["evidence/reminders.json"])["entries"]) == 2
     assert [e["action"] for e in json.loads(files["evidence/approvals.json"])["entries"]] == ["case_approve_first"]
     assert "姐，我想离职" in json.loads(files["evidence/chat.json"])["entries"][0]["payload"]["text"]
-    assert [e["action"] for e in json.loads(files["evidence/identity.json"])["entries"]] == ["sms_code_verified"]
+    # consent withdrawal is identity evidence, not an approval (the word "withdraw" once misfiled it)
+    assert [e["action"] for e in json.loads(files["evidence/identity.json"])["entries"]] == [
+        "sms_code_verified", "face_consent_withdrawn"]
+    assert [e["action"] for e in json.loads(files["evidence/case.json"])["entries"]] == ["case_opened", "case_submit_letter"]
+    # every entry of the chain is in exactly one view
+    views = [f"evidence/{v.value}.json" for v in DossierView]
+    in_views = sorted(e["seq"] for n in views for e in json.loads(files[n])["entries"])
+    assert in_views == [json.loads(line)["seq"] for line in files["evidence/chain.jsonl"].decode().splitlines()]
     shots = [n for n in files if n.startswith("documents/chat_screenshot/")]
     assert len(shots) == 1 and files[shots[0]].startswith(b"\x89PNG")
     tsr = tsp.TimeStampResp.load(files["manifest.json.tsr"])
@@ -53,7 +61,7 @@ def test_contents_and_fresh_export_verifies(runtime, db_session, case, pki):
     assert imprint["hashed_message"].native == hashlib.sha256(files["manifest.json"]).digest()
 
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(files["report.pdf"])).pages)
-    assert "离职证据报告" in text and "李雷" in text and "一级审批通过" in text and "哈希链逐条校验通过" in text
+    assert "离职证据报告" in text and "李雷" in text and "一级审核通过" in text and "哈希链逐条校验通过" in text
 
     result = verify_dossier(data)
     assert result.ok, result.problems

@@ -18,7 +18,7 @@ from qianli.services import faces as svc
 
 from .conftest import photo
 
-META = svc.RequestInfo(ip="10.0.0.1", user_agent="pytest", openid="openid-obama")
+META = svc.RequestMeta(ip="10.0.0.1", user_agent="pytest", openid="openid-obama")
 
 
 def _actions(session, case_id):
@@ -113,12 +113,6 @@ def test_withdrawal_deletes_the_template(faces_env):
     assert _actions(env.s, env.case.id)[-1] == "face_consent_withdrawn"
     with pytest.raises(Conflict):
         svc.withdraw_consent(env.s, company_id=env.company.id, employee_id=env.emp.id, meta=META)
-
-
-def test_roster_import_finds_the_enrolment_function():
-    from qianli.services.roster import _enrolment_function
-
-    assert _enrolment_function() is svc.enrol_reference
 
 
 def test_purge_command_deletes_expired_photos(faces_env):

@@ -235,3 +235,21 @@ def test_qianli_outbox_command(runtime, employee, client):
     result = CliRunner().invoke(cli, ["outbox", "--phone", PHONE])
     assert result.exit_code == 0, result.output
     assert PHONE in result.output and f"code={code}" in result.output
+
+
+@pytest.mark.parametrize("remote", ["203.0.113.7", "10.0.0.8", "::ffff:198.51.100.2"])
+def test_development_backends_answer_loopback_clients_only(client, runtime, employee, remote):
+    """A development instance reachable from elsewhere must not hand out 'dev-<openid>' logins or SMS codes."""
+    far = {"REMOTE_ADDR": remote}
+    r = client.post("/api/v1/wechat/session", json={"code": "dev-oVictim"}, environ_base=far)
+    assert (r.status_code, r.json["code"]) == (403, "dev_backend_loopback_only") and "access_token" not in r.json
+    send_bind(client, bearer(login(client, "oWang")))  # a code is in the outbox
+    r = client.get(f"/api/v1/dev/outbox?phone={PHONE}", environ_base=far)
+    assert (r.status_code, r.json["code"]) == (403, "dev_backend_loopback_only") and "messages" not in r.json
+    r = client.post("/pki/tsa", data=b"x", content_type="application/timestamp-query", environ_base=far)
+    assert (r.status_code, r.json["code"]) == (403, "dev_backend_loopback_only")
+    # the same requests from this machine (IPv4 and IPv6 loopback) are served
+    for local in ("127.0.0.1", "::1"):
+        assert client.post("/api/v1/wechat/session", json={"code": "dev-oWang"},
+                           environ_base={"REMOTE_ADDR": local}).status_code == 200
+        assert client.get(f"/api/v1/dev/outbox?phone={PHONE}", environ_base={"REMOTE_ADDR": local}).status_code == 200

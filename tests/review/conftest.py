@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from cases.clock import beijing_date
 from cases.states import CaseAction
 from qianli.services import cases as case_svc
 from tests.signing_support import sign_case
@@ -31,7 +32,7 @@ class ReviewWorld:
         company = company or self.company
         emp = employee or self.f.employee(company, department=department, name=name)
         arrived = arrived or datetime.now(timezone.utc) - timedelta(days=1)
-        arrival = arrived.astimezone(case_svc.SHANGHAI).date()
+        arrival = beijing_date(arrived)
         c = case_svc.open_case(self.s, self.rt.settings, employee=emp, source="miniprogram", notice_arrived_at=arrived,
                                actor=f"employee:{emp.id}", reason_category="career_development", reason_text="个人发展",
                                requested_last_day=requested_last_day or arrival + timedelta(days=40),

@@ -171,8 +171,6 @@ def test_disputed_case_with_the_employees_own_signed_letter_can_be_approved(clie
 
 
 def test_dossier_shows_the_dispute(runtime, db_session, client, world, factory):
-    from tests.dossier.pki_helpers import make_pki
-
     from qianli.services.dossier import build_dossier
 
     emp = factory.employee(world.company, name="王芳")
@@ -180,9 +178,8 @@ def test_dossier_shows_the_dispute(runtime, db_session, client, world, factory):
     client.post(f"/api/v1/cases/{case_id}/chat-notice/answer", json={"answer": "dispute"},
                 headers=factory.employee_headers(emp))
     db_session.expire_all()
-    services, _root = make_pki()
-    data = build_dossier(db_session, runtime, db_session.get(ResignationCase, case_id), actor="hr:1",
-                         services=services)
+    # the runtime's own PKI and TSA (importing tests.dossier.pki_helpers fails after other test packages loaded)
+    data = build_dossier(db_session, runtime, db_session.get(ResignationCase, case_id), actor="hr:1")
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         notice = json.loads(zf.read("case/chat-notice.json"))["chat_notice"]
         report = zf.read("report.pdf")

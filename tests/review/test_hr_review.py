@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from qianli.models import EvidenceEntry, HrAlert, ResignationCase
-from qianli.services.cases import SHANGHAI
+from cases.clock import SHANGHAI
 
 
 def actions(db_session, case_id):
@@ -371,35 +371,27 @@ def test_cookie_auth_post_needs_csrf(client, world, db_session):
 
 
 def test_date_helpers():
-    from qianli.services.review import shanghai_today
+    from cases.clock import beijing_today
 
     # 16:30 UTC on 2025-10-02 is already 3 October in Beijing.
-    assert shanghai_today(datetime(2025, 10, 2, 16, 30, tzinfo=timezone.utc)) == date(2025, 10, 3)
+    assert beijing_today(datetime(2025, 10, 2, 16, 30, tzinfo=timezone.utc)) == date(2025, 10, 3)
 
 
 # ---- the employee hears about a return ------------------------------------------------------------
 
 @pytest.fixture
 def notifications(monkeypatch):
-    """Record every call into the reminders area's notify_employee (calling through when it exists)."""
-    import importlib
-    import sys
-    import types
+    """Record every call the review service makes into the reminders area's notify_employee (calling through)."""
+    from qianli.services import review
 
     calls: list[tuple[str, str, dict]] = []
-    try:
-        module = importlib.import_module("qianli.services.reminders")
-        real = module.notify_employee
-    except (ImportError, AttributeError):
-        module, real = types.ModuleType("qianli.services.reminders"), None
-        monkeypatch.setitem(sys.modules, "qianli.services.reminders", module)
+    real = review.notify_employee
 
     def recording(session, rt, case, kind, params):
         calls.append((case.id, kind, dict(params)))
-        if real is not None:
-            return real(session, rt, case, kind, params)
+        return real(session, rt, case, kind, params)
 
-    monkeypatch.setattr(module, "notify_employee", recording, raising=False)
+    monkeypatch.setattr(review, "notify_employee", recording)
     return calls
 
 

@@ -137,11 +137,11 @@ def test_dossier_carries_and_checks_the_tsa_root(external_tsa):
 
 def test_an_external_tsa_needs_its_trust_roots(tmp_path):
     with pytest.raises(SettingsError, match="QIANLI_TSA_TRUST_ROOTS"):
-        load_settings({"QIANLI_VAR_DIR": str(tmp_path), "QIANLI_TSA_URL": "https://tsa.example/tsr"})
+        load_settings({"QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(tmp_path), "QIANLI_TSA_URL": "https://tsa.example/tsr"})
     with pytest.raises(SettingsError, match="cannot read"):
-        load_settings({"QIANLI_VAR_DIR": str(tmp_path), "QIANLI_TSA_URL": "https://tsa.example/tsr",
+        load_settings({"QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(tmp_path), "QIANLI_TSA_URL": "https://tsa.example/tsr",
                        "QIANLI_TSA_TRUST_ROOTS": str(tmp_path / "missing.pem")})
     (tmp_path / "empty.pem").write_text("not a certificate")
     with pytest.raises(SettingsError, match="no PEM certificate"):
-        load_settings({"QIANLI_VAR_DIR": str(tmp_path), "QIANLI_TSA_URL": "https://tsa.example/tsr",
+        load_settings({"QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(tmp_path), "QIANLI_TSA_URL": "https://tsa.example/tsr",
                        "QIANLI_TSA_TRUST_ROOTS": str(tmp_path / "empty.pem")})

@@ -1,0 +1,163 @@
+"""The vocabulary of the evidence chain: every action an entry may record, its dossier view and its
+zh-CN label.
+
+An evidence entry's ``action`` is an :class:`EvidenceKind` value; appending any other string fails
+(``qianli.services.evidence``), so a new kind of evidence is added here, with its view and its label,
+or not at all. ``tests/cases/test_evidence_kinds.py`` fails when a member lacks either. The dossier
+(``evidence/<view>.json``) and the evidence report read :data:`EVIDENCE_VIEW`; the HR console and
+the report read :data:`EVIDENCE_LABELS`. Standard library only.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from cases.states import CaseAction
+
+__all__ = ["EvidenceKind", "DossierView", "EVIDENCE_VIEW", "EVIDENCE_LABELS", "evidence_label", "transition_kind"]
+
+
+class DossierView(str, Enum):
+    """The ``evidence/<view>.json`` member of the dossier an entry is listed in (besides the chain)."""
+
+    CASE = "case"            # the case's own course: opened, form, letter signed, alerts, exports
+    IDENTITY = "identity"    # WeChat binding, SMS codes, face consent/enrolment/checks, signing intents
+    REMINDERS = "reminders"  # every reminder scheduled, sent, failed or escalated
+    APPROVALS = "approvals"  # HR review: approvals, returns, last-day agreements, withdrawals, countersignature
+    CHAT = "chat"            # instant messages HR recorded as the notice
+
+
+class EvidenceKind(str, Enum):
+    # the case
+    CASE_OPENED = "case_opened"
+    CASE_FORM_UPDATED = "case_form_updated"
+    CASE_SUBMIT_LETTER = "case_submit_letter"
+    CASE_APPROVE_FIRST = "case_approve_first"
+    CASE_APPROVE_FINAL = "case_approve_final"
+    CASE_RETURN_FOR_REVISION = "case_return_for_revision"
+    CASE_WITHDRAW = "case_withdraw"
+    CASE_CLOSE = "case_close"
+    LETTER_SIGNED = "letter_signed"
+    LETTER_COUNTERSIGNED = "letter_countersigned"
+    HR_ALERT_RAISED = "hr_alert_raised"
+    DOSSIER_EXPORTED = "dossier_exported"
+    # HR review
+    REVIEW_LAST_DAY_PROPOSED = "review_last_day_proposed"
+    REVIEW_LAST_DAY_CONFIRMED = "review_last_day_confirmed"
+    REVIEW_LAST_DAY_DECLINED = "review_last_day_declined"
+    WITHDRAWAL_REQUESTED = "withdrawal_requested"
+    WITHDRAWAL_DECLINED = "withdrawal_declined"
+    CHAT_EVIDENCE_RECORDED = "chat_evidence_recorded"
+    CHAT_NOTICE_CONFIRMED = "chat_notice_confirmed"
+    CHAT_NOTICE_DISPUTED = "chat_notice_disputed"
+    # identity
+    WECHAT_BIND = "wechat_bind"
+    WECHAT_UNBIND = "wechat_unbind"
+    SMS_CODE_SENT = "sms_code_sent"
+    SMS_CODE_VERIFIED = "sms_code_verified"
+    FACE_CONSENT_GIVEN = "face_consent_given"
+    FACE_CONSENT_WITHDRAWN = "face_consent_withdrawn"
+    FACE_ENROLLED = "face_enrolled"
+    FACE_UNLOCKED = "face_unlocked"
+    FACE_VERIFIED = "face_verified"
+    FACE_VERIFICATION_FAILED = "face_verification_failed"
+    SIGNING_INTENT_ISSUED = "signing_intent_issued"
+    IDENTITY_PHONE_CHANGED = "identity_phone_changed"
+    IDENTITY_CHANGE_CONFIRMED = "identity_change_confirmed"
+    IDENTITY_CHANGE_OBJECTED = "identity_change_objected"
+    FACE_REFERENCE_CONFIRMED = "face_reference_confirmed"
+    # reminders
+    REMINDER_SCHEDULE_CREATED = "reminder_schedule_created"
+    REMINDER_SENT = "reminder_sent"
+    REMINDER_DROPPED = "reminder_dropped"
+    REMINDER_FALLBACK = "reminder_fallback"
+    REMINDER_ATTEMPT_FAILED = "reminder_attempt_failed"
+    REMINDER_FAILED = "reminder_failed"
+    REMINDER_ESCALATED = "reminder_escalated"
+    REMINDERS_STOPPED = "reminders_stopped"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_K, _V = EvidenceKind, DossierView
+
+EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
+    _K.CASE_OPENED: _V.CASE, _K.CASE_FORM_UPDATED: _V.CASE, _K.CASE_SUBMIT_LETTER: _V.CASE, _K.LETTER_SIGNED: _V.CASE,
+    _K.HR_ALERT_RAISED: _V.CASE, _K.DOSSIER_EXPORTED: _V.CASE,
+    _K.CASE_APPROVE_FIRST: _V.APPROVALS, _K.CASE_APPROVE_FINAL: _V.APPROVALS, _K.CASE_RETURN_FOR_REVISION: _V.APPROVALS,
+    _K.CASE_WITHDRAW: _V.APPROVALS, _K.CASE_CLOSE: _V.APPROVALS, _K.LETTER_COUNTERSIGNED: _V.APPROVALS,
+    _K.REVIEW_LAST_DAY_PROPOSED: _V.APPROVALS, _K.REVIEW_LAST_DAY_CONFIRMED: _V.APPROVALS,
+    _K.REVIEW_LAST_DAY_DECLINED: _V.APPROVALS, _K.WITHDRAWAL_REQUESTED: _V.APPROVALS,
+    _K.WITHDRAWAL_DECLINED: _V.APPROVALS,
+    _K.CHAT_EVIDENCE_RECORDED: _V.CHAT, _K.CHAT_NOTICE_CONFIRMED: _V.CHAT, _K.CHAT_NOTICE_DISPUTED: _V.CHAT,
+    _K.IDENTITY_PHONE_CHANGED: _V.IDENTITY, _K.IDENTITY_CHANGE_CONFIRMED: _V.IDENTITY,
+    _K.IDENTITY_CHANGE_OBJECTED: _V.IDENTITY, _K.FACE_REFERENCE_CONFIRMED: _V.IDENTITY,
+    _K.REMINDERS_STOPPED: _V.REMINDERS,
+    _K.WECHAT_BIND: _V.IDENTITY, _K.WECHAT_UNBIND: _V.IDENTITY, _K.SMS_CODE_SENT: _V.IDENTITY,
+    _K.SMS_CODE_VERIFIED: _V.IDENTITY, _K.FACE_CONSENT_GIVEN: _V.IDENTITY, _K.FACE_CONSENT_WITHDRAWN: _V.IDENTITY,
+    _K.FACE_ENROLLED: _V.IDENTITY, _K.FACE_UNLOCKED: _V.IDENTITY, _K.FACE_VERIFIED: _V.IDENTITY,
+    _K.FACE_VERIFICATION_FAILED: _V.IDENTITY, _K.SIGNING_INTENT_ISSUED: _V.IDENTITY,
+    _K.REMINDER_SCHEDULE_CREATED: _V.REMINDERS, _K.REMINDER_SENT: _V.REMINDERS, _K.REMINDER_DROPPED: _V.REMINDERS,
+    _K.REMINDER_FALLBACK: _V.REMINDERS, _K.REMINDER_ATTEMPT_FAILED: _V.REMINDERS, _K.REMINDER_FAILED: _V.REMINDERS,
+    _K.REMINDER_ESCALATED: _V.REMINDERS,
+}
+
+EVIDENCE_LABELS: dict[EvidenceKind, str] = {
+    _K.CASE_OPENED: "离职申请创建（通知送达）",
+    _K.CASE_FORM_UPDATED: "离职表单更新",
+    _K.CASE_SUBMIT_LETTER: "提交已签名辞职信",
+    _K.CASE_APPROVE_FIRST: "一级审核通过",
+    _K.CASE_APPROVE_FINAL: "终审通过",
+    _K.CASE_RETURN_FOR_REVISION: "退回修改",
+    _K.CASE_WITHDRAW: "撤回离职申请",
+    _K.CASE_CLOSE: "结案",
+    _K.LETTER_SIGNED: "员工签署辞职信",
+    _K.LETTER_COUNTERSIGNED: "公司会签辞职信",
+    _K.HR_ALERT_RAISED: "HR 提醒",
+    _K.DOSSIER_EXPORTED: "导出离职档案",
+    _K.REVIEW_LAST_DAY_PROPOSED: "提出提前的最后工作日（协商一致）",
+    _K.REVIEW_LAST_DAY_CONFIRMED: "员工确认最后工作日",
+    _K.REVIEW_LAST_DAY_DECLINED: "员工不同意提前的最后工作日",
+    _K.WITHDRAWAL_REQUESTED: "员工申请撤回",
+    _K.WITHDRAWAL_DECLINED: "公司不同意撤回",
+    _K.CHAT_EVIDENCE_RECORDED: "录入聊天记录证据",
+    _K.CHAT_NOTICE_CONFIRMED: "员工确认聊天记录为辞职通知",
+    _K.CHAT_NOTICE_DISPUTED: "员工否认提出离职",
+    _K.IDENTITY_PHONE_CHANGED: "手机号变更（身份要素）",
+    _K.IDENTITY_CHANGE_CONFIRMED: "员工确认身份要素变更",
+    _K.IDENTITY_CHANGE_OBJECTED: "员工反对身份要素变更",
+    _K.FACE_REFERENCE_CONFIRMED: "员工确认 HR 提供的人脸参考",
+    _K.REMINDERS_STOPPED: "催告已停止",
+    _K.WECHAT_BIND: "绑定微信",
+    _K.WECHAT_UNBIND: "解绑微信",
+    _K.SMS_CODE_SENT: "发送短信验证码",
+    _K.SMS_CODE_VERIFIED: "短信验证码验证通过",
+    _K.FACE_CONSENT_GIVEN: "同意人脸信息处理",
+    _K.FACE_CONSENT_WITHDRAWN: "撤回人脸信息处理同意",
+    _K.FACE_ENROLLED: "登记人脸照片",
+    _K.FACE_UNLOCKED: "解锁人脸核验",
+    _K.FACE_VERIFIED: "人脸核验通过",
+    _K.FACE_VERIFICATION_FAILED: "人脸核验未通过",
+    _K.SIGNING_INTENT_ISSUED: "签署意愿确认（身份核验完成）",
+    _K.REMINDER_SCHEDULE_CREATED: "建立提醒计划",
+    _K.REMINDER_SENT: "发送提醒",
+    _K.REMINDER_DROPPED: "提醒未发送（案件状态已变）",
+    _K.REMINDER_FALLBACK: "提醒改用短信发送",
+    _K.REMINDER_ATTEMPT_FAILED: "提醒发送失败（将重试）",
+    _K.REMINDER_FAILED: "提醒发送失败",
+    _K.REMINDER_ESCALATED: "逾期未交辞职信，已通知 HR",
+}
+
+
+def transition_kind(action: CaseAction) -> EvidenceKind:
+    """The kind recorded for a state-machine transition (``case_<action>``)."""
+    return EvidenceKind(f"case_{action.value}")
+
+
+def evidence_label(action: str) -> str:
+    """The zh-CN label of an action (entries written before a kind was renamed show their raw action)."""
+    try:
+        return EVIDENCE_LABELS[EvidenceKind(action)]
+    except ValueError:
+        return action
