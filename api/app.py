@@ -12,6 +12,7 @@ import importlib
 from flask import Flask, request, send_from_directory
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cases.errors import DomainError, InvalidInput, UnsupportedMediaType
 from qianli.observability import configure_logging
@@ -61,6 +62,12 @@ def create_app(rt: Runtime | None = None) -> Flask:
         },
     )
     app.extensions["qianli_runtime"] = rt
+    if settings.trusted_proxies:
+        # Behind N reverse proxies the socket address is the last proxy's: take the client address
+        # and scheme that the proxies appended (not the host: links use QIANLI_PUBLIC_BASE_URL).
+        # Only N hops are trusted; a client's own X-Forwarded-For entries beyond them are ignored.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     # Unknown query parameters are refused like unknown body fields (webargs excludes them by default).
     Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION = {
         **Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}

@@ -3,6 +3,12 @@
 Employees (mini-program) and HR (console, API) send ``Authorization: Bearer <access token>``;
 the HR console may send the same token in its HttpOnly cookie ``qianli_hr``. The decorators put
 the caller in ``g.principal`` and document the security scheme in the OpenAPI document.
+
+Every token is resolved against the database (``resolve_principal``): an ended HR session, a
+deactivated HR user or an employee whose sessions were revoked get 401 ``session_revoked``, and an
+HR caller's role and department are the database's at this request. A request authenticated by
+the cookie (no Authorization header) that is not GET/HEAD/OPTIONS must carry the console's CSRF
+token in ``X-CSRF-Token`` (403 ``csrf_failed``), whatever the endpoint.
 """
 
 from __future__ import annotations
@@ -14,14 +20,16 @@ from typing import Callable
 from flask import g, request
 
 from cases.errors import Forbidden, Unauthorized
-from qianli.services.auth import Principal, decode_access_token
+from qianli.services.auth import Principal, decode_access_token, resolve_principal
 
-from api.context import runtime
+from api.context import db, runtime
+from api.csrf import check_csrf_header
 
 __all__ = ["EMPLOYEE_SECURITY", "HR_SECURITY", "PENDING_SECURITY", "current_principal", "employee_required", "signed_in_required",
            "wechat_user_required", "hr_required", "HR_COOKIE", "SECURITY_SCHEMES"]
 
 HR_COOKIE = "qianli_hr"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 EMPLOYEE_SECURITY: list[dict[str, list[str]]] = [{"employeeToken": []}]
 PENDING_SECURITY: list[dict[str, list[str]]] = [{"employeeToken": []}]
 HR_SECURITY: list[dict[str, list[str]]] = [{"hrToken": []}]
@@ -29,7 +37,8 @@ SECURITY_SCHEMES = {
     "employeeToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                       "description": "Employee access token from wechatLogin / refreshSession (15 minutes)."},
     "hrToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                "description": "HR access token from hrLogin (8 hours)."},
+                "description": "HR access token from hrLogin (a server-side session: QIANLI_HR_SESSION_TTL_S, "
+                               "8 hours by default, ended by hrLogout, deactivation or a password reset)."},
 }
 
 
@@ -37,10 +46,14 @@ def current_principal() -> Principal:
     if "principal" in g:
         return g.principal
     header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else request.cookies.get(HR_COOKIE, "")
+    from_cookie = not header.lower().startswith("bearer ")
+    token = request.cookies.get(HR_COOKIE, "") if from_cookie else header[7:].strip()
     if not token:
         raise Unauthorized("auth_required", "请先登录")
-    g.principal = decode_access_token(runtime().settings, token)
+    principal = decode_access_token(runtime().settings, token)
+    if from_cookie and request.method not in SAFE_METHODS:
+        check_csrf_header(token)
+    g.principal = resolve_principal(db(), principal)
     return g.principal
 
 

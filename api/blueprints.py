@@ -11,6 +11,7 @@ BLUEPRINT_MODULES = [
     "api.roster",
     "api.dossier",
     "api.hr_cases",
+    "api.hr_users",
     "api.case_actions",
     "api.reminders",
     "api.faces",

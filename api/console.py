@@ -21,12 +21,12 @@ from flask import (Blueprint, flash, g, get_flashed_messages, redirect, render_t
 from werkzeug.wrappers import Response
 
 from cases.clock import beijing_text
-from cases.errors import DomainError, InvalidInput, NotFound, Unauthorized
+from cases.errors import DomainError, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from cases.evidence_kinds import evidence_label
 from cases.states import STATE_LABELS
 from qianli.models import Company
 from qianli.services import review as svc
-from qianli.services.auth import decode_access_token, hr_login
+from qianli.services.auth import decode_access_token, end_hr_session, hr_login, resolve_principal
 from qianli.storage import case_documents, open_store, read_document
 
 from api.auth import HR_COOKIE
@@ -46,7 +46,9 @@ DOC_LABELS = {"letter_unsigned": "辞职信（未签名）", "letter_signed": "�
               "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案", "other": "其他"}
 FLASH_TEXT = {"first_approved": "一级审核已通过", "approved": "终审已通过，公司已会签",
               "awaiting_employee_confirmation": "已提出提前的最后工作日，等待员工确认", "returned": "已退回员工修改",
-              "withdrawal_consented": "已同意撤回", "withdrawal_declined": "已记录不同意撤回", "alert_resolved": "提醒已处理"}
+              "withdrawal_consented": "已同意撤回", "withdrawal_declined": "已记录不同意撤回", "alert_resolved": "提醒已处理",
+              "user_updated": "账号已更新", "password_reset": "密码已重置，该账号的登录已全部失效",
+              "password_changed": "密码已修改，其他设备上的登录已失效"}
 
 
 # ---- session --------------------------------------------------------------------------------------
@@ -62,7 +64,7 @@ def login_required(fn: Callable) -> Callable:
         if not token:
             return _to_login()
         try:
-            principal = decode_access_token(runtime().settings, token)
+            principal = resolve_principal(db(), decode_access_token(runtime().settings, token))
         except Unauthorized:
             return _to_login(expired=True)
         if principal.kind != "hr":
@@ -71,6 +73,7 @@ def login_required(fn: Callable) -> Callable:
             g.reviewer = svc.get_reviewer(db(), principal.subject_id, principal.company_id)
         except DomainError:
             return _to_login()
+        g.hr_session_id = principal.session_id
         g.csrf = csrf_token(token)
         if request.method == "POST":
             check_csrf_value(token, request.form.get(CSRF_FIELD))
@@ -173,13 +176,21 @@ def login_submit():
         if not (company_code and username and password) or max(len(company_code), len(username)) > 64 \
                 or len(password) > 256:
             raise Unauthorized("login_failed", "公司代码、用户名或密码错误")
-        user, pair = hr_login(db(), runtime().settings, company_code=company_code, username=username, password=password)
-    except Unauthorized:
-        db().rollback()
+        rt = runtime()
+        user, pair = hr_login(db(), rt.settings, company_code=company_code, username=username, password=password,
+                              redis=rt.redis, ip=request.remote_addr or "",
+                              user_agent=request.headers.get("User-Agent", ""))
+    except (Unauthorized, RateLimited) as exc:
+        if not db().info.get("qianli_keep_on_error"):
+            db().rollback()
         new_nonce = secrets.token_urlsafe(24)
+        locked = isinstance(exc, RateLimited)
         body, _ = _render("hr/login.html", login_csrf=new_nonce, next=_safe_next(request.form.get("next")),
-                          expired=False, company_code=company_code, error="公司代码、用户名或密码错误")
-        resp = Response(body, 401, mimetype="text/html")
+                          expired=False, company_code=company_code,
+                          error=exc.message if locked else "公司代码、用户名或密码错误")
+        resp = Response(body, 429 if locked else 401, mimetype="text/html")
+        if locked:
+            resp.headers["Retry-After"] = str(exc.details.get("retry_after_s", 60))
         resp.set_cookie(LOGIN_CSRF_COOKIE, new_nonce, httponly=True, samesite="Strict", secure=_secure_cookies(),
                         path="/hr/")
         return resp
@@ -193,6 +204,7 @@ def login_submit():
 @bp.post("/logout")
 @login_required
 def logout():
+    end_hr_session(db(), g.hr_session_id, "logout")
     resp = redirect(url_for("hr_console.login"), code=303)
     resp.delete_cookie(HR_COOKIE, path="/")
     return resp
@@ -331,3 +343,75 @@ def resolve_alert(alert_id: str):
     svc.resolve_hr_alert(db(), g.reviewer, alert_id)
     flash(FLASH_TEXT["alert_resolved"])
     return redirect(url_for("hr_console.alerts"), code=303)
+
+
+# ---- HR accounts (HR managers) and one's own password --------------------------------------------------
+
+def _manager_only() -> None:
+    if g.reviewer.role != "hr_manager":
+        raise Forbidden("role_forbidden", "仅人事经理可管理 HR 账号")
+
+
+@bp.get("/users")
+@login_required
+def users():
+    from qianli.services import hr_users
+
+    _manager_only()
+    return _render("hr/users.html", users=hr_users.list_hr_users(db(), g.reviewer.company_id))
+
+
+@bp.post("/users/<user_id>")
+@login_required
+def update_user(user_id: str):
+    from qianli.services import hr_users
+
+    _manager_only()
+    user = hr_users.get_hr_user(db(), g.reviewer.company_id, user_id)
+    action = request.form.get("action", "")
+    common = {"actor": g.reviewer.actor, "actor_user_id": g.reviewer.id, "ip": request.remote_addr or ""}
+    if action in ("deactivate", "reactivate"):
+        hr_users.update_hr_user(db(), user, active=action == "reactivate", **common)
+    elif action == "role":
+        hr_users.update_hr_user(db(), user, role=request.form.get("role", ""),
+                                department=request.form.get("department", "").strip()[:100] or None, **common)
+    else:
+        raise InvalidInput("validation_failed", "未知操作")
+    flash(FLASH_TEXT["user_updated"])
+    return redirect(url_for("hr_console.users"), code=303)
+
+
+@bp.post("/users/<user_id>/password")
+@login_required
+def reset_user_password(user_id: str):
+    from qianli.services import hr_users
+
+    _manager_only()
+    user = hr_users.get_hr_user(db(), g.reviewer.company_id, user_id)
+    password = request.form.get("new_password", "")
+    if len(password) > 256:
+        raise InvalidInput("validation_failed", "密码过长")
+    rt = runtime()
+    hr_users.reset_hr_password(db(), rt.settings, rt.redis, user, password, actor=g.reviewer.actor,
+                               ip=request.remote_addr or "")
+    flash(FLASH_TEXT["password_reset"])
+    if user.id == g.reviewer.id:  # one's own sessions ended too
+        return _to_login(expired=True)
+    return redirect(url_for("hr_console.users"), code=303)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    from qianli.services import hr_users
+
+    if request.method == "GET":
+        return _render("hr/password.html")
+    current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
+    if len(current) > 256 or len(new) > 256:
+        raise InvalidInput("validation_failed", "密码过长")
+    user = hr_users.get_hr_user(db(), g.reviewer.company_id, g.reviewer.id)
+    hr_users.change_own_password(db(), user, current_password=current, new_password=new,
+                                 current_session_id=g.hr_session_id, ip=request.remote_addr or "")
+    flash(FLASH_TEXT["password_changed"])
+    return redirect(url_for("hr_console.queue"), code=303)

@@ -2,7 +2,7 @@
 
 Every operation is company-scoped through the caller's token; a department head sees and decides
 only their department's cases. Requests authenticated by the console cookie (no Authorization
-header) must carry the console's CSRF token in ``X-CSRF-Token`` for anything but GET.
+header) must carry the console's CSRF token in ``X-CSRF-Token`` for anything but GET (``api.auth``).
 """
 
 from __future__ import annotations
@@ -17,22 +17,14 @@ from cases.states import CaseState
 from qianli.models import Employee
 from qianli.services import review as svc
 
-from api.auth import HR_COOKIE, current_principal, hr_required
+from api.auth import current_principal, hr_required
 from api.cases import CaseSchema, ChatNoticeSchema, EvidenceEntrySchema
 from api.context import db, runtime
-from api.csrf import check_csrf_header
 from api.schemas import NonBlank, StrictSchema
 
 __all__ = ["blp", "reviewer", "HrCaseSchema", "HrCaseDetailSchema"]
 
 blp = Blueprint("hr_cases", __name__, url_prefix="/api/v1/hr", description="Case review (HR)")
-
-
-@blp.before_request
-def _csrf_for_cookie_auth():
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not request.headers.get("Authorization") \
-            and request.cookies.get(HR_COOKIE):
-        check_csrf_header(request.cookies[HR_COOKIE])
 
 
 def reviewer() -> svc.Reviewer:

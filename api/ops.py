@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from cases.errors import Forbidden, Unauthorized
 from qianli.observability import render_metrics
-from qianli.services.auth import decode_access_token
+from qianli.services.auth import decode_access_token, resolve_principal
 from qianli.services.review import get_reviewer
 
 from api.auth import HR_COOKIE
@@ -59,7 +59,7 @@ def _dashboard_guard():
     principal = None
     if token:
         try:
-            principal = decode_access_token(runtime().settings, token)
+            principal = resolve_principal(db(), decode_access_token(runtime().settings, token))  # a live session
         except Unauthorized:
             principal = None
     if principal is None or principal.kind != "hr":

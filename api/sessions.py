@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from qianli.services.auth import hr_login, refresh_employee_session
+from qianli.services.auth import end_hr_session, hr_login, refresh_employee_session
 
+from api.auth import current_principal, hr_required
 from api.context import db, runtime
 from api.schemas import NonBlank, StrictSchema
 
@@ -50,10 +52,20 @@ def token_body(pair) -> dict:
 class HrSession(MethodView):
     @blp.arguments(HrLoginSchema)
     @blp.response(200, HrTokenSchema)
-    @blp.doc(operationId="hrLogin")
+    @blp.doc(operationId="hrLogin", description="Opens a server-side session. Failed logins are throttled per "
+                                                "account and per address: 429 login_locked (the account, with an "
+                                                "HR alert) or login_throttled (the address), with retry_after_s.")
     def post(self, args):
-        user, pair = hr_login(db(), runtime().settings, **args)
+        rt = runtime()
+        user, pair = hr_login(db(), rt.settings, **args, redis=rt.redis, ip=request.remote_addr or "",
+                              user_agent=request.headers.get("User-Agent", ""))
         return {**token_body(pair), "role": user.role, "display_name": user.display_name}
+
+    @hr_required()
+    @blp.response(204)
+    @blp.doc(operationId="hrLogout", summary="End this HR session (the token is refused from the next request on)")
+    def delete(self):
+        end_hr_session(db(), current_principal().session_id or "", "logout")
 
 
 @blp.route("/auth/refresh")

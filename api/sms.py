@@ -63,7 +63,12 @@ class Codes(MethodView):
     @blp.response(202, CodeSentSchema)
     @blp.doc(operationId="sendSmsCode", summary="Send a 6-digit code (bind: to the roster phone if the details "
                                                  "match - the answer is the same either way; sign: to the "
-                                                 "employee's roster phone)")
+                                                 "employee's roster phone)",
+             description="Limits (429 with retry_after_s): per client IP, per WeChat openid, per employee and per "
+                         "phone, each purpose with a budget of its own. A 'bind' request is charged to the "
+                         "requester (IP, openid, a cooldown per requester and phone); only a roster match is "
+                         "charged to the phone, quietly, so the answer (202, body, timing) never depends on "
+                         "whether the details matched.")
     def post(self, args):
         p = current_principal()
         rt, meta = runtime(), request_meta(p.openid)

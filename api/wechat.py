@@ -86,7 +86,10 @@ class Binding(MethodView):
     @blp.arguments(BindSchema)
     @blp.response(200, BindResultSchema)
     @blp.doc(operationId="bindEmployee",
-             summary="Bind this WeChat user to a roster employee (employee number + roster phone + SMS code)")
+             summary="Bind this WeChat user to a roster employee (employee number + roster phone + SMS code)",
+             description="An unknown employee, a phone that is not the roster's and a wrong, expired, used or "
+                         "missing code get one answer: 422 binding_failed (same body and timing), each counted "
+                         "against the caller's failure budget (429 bind_attempts_exhausted).")
     def post(self, args):
         p = current_principal()
         emp, tokens = svc.bind_employee(db(), runtime(), openid=p.openid, meta=request_meta(p.openid), **args)

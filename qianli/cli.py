@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "identity.cli:faces_group",
     "qianli.hr_cli:roster_group",
     "qianli.hr_cli:dossier_group",
+    "qianli.hr_users_cli:hr_group",
     "qianli.faces_cli:purge_face_photos_command",
     "jobs.cli:worker_command",
     "jobs.cli:scheduler_command",

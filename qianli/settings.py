@@ -53,7 +53,12 @@ class Settings:
     max_request_bytes: int = _s("QIANLI_MAX_REQUEST_BYTES", 12 * 1024 * 1024, "Largest accepted request body in bytes (uploads included).")
     access_token_ttl_s: int = _s("QIANLI_ACCESS_TOKEN_TTL_S", 900, "Lifetime of employee and HR access tokens, seconds.")
     refresh_token_ttl_s: int = _s("QIANLI_REFRESH_TOKEN_TTL_S", 30 * 86400, "Lifetime of employee refresh tokens, seconds.")
-    hr_session_ttl_s: int = _s("QIANLI_HR_SESSION_TTL_S", 8 * 3600, "Lifetime of an HR login (token and console cookie), seconds.")
+    hr_session_ttl_s: int = _s("QIANLI_HR_SESSION_TTL_S", 8 * 3600, "Lifetime of an HR login (server-side session, token and console cookie), seconds.")
+    hr_login_max_failures: int = _s("QIANLI_HR_LOGIN_MAX_FAILURES", 5, "Failed HR logins for one account (company code + username) within QIANLI_HR_LOGIN_WINDOW_S that lock it (429 login_locked, HR alert).")
+    hr_login_max_failures_per_ip: int = _s("QIANLI_HR_LOGIN_MAX_FAILURES_PER_IP", 20, "Failed HR logins from one client address within QIANLI_HR_LOGIN_WINDOW_S before 429 login_throttled.")
+    hr_login_window_s: int = _s("QIANLI_HR_LOGIN_WINDOW_S", 900, "Window in which failed HR logins are counted, seconds.")
+    hr_login_lockout_s: int = _s("QIANLI_HR_LOGIN_LOCKOUT_S", 900, "How long a locked HR account stays locked, seconds (a password reset lifts it).")
+    trusted_proxies: int = _s("QIANLI_TRUSTED_PROXIES", 0, "Number of reverse proxies in front of the app (werkzeug ProxyFix): the client address and scheme are taken from that many X-Forwarded-For / X-Forwarded-Proto hops. 0: the socket address (no proxy). Never more than the proxies you run: a client can forge extra hops.")
     log_level: str = _s("QIANLI_LOG_LEVEL", "INFO", "Python logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     # --- observability -------------------------------------------------------------------
@@ -78,9 +83,16 @@ class Settings:
     sms_code_ttl_s: int = _s("QIANLI_SMS_CODE_TTL_S", 300, "Validity of an SMS code, seconds.")
     sms_resend_cooldown_s: int = _s("QIANLI_SMS_RESEND_COOLDOWN_S", 60, "Minimum seconds between two codes to one phone for the same purpose.")
     sms_max_attempts: int = _s("QIANLI_SMS_MAX_ATTEMPTS", 5, "Wrong entries that kill a code.")
-    sms_per_phone_hour: int = _s("QIANLI_SMS_PER_PHONE_HOUR", 5, "Codes per phone per hour.")
-    sms_per_phone_day: int = _s("QIANLI_SMS_PER_PHONE_DAY", 10, "Codes per phone per day.")
-    sms_per_ip_hour: int = _s("QIANLI_SMS_PER_IP_HOUR", 20, "Codes per client IP per hour.")
+    sms_per_phone_hour: int = _s("QIANLI_SMS_PER_PHONE_HOUR", 5, "Codes per phone per hour, for each purpose (bind, sign) separately.")
+    sms_per_phone_day: int = _s("QIANLI_SMS_PER_PHONE_DAY", 10, "Codes per phone per day, for each purpose separately.")
+    sms_per_ip_hour: int = _s("QIANLI_SMS_PER_IP_HOUR", 20, "Code requests per client IP per hour, for each purpose separately (the IP after QIANLI_TRUSTED_PROXIES).")
+    sms_per_openid_hour: int = _s("QIANLI_SMS_PER_OPENID_HOUR", 5, "Code requests per WeChat user (openid) per hour, for each purpose separately.")
+    sms_per_openid_day: int = _s("QIANLI_SMS_PER_OPENID_DAY", 10, "Code requests per WeChat user (openid) per day, for each purpose separately.")
+    sms_per_employee_hour: int = _s("QIANLI_SMS_PER_EMPLOYEE_HOUR", 5, "Codes sent for one employee per hour, for each purpose separately.")
+    sms_per_employee_day: int = _s("QIANLI_SMS_PER_EMPLOYEE_DAY", 10, "Codes sent for one employee per day, for each purpose separately.")
+    bind_failures_per_openid_hour: int = _s("QIANLI_BIND_FAILURES_PER_OPENID_HOUR", 10, "Failed bindEmployee attempts per WeChat user per hour before 429 bind_attempts_exhausted.")
+    bind_failures_per_ip_hour: int = _s("QIANLI_BIND_FAILURES_PER_IP_HOUR", 50, "Failed bindEmployee attempts per client IP per hour before 429 bind_attempts_exhausted.")
+    bind_answer_floor_s: float = _s("QIANLI_BIND_ANSWER_FLOOR_S", 0.4, "Failed bindEmployee answers and every sendSmsCode 'bind' answer take at least this long, so timing does not tell a roster match from a mismatch.")
     sms_tencent_endpoint: str = _s("QIANLI_SMS_TENCENT_ENDPOINT", "sms.tencentcloudapi.com", "Tencent Cloud SMS endpoint host.")
     sms_tencent_region: str = _s("QIANLI_SMS_TENCENT_REGION", "ap-guangzhou", "Tencent Cloud region.")
     sms_tencent_secret_id: str = _s("QIANLI_SMS_TENCENT_SECRET_ID", "", "Tencent Cloud SecretId.", secret=True)
@@ -290,6 +302,9 @@ def _check(s: Settings) -> None:
         QuietHours.parse(s.quiet_hours)
     except ValueError as exc:
         raise SettingsError(f"QIANLI_QUIET_HOURS={s.quiet_hours!r}: {exc}") from exc
+    for f in dataclasses.fields(Settings):
+        if f.type in ("int", "float", int, float) and getattr(s, f.name) < 0:
+            raise SettingsError(f"{f.metadata['env']}={getattr(s, f.name)!r}: must not be negative")
     if s.tsa_url and not s.tsa_trust_roots:
         raise SettingsError("QIANLI_TSA_TRUST_ROOTS must name a PEM file with the root certificate(s) of the TSA "
                             "at QIANLI_TSA_URL")

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from qianli.db import Base, make_engine
-from qianli.migrate import EVIDENCE_APPEND_ONLY_SQL, append_only_sql
+from qianli.migrate import APPEND_ONLY_TABLES, EVIDENCE_APPEND_ONLY_SQL, append_only_sql
 from qianli.runtime import Runtime, set_runtime
 from qianli.settings import load_settings, reset_settings_cache
 
@@ -49,7 +49,9 @@ def var_dir(tmp_path_factory) -> Path:
 
 def _test_settings(var_dir: Path, database_url: str, **overrides):
     env = {"QIANLI_ENV": "test", "QIANLI_VAR_DIR": str(var_dir), "DATABASE_URL": database_url,
-           "REDIS_URL": f"{REDIS_BASE}/{REDIS_DB}", "QIANLI_LOG_LEVEL": "WARNING"}
+           "REDIS_URL": f"{REDIS_BASE}/{REDIS_DB}", "QIANLI_LOG_LEVEL": "WARNING",
+           # the uniform-timing floor of binding answers is tested on its own (tests/identity/test_sms_limits.py)
+           "QIANLI_BIND_ANSWER_FLOOR_S": "0"}
     return replace(load_settings(env), **overrides) if overrides else load_settings(env)
 
 
@@ -65,7 +67,7 @@ def create_schema(engine) -> None:
         with engine.begin() as conn:
             for stmt in EVIDENCE_APPEND_ONLY_SQL:
                 conn.execute(text(stmt))
-            for table in ("chain_anchors", "chain_anchor_leaves"):
+            for table in (t for t in APPEND_ONLY_TABLES if t != "evidence_entries"):  # that one: above
                 for stmt in append_only_sql(table):
                     conn.execute(text(stmt))
 
@@ -209,15 +211,17 @@ class Factory:
         from qianli.services.auth import Principal, issue_access_token
 
         token, _ = issue_access_token(self.rt.settings, Principal("employee", emp.id, emp.company_id,
-                                                                  openid or emp.wechat_openid or f"openid-{emp.id}"))
+                                                                  openid or emp.wechat_openid or f"openid-{emp.id}",
+                                                                  epoch=emp.session_epoch or 0))
         return {"Authorization": f"Bearer {token}"}
 
     def hr_headers(self, user) -> dict[str, str]:
-        from qianli.services.auth import Principal, issue_access_token
+        """A real server-side HR session (as hrLogin opens), committed in the test's transaction."""
+        from qianli.services.auth import open_hr_session
 
-        token, _ = issue_access_token(self.rt.settings, Principal("hr", user.id, user.company_id, role=user.role,
-                                                                  department=user.department))
-        return {"Authorization": f"Bearer {token}"}
+        pair = open_hr_session(self.s, self.rt.settings, user)
+        self.s.commit()
+        return {"Authorization": f"Bearer {pair.access_token}"}
 
 
 @pytest.fixture

@@ -12,9 +12,12 @@ from qianli.models.identity import *  # noqa: F401,F403
 from qianli.models.identity import __all__ as _identity_all
 from qianli.models.reminders import *  # noqa: F401,F403
 from qianli.models.reminders import __all__ as _reminders_all
+from qianli.models.sessions import *  # noqa: F401,F403
+from qianli.models.sessions import __all__ as _sessions_all
 from qianli.models.shared import *  # noqa: F401,F403
 from qianli.models.signing import *  # noqa: F401,F403
 from qianli.models.signing import __all__ as _signing_all
 from qianli.models.shared import __all__ as _shared_all
 
-__all__ = ["Base", *_anchors_all, *_core_all, *_faces_all, *_identity_all, *_reminders_all, *_shared_all, *_signing_all]
+__all__ = ["Base", *_anchors_all, *_core_all, *_faces_all, *_identity_all, *_reminders_all, *_sessions_all, *_shared_all,
+           *_signing_all]

@@ -55,6 +55,9 @@ class Employee(Base):
     national_id_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     wechat_openid: Mapped[str | None] = mapped_column(String(128), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped when the employee's sessions must end at once (an HR unbind): access tokens carry the
+    # epoch they were issued in and are refused once it moved on.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

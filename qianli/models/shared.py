@@ -15,7 +15,7 @@ __all__ = ["Document", "DOCUMENT_KINDS", "HrAlert", "ALERT_KINDS"]
 DOCUMENT_KINDS = ("letter_unsigned", "letter_signed", "letter_countersigned", "chat_screenshot",
                   "face_reference", "dossier", "other")
 ALERT_KINDS = ("face_locked", "reminder_failed", "letter_overdue", "case_submitted", "notice_disputed",
-               "identity_objection", "other")
+               "identity_objection", "hr_login_locked", "other")
 
 
 class Document(Base):

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cases.errors import Conflict, InvalidInput, NotFound
+from cases.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited
 from cases.evidence_kinds import EvidenceKind
 from identity import intent
 from identity.sms import SmsGateway, mask_phone, normalize_cn_mobile, sms_gateway_from_settings
@@ -45,7 +46,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_MISMATCH = ("binding_details_mismatch", "企业代码、工号或手机号与花名册不一致")
+_BIND_FAILED = ("binding_failed", "企业代码、工号、手机号或验证码不正确，请核对后重试")
 
 
 @dataclass(frozen=True)
@@ -114,30 +115,66 @@ def _roster_employee(session: Session, rt: Runtime, company_code: str, employee_
     return emp if hmac.compare_digest(emp.phone_hash, expected) else None
 
 
+def _answer_floor(rt: Runtime, started: float) -> None:
+    """Sleep until ``bind_answer_floor_s`` has passed since ``started`` (uniform answer timing)."""
+    remaining = rt.settings.bind_answer_floor_s - (time.monotonic() - started)
+    if remaining > 0:
+        time.sleep(remaining)
+
+
 def send_bind_code(session: Session, rt: Runtime, *, company_code: str, employee_no: str, phone: str,
                    meta: RequestMeta) -> SmsCodeSent | None:
     """Send a ``bind`` code if the details match the roster; None (and no SMS) otherwise.
 
-    The HTTP answer is the same either way. Limits are enforced before the roster lookup, so
-    the endpoint cannot be used to probe the roster faster than codes could be sent.
+    The HTTP answer is the same either way, in status, body and time (``bind_answer_floor_s``).
+    The request is charged to the requester (IP, openid, a cooldown per requester and phone)
+    before the roster lookup; only a genuine match is charged to the phone and the employee,
+    quietly, so a stranger can neither spend a victim's phone budget with wrong details nor learn
+    from a refusal that the details matched. A gateway failure on a match is logged, not shown.
     """
+    started = time.monotonic()
     phone = normalize_cn_mobile(phone)
+    codes = sms_codes(rt)
+    codes.charge_requester(phone, "bind", ip=meta.ip or None, openid=meta.openid)
     emp = _roster_employee(session, rt, company_code, employee_no, phone)
+    sent = None
     if emp is None:
-        sms_codes(rt).consume_quota(phone, "bind", ip=meta.ip or None)
         log.info("Bind code not sent: details do not match the roster (%s)", mask_phone(phone))
-        return None
-    return sms_codes(rt).send(phone, "bind", ip=meta.ip or None)
+    else:
+        try:
+            sent = codes.send_quietly(phone, "bind", employee_id=emp.id)
+        except DomainError as exc:
+            log.error("Bind code for employee %s not sent: %s (%s)", emp.id, exc.code, exc.message)
+    _answer_floor(rt, started)
+    return sent
 
 
 def bind_employee(session: Session, rt: Runtime, *, openid: str, company_code: str, employee_no: str, phone: str,
                   sms_code: str, meta: RequestMeta) -> tuple[Employee, TokenPair]:
-    """Bind ``openid`` to the roster employee proved by number + phone + SMS code; open a session."""
+    """Bind ``openid`` to the roster employee proved by number + phone + SMS code; open a session.
+
+    An unknown employee, a phone that is not the roster's, and a wrong, expired, used or missing
+    code all get one answer (422 ``binding_failed``, same message, at least
+    ``bind_answer_floor_s``) and each counts against the requester's failure budget (429
+    ``bind_attempts_exhausted`` when spent), so the endpoint is no oracle of company + employee
+    number + phone and no way to try codes faster than that budget.
+    """
+    started = time.monotonic()
     phone = normalize_cn_mobile(phone)
+    codes = sms_codes(rt)
+    codes.check_format(sms_code)
+    codes.check_failures("bind", ip=meta.ip or None, openid=openid)
     emp = _roster_employee(session, rt, company_code, employee_no, phone)
-    if emp is None:
-        raise InvalidInput(*_MISMATCH)
-    sms_codes(rt).verify(phone, "bind", sms_code)
+    try:
+        if emp is None:
+            codes.verify_decoy(phone, "bind", sms_code)
+        codes.verify(phone, "bind", sms_code)
+    except (InvalidInput, RateLimited) as exc:
+        codes.record_failure("bind", ip=meta.ip or None, openid=openid)
+        log.info("Binding refused for %s: %s", mask_phone(phone), "no roster match" if emp is None else exc.code)
+        _answer_floor(rt, started)
+        raise InvalidInput(*_BIND_FAILED) from None
+    assert emp is not None
     if emp.wechat_openid == openid:
         return emp, issue_employee_session(session, rt.settings, emp, openid=openid)
     if emp.wechat_openid:
@@ -188,7 +225,8 @@ def send_sign_code(session: Session, rt: Runtime, *, company_id: str, employee_i
     """Send a ``sign`` code to the roster phone of the employee who owns ``case_id``."""
     emp = get_employee(session, employee_id, company_id)
     case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
-    sent = sms_codes(rt).send(employee_phone(rt, emp), "sign", ip=meta.ip or None)
+    sent = sms_codes(rt).send(employee_phone(rt, emp), "sign", ip=meta.ip or None, openid=meta.openid,
+                              employee_id=emp.id)
     append_evidence(session, case, f"employee:{emp.id}", EvidenceKind.SMS_CODE_SENT, {
         "purpose": "sign", "phone": sent.phone_masked, "provider": sent.provider, "message_id": sent.message_id,
         "expires_in_s": sent.expires_in_s, **meta.as_evidence()})

@@ -190,6 +190,15 @@ MATRIX: dict[str, Row] = {
         "content_type": "multipart/form-data"}, path=EMPLOYEE),
     "unlockFace": Row(hr(write=409), _json({"reason": "本人确认"}), path=EMPLOYEE, note="not locked"),
     "unbindEmployee": Row(hr(write=200), _json({"reason": "换了手机"}), path=EMPLOYEE),
+    # -- HR: accounts and sessions ------------------------------------------------------------------
+    "hrLogout": Row(hr(read=204, scoped=False), note="ends the caller's own session"),
+    "changeHrPassword": Row(hr(read=200, scoped=False), _json({"current_password": "correct horse battery",
+                                                              "new_password": "matrix new password"})),
+    "listHrUsers": Row(hr(write=200, hr_specialist=403, scoped=False)),
+    "updateHrUser": Row(hr(write=200, hr_specialist=403), _json({"department": "人事部"}),
+                        path=lambda w: {"user_id": w.spec_id}, note="HR managers only; the other company's: 404"),
+    "resetHrPassword": Row(hr(write=200, hr_specialist=403), _json({"new_password": "matrix new password"}),
+                           path=lambda w: {"user_id": w.spec_id}),
 }
 
 # Cells where the app is known to answer wrongly, with the owner of the fix: the test accepts the
@@ -260,6 +269,7 @@ class World:
         sign_case(session, runtime, case, emp)
         session.commit()
         self.case_id, self.employee_id, self.other_employee_no = case.id, emp.id, other.employee_no
+        self.spec_id = users["hr_specialist"].id
         record_factor(runtime.redis, emp.id, case.id, "sms", {"test": True})
         record_factor(runtime.redis, emp.id, case.id, "face", {"test": True})
         self.nonce = issue_challenge(runtime.redis, runtime.settings, employee_id=emp.id, case_id=case.id).nonce

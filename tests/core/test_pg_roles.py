@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
-from qianli.migrate import upgrade
+from qianli.migrate import APPEND_ONLY_TABLES, upgrade
 from qianli.runtime import Runtime
 
 PG_URL = os.environ.get("QIANLI_TEST_DATABASE_URL", "")
@@ -98,7 +98,7 @@ def test_app_role_can_only_insert_and_select_evidence_and_anchors(roles):
         assert verify_case_chain(s, case.id, company.id).ok
         assert verify_anchors(s, trust_roots_der(rt)).ok
 
-    for table in ("evidence_entries", "chain_anchors", "chain_anchor_leaves"):
+    for table in APPEND_ONLY_TABLES:
         _refused(app, f"UPDATE {table} SET id = id", "permission denied")
         _refused(app, f"DELETE FROM {table}", "permission denied")
         _refused(app, f"TRUNCATE {table} CASCADE", "permission denied")

@@ -75,7 +75,7 @@ def service(tmp_path_factory):
     env = {**os.environ, "QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(var),
            "DATABASE_URL": f"sqlite:///{var / 'qianli.db'}", "REDIS_URL": f"{REDIS_BASE}/{REDIS_DB}",
            "QIANLI_PUBLIC_BASE_URL": base, "QIANLI_LOG_LEVEL": "WARNING",
-           "QIANLI_QUIET_HOURS": "",  # the notice goes out whatever the time of day
+           "QIANLI_QUIET_HOURS": "off",  # the notice goes out whatever the time of day ("" would mean the default)
            "QIANLI_SMS_RESEND_COOLDOWN_S": "1"}  # the demo waits out a longer one (60 s by default)
     log_path = tmp_path / "service.log"
     log = open(log_path, "ab")  # noqa: SIM115 - closed below

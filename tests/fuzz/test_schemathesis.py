@@ -57,7 +57,8 @@ def live(committed_runtime, monkeypatch):
     from api.app import create_app
     from qianli.db import session_scope
     from qianli.models import Company
-    from qianli.services.auth import Principal, create_hr_user, issue_access_token
+    from qianli.models import Employee, HrUser
+    from qianli.services.auth import Principal, create_hr_user, issue_access_token, open_hr_session
     from qianli.services.cases import open_case
     from qianli.services.employees import create_employee
 
@@ -82,13 +83,19 @@ def live(committed_runtime, monkeypatch):
         fresh.wechat_openid = "openid-fuzz-fresh"
         s.flush()
         ids = {"case_id": case.id, "employee_id": emp.id}
-        tokens = {
-            "employeeToken": issue_access_token(rt.settings, Principal("employee", emp.id, company.id, "openid-fuzz"))[0],
-            "hrToken": issue_access_token(rt.settings, Principal("hr", hr.id, company.id, role="hr_manager"))[0],
-            # an employee without a case, for the stateful run (submitResignation -> the case's operations)
-            "freshEmployeeToken": issue_access_token(rt.settings, Principal("employee", fresh.id, company.id,
-                                                                            "openid-fuzz-fresh"))[0],
-        }
+        hr_id, company_id, fresh_id = hr.id, company.id, fresh.id
+
+    def tokens() -> dict[str, str]:
+        """Fresh credentials for each operation: hrLogout ends an HR session, unbindEmployee the employee's."""
+        with session_scope(rt.session_factory) as s:
+            epoch = s.get(Employee, ids["employee_id"]).session_epoch or 0
+            fresh_epoch = s.get(Employee, fresh_id).session_epoch or 0
+            return {"employeeToken": issue_access_token(rt.settings, Principal(
+                        "employee", ids["employee_id"], company_id, "openid-fuzz", epoch=epoch))[0],
+                    "hrToken": open_hr_session(s, rt.settings, s.get(HrUser, hr_id)).access_token,
+                    # an employee without a case, for the stateful run (submitResignation -> the case's operations)
+                    "freshEmployeeToken": issue_access_token(rt.settings, Principal(
+                        "employee", fresh_id, company_id, "openid-fuzz-fresh", epoch=fresh_epoch))[0]}
     app = create_app(rt)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -118,7 +125,7 @@ def test_whole_contract(live):
     assert len(operations) >= 15  # the whole document, not a part of it
     failures: list[str] = []
     for operation in operations:
-        headers = _auth_headers(operation, tokens)
+        headers = _auth_headers(operation, tokens())
         known = {name: ids[name] for name in ("case_id", "employee_id") if "{" + name + "}" in operation.path}
         strategies = [operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)]
         if known:
@@ -208,7 +215,8 @@ def test_stateful_and_boundary_phases(live, tmp_path):
     import subprocess
     import sys
 
-    base_url, tokens, _ids = live
+    base_url, fresh_tokens, _ids = live
+    tokens = fresh_tokens()
     schema_path = tmp_path / "openapi-with-links.json"
     schema_path.write_text(json.dumps(_contract_with_links(), ensure_ascii=False))
     config = tmp_path / "schemathesis.toml"
@@ -228,6 +236,8 @@ def test_stateful_and_boundary_phases(live, tmp_path):
     run = subprocess.run(
         [str(cli), "--config-file", str(config), "run", str(schema_path), "--url", base_url,
          "--phases", "coverage,fuzzing,stateful", "--seed", "20261127",
+         # the run's credentials must stay valid (test_whole_contract fuzzes these two with fresh ones)
+         "--exclude-operation-id", "hrLogout", "--exclude-operation-id", "unbindEmployee",
          "--workers", "1", "--checks", ",".join(c.__name__ for c in CHECKS), "--request-timeout", "60",
          "--suppress-health-check", "all", "--generation-database", "none", "--no-color", "--output-truncate", "false",
          "--report", "junit", "--report-junit-path", str(report)],
