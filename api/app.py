@@ -23,6 +23,8 @@ from api.blueprints import BLUEPRINT_MODULES, PLAIN_BLUEPRINT_MODULES
 from api.context import finish_request_session
 from api.observe import install_request_observation
 from api.errors import ErrorSchema, domain_error_response, http_error_payload
+from api.limits import check_request_limits
+from api.multipart import check_multipart_parts
 
 __all__ = ["create_app", "QianLiApi"]
 
@@ -41,6 +43,10 @@ def create_app(rt: Runtime | None = None) -> Flask:
     set_runtime(rt)
     settings = rt.settings
     configure_logging(settings.log_level, settings.log_format)
+    if settings.is_production:  # fail closed: never serve as a database role that can rewrite the evidence
+        from qianli.migrate import check_app_role
+
+        check_app_role(rt.engine)
 
     app = Flask("qianli")
     app.config.update(
@@ -56,7 +62,12 @@ def create_app(rt: Runtime | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_URL="/docs-static/",
         API_SPEC_OPTIONS={
             "info": {"description": "Backend of the QianLi mini-program and HR console. "
-                                    "Errors: {code, status, message, errors?, details?} with a stable string code."},
+                                    "Errors: {code, status, message, errors?, details?} with a stable string code. "
+                                    "Limits: dates and date-times 1900-01-01..2100-12-31 (else 422 validation_failed); "
+                                    f"JSON nesting depth {settings.max_json_depth} (400 json_too_deep); request target "
+                                    f"{settings.max_url_bytes} bytes (414 uri_too_long); header field "
+                                    f"{settings.max_header_bytes} bytes (431 request_header_too_large); "
+                                    "unknown multipart parts are refused (422 validation_failed)."},
             "servers": [{"url": settings.public_base_url}],
             "components": {"securitySchemes": SECURITY_SCHEMES},
         },
@@ -81,6 +92,12 @@ def create_app(rt: Runtime | None = None) -> Flask:
         return domain_error_response(err)
 
     @app.before_request
+    def _request_limits():
+        # First: nothing below may parse a body nested deeper than the limit (RecursionError).
+        check_request_limits(request, max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes,
+                             max_json_depth=settings.max_json_depth)
+
+    @app.before_request
     def _content_type_rule():
         if request.method in ("POST", "PUT", "PATCH") and request.path.startswith("/api/"):
             has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")
@@ -95,6 +112,10 @@ def create_app(rt: Runtime | None = None) -> Flask:
         where = _nul_location()
         if where:
             raise InvalidInput("nul_character", "请求中含有不允许的空字符（U+0000）", details={"location": where})
+
+    @app.before_request
+    def _no_unknown_multipart_parts():
+        check_multipart_parts(app, request)
 
     @app.after_request
     def _finish_transaction(response):

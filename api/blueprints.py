@@ -6,6 +6,7 @@ BLUEPRINT_MODULES = [
     "api.sessions",
     "api.cases",
     "api.company",
+    "api.calendar",
     "api.wechat",
     "api.sms",
     "api.roster",
@@ -15,7 +16,9 @@ BLUEPRINT_MODULES = [
     "api.case_actions",
     "api.reminders",
     "api.faces",
+    "api.identity_changes",
     "api.signing",
+    "api.agreement",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).

@@ -42,6 +42,9 @@ STATUS_BY_ERROR: list[tuple[type[de.DomainError], int]] = [
     (de.PayloadTooLarge, 413),
     (de.UnsupportedMediaType, 415),
     (de.ServiceUnavailable, 503),
+    (de.MalformedRequest, 400),
+    (de.UriTooLong, 414),
+    (de.HeaderTooLarge, 431),
 ]
 
 # Codes for errors raised by the HTTP machinery itself (routing, webargs, werkzeug).
@@ -53,10 +56,14 @@ HTTP_CODES = {
     405: ("method_not_allowed", "不支持该请求方法"),
     409: ("conflict", "请求与当前状态冲突"),
     413: ("payload_too_large", "请求内容过大"),
+    414: ("uri_too_long", "请求地址（含查询参数）过长"),
     415: ("unsupported_media_type", "不支持的内容类型"),
+    417: ("expectation_failed", "不支持该 Expect 请求头"),
     422: ("validation_failed", "请求参数无效"),
     429: ("rate_limited", "请求过于频繁"),
+    431: ("request_header_too_large", "请求头过大"),
     500: ("internal_error", "服务器内部错误"),
+    501: ("not_implemented", "不支持该请求"),
     503: ("service_unavailable", "服务暂不可用"),
 }
 

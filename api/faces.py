@@ -14,6 +14,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from qianli.services import faces as svc
+from qianli.services.identity_trust import EMPLOYER_FACE_SOURCES, FACE_SOURCE_LABELS
 from qianli.services.cases import get_employee
 from qianli.services.review import get_hr_employee, get_reviewer
 
@@ -115,6 +116,10 @@ class FaceStatusSchema(ma.Schema):
     locked = ma.fields.Boolean(required=True)
     locked_at = ma.fields.AwareDateTime(allow_none=True)
     consecutive_failures = ma.fields.Integer(required=True)
+    provided_by_employer = ma.fields.Boolean(allow_none=True, metadata={
+        "description": "The reference came from HR (hr_upload, roster_import): it counts only once the employee "
+                       "confirms it (confirmFaceReference)"})
+    employee_confirmed_at = ma.fields.AwareDateTime(allow_none=True)
 
 
 def _status_body(st: svc.FaceStatus) -> dict:
@@ -124,7 +129,9 @@ def _status_body(st: svc.FaceStatus) -> dict:
             "enrolled_by": e.enrolled_by if e else None, "source": e.source if e else None,
             "version": e.version if e else None, "photo_kept_until": st.photo_kept_until,
             "locked": st.locked, "locked_at": st.lock.locked_at if st.lock else None,
-            "consecutive_failures": st.consecutive_failures}
+            "consecutive_failures": st.consecutive_failures,
+            "provided_by_employer": (e.source in EMPLOYER_FACE_SOURCES) if e else None,
+            "employee_confirmed_at": e.employee_confirmed_at if e else None}
 
 
 class EnrolFlagsSchema(StrictSchema):
@@ -148,7 +155,8 @@ class UnlockSchema(StrictSchema):
 class HrFace(MethodView):
     @hr_required()
     @blp.response(200, FaceStatusSchema)
-    @blp.doc(operationId="getFaceEnrolment", summary="An employee's face consent, enrolment and lock state")
+    @blp.doc(operationId="getFaceEnrolment", summary="An employee's face consent, enrolment and lock state",
+             description="A department head: employees of their department only (others: 404).")
     def get(self, employee_id):
         p = current_principal()
         emp = get_hr_employee(db(), get_reviewer(db(), p.subject_id, p.company_id), employee_id)
@@ -162,7 +170,9 @@ class HrFace(MethodView):
              summary="Enrol (or replace) an employee's reference face from one photo",
              description="409 face_consent_missing unless the employee gave consent (giveFaceConsent) or "
                          "written_consent_attested=true. Only the encrypted template is kept; the photo is "
-                         "not kept unless QIANLI_FACE_PHOTO_RETENTION_S > 0.")
+                         "not kept unless QIANLI_FACE_PHOTO_RETENTION_S > 0. The reference is 'provided by the "
+                         "employer': face checks refuse it (409 face_reference_unconfirmed) until the employee "
+                         "confirms it in the mini-program (confirmFaceReference) or enrols their own face.")
     def put(self, flags, files, employee_id):
         p = current_principal()
         rt = runtime()
@@ -285,3 +295,135 @@ class SigningIntents(MethodView):
                                        case_id=args["case_id"], letter_sha256=args["letter_sha256"],
                                        meta=_meta(p.openid))
         return {"intent_id": it.id, "expires_at": it.expires_at}
+
+
+# -- the employee's own reference -------------------------------------------------------------------
+class MyReferenceSchema(ma.Schema):
+    enrolled = ma.fields.Boolean(required=True)
+    version = ma.fields.Integer(allow_none=True)
+    source = ma.fields.String(allow_none=True)
+    source_label = ma.fields.String(allow_none=True, metadata={"description": "zh-CN, to show the employee"})
+    provided_by_employer = ma.fields.Boolean(required=True)
+    needs_confirmation = ma.fields.Boolean(required=True)
+    enrolled_at = ma.fields.AwareDateTime(allow_none=True)
+    employee_confirmed_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class ConfirmReferenceSchema(StrictSchema):
+    version = ma.fields.Integer(required=True, validate=ma.validate.Range(min=1), metadata={
+        "description": "The version shown (guards against a photo replaced meanwhile)"})
+    accept = ma.fields.Boolean(required=True, metadata={
+        "description": "true: this is my photo; false: it is not (the reference is deleted and HR alerted)"})
+
+
+class CertifiedStartSchema(ma.Schema):
+    biz_token = ma.fields.String(required=True, metadata={"description": "Give it to the FaceID mini-program plugin"})
+    url = ma.fields.String(required=True)
+    expires_in_s = ma.fields.Integer(required=True)
+    provider = ma.fields.String(required=True)
+
+
+class CertifiedFinishSchema(StrictSchema):
+    biz_token = ma.fields.String(required=True, validate=NonBlank(128))
+
+
+def _my_reference(company_id: str, employee_id: str) -> dict:
+    st = svc.face_status(db(), company_id=company_id, employee_id=employee_id)
+    e = st.enrolment
+    employer = bool(e and e.source in EMPLOYER_FACE_SOURCES)
+    return {"enrolled": e is not None, "version": e.version if e else None, "source": e.source if e else None,
+            "source_label": FACE_SOURCE_LABELS.get(e.source, e.source) if e else None,
+            "provided_by_employer": employer, "needs_confirmation": employer and e.employee_confirmed_at is None,
+            "enrolled_at": e.updated_at if e else None, "employee_confirmed_at": e.employee_confirmed_at if e else None}
+
+
+@blp.route("/faces/reference")
+class MyReference(MethodView):
+    @employee_required
+    @blp.response(200, MyReferenceSchema)
+    @blp.doc(operationId="getMyFaceReference",
+             summary="Where the employee's face reference came from, and whether it waits for their confirmation")
+    def get(self):
+        p = current_principal()
+        return _my_reference(p.company_id, p.subject_id)
+
+
+@blp.route("/faces/reference/confirmation")
+class MyReferenceConfirmation(MethodView):
+    @employee_required
+    @blp.arguments(ConfirmReferenceSchema)
+    @blp.response(200, MyReferenceSchema)
+    @blp.doc(operationId="confirmFaceReference",
+             summary="Confirm (or reject) the reference photo the employer provided",
+             description="409 face_reference_not_employer (the employee's own reference needs no confirmation), "
+                         "409 face_reference_changed (another version now), 409 identity_not_settled (a WeChat "
+                         "binding in its cooling period cannot vouch for a face). Rejecting deletes it and alerts HR.")
+    def post(self, args):
+        p = current_principal()
+        svc.confirm_face_reference(db(), runtime(), company_id=p.company_id, employee_id=p.subject_id,
+                                   version=args["version"], accept=args["accept"], meta=_meta(p.openid))
+        return _my_reference(p.company_id, p.subject_id)
+
+
+@blp.route("/faces/enrolment/challenges")
+class EnrolmentChallenges(MethodView):
+    @employee_required
+    @blp.response(201, ChallengeSchema)
+    @blp.doc(operationId="startFaceEnrolmentChallenge",
+             summary="A liveness challenge to enrol the employee's own face (self-enrolment; needs consent)")
+    def post(self):
+        p = current_principal()
+        rt = runtime()
+        ch = svc.start_enrolment_challenge(db(), rt, company_id=p.company_id, employee_id=p.subject_id)
+        s = rt.settings
+        return {"nonce": ch.nonce, "actions": list(ch.actions), "expires_at": ch.expires_at_dt,
+                "expires_in_s": int(ch.expires_at - ch.issued_at), "min_frames": s.liveness_min_frames,
+                "max_frames": s.liveness_max_frames, "max_frame_bytes": s.liveness_max_frame_bytes}
+
+
+@blp.route("/faces/enrolment/challenges/<string:nonce>/enrol")
+class EnrolMyFace(MethodView):
+    @employee_required
+    @blp.arguments(BurstSchema, location="files")
+    @blp.response(201, MyReferenceSchema)
+    @blp.doc(operationId="enrolMyFace",
+             summary="Submit the liveness burst: the employee's own capture becomes the face reference",
+             description="Replaces any other reference (an employer-provided one included). 422 liveness_failed; "
+                         "the challenge is spent by any submission.")
+    def post(self, files, nonce):
+        p = current_principal()
+        rt = runtime()
+        limit = rt.settings.liveness_max_frame_bytes
+        frames = [_read(f, limit) for f in files["frames"][: rt.settings.liveness_max_frames + 1]]
+        svc.self_enrol(db(), rt, company_id=p.company_id, employee_id=p.subject_id, nonce=nonce, frames=frames,
+                       meta=_meta(p.openid))
+        return _my_reference(p.company_id, p.subject_id), 201
+
+
+@blp.route("/faces/certified-enrolments")
+class CertifiedEnrolments(MethodView):
+    @employee_required
+    @blp.response(201, CertifiedStartSchema)
+    @blp.doc(operationId="startCertifiedFaceEnrolment",
+             summary="Start a Tencent Cloud FaceID (人脸核身) check against the ID number on the roster",
+             description="503 faceid_not_configured when QIANLI_FACEID_BACKEND=off; 409 national_id_missing.")
+    def post(self):
+        p = current_principal()
+        return svc.start_certified_enrolment(db(), runtime(), company_id=p.company_id, employee_id=p.subject_id), 201
+
+
+@blp.route("/faces/certified-enrolments/finish")
+class CertifiedEnrolmentFinish(MethodView):
+    @employee_required
+    @blp.arguments(CertifiedFinishSchema)
+    @blp.response(201, MyReferenceSchema)
+    @blp.doc(operationId="finishCertifiedFaceEnrolment",
+             summary="After the FaceID plugin: the live face matched the ID's authoritative photo -> reference",
+             description="409 faceid_not_finished (the plugin has not completed), 422 faceid_failed, 409 "
+                         "faceid_identity_mismatch, 422 faceid_token_invalid (unknown, expired, used, another "
+                         "employee's).")
+    def post(self, args):
+        p = current_principal()
+        svc.finish_certified_enrolment(db(), runtime(), company_id=p.company_id, employee_id=p.subject_id,
+                                       biz_token=args["biz_token"], meta=_meta(p.openid))
+        return _my_reference(p.company_id, p.subject_id), 201

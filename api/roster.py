@@ -20,8 +20,13 @@ blp = Blueprint("roster", __name__, url_prefix="/api/v1/hr/roster", description=
 
 
 class RosterFileSchema(StrictSchema):
+    """The multipart body (documentation; the view reads it): the file and, optionally, the flags as
+    form fields. Any other part is refused (api/multipart.py)."""
+
     file = ma.fields.Raw(required=True, metadata={"type": "string", "format": "binary",
                                                   "description": "CSV (UTF-8 or GBK) or XLSX roster"})
+    good_rows_only = ma.fields.Boolean(metadata={"description": "As the query parameter (a form field wins)"})
+    dry_run = ma.fields.Boolean(metadata={"description": "As the query parameter (a form field wins)"})
 
 
 class RosterFlagsSchema(StrictSchema):
@@ -62,6 +67,10 @@ class RosterReportSchema(ma.Schema):
     created_numbers = ma.fields.List(ma.fields.String(), required=True)
     updated_numbers = ma.fields.List(ma.fields.String(), required=True)
     photos = ma.fields.List(ma.fields.Nested(PhotoResultSchema), required=True)
+    phone_changes = ma.fields.List(ma.fields.Dict(), required=True, metadata={
+        "description": "Employees whose phone this import changed: {employee_no, row, change_id, usable_from}. "
+                       "Each is an identity change announced to the old number; the new one is usable for "
+                       "signing after the employee confirms or QIANLI_IDENTITY_COOLING_DAYS"})
 
 
 def _form_flags() -> dict:
@@ -76,18 +85,26 @@ def _form_flags() -> dict:
 class Roster(MethodView):
     @hr_required("hr_specialist", "hr_manager")
     @blp.arguments(RosterFlagsSchema, location="query")
-    @blp.arguments(RosterFileSchema, location="files")
     @blp.response(200, RosterReportSchema)
     @blp.doc(operationId="importRoster", summary="Import or update employees from a CSV/XLSX roster",
              description="Columns (Chinese or English headers): 工号/employee_no, 姓名/name, 部门/department, "
                          "职位/position, 入职日期/hire_date, 试用期结束/probation_end, 合同期限/contract_term, "
                          "手机号/phone, 身份证号/national_id, 照片/photo. Re-importing updates by employee number. "
                          "Any bad row: 422 roster_has_errors with the report in details and nothing changed, "
-                         "unless good_rows_only.")
-    def post(self, flags, files):
+                         "unless good_rows_only. A changed phone is an identity change (see phone_changes); for "
+                         "an employee with a case in progress it is a bad row (phone_change_case_open). "
+                         "Parts other than file, good_rows_only and dry_run are refused.",
+             requestBody={"required": True, "content": {"multipart/form-data": {"schema": RosterFileSchema}}})
+    def post(self, flags):
         flags = {**flags, **{k: v for k, v in _form_flags().items() if k in request.form}}
-        data = files["file"].read(runtime().settings.roster_max_bytes + 1)
-        report = svc.import_roster(db(), runtime(), company_id=current_principal().company_id, data=data,
-                                   good_rows_only=flags["good_rows_only"], dry_run=flags["dry_run"])
+        upload = request.files.get("file")
+        if upload is None:
+            raise InvalidInput("validation_failed", "请求参数无效",
+                               details={"files": {"file": ["Missing data for required field."]}})
+        data = upload.read(runtime().settings.roster_max_bytes + 1)
+        p = current_principal()
+        report = svc.import_roster(db(), runtime(), company_id=p.company_id, data=data,
+                                   good_rows_only=flags["good_rows_only"], dry_run=flags["dry_run"], actor=p.actor,
+                                   source="roster_import")
         svc.photos_not_enrolled(report, "照片请使用命令行 qianli roster import --photos 导入")
         return report.as_dict()

@@ -12,6 +12,7 @@ from flask_smorest import Blueprint
 from cases.errors import Forbidden, InvalidInput, NotFound
 from qianli.services import signing as svc
 from qianli.services.cases import get_case, get_employee_case
+from qianli.services.review import get_hr_case, get_reviewer
 
 from api.auth import current_principal, employee_required, signed_in_required
 from api.context import db, runtime
@@ -51,6 +52,11 @@ class SignatureReportSchema(ma.Schema):
     kind = ma.fields.String(required=True, metadata={"description": "signature | document_timestamp"})
     signer = ma.fields.String(allow_none=True)
     signer_serial = ma.fields.String(allow_none=True)
+    case_id = ma.fields.String(allow_none=True, metadata={
+        "description": "QianLi event certificates: the case the certificate was issued for (signing-context extension)"})
+    intent_sha256 = ma.fields.String(allow_none=True, metadata={
+        "description": "QianLi event certificates: SHA-256 of the signing intent (SMS + face checks) it was issued after; "
+                       "equals intent_sha256 of the case's letter_signed evidence"})
     signing_time = ma.fields.String(allow_none=True, metadata={"description": "from the trusted timestamp, UTC"})
     claimed_time = ma.fields.String(allow_none=True, metadata={"description": "claimed by the signer's software"})
     intact = ma.fields.Boolean(required=True)
@@ -132,13 +138,14 @@ class SignedLetter(MethodView):
     @signed_in_required
     @blp.response(200, {"type": "string", "format": "binary"}, content_type="application/pdf")
     @blp.doc(operationId="getSignedLetter", summary="The latest signed letter (countersigned once HR approved)",
-             description="The employee for their own case; HR staff for their company's cases.")
+             description="The employee for their own case; HR staff for the cases getCase shows them "
+                         "(a department head: their department's).")
     def get(self, case_id):
         p = current_principal()
         if p.kind == "employee":
             case = get_employee_case(db(), case_id, employee_id=p.subject_id, company_id=p.company_id)
-        elif p.kind == "hr":
-            case = get_case(db(), case_id, p.company_id)
+        elif p.kind == "hr":  # the HR scoping of getCase (a department head: their department only)
+            case = get_hr_case(db(), get_reviewer(db(), p.subject_id, p.company_id), case_id)
         else:  # pragma: no cover - signed_in_required admits only these two
             raise Forbidden("signed_in_only", "请先登录")
         doc = svc.latest_letter(db(), case)
@@ -162,7 +169,7 @@ class Verification(MethodView):
                          "result (ok=false); a non-PDF is 422 pdf_invalid.",
              requestBody={"required": True, "content": {"multipart/form-data": {"schema": {
                  "type": "object", "required": ["file"],
-                 "properties": {"file": {"type": "string", "format": "binary"}}}}}})
+                 "properties": {"file": {"type": "string", "format": "binary"}}, "additionalProperties": False}}}})
     def post(self):
         rt = runtime()
         data = _single_file("file", rt.settings.verify_max_bytes)

@@ -22,6 +22,9 @@ __all__ = [
     "PayloadTooLarge",
     "UnsupportedMediaType",
     "ServiceUnavailable",
+    "MalformedRequest",
+    "UriTooLong",
+    "HeaderTooLarge",
 ]
 
 
@@ -101,3 +104,21 @@ class ServiceUnavailable(DomainError):
     """An outside service (WeChat, SMS, TSA, database, Redis) is not answering (503)."""
 
     default_code = "service_unavailable"
+
+
+class MalformedRequest(DomainError):
+    """The request cannot be read at all, e.g. JSON nested deeper than allowed (400)."""
+
+    default_code = "bad_request"
+
+
+class UriTooLong(DomainError):
+    """The request target (path and query string) is longer than allowed (414)."""
+
+    default_code = "uri_too_long"
+
+
+class HeaderTooLarge(DomainError):
+    """A request header field is larger than allowed (431)."""
+
+    default_code = "request_header_too_large"

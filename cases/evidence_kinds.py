@@ -41,10 +41,12 @@ class EvidenceKind(str, Enum):
     LETTER_COUNTERSIGNED = "letter_countersigned"
     HR_ALERT_RAISED = "hr_alert_raised"
     DOSSIER_EXPORTED = "dossier_exported"
+    DATES_RECOMPUTED = "dates_recomputed"
     # HR review
     REVIEW_LAST_DAY_PROPOSED = "review_last_day_proposed"
     REVIEW_LAST_DAY_CONFIRMED = "review_last_day_confirmed"
     REVIEW_LAST_DAY_DECLINED = "review_last_day_declined"
+    AGREEMENT_ADDENDUM_SIGNED = "agreement_addendum_signed"
     WITHDRAWAL_REQUESTED = "withdrawal_requested"
     WITHDRAWAL_DECLINED = "withdrawal_declined"
     CHAT_EVIDENCE_RECORDED = "chat_evidence_recorded"
@@ -66,6 +68,8 @@ class EvidenceKind(str, Enum):
     IDENTITY_CHANGE_CONFIRMED = "identity_change_confirmed"
     IDENTITY_CHANGE_OBJECTED = "identity_change_objected"
     FACE_REFERENCE_CONFIRMED = "face_reference_confirmed"
+    FACE_REFERENCE_REJECTED = "face_reference_rejected"
+    IDENTITY_WECHAT_REBOUND = "identity_wechat_rebound"
     # reminders
     REMINDER_SCHEDULE_CREATED = "reminder_schedule_created"
     REMINDER_SENT = "reminder_sent"
@@ -84,7 +88,8 @@ _K, _V = EvidenceKind, DossierView
 
 EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.CASE_OPENED: _V.CASE, _K.CASE_FORM_UPDATED: _V.CASE, _K.CASE_SUBMIT_LETTER: _V.CASE, _K.LETTER_SIGNED: _V.CASE,
-    _K.HR_ALERT_RAISED: _V.CASE, _K.DOSSIER_EXPORTED: _V.CASE,
+    _K.HR_ALERT_RAISED: _V.CASE, _K.DOSSIER_EXPORTED: _V.CASE, _K.DATES_RECOMPUTED: _V.CASE,
+    _K.AGREEMENT_ADDENDUM_SIGNED: _V.APPROVALS,
     _K.CASE_APPROVE_FIRST: _V.APPROVALS, _K.CASE_APPROVE_FINAL: _V.APPROVALS, _K.CASE_RETURN_FOR_REVISION: _V.APPROVALS,
     _K.CASE_WITHDRAW: _V.APPROVALS, _K.CASE_CLOSE: _V.APPROVALS, _K.LETTER_COUNTERSIGNED: _V.APPROVALS,
     _K.REVIEW_LAST_DAY_PROPOSED: _V.APPROVALS, _K.REVIEW_LAST_DAY_CONFIRMED: _V.APPROVALS,
@@ -93,6 +98,7 @@ EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.CHAT_EVIDENCE_RECORDED: _V.CHAT, _K.CHAT_NOTICE_CONFIRMED: _V.CHAT, _K.CHAT_NOTICE_DISPUTED: _V.CHAT,
     _K.IDENTITY_PHONE_CHANGED: _V.IDENTITY, _K.IDENTITY_CHANGE_CONFIRMED: _V.IDENTITY,
     _K.IDENTITY_CHANGE_OBJECTED: _V.IDENTITY, _K.FACE_REFERENCE_CONFIRMED: _V.IDENTITY,
+    _K.FACE_REFERENCE_REJECTED: _V.IDENTITY, _K.IDENTITY_WECHAT_REBOUND: _V.IDENTITY,
     _K.REMINDERS_STOPPED: _V.REMINDERS,
     _K.WECHAT_BIND: _V.IDENTITY, _K.WECHAT_UNBIND: _V.IDENTITY, _K.SMS_CODE_SENT: _V.IDENTITY,
     _K.SMS_CODE_VERIFIED: _V.IDENTITY, _K.FACE_CONSENT_GIVEN: _V.IDENTITY, _K.FACE_CONSENT_WITHDRAWN: _V.IDENTITY,
@@ -116,6 +122,8 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.LETTER_COUNTERSIGNED: "公司会签辞职信",
     _K.HR_ALERT_RAISED: "HR 提醒",
     _K.DOSSIER_EXPORTED: "导出离职档案",
+    _K.DATES_RECOMPUTED: "按公布的节假日安排重新计算日期",
+    _K.AGREEMENT_ADDENDUM_SIGNED: "签署提前离职协议（劳动合同法第三十六条；员工签名、公司盖章）",
     _K.REVIEW_LAST_DAY_PROPOSED: "提出提前的最后工作日（协商一致）",
     _K.REVIEW_LAST_DAY_CONFIRMED: "员工确认最后工作日",
     _K.REVIEW_LAST_DAY_DECLINED: "员工不同意提前的最后工作日",
@@ -128,6 +136,8 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.IDENTITY_CHANGE_CONFIRMED: "员工确认身份要素变更",
     _K.IDENTITY_CHANGE_OBJECTED: "员工反对身份要素变更",
     _K.FACE_REFERENCE_CONFIRMED: "员工确认 HR 提供的人脸参考",
+    _K.FACE_REFERENCE_REJECTED: "员工不认可 HR 提供的人脸参考（已删除）",
+    _K.IDENTITY_WECHAT_REBOUND: "HR 解绑后重新绑定微信（身份要素变更）",
     _K.REMINDERS_STOPPED: "催告已停止",
     _K.WECHAT_BIND: "绑定微信",
     _K.WECHAT_UNBIND: "解绑微信",

@@ -402,6 +402,15 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
         return body, f"reference photo {reference_photo.name} enrolled (version {body.get('version')})"
     run.step("HR 录入参考照片 enrolFace", enrol)
 
+    def confirm_reference():
+        mine = _json(api.call("getMyFaceReference", token=emp["token"]))
+        body = _json(api.call("confirmFaceReference", token=emp["token"],
+                              json={"version": mine["version"], "accept": True}))
+        if body.get("needs_confirmation"):
+            raise DemoFailed("confirmFaceReference did not confirm", body=json.dumps(body, ensure_ascii=False))
+        return body, f"{body['source_label']} confirmed by the employee (version {body['version']})"
+    run.step("员工确认 HR 提供的参考照片 confirmFaceReference", confirm_reference)
+
     def challenge():
         body = _json(api.call("startLivenessChallenge", token=emp["token"], expect=(201,), json={"case_id": case_id}))
         return body, f"actions {' → '.join(body['actions'])}, {body['min_frames']}–{body['max_frames']} frames, " \

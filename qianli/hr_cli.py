@@ -52,7 +52,7 @@ def roster_import(file: Path, company_code: str, good_rows_only: bool, dry_run: 
             if company is None:
                 raise click.ClickException(f"no company {company_code!r}")
             report = svc.import_roster(s, rt, company_id=company.id, data=data, good_rows_only=good_rows_only,
-                                       dry_run=dry_run)
+                                       dry_run=dry_run, actor="cli:roster-import", source="cli")
             if photos_dir is not None and not dry_run:
                 svc.enrol_photos(s, rt, report, photos_dir, company_id=company.id, actor="cli:roster-import")
             elif photos_dir is None:

@@ -51,6 +51,9 @@ class Settings:
     data_keys: str = _s("QIANLI_DATA_KEYS", "", "AES-256-GCM keys for fields at rest: 'kid:base64key[,kid:base64key...]'; the first is used to encrypt, all to decrypt (rotation).", secret=True)
     lookup_key: str = _s("QIANLI_LOOKUP_KEY", "", "HMAC key for searchable hashes of phone numbers and IDs (base64, 32 bytes).", secret=True)
     max_request_bytes: int = _s("QIANLI_MAX_REQUEST_BYTES", 12 * 1024 * 1024, "Largest accepted request body in bytes (uploads included).")
+    max_json_depth: int = _s("QIANLI_MAX_JSON_DEPTH", 32, "Deepest nesting of arrays/objects accepted in a JSON body (deeper: 400 json_too_deep).")
+    max_url_bytes: int = _s("QIANLI_MAX_URL_BYTES", 4096, "Longest request target (path and query string) in bytes (longer: 414 uri_too_long). Keep it below gunicorn's request-line limit (8190).")
+    max_header_bytes: int = _s("QIANLI_MAX_HEADER_BYTES", 8192, "Largest single request header field (name and value) in bytes (larger: 431 request_header_too_large). Keep it below gunicorn's limit_request_field_size (32768 in config/gunicorn.conf.py).")
     access_token_ttl_s: int = _s("QIANLI_ACCESS_TOKEN_TTL_S", 900, "Lifetime of employee and HR access tokens, seconds.")
     refresh_token_ttl_s: int = _s("QIANLI_REFRESH_TOKEN_TTL_S", 30 * 86400, "Lifetime of employee refresh tokens, seconds.")
     hr_session_ttl_s: int = _s("QIANLI_HR_SESSION_TTL_S", 8 * 3600, "Lifetime of an HR login (server-side session, token and console cookie), seconds.")
@@ -69,7 +72,7 @@ class Settings:
 
     # --- notice rules --------------------------------------------------------------------
     letter_due_working_days: int = _s("QIANLI_LETTER_DUE_WORKING_DAYS", 3, "Working days after notice arrival by which the signed letter is due (companies may override).")
-    holidays_extend_notice: bool = _s("QIANLI_HOLIDAYS_EXTEND_NOTICE", False, "Default for companies: whether statutory holidays extend the 30/3-day notice period (disputed in law).")
+    holidays_extend_notice: bool = _s("QIANLI_HOLIDAYS_EXTEND_NOTICE", False, "Default for companies: whether statutory holidays extend the 30/3-day notice period (disputed in law). Reading implemented: only the statutory days of the 放假办法 extend it, not the whole holiday block (see \"Working days and holidays\").")
 
     # --- identity: WeChat -----------------------------------------------------------------
     wechat_backend: str = _s("QIANLI_WECHAT_BACKEND", "dev", "'dev' (accepts codes 'dev-<openid>'; development only) or 'api' (the real WeChat API).", choices=("dev", "api"))
@@ -116,6 +119,13 @@ class Settings:
     liveness_min_frames: int = _s("QIANLI_LIVENESS_MIN_FRAMES", 3, "Fewest frames in a liveness burst (a neutral frame and one per action).")
     liveness_max_frames: int = _s("QIANLI_LIVENESS_MAX_FRAMES", 8, "Most frames in a liveness burst.")
     liveness_max_frame_bytes: int = _s("QIANLI_LIVENESS_MAX_FRAME_BYTES", 2 * 1024 * 1024, "Largest single frame of a liveness burst, bytes.")
+    identity_cooling_days: int = _s("QIANLI_IDENTITY_COOLING_DAYS", 7, "Days a changed phone number, or a WeChat binding made after an HR unbind, waits before it can be used for signing, unless the employee confirms it from the WeChat that was bound before (1-90).")
+    faceid_backend: str = _s("QIANLI_FACEID_BACKEND", "off", "Certified real-name face enrolment: 'off' or 'tencent' (Tencent Cloud FaceID 人脸核身 DetectAuth + GetDetectInfoEnhanced).", choices=("off", "tencent"))
+    faceid_tencent_endpoint: str = _s("QIANLI_FACEID_TENCENT_ENDPOINT", "faceid.tencentcloudapi.com", "Tencent Cloud FaceID endpoint host (host:port; http:// prefix allowed for a local emulation).")
+    faceid_tencent_region: str = _s("QIANLI_FACEID_TENCENT_REGION", "ap-guangzhou", "Tencent Cloud FaceID region.")
+    faceid_tencent_secret_id: str = _s("QIANLI_FACEID_TENCENT_SECRET_ID", "", "Tencent Cloud SecretId for FaceID.", secret=True)
+    faceid_tencent_secret_key: str = _s("QIANLI_FACEID_TENCENT_SECRET_KEY", "", "Tencent Cloud SecretKey for FaceID.", secret=True)
+    faceid_tencent_rule_id: str = _s("QIANLI_FACEID_TENCENT_RULE_ID", "", "FaceID RuleId (业务流程ID) from the Tencent Cloud console.")
     signing_intent_window_s: int = _s("QIANLI_SIGNING_INTENT_WINDOW_S", 300, "SMS and face checks must both pass within this many seconds to earn a signing intent.")
     signing_intent_ttl_s: int = _s("QIANLI_SIGNING_INTENT_TTL_S", 600, "Lifetime of a signing intent, seconds.")
 
@@ -295,6 +305,11 @@ def _check(s: Settings) -> None:
             raise ValueError
     except ValueError as exc:
         raise SettingsError("QIANLI_LOOKUP_KEY must be base64 of at least 32 bytes") from exc
+    for var, value, low, high in (("QIANLI_MAX_JSON_DEPTH", s.max_json_depth, 2, 200),
+                                  ("QIANLI_MAX_URL_BYTES", s.max_url_bytes, 256, 8000),
+                                  ("QIANLI_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 32 * 1024)):
+        if not low <= value <= high:
+            raise SettingsError(f"{var}={value}: must be between {low} and {high}")
     s.reminder_retry_schedule()
     from cases.reminders import QuietHours
 
@@ -315,6 +330,8 @@ def _check(s: Settings) -> None:
             raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: cannot read ({exc.strerror})") from exc
         if b"-----BEGIN CERTIFICATE-----" not in pem:
             raise SettingsError(f"QIANLI_TSA_TRUST_ROOTS={s.tsa_trust_roots!r}: no PEM certificate in the file")
+    if not 1 <= s.identity_cooling_days <= 90:
+        raise SettingsError(f"QIANLI_IDENTITY_COOLING_DAYS={s.identity_cooling_days}: must be between 1 and 90")
     if s.anchor_interval_s < 60:
         raise SettingsError(f"QIANLI_ANCHOR_INTERVAL_S={s.anchor_interval_s}: at least 60 seconds")
     if s.migration_database_url and s.migration_database_url.split(":", 1)[0] != s.database_url.split(":", 1)[0]:
@@ -323,6 +340,10 @@ def _check(s: Settings) -> None:
         raise SettingsError("QIANLI_METRICS_TOKEN must be at least 16 characters (or empty: loopback only)")
     if not 1 <= s.chat_notice_window_days <= 3650:
         raise SettingsError(f"QIANLI_CHAT_NOTICE_WINDOW_DAYS={s.chat_notice_window_days}: must be between 1 and 3650")
+    if s.faceid_backend == "tencent" and not (s.faceid_tencent_secret_id and s.faceid_tencent_secret_key
+                                              and s.faceid_tencent_rule_id):
+        raise SettingsError("QIANLI_FACEID_TENCENT_SECRET_ID, _SECRET_KEY and _RULE_ID are required with "
+                            "QIANLI_FACEID_BACKEND=tencent")
     if s.is_production:
         if s.wechat_backend == "dev":
             raise SettingsError("QIANLI_WECHAT_BACKEND=dev is for development only")

@@ -15,6 +15,7 @@ import string
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
@@ -100,11 +101,14 @@ def _d(d: date | None) -> str:
     return f"{d.year}年{d.month}月{d.day}日" if d else "（未填写）"
 
 
+SRGB_ICC_PATH = Path(__file__).resolve().parent / "data" / "srgb.icc"
+
+
 @lru_cache(maxsize=1)
 def _srgb_icc() -> bytes:
-    from PIL import ImageCms
-
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    """The output intent's sRGB profile, a shipped file (scripts/make-srgb-icc.py): a profile built at run
+    time carries its creation time in the header, which made letters differ between server processes."""
+    return SRGB_ICC_PATH.read_bytes()
 
 
 def _xmp(data: LetterData, created: datetime) -> str:

@@ -55,12 +55,16 @@ class FaceEnrolment(Base):
     template_enc: Mapped[str] = mapped_column(Text)  # v1:<kid>:<base64>, see qianli.crypto
     key_id: Mapped[str] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(64), default="face_recognition/dlib-128")
-    source: Mapped[str] = mapped_column(String(32))  # hr_upload, roster_import
+    # hr_upload, roster_import ("provided by the employer": count only once employee_confirmed_at is set),
+    # self_capture (the employee's own capture with liveness), faceid_tencent (certified real-name check)
+    source: Mapped[str] = mapped_column(String(32))
     photo_sha256: Mapped[str] = mapped_column(String(64))
     consent_id: Mapped[str] = mapped_column(ForeignKey("biometric_consents.id"))
     consent_given_at: Mapped[datetime] = mapped_column(UTCDateTime)
     consent_text_version: Mapped[str] = mapped_column(String(32))
     enrolled_by: Mapped[str] = mapped_column(String(120))
+    employee_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    provider_ref: Mapped[str | None] = mapped_column(String(128), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

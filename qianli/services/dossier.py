@@ -60,6 +60,7 @@ from qianli.runtime import Runtime
 from qianli.services.dossier_report import render_report
 from qianli.services.employees import employee_national_id, employee_phone
 from qianli.services.evidence import append_evidence, case_evidence, to_record
+from qianli.services.identity_trust import dossier_identity
 from qianli.services.review import chat_notice
 from qianli.storage import case_documents, open_store, read_document
 from signing.aio import run_sync
@@ -78,7 +79,7 @@ ANCHOR = "evidence/anchor.json"
 TSA_ROOTS_PEM = "pki/tsa-roots.pem"  # only with an external TSA (QIANLI_TSA_TRUST_ROOTS)
 MAX_MEMBERS = 5000
 MAX_UNCOMPRESSED = 1024 * 1024 * 1024
-PDF_KINDS = ("letter_signed", "letter_countersigned")
+PDF_KINDS = ("letter_signed", "letter_countersigned", "agreement_addendum")
 
 
 # ---- trust services (timestamp authority + root) ------------------------------------------------
@@ -196,7 +197,8 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     notice = chat_notice(session, case)
     notice_json = json.loads(json.dumps(notice, default=_iso)) if notice is not None else None
     members["case/chat-notice.json"] = _json_bytes({"chat_notice": notice_json})
-    identity_summary = None
+    identity_summary = dossier_identity(session, rt, case)
+    members["evidence/identity-provenance.json"] = _json_bytes(identity_summary)
     members["case/employee.json"] = _json_bytes({
         "id": employee.id, "employee_no": employee.employee_no, "name": employee.name,
         "department": employee.department, "position": employee.position, "hire_date": _iso(employee.hire_date),
@@ -429,7 +431,7 @@ def _check_chain(data: bytes, case_id: str | None, manifest: dict[str, Any], res
             occurred = datetime.strptime(d["occurred_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
             records.append(EvidenceRecord(d["case_id"], d["seq"], occurred, d["actor"], d["action"], d["payload"],
                                           d["prev_digest"], d["digest"]))
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         result.problems.append(f"evidence chain: unreadable ({type(exc).__name__})")
         return
     v = verify_chain(records, expected_case_id=case_id)
@@ -506,7 +508,7 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
             raise ValueError("format")
         if not all(isinstance(f.get("sha256"), str) and isinstance(f.get("size"), int) for f in files.values()):
             raise ValueError("file entry")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         problems.append("manifest.json is not a valid dossier manifest")
         return result
     result.case_id = manifest.get("case_id")
@@ -570,7 +572,7 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
     # 4. signed PDFs, verified again
     try:
         index = json.loads(contents.get("documents/index.json", b"{}")).get("documents", [])
-    except ValueError:
+    except (ValueError, AttributeError, RecursionError):
         index = []
     for item in index:
         if "signature_report" not in item or item.get("member") not in contents:
@@ -586,6 +588,9 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
             entry.update(report)
             if report.get("checked") and not report.get("ok"):
                 problems.append(f"{item['member']}: signature verification failed")
+            for sig in (report.get("result") or {}).get("signatures") or []:
+                if sig.get("case_id") not in (None, result.case_id):  # an event certificate issued for another case
+                    problems.append(f"{item['member']}: signed with a certificate issued for case {sig['case_id']}")
         result.signatures.append(entry)
 
     result.ok = not problems

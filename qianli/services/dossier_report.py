@@ -95,7 +95,11 @@ def render_report(*, company, case, employee, entries: list[dict[str, Any]], cha
     line(f"辞职通知到达时间：{_local(case.notice_arrived_at)}　试用期内：{'是' if case.probation else '否'}")
     line(f"申请的最后工作日：{case.requested_last_day or '-'}　法定最早最后工作日：{case.earliest_lawful_last_day}　"
          f"约定最后工作日：{case.agreed_last_day or '-'}")
-    line(f"书面辞职信应提交日期：{case.letter_due_date}　实际提交：{_local(case.letter_submitted_at)}")
+    mark = "（暂定）" if case.dates_provisional else ""
+    line(f"书面辞职信应提交日期：{case.letter_due_date}{mark}　实际提交：{_local(case.letter_submitted_at)}")
+    if case.dates_provisional:
+        line("注：该截止日期所在期间的国务院节假日调休安排在生成本报告时尚未公布，日期按《全国年节及纪念日放假办法》"
+             "规定的法定节假日推算（法定节假日不计为工作日），为暂定日期；安排公布后系统将重新计算并记入证据链。")
     if case.reason_text:
         line(f"离职原因（员工填写）：{case.reason_text}")
     if chat_notice:
@@ -146,6 +150,8 @@ def render_report(*, company, case, employee, entries: list[dict[str, Any]], cha
                 valid = sig.get("valid")
                 level = sig.get("level") or sig.get("pades_level") or ""
                 line(f"      签名人：{signer}　时间：{when}　{'有效' if valid else '无效'}　{level}")
+                if sig.get("case_id"):
+                    line(f"      事件证书签发用于案件 {sig['case_id']}，签署意图 SHA-256：{sig.get('intent_sha256')}")
         if r.get("error"):
             line(f"      错误：{r['error']}")
 

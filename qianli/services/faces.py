@@ -190,6 +190,8 @@ def enrol_reference(session: Session, rt: Runtime, employee: Employee, data: byt
     Needs the employee's active consent, or ``written_consent_attested`` (HR attests a signed
     paper consent form, optionally naming it in ``consent_reference``), which is then recorded
     as a consent of method ``hr_attested_written``. Also used by ``qianli roster import --photos``.
+    Such a reference is "provided by the employer": it counts for verification only once the
+    employee confirms it (:func:`confirm_face_reference`).
     """
     meta = meta or RequestMeta()
     s = rt.settings
@@ -211,7 +213,20 @@ def enrol_reference(session: Session, rt: Runtime, employee: Employee, data: byt
         _evidence_on_open_cases(session, employee.company_id, employee.id, actor, EvidenceKind.FACE_CONSENT_GIVEN, {
             "consent_id": consent.id, "method": consent.method, "text_version": consent.text_version,
             "reference": consent.reference, **meta.as_evidence()})
-    template = rt.cipher.encrypt(np.asarray(face.encoding, dtype="<f8").tobytes(), _TEMPLATE_AAD.format(employee.id))
+    return _store_reference(session, rt, employee, face.encoding, data, source=source, actor=actor, consent=consent,
+                            meta=meta)
+
+
+def _store_reference(session: Session, rt: Runtime, employee: Employee, encoding: Any, data: bytes, *, source: str,
+                     actor: str, consent: BiometricConsent, meta: RequestMeta, provider_ref: str | None = None,
+                     extra: dict[str, Any] | None = None) -> FaceEnrolment:
+    """Save (or replace) the encrypted template and record where it came from (identity history,
+    evidence on open cases). An employer-provided reference waits for the employee's confirmation."""
+    from qianli.services.identity_trust import EMPLOYER_FACE_SOURCES, FACE_SOURCE_LABELS, record_face_reference
+
+    s = rt.settings
+    now = utcnow()
+    template = rt.cipher.encrypt(np.asarray(encoding, dtype="<f8").tobytes(), _TEMPLATE_AAD.format(employee.id))
     key_id = template.split(":", 2)[1]
     photo_sha = hashlib.sha256(data).hexdigest()
     enrolment = _enrolment(session, employee.company_id, employee.id)
@@ -221,10 +236,13 @@ def enrol_reference(session: Session, rt: Runtime, employee: Employee, data: byt
     else:
         enrolment.version += 1
         session.execute(delete(FaceReferencePhoto).where(FaceReferencePhoto.enrolment_id == enrolment.id))
+    employer = source in EMPLOYER_FACE_SOURCES
     enrolment.template_enc, enrolment.key_id, enrolment.source = template, key_id, source
     enrolment.photo_sha256, enrolment.enrolled_by, enrolment.updated_at = photo_sha, actor, now
     enrolment.consent_id, enrolment.consent_given_at = consent.id, consent.given_at
     enrolment.consent_text_version = consent.text_version
+    enrolment.employee_confirmed_at = None if employer else now
+    enrolment.provider_ref = provider_ref
     session.flush()
     if _lock_state(session, employee.company_id, employee.id) is None:
         session.add(FaceLockState(company_id=employee.company_id, employee_id=employee.id))
@@ -237,9 +255,14 @@ def enrol_reference(session: Session, rt: Runtime, employee: Employee, data: byt
         photo.photo_enc = rt.cipher.encrypt(data, _PHOTO_AAD.format(photo.id)).encode()
     session.flush()
     purge_expired_photos(session)
+    change = record_face_reference(session, employee, enrolment, actor=actor, meta=meta)
     _evidence_on_open_cases(session, employee.company_id, employee.id, actor, EvidenceKind.FACE_ENROLLED, {
-        "enrolment_id": enrolment.id, "version": enrolment.version, "source": source, "photo_sha256": photo_sha,
-        "consent_id": consent.id, "photo_kept_s": max(0, s.face_photo_retention_s), **meta.as_evidence()})
+        "enrolment_id": enrolment.id, "version": enrolment.version, "source": source,
+        "source_label": FACE_SOURCE_LABELS.get(source, source),
+        "provenance": "provided by the employer" if employer else "employee_or_certified",
+        "needs_employee_confirmation": employer, "identity_change_id": change.id, "photo_sha256": photo_sha,
+        "consent_id": consent.id, "photo_kept_s": max(0, s.face_photo_retention_s), "provider_ref": provider_ref,
+        **(extra or {}), **meta.as_evidence()})
     return enrolment
 
 
@@ -292,9 +315,14 @@ def _open_case_for(session: Session, *, company_id: str, employee_id: str, case_
 
 
 def _ready_for_face_check(session: Session, company_id: str, employee_id: str) -> tuple[FaceEnrolment, FaceLockState]:
+    from qianli.services.identity_trust import EMPLOYER_FACE_SOURCES
+
     enrolment = _enrolment(session, company_id, employee_id)
     if enrolment is None:
-        raise Conflict("face_not_enrolled", "尚未登记您的人脸照片，请联系 HR")
+        raise Conflict("face_not_enrolled", "尚未登记您的人脸照片，请在小程序中自行录入，或联系 HR")
+    if enrolment.source in EMPLOYER_FACE_SOURCES and enrolment.employee_confirmed_at is None:
+        raise Conflict("face_reference_unconfirmed", "人脸参考照片由用人单位提供，请先在小程序中确认，或自行录入人脸",
+                       details={"version": enrolment.version, "source": enrolment.source})
     state = _lock_state(session, company_id, employee_id)
     if state is None:
         state = FaceLockState(company_id=company_id, employee_id=employee_id)
@@ -410,11 +438,173 @@ def create_signing_intent(session: Session, rt: Runtime, *, company_id: str, emp
                           letter_sha256: str, meta: RequestMeta) -> intents.SigningIntent:
     """Both factors (SMS ``sign`` code and face with liveness) passed within the window: issue a
     single-use intent bound to (employee, case, letter SHA-256). 403 ``signing_factors_missing``."""
+    from qianli.services.identity_trust import assert_ready_to_sign
+
     emp = get_employee(session, employee_id, company_id)
     case = _open_case_for(session, company_id=company_id, employee_id=emp.id, case_id=case_id)
+    assert_ready_to_sign(session, rt, emp)
     issued = intents.issue_signing_intent(rt.redis, rt.settings, employee_id=emp.id, case_id=case.id,
                                           letter_sha256=letter_sha256)
     append_evidence(session, case, f"employee:{emp.id}", EvidenceKind.SIGNING_INTENT_ISSUED, {
         "intent_sha256": hashlib.sha256(issued.id.encode()).hexdigest(), "letter_sha256": letter_sha256.lower(),
         "expires_at": issued.expires_at.isoformat(), **meta.as_evidence()})
     return issued
+
+
+# -- the employee's own reference: confirming HR's photo, self-enrolment, certified provider -------
+ENROLMENT_CHALLENGE = "enrolment"  # the challenge's "case" for a self-enrolment
+
+
+def confirm_face_reference(session: Session, rt: Runtime, *, company_id: str, employee_id: str, version: int,
+                           accept: bool, meta: RequestMeta) -> FaceEnrolment | None:
+    """The employee confirms (or rejects) a reference photo the employer provided. Only from a
+    settled WeChat binding (a rebinding in its cooling period cannot vouch for a face). A rejected
+    photo is deleted and HR is alerted. Returns the enrolment (None after a rejection)."""
+    from qianli.services.identity_trust import EMPLOYER_FACE_SOURCES, assert_binding_settled, confirm_employer_face
+
+    emp = get_employee(session, employee_id, company_id)
+    enrolment = _enrolment(session, company_id, emp.id)
+    if enrolment is None:
+        raise Conflict("face_not_enrolled", "尚未登记人脸参考照片")
+    if enrolment.source not in EMPLOYER_FACE_SOURCES:
+        raise Conflict("face_reference_not_employer", "该人脸参考由您本人录入，无需确认")
+    if enrolment.version != version:
+        raise Conflict("face_reference_changed", "人脸参考照片已更新，请刷新后重试", details={"version": enrolment.version})
+    if enrolment.employee_confirmed_at is not None and accept:
+        return enrolment
+    assert_binding_settled(session, rt, emp)
+    actor = f"employee:{emp.id}"
+    confirm_employer_face(session, emp, enrolment, actor=actor, accept=accept)
+    payload = {"enrolment_id": enrolment.id, "version": enrolment.version, "source": enrolment.source,
+               "photo_sha256": enrolment.photo_sha256, "provenance": "provided by the employer", **meta.as_evidence()}
+    if accept:
+        enrolment.employee_confirmed_at = utcnow()
+        session.flush()
+        _evidence_on_open_cases(session, company_id, emp.id, actor, EvidenceKind.FACE_REFERENCE_CONFIRMED, payload)
+        return enrolment
+    _delete_enrolment(session, company_id, emp.id)
+    _evidence_on_open_cases(session, company_id, emp.id, actor, EvidenceKind.FACE_REFERENCE_REJECTED, payload)
+    raise_alert(session, company_id=company_id, kind="identity_objection", employee_id=emp.id,
+                message=f"员工 {emp.name}（{emp.employee_no}）不认可用人单位提供的人脸参考照片，已删除",
+                payload={"enrolment_version": version})
+    return None
+
+
+def start_enrolment_challenge(session: Session, rt: Runtime, *, company_id: str, employee_id: str) -> Challenge:
+    """A liveness challenge for the employee's own face reference (needs their consent)."""
+    from qianli.services.identity_trust import assert_binding_settled
+
+    emp = get_employee(session, employee_id, company_id)
+    if active_consent(session, company_id, emp.id) is None:
+        raise Conflict("face_consent_missing", "请先阅读并同意人脸信息处理单独同意书")
+    assert_binding_settled(session, rt, emp)
+    return issue_challenge(rt.redis, rt.settings, employee_id=emp.id, case_id=ENROLMENT_CHALLENGE)
+
+
+def self_enrol(session: Session, rt: Runtime, *, company_id: str, employee_id: str, nonce: str, frames: list[bytes],
+               meta: RequestMeta) -> FaceEnrolment:
+    """The employee's own capture with liveness becomes the reference (replacing any other)."""
+    from qianli.services.identity_trust import assert_binding_settled
+
+    emp = get_employee(session, employee_id, company_id)
+    _check_burst_shape(rt, frames)
+    challenge = take_challenge(rt.redis, nonce, employee_id=emp.id)
+    if challenge.case_id != ENROLMENT_CHALLENGE:
+        raise InvalidInput("liveness_challenge_invalid", "动作挑战已失效或已使用，请重新开始人脸录入")
+    consent = active_consent(session, company_id, emp.id)
+    if consent is None:
+        raise Conflict("face_consent_missing", "请先阅读并同意人脸信息处理单独同意书")
+    assert_binding_settled(session, rt, emp)
+    result = liveness_provider(rt).check(challenge.actions, frames)
+    if not result.passed:
+        raise InvalidInput("liveness_failed", _LIVENESS_MESSAGES.get(result.reason or "", "活体检测未通过，请按提示重新拍摄"),
+                           details={"reason": result.reason})
+    encoding = np.mean(np.stack([np.asarray(e, dtype="<f8") for e in result.encodings]), axis=0)
+    return _store_reference(session, rt, emp, encoding, frames[0], source="self_capture", actor=f"employee:{emp.id}",
+                            consent=consent, meta=meta,
+                            extra={"challenge": challenge.as_evidence(), "liveness": result.as_evidence()})
+
+
+_FACEID_KEY = "qianli:faceid:{}"
+
+
+def _faceid(rt: Runtime):
+    from identity.faceid import faceid_client_from_settings
+
+    if "qianli_faceid" not in rt.__dict__:
+        rt.__dict__["qianli_faceid"] = faceid_client_from_settings(rt.settings)
+    client = rt.__dict__["qianli_faceid"]
+    if client is None:
+        from cases.errors import ServiceUnavailable
+
+        raise ServiceUnavailable("faceid_not_configured", "实名人脸核身服务未开通（QIANLI_FACEID_BACKEND=off）")
+    return client
+
+
+def _faceid_failed(exc: Exception):
+    from cases.errors import ServiceUnavailable
+
+    return ServiceUnavailable("faceid_unavailable", "实名人脸核身服务暂不可用，请稍后重试",
+                              details={"error": getattr(exc, "code", type(exc).__name__)})
+
+
+def start_certified_enrolment(session: Session, rt: Runtime, *, company_id: str, employee_id: str) -> dict[str, Any]:
+    """Start a Tencent FaceID (人脸核身) check against the employee's ID on the roster; the answer's
+    ``biz_token`` goes to the mini-program's FaceID plugin."""
+    from identity.faceid import FaceIdError
+    from qianli.services.employees import employee_national_id
+    from qianli.services.identity_trust import assert_binding_settled
+
+    emp = get_employee(session, employee_id, company_id)
+    if active_consent(session, company_id, emp.id) is None:
+        raise Conflict("face_consent_missing", "请先阅读并同意人脸信息处理单独同意书")
+    client = _faceid(rt)
+    assert_binding_settled(session, rt, emp)
+    national_id = employee_national_id(rt, emp)
+    if not national_id:
+        raise Conflict("national_id_missing", "花名册中没有您的身份证号，无法进行实名人脸核身，请在小程序中自行录入人脸")
+    try:
+        started = client.detect_auth(name=emp.name, id_card=national_id, extra=f"{company_id}:{emp.id}")
+    except FaceIdError as exc:
+        raise _faceid_failed(exc) from None
+    key = _FACEID_KEY.format(hashlib.sha256(started.biz_token.encode()).hexdigest())
+    rt.redis.set(key, f"{company_id}:{emp.id}", ex=7200)
+    return {"biz_token": started.biz_token, "url": started.url, "expires_in_s": 7200, "provider": client.name}
+
+
+def finish_certified_enrolment(session: Session, rt: Runtime, *, company_id: str, employee_id: str, biz_token: str,
+                               meta: RequestMeta) -> FaceEnrolment:
+    """Fetch the FaceID result; on success (the live face matched the authoritative photo of the
+    employee's own ID) the best live frame becomes the reference, source ``faceid_tencent``."""
+    from identity.faceid import FaceIdError
+    from qianli.services.employees import employee_national_id
+
+    emp = get_employee(session, employee_id, company_id)
+    key = _FACEID_KEY.format(hashlib.sha256((biz_token or "").encode()).hexdigest())
+    owner = rt.redis.get(key)
+    owner = owner.decode() if isinstance(owner, bytes) else owner
+    if owner != f"{company_id}:{emp.id}":
+        raise InvalidInput("faceid_token_invalid", "核身凭证无效或已过期，请重新开始")
+    client = _faceid(rt)
+    try:
+        info = client.detect_info(biz_token)
+    except FaceIdError as exc:
+        raise _faceid_failed(exc) from None
+    if info.err_code is None:
+        raise Conflict("faceid_not_finished", "尚未完成实名人脸核身，请在插件中完成后再提交")
+    consent = active_consent(session, company_id, emp.id)
+    if consent is None:
+        raise Conflict("face_consent_missing", "请先阅读并同意人脸信息处理单独同意书")
+    rt.redis.delete(key)  # single use from here on
+    if not info.passed:
+        raise InvalidInput("faceid_failed", f"实名人脸核身未通过：{info.err_msg or info.err_code}",
+                           details={"err_code": info.err_code})
+    if (info.id_card or "").upper() != (employee_national_id(rt, emp) or "").upper():
+        raise Conflict("faceid_identity_mismatch", "核身所用身份证号与花名册不一致")
+    if not info.best_frame:
+        raise _faceid_failed(FaceIdError("no_best_frame"))
+    s = rt.settings
+    face = encode_single_face(info.best_frame, max_pixels=s.face_max_pixels, max_side=s.face_detect_max_side)
+    return _store_reference(session, rt, emp, face.encoding, info.best_frame, source="faceid_tencent",
+                            actor=f"employee:{emp.id}", consent=consent, meta=meta,
+                            provider_ref=info.request_id[:128] or None, extra={"faceid": info.as_evidence()})

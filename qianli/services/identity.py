@@ -187,6 +187,10 @@ def bind_employee(session: Session, rt: Runtime, *, openid: str, company_code: s
     session.flush()
     _record_binding(session, emp, "bind", openid, actor=f"wechat:{openid}", reason="", meta=meta,
                     extra={"phone": mask_phone(phone), "sms_verified": True})
+    # After an HR unbind the new binding is an identity change: announced, cooling period (identity_trust).
+    from qianli.services.identity_trust import record_rebind
+
+    record_rebind(session, rt, emp, openid, meta=meta)
     return emp, issue_employee_session(session, rt.settings, emp, openid=openid)
 
 
@@ -223,8 +227,11 @@ def _record_binding(session: Session, emp: Employee, action: str, openid: str, *
 def send_sign_code(session: Session, rt: Runtime, *, company_id: str, employee_id: str, case_id: str,
                    meta: RequestMeta) -> SmsCodeSent:
     """Send a ``sign`` code to the roster phone of the employee who owns ``case_id``."""
+    from qianli.services.identity_trust import assert_ready_to_sign
+
     emp = get_employee(session, employee_id, company_id)
     case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
+    assert_ready_to_sign(session, rt, emp, factors=("phone", "wechat"))  # before spending an SMS
     sent = sms_codes(rt).send(employee_phone(rt, emp), "sign", ip=meta.ip or None, openid=meta.openid,
                               employee_id=emp.id)
     append_evidence(session, case, f"employee:{emp.id}", EvidenceKind.SMS_CODE_SENT, {

@@ -37,7 +37,7 @@ from qianli.db import utcnow
 from qianli.models import Company, Employee, EvidenceEntry, HrAlert, HrUser, ResignationCase
 from qianli.runtime import Runtime
 from qianli.services.alerts import open_alerts, raise_alert, resolve_alert
-from qianli.services.cases import apply_action, company_policy, get_case, get_employee, get_employee_case, open_case
+from qianli.services.cases import apply_action, company_policy, get_case, get_employee_case, open_case
 from qianli.services.evidence import append_evidence, case_evidence, verify_case_chain
 from qianli.services.reminders import notify_employee, on_case_opened
 from qianli.services.signing import countersign_case
@@ -45,7 +45,8 @@ from qianli.storage import case_documents, open_store, sha256_hex, store_documen
 
 __all__ = ["HR_WRITERS", "CHAT_PLATFORMS", "SCREENSHOT_TYPES", "MAX_SCREENSHOT_BYTES", "MAX_CHAT_TEXT",
            "CaseQuery", "CasePage", "ApprovalStatus", "Reviewer", "get_reviewer", "is_overdue",
-           "list_cases", "get_hr_case", "get_hr_employee", "case_detail", "approval_status", "hr_allowed_actions", "approve_case",
+           "list_cases", "sees_employee", "department_scope", "get_hr_employee", "get_hr_case", "case_detail",
+           "approval_status", "hr_allowed_actions", "approve_case",
            "return_case", "confirm_agreed_last_day", "request_withdrawal", "decide_withdrawal",
            "pending_withdrawal", "pending_agreement", "record_chat_evidence", "list_alerts", "resolve_hr_alert",
            "notify_employee_safely", "chat_notice", "respond_to_chat_notice", "DISPUTE_STATEMENT"]
@@ -98,8 +99,32 @@ def get_reviewer(session: Session, hr_user_id: str, company_id: str) -> Reviewer
     return Reviewer(user.id, user.company_id, user.role, user.department, user.display_name)
 
 
-def _sees_case(reviewer: Reviewer, employee: Employee) -> bool:
-    return reviewer.role != "dept_head" or (bool(reviewer.department) and employee.department == reviewer.department)
+# ---- scoping: the one rule --------------------------------------------------------------------------
+# An HR user sees the employees (and their cases) of their own company; a department head only those
+# of their own department (none without a department). Every HR operation on a case goes through
+# get_hr_case, on an employee through get_hr_employee, on lists through department_scope: the same rule
+# answers 404 everywhere (getCase, exportDossier, getSignedLetter, listReminders, the actions, ...).
+
+def sees_employee(reviewer: Reviewer, employee: Employee) -> bool:
+    return employee.company_id == reviewer.company_id and (
+        reviewer.role != "dept_head" or (bool(reviewer.department) and employee.department == reviewer.department))
+
+
+def department_scope(reviewer: Reviewer):
+    """The same rule as a SQL condition on Employee (the query must join or select Employee)."""
+    if reviewer.role != "dept_head":
+        return Employee.company_id == reviewer.company_id
+    return and_(Employee.company_id == reviewer.company_id,
+                Employee.department == reviewer.department if reviewer.department else false())
+
+
+def get_hr_employee(session: Session, reviewer: Reviewer, employee_id: str) -> Employee:
+    """An employee this reviewer may see; anything else (other company, other department) is 404."""
+    employee = session.scalar(select(Employee).where(Employee.id == employee_id,
+                                                     Employee.company_id == reviewer.company_id))
+    if employee is None or not sees_employee(reviewer, employee):
+        raise NotFound("employee_not_found", "找不到该员工")
+    return employee
 
 
 def get_hr_case(session: Session, reviewer: Reviewer, case_id: str, *, for_update: bool = False) -> ResignationCase:
@@ -112,17 +137,9 @@ def get_hr_case(session: Session, reviewer: Reviewer, case_id: str, *, for_updat
             raise NotFound("case_not_found", "找不到该离职申请")
     else:
         case = get_case(session, case_id, reviewer.company_id)
-    if not _sees_case(reviewer, _employee(session, case)):
+    if not sees_employee(reviewer, _employee(session, case)):
         raise NotFound("case_not_found", "找不到该离职申请")
     return case
-
-
-def get_hr_employee(session: Session, reviewer: Reviewer, employee_id: str) -> Employee:
-    """An employee this reviewer may see (a department head: their department); anything else is 404."""
-    emp = get_employee(session, employee_id, reviewer.company_id)
-    if not _sees_case(reviewer, emp):
-        raise NotFound("employee_not_found", "找不到该员工")
-    return emp
 
 
 def _lock_employee_case(session: Session, case_id: str, employee_id: str, company_id: str) -> ResignationCase:
@@ -175,9 +192,7 @@ def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datet
     today = beijing_today(now)
     overdue_expr = and_(ResignationCase.state == _S.AWAITING_LETTER.value,
                         ResignationCase.letter_submitted_at.is_(None), ResignationCase.letter_due_date < today)
-    conds = [ResignationCase.company_id == reviewer.company_id, Employee.company_id == reviewer.company_id]
-    if reviewer.role == "dept_head":
-        conds.append(Employee.department == reviewer.department if reviewer.department else false())
+    conds = [ResignationCase.company_id == reviewer.company_id, department_scope(reviewer)]
     if q.states:
         conds.append(ResignationCase.state.in_(q.states))
     if q.overdue is True:
@@ -418,9 +433,12 @@ def confirm_agreed_last_day(session: Session, *, employee_id: str, company_id: s
         raise Conflict("agreement_changed", "待确认的最后工作日已变更，请刷新后重试",
                        details={"agreed_last_day": day.isoformat()})
     if accept:
-        append_evidence(session, case, actor, EV_LAST_DAY_CONFIRMED, {
-            "agreed_last_day": day.isoformat(), "legal_basis": "劳动合同法第三十六条（协商一致）"})
-        case.agreed_last_day = day
+        # An earlier last day is a new agreement (art. 36): it is accepted only by signing the addendum.
+        raise Conflict("agreement_signature_required",
+                       "提前的最后工作日须签署《关于提前解除劳动合同日期的协议》：请核验身份后在小程序内签署",
+                       details={"agreed_last_day": day.isoformat(),
+                                "operations": ["previewAgreementAddendum", "createSigningIntent",
+                                               "signAgreementAddendum"]})
     else:
         append_evidence(session, case, actor, EV_LAST_DAY_DECLINED, {"agreed_last_day": day.isoformat()})
     session.flush()
@@ -532,7 +550,7 @@ def record_chat_evidence(session: Session, rt: Runtime, reviewer: Reviewer, *, t
         raise InvalidInput("employee_ref_required", "请提供员工 ID 或工号（二选一）")
     cond = Employee.id == employee_id if employee_id else Employee.employee_no == employee_no
     employee = session.scalar(select(Employee).where(cond, Employee.company_id == reviewer.company_id))
-    if employee is None or not employee.active or not _sees_case(reviewer, employee):
+    if employee is None or not employee.active or not sees_employee(reviewer, employee):
         raise NotFound("employee_not_found", "找不到该员工")
     ctype = _check_screenshot(screenshot) if screenshot is not None else None
     case = open_case(session, rt.settings, employee=employee, source="instant_message", notice_arrived_at=sent_at,
@@ -649,9 +667,9 @@ def list_alerts(session: Session, reviewer: Reviewer, *, limit: int = 100) -> li
     if reviewer.role != "dept_head":
         return alerts
     ids = {a.employee_id for a in alerts if a.employee_id}
-    depts = dict(session.execute(select(Employee.id, Employee.department).where(
-        Employee.id.in_(ids), Employee.company_id == reviewer.company_id)).all()) if ids else {}
-    return [a for a in alerts if a.employee_id and depts.get(a.employee_id) == reviewer.department]
+    seen = {e.id for e in session.scalars(select(Employee).where(Employee.id.in_(ids), department_scope(reviewer)))} \
+        if ids else set()
+    return [a for a in alerts if a.employee_id in seen]
 
 
 def resolve_hr_alert(session: Session, reviewer: Reviewer, alert_id: str) -> HrAlert:

@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session
 
 from cases.errors import DomainError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from qianli.crypto import normalize_phone
-from qianli.models import Employee
+from cases.states import OPEN_STATES
+from qianli.models import Employee, ResignationCase
 from qianli.runtime import Runtime
 from qianli.services.faces import enrol_reference
 from qianli.services.employees import (PHONE_RE, create_employee, employee_national_id, employee_phone,
@@ -104,6 +105,9 @@ class RosterReport:
     photos: list[dict[str, Any]] = field(default_factory=list)
     created_numbers: list[str] = field(default_factory=list)
     updated_numbers: list[str] = field(default_factory=list)
+    # Phone changes are identity events (qianli.services.identity_trust): announced to the old number,
+    # usable for signing after the employee confirms or the cooling period ends.
+    phone_changes: list[dict[str, Any]] = field(default_factory=list)
     # Valid rows, kept for the caller (e.g. the CLI enrolling photos); not part of the answer.
     valid: list[RosterRow] = field(default_factory=list, repr=False)
 
@@ -247,6 +251,11 @@ _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日"
 EXCEL_EPOCH = date(1899, 12, 30)
 
 
+# The API's range for every date (api/schemas.py): outside it, date arithmetic overflows.
+ROSTER_DATE_MIN = date(1900, 1, 1)
+ROSTER_DATE_MAX = date(2100, 12, 31)
+
+
 def parse_date(value: Any) -> date:
     """A date from an Excel date cell, an Excel serial number, or text in the common formats."""
     if isinstance(value, datetime):
@@ -344,6 +353,10 @@ def _validate_row(number: int, raw: dict[str, Any]) -> tuple[RosterRow | None, l
             values[f] = parse_date(v)
         except ValueError:
             bad(f, "invalid_date", f"无法识别的日期“{_text(v)[:40]}”（示例：2024-03-01）")
+            continue
+        if not ROSTER_DATE_MIN <= values[f] <= ROSTER_DATE_MAX:
+            bad(f, "date_out_of_range", f"日期须在 {ROSTER_DATE_MIN.isoformat()} 至 {ROSTER_DATE_MAX.isoformat()} 之间")
+            values[f] = None
     if values["hire_date"] and values["probation_end"] and values["probation_end"] <= values["hire_date"]:
         bad("probation_end", "probation_before_hire", "试用期结束日期必须晚于入职日期")
     if errs:
@@ -384,9 +397,17 @@ def _differences(rt: Runtime, emp: Employee, row: RosterRow) -> tuple[dict[str, 
 
 
 def import_roster(session: Session, rt: Runtime, *, company_id: str, data: bytes, good_rows_only: bool = False,
-                  dry_run: bool = False) -> RosterReport:
+                  dry_run: bool = False, actor: str = "system:roster", source: str = "roster_import") -> RosterReport:
     """Validate and apply a roster file for one company. Raises RosterRejected (nothing written)
-    when rows are bad and ``good_rows_only`` is not set. Flushes, never commits."""
+    when rows are bad and ``good_rows_only`` is not set. Flushes, never commits.
+
+    A changed phone number is an identity change made by ``actor``: refused for an employee with a
+    case in progress (row error ``phone_change_case_open``), otherwise recorded and announced (see
+    qianli.services.identity_trust.change_phone)."""
+    from qianli.services.identity_trust import change_phone
+
+    open_case_employees = set(session.scalars(select(ResignationCase.employee_id).where(
+        ResignationCase.company_id == company_id, ResignationCase.state.in_([st.value for st in OPEN_STATES]))))
     s = rt.settings
     fmt, raw_rows = parse_roster(data, max_bytes=s.roster_max_bytes, max_rows=s.roster_max_rows)
     valid, errors = validate_rows(raw_rows)
@@ -400,6 +421,13 @@ def import_roster(session: Session, rt: Runtime, *, company_id: str, data: bytes
         owner = by_phone.get(rt.lookup("phone", row.phone))
         if owner is not None and owner != row.employee_no:
             errors.append(RowError(row.row, "phone_taken", f"手机号：已属于员工 {owner}", "phone", row.employee_no))
+            continue
+        current = existing.get(row.employee_no)
+        if current is not None and current.id in open_case_employees \
+                and current.phone_hash != rt.lookup("phone", row.phone):
+            errors.append(RowError(row.row, "phone_change_case_open",
+                                   "手机号：该员工有进行中的离职申请，手机号是签署要素，办结前不能更改", "phone",
+                                   row.employee_no))
             continue
         if row.national_id:
             owner = by_nid.get(rt.lookup("national_id", row.national_id))
@@ -432,11 +460,16 @@ def import_roster(session: Session, rt: Runtime, *, company_id: str, data: bytes
             continue
         report.updated += 1
         report.updated_numbers.append(row.employee_no)
+        if phone_changed:
+            report.phone_changes.append({"employee_no": row.employee_no, "row": row.row})
         if not dry_run:
             for f, v in changed.items():
                 setattr(emp, f, v)
-            set_personal_data(rt, emp, phone=row.phone if phone_changed else None,
-                              national_id=row.national_id if nid_changed else None)
+            set_personal_data(rt, emp, national_id=row.national_id if nid_changed else None)
+            if phone_changed:
+                ch = change_phone(session, rt, emp, row.phone, actor=actor, source=source)
+                if ch is not None:
+                    report.phone_changes[-1].update(change_id=ch.id, usable_from=ch.usable_from.isoformat())
     if not dry_run:
         session.flush()
         report.applied = bool(report.created or report.updated)

@@ -36,7 +36,8 @@ CALLERS = ("anonymous", "pending", "employee", "other_employee", "hr_specialist"
            "hr_manager", "auditor", "foreign_hr")
 EMPLOYEES = ("employee", "other_employee")
 HR = ("hr_specialist", "dept_head", "other_dept_head", "hr_manager", "auditor", "foreign_hr")
-FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FACES = FIXTURES / "faces"
 
 
 def public(status: int = 200, **overrides: int) -> dict[str, int]:
@@ -101,6 +102,10 @@ def _signature_png() -> bytes:
     return signature_png()
 
 
+def _schedule_2027() -> dict[str, Any]:
+    return json.loads((FIXTURES / "holidays" / "schedule-2027-test.json").read_text(encoding="utf-8"))
+
+
 CASE = lambda w: {"case_id": w.case_id}  # noqa: E731 - path-parameter shorthands
 EMPLOYEE = lambda w: {"employee_id": w.employee_id}  # noqa: E731
 
@@ -137,6 +142,10 @@ MATRIX: dict[str, Row] = {
         "intent_id": "0" * 32, "idempotency_key": "matrix-key-1", "signature": (io.BytesIO(_signature_png()), "s.png")},
         "content_type": "multipart/form-data"}, path=CASE, note="already signed"),
     "withdrawMyCase": Row(employee_only(200, 404), _json({"reason": "改变主意"}), path=CASE),
+    "previewAgreementAddendum": Row(employee_only(409, 404), path=CASE, note="no earlier day proposed"),
+    "signAgreementAddendum": Row(employee_only(409, 404), lambda w: {"data": {
+        "intent_id": "0" * 32, "signature": (io.BytesIO(_signature_png()), "s.png")},
+        "content_type": "multipart/form-data"}, path=CASE, note="no earlier day proposed"),
     "getFaceConsent": Row(employee_only(200)),
     "giveFaceConsent": Row(employee_only(201), lambda w: {"json": {"agree": True, "text_version": w.consent_version}}),
     "withdrawFaceConsent": Row(employee_only(409), note="no consent given"),
@@ -152,12 +161,30 @@ MATRIX: dict[str, Row] = {
                                note="both factors passed (an intent for a signed letter is useless: signLetter answers 409)"),
     "verifySmsCode": Row(employee_only(422, 404), lambda w: {"json": {"purpose": "sign", "case_id": w.case_id,
                                                                        "code": "000000"}}),
+    "listIdentityChanges": Row(employee_only(200, 200, pending=200),
+                               note="changes announced to the caller's WeChat (none here): an empty list"),
+    "answerIdentityChange": Row(employee_only(404, 404, pending=404), _json({"answer": "object"}),
+                                path=lambda w: {"change_id": "no-such-change"},
+                                note="only the WeChat a change was announced to may answer; anyone else: 404"),
+    "getSigningReadiness": Row(employee_only(200)),
+    "getMyFaceReference": Row(employee_only(200)),
+    "confirmFaceReference": Row(employee_only(409), _json({"version": 1, "accept": True}),
+                                note="no reference enrolled: face_not_enrolled"),
+    "startFaceEnrolmentChallenge": Row(employee_only(409), note="no face consent: face_consent_missing"),
+    "enrolMyFace": Row(employee_only(422, 422), lambda w: {
+        "data": {"frames": [(io.BytesIO(b"frame %d" % i), f"f{i}.jpg") for i in range(3)]},
+        "content_type": "multipart/form-data"}, path=lambda w: {"nonce": w.nonce},
+        note="the nonce is a verification challenge, not an enrolment one (and not the other employee's)"),
+    "startCertifiedFaceEnrolment": Row(employee_only(409), note="no face consent: face_consent_missing"),
+    "finishCertifiedFaceEnrolment": Row(employee_only(422), _json({"biz_token": "BIZ0000"}),
+                                        note="a token never issued to the caller: faceid_token_invalid"),
     # -- employee or HR -------------------------------------------------------------------------------
     "verifyDocument": Row({**employee_only(200), **{c: 200 for c in HR}}, lambda w: {
         "data": {"file": (io.BytesIO(w.signed_pdf), "letter.pdf")}, "content_type": "multipart/form-data"},
         note="verification is not company-scoped: anyone signed in may check a PDF"),
     "getSignedLetter": Row(employee_or_hr(200, read=200), path=CASE),
     "listReminders": Row(employee_or_hr(200, read=200), path=CASE),
+    "getAgreementAddendum": Row(employee_or_hr(404, read=404), path=CASE, note="no addendum signed"),
     # -- HR: cases ------------------------------------------------------------------------------------
     "listCases": Row(hr(read=200, scoped=False)),
     "getCase": Row(hr(read=200), path=CASE),
@@ -179,6 +206,9 @@ MATRIX: dict[str, Row] = {
     "addHolidayOverride": Row(hr(write=201, hr_specialist=403, scoped=False),
                               _json({"day": "2030-05-06", "kind": "holiday", "note": "公司假日"})),
     "deleteHolidayOverride": Row(hr(write=204, hr_specialist=403), path=lambda w: {"override_id": w.override_id}),
+    "listHolidaySchedules": Row(hr(read=200, scoped=False)),
+    "getStatutoryHolidays": Row(hr(read=200, scoped=False), path=lambda w: {"year": "2027"}),
+    "importHolidaySchedule": Row(hr(write=201, hr_specialist=403, scoped=False), lambda w: {"json": _schedule_2027()}),
     "importRoster": Row(hr(write=200, scoped=False), lambda w: {
         "query_string": {"dry_run": "true"}, "data": {"file": (io.BytesIO(_roster_csv()), "roster.csv")},
         "content_type": "multipart/form-data"}),
@@ -190,6 +220,9 @@ MATRIX: dict[str, Row] = {
         "content_type": "multipart/form-data"}, path=EMPLOYEE),
     "unlockFace": Row(hr(write=409), _json({"reason": "本人确认"}), path=EMPLOYEE, note="not locked"),
     "unbindEmployee": Row(hr(write=200), _json({"reason": "换了手机"}), path=EMPLOYEE),
+    "changeEmployeePhone": Row(hr(write=409), _json({"phone": "13700001111", "reason": "员工换号"}), path=EMPLOYEE,
+                               note="the employee has a case in progress: phone_change_case_open"),
+    "listEmployeeIdentityChanges": Row(hr(read=200), path=EMPLOYEE),
     # -- HR: accounts and sessions ------------------------------------------------------------------
     "hrLogout": Row(hr(read=204, scoped=False), note="ends the caller's own session"),
     "changeHrPassword": Row(hr(read=200, scoped=False), _json({"current_password": "correct horse battery",
@@ -203,10 +236,7 @@ MATRIX: dict[str, Row] = {
 
 # Cells where the app is known to answer wrongly, with the owner of the fix: the test accepts the
 # wrong answer there (and fails once the cell is fixed, so the entry gets removed). Keep this empty.
-KNOWN_DEFECTS: dict[tuple[str, str], tuple[int, str]] = {
-    ("exportDossier", "other_dept_head"): (200, "issue 12 defect 4, helper h12a"),
-    ("getSignedLetter", "other_dept_head"): (200, "issue 12 defect 4, helper h12a"),
-}
+KNOWN_DEFECTS: dict[tuple[str, str], tuple[int, str]] = {}
 
 
 def contract_operations(app) -> dict[str, tuple[str, str]]:

@@ -41,10 +41,17 @@ class Api:
         return self.c.post("/api/v1/faces/consent", json={"text_version": svc.CONSENT_TEXT_VERSION, "agree": True},
                            headers=self.env.emp_h)
 
-    def enrol(self, data, employee_id=None, headers=None, query=""):
+    def enrol(self, data, employee_id=None, headers=None, query="", confirm=True):
+        """HR enrols a photo; with ``confirm`` the employee then confirms it (an employer-provided
+        reference counts only after that, see tests/identity/test_identity_trust.py)."""
         eid = employee_id or self.env.emp.id
-        return self.c.put(f"/api/v1/hr/employees/{eid}/face{query}", data=_files("photo", [data]),
-                          headers=headers or self.env.hr_h, content_type=MULTIPART)
+        r = self.c.put(f"/api/v1/hr/employees/{eid}/face{query}", data=_files("photo", [data]),
+                       headers=headers or self.env.hr_h, content_type=MULTIPART)
+        if confirm and r.status_code == 201 and employee_id is None:
+            ok = self.c.post("/api/v1/faces/reference/confirmation", json={"version": r.json["version"], "accept": True},
+                             headers=self.env.emp_h)
+            assert ok.status_code == 200 and ok.json["needs_confirmation"] is False, ok.json
+        return r
 
     def status(self):
         return self.c.get(f"/api/v1/hr/employees/{self.env.emp.id}/face", headers=self.env.hr_h)

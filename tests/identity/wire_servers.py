@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-__all__ = ["WireServer", "WeChatWireServer", "TencentSmsWireServer", "AliyunSmsWireServer"]
+__all__ = ["WireServer", "WeChatWireServer", "TencentSmsWireServer", "AliyunSmsWireServer", "TencentFaceIdWireServer"]
 
 
 class WireServer:
@@ -238,3 +238,62 @@ class AliyunSmsWireServer(WireServer):
         if code == "OK":
             answer["BizId"] = "9006" + secrets.token_hex(8)
         return 200, answer
+
+
+class TencentFaceIdWireServer(WireServer):
+    """Tencent Cloud API 3.0 FaceID (2018-03-01): ``DetectAuth`` and ``GetDetectInfoEnhanced``.
+
+    ``outcomes[biz_token]`` sets what GetDetectInfoEnhanced answers for a token once the person has
+    "done" the check: a dict with ``err_code`` (0 = passed), ``id_card``, ``name`` and ``best_frame``
+    (raw image bytes). Tokens it never issued answer ``InvalidParameterValue.BizTokenIllegal``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.issued: dict[str, dict[str, Any]] = {}
+        self.outcomes: dict[str, dict[str, Any]] = {}
+        self.api_error: tuple[str, str] | None = None
+
+    def handle(self, method, path, query, headers, body):
+        import base64
+
+        req = json.loads(body or b"{}")
+        low = {k.lower(): v for k, v in headers.items()}
+        with self.lock:
+            self.requests.append({"method": method, "headers": low, "body": req})
+        rid = secrets.token_hex(8)
+
+        def error(code: str, msg: str):
+            return 200, {"Response": {"Error": {"Code": code, "Message": msg}, "RequestId": rid}}
+
+        action = low.get("x-tc-action")
+        if action not in ("DetectAuth", "GetDetectInfoEnhanced") or low.get("x-tc-version") != "2018-03-01":
+            return error("InvalidAction", "bad action")
+        if not low.get("authorization", "").startswith("TC3-HMAC-SHA256 Credential="):
+            return error("AuthFailure.SignatureFailure", "no sig")
+        if self.api_error:
+            return error(*self.api_error)
+        if not req.get("RuleId"):
+            return error("MissingParameter", "RuleId")
+        if action == "DetectAuth":
+            token = "BIZ" + secrets.token_hex(16).upper()
+            with self.lock:
+                self.issued[token] = {"IdCard": req.get("IdCard"), "Name": req.get("Name"), "Extra": req.get("Extra")}
+            return 200, {"Response": {"Url": f"https://faceid.qq.com/?token={token}", "BizToken": token,
+                                      "RequestId": rid}}
+        token = req.get("BizToken")
+        if token not in self.issued:
+            return error("InvalidParameterValue.BizTokenIllegal", "BizToken illegal")
+        out = self.outcomes.get(token)
+        if out is None:  # the person has not done the check yet
+            text = {"ErrCode": None, "ErrMsg": None, "IdCard": None, "Name": None}
+            return 200, {"Response": {"Text": text, "IdCardData": None, "BestFrame": None, "RequestId": rid}}
+        issued = self.issued[token]
+        text = {"ErrCode": out.get("err_code", 0), "ErrMsg": out.get("err_msg", "成功"),
+                "IdCard": out.get("id_card", issued["IdCard"]), "Name": out.get("name", issued["Name"]),
+                "LiveStatus": 0 if out.get("err_code", 0) == 0 else 1001, "LiveMsg": "成功",
+                "Comparestatus": 0 if out.get("err_code", 0) == 0 else 1002, "Comparemsg": "成功",
+                "Sim": "92.81", "Extra": issued.get("Extra"), "LivenessMode": 2, "CompareLibType": "权威库"}
+        frame = out.get("best_frame")
+        best = {"BestFrame": base64.b64encode(frame).decode(), "BestFrames": []} if frame else None
+        return 200, {"Response": {"Text": text, "IdCardData": None, "BestFrame": best, "VideoData": None,
+                                  "RequestId": rid}}

@@ -27,7 +27,7 @@ QIANLI = str(Path(sys.executable).with_name("qianli"))
 def _worker(rt, **env):
     s = rt.settings
     full = {**os.environ, "QIANLI_ENV": "test", "QIANLI_VAR_DIR": str(s.var_dir), "DATABASE_URL": s.database_url,
-            "REDIS_URL": s.redis_url, "QIANLI_QUIET_HOURS": "", "QIANLI_LOG_LEVEL": "WARNING", **env}
+            "REDIS_URL": s.redis_url, "QIANLI_QUIET_HOURS": "off", "QIANLI_LOG_LEVEL": "WARNING", **env}
     log = open(Path(s.var_dir) / "worker.log", "ab")  # noqa: SIM115 - closed by the caller via _stop
     # own process group: the worker forks rq's scheduler, which a SIGKILL of the worker leaves behind
     proc = subprocess.Popen([QIANLI, "worker"], env=full, stdout=log, stderr=subprocess.STDOUT,

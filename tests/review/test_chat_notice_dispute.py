@@ -22,6 +22,7 @@ from tests.signing_support import sign_case
 TEXT = "领导，我下个月不干了"
 
 
+
 def _body(emp, days_ago: float, **kw):
     sent = (datetime.now(timezone(timedelta(hours=8))) - timedelta(days=days_ago)).replace(microsecond=0)
     body = {"employee_no": emp.employee_no, "text": TEXT, "sender_name": "小王", "platform": "wechat",

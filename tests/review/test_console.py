@@ -146,3 +146,11 @@ def test_alerts_page_and_resolve(client, world, db_session):
     r = client.post(f"/hr/alerts/{a.id}/resolve", data={"csrf_token": csrf_of(html)})
     assert r.status_code == 303
     assert a.id not in client.get("/hr/alerts").get_data(as_text=True)
+
+
+def test_console_queue_refuses_extreme_dates(client, world):
+    login(client, world, world.spec)
+    for q in ("arrival_from=0001-01-01", "arrival_to=9999-12-31"):
+        r = client.get(f"/hr/?{q}")
+        assert r.status_code == 422 and "日期超出范围" in r.get_data(as_text=True), (q, r.status_code)
+    assert client.get("/hr/?arrival_from=1900-01-01&arrival_to=2100-12-31").status_code == 200

@@ -292,3 +292,49 @@ def test_cli_import_and_photo_report(runtime, db_session, factory, tmp_path):
     assert r.exit_code == 1 and json.loads(r.output)["code"] == "roster_has_errors"
     r = CliRunner().invoke(roster_group, ["import", str(path), "--company", "nope"])
     assert r.exit_code != 0
+
+
+def _multipart_parts(parts: list[tuple[str, str | None, bytes]]) -> tuple[bytes, str]:
+    """(name, filename or None for a text field, content) -> a multipart body."""
+    boundary = "qianli-test-boundary-9c1d"
+    out = b""
+    for name, filename, content in parts:
+        disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        out += f"--{boundary}\r\nContent-Disposition: {disp}\r\n\r\n".encode() + content + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize("extra,location", [
+    (("photo", "a.jpg", b"\xff\xd8\xff"), "files"),   # an unknown file part
+    (("note", None, "hello".encode()), "form"),        # an unknown text field
+    (("file", "second.csv", b"A,B\n"), "files"),       # the file twice
+    (("dry_run", None, b"true"), None),                # a documented flag: accepted
+])
+def test_http_unknown_multipart_parts_are_refused(client, factory, db_session, extra, location):
+    company = factory.company()
+    headers = factory.hr_headers(factory.hr(company, "hr_manager"))
+    body, ctype = _multipart_parts([("file", "roster.csv", csv_bytes(GOOD)), extra])
+    r = client.post("/api/v1/hr/roster", headers=headers, data=body, content_type=ctype)
+    if location is None:
+        assert r.status_code == 200 and r.json["dry_run"] is True, r.json
+        return
+    assert r.status_code == 422 and r.json["code"] == "validation_failed", r.json
+    assert extra[0] in r.json["details"][location]
+    assert count(db_session, company) == 0
+
+
+def test_contract_documents_the_roster_parts(client):
+    spec = client.get("/openapi.json").json
+    schema = spec["components"]["schemas"]["RosterFile"]
+    assert schema["additionalProperties"] is False and schema["required"] == ["file"]
+    assert set(schema["properties"]) == {"file", "good_rows_only", "dry_run"}
+
+
+def test_extreme_dates_are_row_errors(db_session, runtime, factory):
+    company = factory.company()
+    rows = ["A101,甲,研发部,工程师,0001-01-01,,,13800138101,,", "A102,乙,研发部,工程师,2023-03-01,9999-12-31,,13800138102,,"]
+    with pytest.raises(RosterRejected) as e:
+        import_roster(db_session, runtime, company_id=company.id, data=csv_bytes(rows))
+    errs = e.value.report.errors
+    assert [(x.row, x.field, x.code) for x in errs] == [(2, "hire_date", "date_out_of_range"),
+                                                         (3, "probation_end", "date_out_of_range")]
