@@ -25,10 +25,25 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 from werkzeug.serving import make_server
 
 from miniprogram_contract import CONTRACT_PATH
-from tests.fuzz import formats  # noqa: F401 - registers the boundary date strategies
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _load_boundary_formats() -> None:
+    """Register the boundary date strategies (tests/fuzz/formats.py; the CLI run loads it as a hook)."""
+    import importlib.util
+    import sys
+
+    if "qianli_fuzz_formats" in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location("qianli_fuzz_formats", Path(__file__).with_name("formats.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+
+
+_load_boundary_formats()
 
 MAX_EXAMPLES = 25
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
