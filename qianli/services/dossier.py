@@ -62,10 +62,8 @@ from qianli.services.employees import employee_national_id, employee_phone
 from qianli.services.evidence import append_evidence, case_evidence, to_record
 from qianli.services.identity_trust import dossier_identity
 from qianli.services.review import chat_notice
-from qianli.storage import case_documents, open_store, read_document
+from qianli.storage import case_documents, read_document
 from signing.aio import run_sync
-from signing.pki import PkiMissing, load_pki
-from signing.tsa import make_timestamper
 from signing.verify import VerificationReport, verify_pdf
 
 __all__ = ["DOSSIER_FORMAT", "DossierVerification", "TrustServices", "build_dossier", "verify_dossier",
@@ -96,11 +94,8 @@ class TrustServices:
 
 def trust_services(rt: Runtime) -> TrustServices:
     """The configured TSA and root, from the signing package."""
-    try:
-        pki = load_pki(rt.settings)
-    except PkiMissing as exc:
-        raise ServiceUnavailable("pki_unavailable", "签名服务尚未配置", details={"error": str(exc)}) from None
-    return TrustServices(timestamper=make_timestamper(rt.settings, pki), root_pem=pki.root_pem,
+    pki = rt.pki
+    return TrustServices(timestamper=rt.timestamper, root_pem=pki.root_pem,
                          tsa_roots_pem=tuple(pki.tsa_roots_pem))
 
 
@@ -175,7 +170,7 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     committed by the caller) naming the manifest's and the zip's SHA-256."""
     services = services or trust_services(rt)
     now = now or datetime.now(timezone.utc)
-    store = open_store(rt.settings)
+    store = rt.store
     company = session.get(Company, case.company_id)
     employee = session.get(Employee, case.employee_id)
     entries = case_evidence(session, case.id, case.company_id)
@@ -210,9 +205,10 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     members["evidence/chain.jsonl"] = "".join(canonical_json(d) + "\n" for d in entry_dicts).encode()
     from qianli.services.anchors import case_anchor_proof
 
-    members[ANCHOR] = _json_bytes(case_anchor_proof(session, case.id) or {
+    anchor_proof = case_anchor_proof(session, case.id) or {
         "format": "qianli-anchor-proof/1", "case_id": case.id, "anchored": False,
-        "note": "not anchored yet: the scheduler anchors grown chains every QIANLI_ANCHOR_INTERVAL_S"})
+        "note": "not anchored yet: the scheduler anchors grown chains every QIANLI_ANCHOR_INTERVAL_S"}
+    members[ANCHOR] = _json_bytes(anchor_proof)
     members["evidence/chain-verification.json"] = _json_bytes({
         "ok": chain.ok, "entries": chain.entries, "first_broken_seq": chain.first_broken_seq, "reason": chain.reason,
         "head_digest": chain.head_digest, "checked_at": format_time(now)})
@@ -259,7 +255,7 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     members["report.pdf"] = render_report(
         company=company, case=case, employee=employee, entries=entry_dicts, chain=chain, documents=doc_index,
         pdf_reports=pdf_reports, root_sha256=root_cert.sha256.hex(), generated_at=now,
-        chat_notice=notice_json, identity=identity_summary)
+        chat_notice=notice_json, identity=identity_summary, anchor=anchor_proof)
     members["README.txt"] = _readme(case, root_cert.sha256.hex(),
                                     [_load_cert(p).sha256.hex() for p in services.tsa_roots_pem]).encode()
 

@@ -35,7 +35,8 @@ def _summary(payload: dict[str, Any], limit: int = 160) -> str:
 
 def render_report(*, company, case, employee, entries: list[dict[str, Any]], chain, documents: list[dict[str, Any]],
                   pdf_reports: list[dict[str, Any]], root_sha256: str, generated_at: datetime,
-                  chat_notice: dict[str, Any] | None = None, identity: dict[str, Any] | None = None) -> bytes:
+                  chat_notice: dict[str, Any] | None = None, identity: dict[str, Any] | None = None,
+                  anchor: dict[str, Any] | None = None) -> bytes:
     from fpdf import FPDF
     from fpdf.enums import XPos, YPos
 
@@ -117,6 +118,17 @@ def render_report(*, company, case, employee, entries: list[dict[str, Any]], cha
         line(f"完整：共 {chain.entries} 条记录，哈希链逐条校验通过。链头摘要：{chain.head_digest}")
     else:
         line(f"不完整：第 {chain.first_broken_seq} 条记录处断裂（{chain.reason}）。")
+    proof = (anchor or {}).get("anchor")
+    if proof:
+        seq = (anchor.get("leaf") or {}).get("seq")
+        digest = (anchor.get("leaf") or {}).get("digest")
+        same = any(e["seq"] == seq and e["digest"] == digest for e in entries)
+        line(f"外部锚定：第 1–{seq} 条记录已于 {_local(proof.get('timestamped_at'))} 由时间戳机构（{proof.get('tsa')}）"
+             f"锚定（锚点 #{proof.get('id')}，默克尔根 {proof.get('root')}）"
+             + ("，与现存记录一致。" if same else f"，但现存第 {seq} 条记录与锚定值不符：证据链在锚定后被改写！")
+             + (f"其后 {chain.entries - seq} 条记录尚待下一次锚定。" if same and chain.entries > seq else ""))
+    elif anchor is not None:
+        line("外部锚定：尚未锚定（调度器按 QIANLI_ANCHOR_INTERVAL_S 定期锚定新增记录）。")
 
     heading("三、时间线")
     for e in entries:
