@@ -43,6 +43,10 @@ def create_app(rt: Runtime | None = None) -> Flask:
     set_runtime(rt)
     settings = rt.settings
     configure_logging(settings.log_level, settings.log_format)
+    if settings.is_production:  # fail closed: never serve as a database role that can rewrite the evidence
+        from qianli.migrate import check_app_role
+
+        check_app_role(rt.engine)
 
     app = Flask("qianli")
     app.config.update(

@@ -6,6 +6,7 @@ BLUEPRINT_MODULES = [
     "api.sessions",
     "api.cases",
     "api.company",
+    "api.calendar",
     "api.wechat",
     "api.sms",
     "api.roster",
@@ -17,6 +18,7 @@ BLUEPRINT_MODULES = [
     "api.faces",
     "api.identity_changes",
     "api.signing",
+    "api.agreement",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).

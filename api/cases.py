@@ -51,6 +51,8 @@ class CaseSchema(ma.Schema):
     handover_items = ma.fields.List(ma.fields.Dict())
     letter_due_date = ma.fields.Date(required=True)
     dates_provisional = ma.fields.Boolean(required=True)
+    dates_note = ma.fields.String(allow_none=True, metadata={"description": (
+        "zh-CN caveat shown with a provisional due date (null when the dates are final)")})
     letter_submitted_at = ma.fields.AwareDateTime(allow_none=True)
     created_at = ma.fields.AwareDateTime(required=True)
 

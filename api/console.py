@@ -45,7 +45,8 @@ LOGIN_CSRF_COOKIE = "qianli_hr_login"
 ROLE_LABELS = {"hr_specialist": "人事专员", "hr_manager": "人事经理", "dept_head": "部门负责人", "auditor": "审计（只读）"}
 SOURCE_LABELS = {"miniprogram": "小程序", "instant_message": "即时消息（聊天记录）"}
 DOC_LABELS = {"letter_unsigned": "辞职信（未签名）", "letter_signed": "辞职信（员工已签名）",
-              "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案", "other": "其他"}
+              "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案",
+              "agreement_addendum": "提前离职协议（员工签名、公司盖章）", "other": "其他"}
 FLASH_TEXT = {"first_approved": "一级审核已通过", "approved": "终审已通过，公司已会签",
               "awaiting_employee_confirmation": "已提出提前的最后工作日，等待员工确认", "returned": "已退回员工修改",
               "withdrawal_consented": "已同意撤回", "withdrawal_declined": "已记录不同意撤回", "alert_resolved": "提醒已处理",
@@ -325,6 +326,18 @@ def letter_pdf(case_id: str):
                      download_name=f"letter-{case.id}-{doc.kind}.pdf", max_age=0)
 
 
+@bp.get("/cases/<case_id>/addendum.pdf")
+@login_required
+def addendum_pdf(case_id: str):
+    from qianli.services.agreement import addendum_document
+
+    case = svc.get_hr_case(db(), g.reviewer, case_id)
+    doc = addendum_document(db(), case)
+    data = read_document(open_store(runtime().settings), doc)
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=False,
+                     download_name=f"addendum-{case.id}.pdf", max_age=0)
+
+
 @bp.get("/cases/<case_id>/dossier.zip")
 @login_required
 def dossier_zip(case_id: str):
@@ -389,6 +402,72 @@ def resolve_alert(alert_id: str):
     svc.resolve_hr_alert(db(), g.reviewer, alert_id)
     flash(FLASH_TEXT["alert_resolved"])
     return redirect(url_for("hr_console.alerts"), code=303)
+
+
+# ---- holiday schedules --------------------------------------------------------------------------------
+
+SCOPE_LABELS = {"bundled": "内置", "all_companies": "运维录入（所有公司）", "company": "本公司录入"}
+
+
+def _calendar_render(status: int = 200, *, form: dict[str, Any] | None = None, result: Any = None):
+    from qianli.services import calendar as cal
+
+    schedules = cal.list_schedules(db(), g.reviewer.company_id)
+    next_year = max([s["year"] for s in schedules] + [datetime_now_year()]) + 1
+    next_year = min(next_year, 2099)
+    return _render("hr/calendar.html", status, schedules=schedules, statutory=cal.statutory_preview(next_year),
+                   scope_labels=SCOPE_LABELS, form=form or {}, result=result)
+
+
+def datetime_now_year() -> int:
+    from cases.clock import beijing_today
+
+    return beijing_today().year
+
+
+def _schedule_lines(text: str, fields: int, what: str) -> list[list[str]]:
+    rows = []
+    for n, line in enumerate(text.replace("，", ",").splitlines(), start=1):
+        parts = [p for p in line.replace(",", " ").split() if p]
+        if not parts:
+            continue
+        if len(parts) != fields:
+            raise InvalidInput("invalid_schedule", f"{what}第 {n} 行应为 {fields} 项（以空格分隔）")
+        rows.append(parts)
+    return rows
+
+
+@bp.get("/calendar")
+@login_required
+def calendar_page():
+    return _calendar_render()
+
+
+@bp.post("/calendar")
+@login_required
+def calendar_import():
+    from cases.errors import Forbidden
+    from qianli.services import calendar as cal
+
+    if g.reviewer.role != "hr_manager":
+        raise Forbidden("role_forbidden", "只有人事经理可以录入节假日安排", details={"role": g.reviewer.role})
+    form = {k: request.form.get(k, "")[:5000] for k in ("year", "source", "holidays", "workdays")}
+    try:
+        year = int(form["year"])
+    except ValueError:
+        raise InvalidInput("invalid_schedule", "年份格式错误") from None
+    doc = {"year": year, "source": form["source"],
+           "holidays": [{"name": a, "first": b, "last": c} for a, b, c in _schedule_lines(form["holidays"], 3, "放假")],
+           "workdays": [{"name": a, "date": b} for a, b in _schedule_lines(form["workdays"], 2, "调休上班日")]}
+    try:
+        res = cal.import_schedule(db(), runtime(), doc=doc, company_id=g.reviewer.company_id, actor=g.reviewer.actor)
+    except DomainError as err:
+        db().rollback()
+        flash(err.message)
+        return _calendar_render(_status_of(err), form=form)
+    result = {"year": res.schedule.year, "replaced": res.replaced, "warnings": res.warnings,
+              "recomputed": res.recomputed, "unchanged": res.unchanged}
+    return _calendar_render(result=result)
 
 
 # ---- HR accounts (HR managers) and one's own password --------------------------------------------------

@@ -32,7 +32,12 @@ class NoticePreview(ma.Schema):
     notice_days = ma.fields.Integer(required=True)
     earliest_last_day = ma.fields.Date(required=True, metadata={"description": "Earliest lawful last day of employment"})
     letter_due_date = ma.fields.Date(required=True, metadata={"description": "Signed letter due (N Chinese working days after arrival)"})
-    provisional = ma.fields.Boolean(required=True, metadata={"description": "True when a date depends on a year without official holiday data"})
+    provisional = ma.fields.Boolean(required=True, metadata={"description": (
+        "True when the letter due date could still change: it relies on a day that the State Council's not yet "
+        "published arrangement (调休, make-up days) of a year could move. Statutory holidays are never counted as "
+        "working days, provisional or not; the earliest last day never depends on the arrangement")})
+    pending_years = ma.fields.List(ma.fields.Integer(), required=True, metadata={
+        "description": "Years whose unpublished holiday arrangement makes the result provisional (empty when final)"})
     explanation = ma.fields.String(required=True)
 
 
@@ -51,4 +56,4 @@ class NoticePreviewView(MethodView):
                            probation=args["probation"])
         return {"arrival_date": args["arrival_date"], "probation": args["probation"], "notice_days": n.notice_days,
                 "earliest_last_day": n.earliest_last_day, "letter_due_date": n.letter_due_date,
-                "provisional": n.provisional, "explanation": n.explanation_zh}
+                "provisional": n.provisional, "pending_years": list(n.pending_years), "explanation": n.explanation_zh}

@@ -56,6 +56,7 @@ class ReminderListSchema(StrictSchema):
     case_id = ma.fields.String(required=True)
     letter_due_date = ma.fields.Date(required=True)
     overdue = ma.fields.Boolean(required=True)
+    due_date_provisional = ma.fields.Boolean(required=True, metadata={"description": "The due date is an estimate (the holiday arrangement of its period is not published); overdue is judged on it"})
     schedule = ma.fields.Nested(ReminderScheduleSchema, allow_none=True, required=True)
     deliveries = ma.fields.List(ma.fields.Nested(ReminderDeliverySchema), required=True)
 

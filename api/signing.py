@@ -52,6 +52,11 @@ class SignatureReportSchema(ma.Schema):
     kind = ma.fields.String(required=True, metadata={"description": "signature | document_timestamp"})
     signer = ma.fields.String(allow_none=True)
     signer_serial = ma.fields.String(allow_none=True)
+    case_id = ma.fields.String(allow_none=True, metadata={
+        "description": "QianLi event certificates: the case the certificate was issued for (signing-context extension)"})
+    intent_sha256 = ma.fields.String(allow_none=True, metadata={
+        "description": "QianLi event certificates: SHA-256 of the signing intent (SMS + face checks) it was issued after; "
+                       "equals intent_sha256 of the case's letter_signed evidence"})
     signing_time = ma.fields.String(allow_none=True, metadata={"description": "from the trusted timestamp, UTC"})
     claimed_time = ma.fields.String(allow_none=True, metadata={"description": "claimed by the signer's software"})
     intact = ma.fields.Boolean(required=True)

@@ -121,7 +121,7 @@ def main() -> None:
     redis_base = os.environ.get("QIANLI_TEST_REDIS_URL", "redis://127.0.0.1:6379")
     env = {**os.environ, "QIANLI_ENV": "test", "QIANLI_VAR_DIR": str(tmp / "var"),
            "DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}", "REDIS_URL": f"{redis_base}/{redis_db}",
-           "QIANLI_QUIET_HOURS": "", "QIANLI_LOG_LEVEL": os.environ.get("QIANLI_BENCH_LOG_LEVEL", "ERROR")}
+           "QIANLI_QUIET_HOURS": "off", "QIANLI_LOG_LEVEL": os.environ.get("QIANLI_BENCH_LOG_LEVEL", "ERROR")}
     settings = load_settings(env)
     reset_settings_cache(settings)
     rt = Runtime(settings)

@@ -41,10 +41,12 @@ class EvidenceKind(str, Enum):
     LETTER_COUNTERSIGNED = "letter_countersigned"
     HR_ALERT_RAISED = "hr_alert_raised"
     DOSSIER_EXPORTED = "dossier_exported"
+    DATES_RECOMPUTED = "dates_recomputed"
     # HR review
     REVIEW_LAST_DAY_PROPOSED = "review_last_day_proposed"
     REVIEW_LAST_DAY_CONFIRMED = "review_last_day_confirmed"
     REVIEW_LAST_DAY_DECLINED = "review_last_day_declined"
+    AGREEMENT_ADDENDUM_SIGNED = "agreement_addendum_signed"
     WITHDRAWAL_REQUESTED = "withdrawal_requested"
     WITHDRAWAL_DECLINED = "withdrawal_declined"
     CHAT_EVIDENCE_RECORDED = "chat_evidence_recorded"
@@ -86,7 +88,8 @@ _K, _V = EvidenceKind, DossierView
 
 EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.CASE_OPENED: _V.CASE, _K.CASE_FORM_UPDATED: _V.CASE, _K.CASE_SUBMIT_LETTER: _V.CASE, _K.LETTER_SIGNED: _V.CASE,
-    _K.HR_ALERT_RAISED: _V.CASE, _K.DOSSIER_EXPORTED: _V.CASE,
+    _K.HR_ALERT_RAISED: _V.CASE, _K.DOSSIER_EXPORTED: _V.CASE, _K.DATES_RECOMPUTED: _V.CASE,
+    _K.AGREEMENT_ADDENDUM_SIGNED: _V.APPROVALS,
     _K.CASE_APPROVE_FIRST: _V.APPROVALS, _K.CASE_APPROVE_FINAL: _V.APPROVALS, _K.CASE_RETURN_FOR_REVISION: _V.APPROVALS,
     _K.CASE_WITHDRAW: _V.APPROVALS, _K.CASE_CLOSE: _V.APPROVALS, _K.LETTER_COUNTERSIGNED: _V.APPROVALS,
     _K.REVIEW_LAST_DAY_PROPOSED: _V.APPROVALS, _K.REVIEW_LAST_DAY_CONFIRMED: _V.APPROVALS,
@@ -119,6 +122,8 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.LETTER_COUNTERSIGNED: "公司会签辞职信",
     _K.HR_ALERT_RAISED: "HR 提醒",
     _K.DOSSIER_EXPORTED: "导出离职档案",
+    _K.DATES_RECOMPUTED: "按公布的节假日安排重新计算日期",
+    _K.AGREEMENT_ADDENDUM_SIGNED: "签署提前离职协议（劳动合同法第三十六条；员工签名、公司盖章）",
     _K.REVIEW_LAST_DAY_PROPOSED: "提出提前的最后工作日（协商一致）",
     _K.REVIEW_LAST_DAY_CONFIRMED: "员工确认最后工作日",
     _K.REVIEW_LAST_DAY_DECLINED: "员工不同意提前的最后工作日",

@@ -27,7 +27,7 @@ from cases.states import CaseState
 
 __all__ = ["QuietHours", "ReminderPolicy", "ScheduleDecision", "LETTER_STATES", "PAUSED_STATES",
            "schedule_decision", "is_overdue", "Message", "letter_message", "notification_message",
-           "hr_digest_message", "content_digest", "NOTIFICATION_KINDS"]
+           "hr_digest_message", "content_digest", "NOTIFICATION_KINDS", "PROVISIONAL_NOTE"]
 
 LETTER_STATES = frozenset({CaseState.AWAITING_LETTER.value, CaseState.RETURNED.value})
 """The signed letter is awaited: reminders run."""
@@ -151,6 +151,7 @@ NOTIFICATION_KINDS = {
     "agreed_last_day_proposed": "公司提议了新的最后工作日，请确认",
     "withdrawal_consented": "公司已同意您撤回离职申请",
     "withdrawal_declined": "公司未同意撤回，离职申请继续有效",
+    "dates_recomputed": "节假日安排已公布，您的离职日期已更新",
 }
 
 
@@ -163,22 +164,31 @@ def _zh_date(d: date) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
 
 
-def letter_message(*, slot: int, name: str, letter_due_date: date, now: datetime) -> Message:
-    """Slot 0: the notice; later slots: reminders (worded as overdue once the due date has passed)."""
-    due = _zh_date(letter_due_date)
+PROVISIONAL_NOTE = "该截止日期所在期间的国务院节假日调休安排尚未公布，为按法定节假日推算的暂定日期，公布后如有调整将另行通知。"
+
+
+def letter_message(*, slot: int, name: str, letter_due_date: date, now: datetime, provisional: bool = False) -> Message:
+    """Slot 0: the notice; later slots: reminders (worded as overdue once the due date has passed).
+
+    A provisional due date (the State Council's arrangement for its period is not published) is
+    marked "（暂定）" and explained; an overdue reminder on a provisional date says so."""
+    due = _zh_date(letter_due_date) + ("（暂定）" if provisional else "")
+    note = PROVISIONAL_NOTE if provisional else ""
     if slot == 0:
         kind, title = "letter_due_notice", "请提交书面辞职信"
         text = (f"{name}，您的离职申请已收到。请于{due}（含）前在小程序内签署并提交书面辞职信；"
-                f"提交前我们将每天提醒您。")
+                f"提交前我们将每天提醒您。{note}")
     elif is_overdue(letter_due_date, now):
         kind, title = "letter_overdue_reminder", "书面辞职信已逾期"
-        text = f"{name}，您的书面辞职信应于{due}前提交，现已逾期。请尽快在小程序内签署并提交（第{slot}次提醒）。"
+        basis = "按暂定截止日期计算，" if provisional else ""
+        text = (f"{name}，您的书面辞职信应于{due}前提交，{basis}现已逾期。请尽快在小程序内签署并提交（第{slot}次提醒）。"
+                f"{note}")
     else:
         kind, title = "letter_reminder", "书面辞职信待提交"
-        text = f"{name}，请于{due}（含）前在小程序内签署并提交书面辞职信（第{slot}次提醒）。"
+        text = f"{name}，请于{due}（含）前在小程序内签署并提交书面辞职信（第{slot}次提醒）。{note}"
     return Message(kind, {"name": name, "text": text},
                    {"thing1": _cut(title, 20), "date2": letter_due_date.isoformat(),
-                    "thing3": _cut("请在小程序内签署并提交", 20)}, text)
+                    "thing3": _cut("截止日为暂定日期" if provisional else "请在小程序内签署并提交", 20)}, text)
 
 
 def notification_message(kind: str, *, name: str, params: dict[str, Any]) -> Message:
@@ -190,6 +200,11 @@ def notification_message(kind: str, *, name: str, params: dict[str, Any]) -> Mes
         detail = f"原因：{params['reason']}"
     elif kind == "agreed_last_day_proposed" and params.get("agreed_last_day"):
         detail = f"提议的最后工作日：{_zh_date(date.fromisoformat(str(params['agreed_last_day'])))}"
+    elif kind == "dates_recomputed" and params.get("letter_due_date"):
+        mark = "（暂定）" if str(params.get("provisional")) == "1" else ""
+        detail = f"辞职信截止日：{_zh_date(date.fromisoformat(str(params['letter_due_date'])))}{mark}"
+        if params.get("earliest_last_day"):
+            detail += f"，最早离职日：{_zh_date(date.fromisoformat(str(params['earliest_last_day'])))}"
     elif params.get("comment"):
         detail = f"说明：{params['comment']}"
     text = f"{name}，{title}。{detail + '。' if detail else ''}请在小程序内查看。"
@@ -197,11 +212,20 @@ def notification_message(kind: str, *, name: str, params: dict[str, Any]) -> Mes
                    {"thing1": _cut(title, 20), "date2": "", "thing3": _cut(detail or "请在小程序内查看", 20)}, text)
 
 
-def hr_digest_message(*, hr_name: str, day: date, cases: list[tuple[str, str, date]]) -> Message:
-    """One HR user's daily digest: (employee name, employee number, due date) per overdue case."""
-    listed = "；".join(f"{n}（{no}，应于{_zh_date(d)}前）" for n, no, d in cases[:10])
+def hr_digest_message(*, hr_name: str, day: date, cases: list[tuple[Any, ...]]) -> Message:
+    """One HR user's daily digest: (employee name, employee number, due date[, provisional]) per overdue case.
+
+    A case whose due date is provisional is marked "（暂定）": it is overdue on the estimated date only."""
+    def one(c: tuple[Any, ...]) -> str:
+        n, no, d = c[0], c[1], c[2]
+        prov = len(c) > 3 and bool(c[3])
+        return f"{n}（{no}，应于{_zh_date(d)}{'（暂定）' if prov else ''}前）"
+
+    listed = "；".join(one(c) for c in cases[:10])
     more = f"等共{len(cases)}人" if len(cases) > 10 else f"共{len(cases)}人"
     text = f"{hr_name}，截至{_zh_date(day)}，以下员工逾期未提交书面辞职信，{more}：{listed}。"
+    if any(len(c) > 3 and c[3] for c in cases[:10]):
+        text += "标“暂定”的截止日期所在期间的节假日安排尚未公布，逾期按暂定日期计算。"
     return Message("hr_overdue_digest", {"name": hr_name, "text": text},
                    {"thing1": "逾期未交辞职信", "date2": day.isoformat(), "thing3": _cut(more, 20)}, text)
 

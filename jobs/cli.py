@@ -53,6 +53,17 @@ def count_job_failure(job, exc_type, _exc_value, _traceback) -> bool:
     return True
 
 
+def _check_role(rt) -> None:
+    """Production: refuse to run as a database role that can rewrite the evidence (see qianli.migrate)."""
+    if rt.settings.is_production:
+        from qianli.migrate import AppRoleTooPowerful, check_app_role
+
+        try:
+            check_app_role(rt.engine)
+        except AppRoleTooPowerful as exc:
+            raise click.ClickException(str(exc)) from None
+
+
 @click.command("worker", help="Run an RQ worker for the reminders queue (as many as needed).")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--fork/--no-fork", default=False, show_default=True,
@@ -66,6 +77,7 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
 
     rt = get_runtime()
     configure_logging(rt.settings.log_level, rt.settings.log_format)
+    _check_role(rt)
     if rt.settings.database_url.startswith("sqlite"):
         sqlite_tuning(rt.engine)
     cls = observed_worker_class(Worker if fork else SimpleWorker)
@@ -84,6 +96,7 @@ def scheduler_command(once: bool) -> None:
 
     rt = get_runtime()
     configure_logging(rt.settings.log_level, rt.settings.log_format)
+    _check_role(rt)
     if rt.settings.database_url.startswith("sqlite"):
         sqlite_tuning(rt.engine)
     if once:

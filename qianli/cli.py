@@ -32,6 +32,7 @@ COMMAND_MODULES: list[str] = [
     "qianli.demo:demo_command",
     "qianli.pki_cli:pki_group",
     "qianli.pki_cli:verify_command",
+    "qianli.calendar_cli:calendar_group",
 ]
 
 

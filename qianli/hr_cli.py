@@ -1,4 +1,4 @@
-"""HR commands: ``qianli roster import`` and ``qianli dossier export|verify``."""
+"""HR commands: ``qianli roster import|set-phone`` and ``qianli dossier export|verify``."""
 
 from __future__ import annotations
 
@@ -66,6 +66,41 @@ def roster_import(file: Path, company_code: str, good_rows_only: bool, dry_run: 
         _echo_json({"code": exc.code, "message": exc.message, "details": exc.details})
         sys.exit(1)
     _echo_json(report.as_dict())
+    sys.exit(0)
+
+
+@roster_group.command("set-phone", help="Change one employee's phone: an identity change (SMS to the old number, "
+                                          "notice to the bound WeChat, usable for signing after the employee "
+                                          "confirms or the cooling period). Refused while a case is in progress.")
+@click.option("--company", "company_code", required=True, help="Company code.")
+@click.option("--employee-no", required=True, help="Employee number.")
+@click.option("--phone", required=True, help="The new mobile number.")
+@click.option("--reason", required=True, help="Why (recorded, shown to the employee).")
+@click.option("--operator", required=True, help="Who asks for it (recorded as cli:<operator>).")
+def roster_set_phone(company_code: str, employee_no: str, phone: str, reason: str, operator: str) -> None:
+    from sqlalchemy import select
+
+    from cases.errors import DomainError
+    from qianli.db import session_scope
+    from qianli.models import Company
+    from qianli.services.employees import find_employee
+    from qianli.services.identity_trust import change_phone
+
+    rt = _runtime()
+    try:
+        with session_scope(rt.session_factory) as s:
+            company = s.scalar(select(Company).where(Company.code == company_code))
+            if company is None:
+                raise click.ClickException(f"no company {company_code!r}")
+            emp = find_employee(s, company_id=company.id, employee_no=employee_no)
+            ch = change_phone(s, rt, emp, phone, actor=f"cli:{operator}"[:120], source="cli", reason=reason)
+            out: dict[str, object] = {"changed": ch is not None}
+            if ch is not None:
+                out.update(change_id=ch.id, old=ch.old_value, new=ch.new_value, usable_from=ch.usable_from)
+    except DomainError as exc:
+        _echo_json({"code": exc.code, "message": exc.message, "details": exc.details})
+        sys.exit(1)
+    _echo_json(out)
     sys.exit(0)
 
 

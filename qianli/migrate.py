@@ -9,7 +9,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 
 __all__ = ["alembic_config", "upgrade", "EVIDENCE_APPEND_ONLY_SQL", "APPEND_ONLY_TABLES", "append_only_sql",
-           "grant_app_role", "app_role_of"]
+           "grant_app_role", "app_role_of", "AppRoleTooPowerful", "check_app_role"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -85,6 +85,32 @@ def grant_app_role(conn, app_role: str) -> None:
         else:
             conn.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {q} TO {role}"))
     conn.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quoted_schema} TO {role}"))
+
+
+class AppRoleTooPowerful(RuntimeError):
+    """The app's database role could rewrite the evidence (it owns the tables or may UPDATE/DELETE them)."""
+
+
+def check_app_role(engine: Engine) -> None:
+    """Production start-up check (PostgreSQL): refuse to run as a role that can rewrite evidence or anchors.
+
+    Raises :class:`AppRoleTooPowerful`; does nothing on SQLite or when the tables do not exist yet.
+    """
+    from sqlalchemy import text
+
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as conn:
+        for table in APPEND_ONLY_TABLES:
+            row = conn.execute(text(
+                "SELECT pg_get_userbyid(c.relowner) = current_user, has_table_privilege(c.oid, 'UPDATE'), "
+                "has_table_privilege(c.oid, 'DELETE'), has_table_privilege(c.oid, 'TRUNCATE') "
+                "FROM pg_class c WHERE c.oid = to_regclass(:t)"), {"t": table}).first()
+            if row is not None and any(row):
+                raise AppRoleTooPowerful(
+                    f"the app's database role may rewrite {table} (owner or UPDATE/DELETE/TRUNCATE): connect the app "
+                    "as a role that `qianli db upgrade` granted INSERT and SELECT only, and run migrations with "
+                    "QIANLI_MIGRATION_DATABASE_URL (README: Deploying)")
 
 
 def alembic_config(url: str) -> Config:

@@ -115,7 +115,7 @@ def sample_signature_png(width: int = 400, height: int = 150) -> bytes:
 
 
 def sign_as_employee(settings, pki, unsigned: bytes, layout, *, signature_png: bytes, name: str, employee_no: str,
-                     company: str, timestamper=None) -> tuple[bytes, str, str]:
+                     company: str, timestamper=None, context=None) -> tuple[bytes, str, str]:
     """What ``sign_letter`` does after the intent: event certificate, PAdES B-LTA, key dropped.
 
     Returns (signed PDF, event certificate subject, serial). ``timestamper`` defaults to the configured
@@ -126,7 +126,7 @@ def sign_as_employee(settings, pki, unsigned: bytes, layout, *, signature_png: b
     from signing.tsa import make_timestamper
 
     now = datetime.now(timezone.utc)
-    cred = pki.issue_event_credential(name=name, employee_no=employee_no, company=company)
+    cred = pki.issue_event_credential(name=name, employee_no=employee_no, company=company, context=context)
     subject, serial = pades.cert_summary(cred.cert)
     try:
         signed = pades.sign_b_lta(
@@ -175,18 +175,20 @@ def _seal_status(settings, pki) -> dict:
               help="Also create this company's seal key now (repeatable; needs the database).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
 def pki_init(companies: tuple[str, ...], as_json: bool) -> None:
-    from signing.pki import KeyProtectionRequired, init_pki
+    from signing.pki import KeyProtectionRequired, init_pki, root_crl_due, sign_root_crl
 
     settings = _settings()
     try:
         pki, created = init_pki(settings)
     except KeyProtectionRequired as exc:
         raise click.ClickException(str(exc)) from None
+    if root_crl_due(settings):  # missing (a PKI from before pre-signed root CRLs) or past half its validity
+        sign_root_crl(settings)
     out = {"created": created, "directory": str(pki.dir.resolve()), "root_subject": pki.root.subject.rfc4514_string(),
            "root_sha256": root_fingerprint(pki), "policy_oid": pki.policy_oid,
            "ca_keys": {n: str((pki.dir / f"{n}.key.pem").resolve()) for n in ("root", "ca", "tsa")},
            "ca_keys_encrypted": bool(settings.pkcs12_passphrase), "tsa": tsa_description(settings),
-           "urls": pki.urls()}
+           "root_crl_next_update": pki.root_crl_next_update().isoformat(), "urls": pki.urls()}
     try:
         out["seal"] = _seal_status(settings, pki)
     except Exception as exc:  # noqa: BLE001 - a missing softhsm2-util or a wrong PIN is a message, not a traceback
@@ -212,6 +214,7 @@ def pki_init(companies: tuple[str, ...], as_json: bool) -> None:
     for s in out.get("seals", []):
         click.echo(f"seal of {s['company']}: {'created' if s['created'] else 'present'}, certificate serial {s['serial']}")
     click.echo(f"timestamps: {out['tsa']}")
+    click.echo(f"root CRL (pre-signed; renew with 'qianli pki root-crl' before): {out['root_crl_next_update']}")
 
 
 def _ensure_company_seals(settings, pki, codes) -> list[dict]:
@@ -232,6 +235,22 @@ def _ensure_company_seals(settings, pki, codes) -> list[dict]:
             done.append({"company": code, "company_id": company.id, "backend": info.backend, "created": info.created,
                          "serial": format(info.cert.serial_number, "x")})
     return done
+
+
+@pki_group.command("root-crl", help="Sign a fresh root CRL with the root key (the app never loads the root key; "
+                                    "it serves and embeds this pre-signed CRL). Run it before the printed date, e.g. "
+                                    "monthly from cron on the machine that holds root.key.pem.")
+@click.option("--days", type=click.IntRange(1, 366), default=None, help="Validity in days (default 90).")
+def pki_root_crl(days: int | None) -> None:
+    from signing.pki import ROOT_CRL_DAYS, sign_root_crl
+
+    settings = _settings()
+    _load_pki(settings)
+    try:
+        next_update = sign_root_crl(settings, days=days or ROOT_CRL_DAYS)
+    except (OSError, ValueError, TypeError) as exc:
+        raise click.ClickException(f"cannot sign the root CRL: {type(exc).__name__}: {exc}") from None
+    click.echo(f"root CRL signed; next update {next_update.isoformat()}")
 
 
 @pki_group.command("export-root", help="Write the root certificate (PEM) to PATH ('-': standard output).")
@@ -257,6 +276,7 @@ def pki_selftest(out_path: Path) -> None:
 
 def _selftest(out_path: Path) -> bool:
     from signing.letter import render_letter
+    from signing.pki import SigningContext
     from signing.verify import verify_pdf
 
     settings = _settings()
@@ -269,7 +289,8 @@ def _selftest(out_path: Path) -> bool:
     try:
         signed, subject, serial = sign_as_employee(
             settings, pki, unsigned, layout, signature_png=sample_signature_png(), name=SAMPLE_EMPLOYEE["name"],
-            employee_no=SAMPLE_EMPLOYEE["employee_no"], company=SAMPLE_EMPLOYEE["company"])
+            employee_no=SAMPLE_EMPLOYEE["employee_no"], company=SAMPLE_EMPLOYEE["company"],
+            context=SigningContext("selftest", hashlib.sha256(b"qianli selftest: no signing intent").hexdigest()))
     except Exception as exc:  # noqa: BLE001 - e.g. the TSA is unreachable: say so, exit 1
         summary.update(stage="sign", error=f"{type(exc).__name__}: {exc}"[:500])
         _echo_json(summary)
@@ -285,7 +306,8 @@ def _selftest(out_path: Path) -> bool:
         ok=ok, sha256=hashlib.sha256(signed).hexdigest(), bytes=len(signed), event_cert_subject=subject,
         event_cert_serial=serial, signer=sig.signer if sig else None, signing_time=sig.signing_time if sig else None,
         pades_level=sig.pades_level if sig else None, ades_indication=sig.ades_indication if sig else None,
-        trusted=sig.trusted if sig else False,
+        trusted=sig.trusted if sig else False, case_id=sig.case_id if sig else None,
+        intent_sha256=sig.intent_sha256 if sig else None,
         document_timestamps=sum(1 for s in report.signatures if s.kind == "document_timestamp"),
         problem=report.problem,
         ms={"render": round((t1 - t0) * 1000), "sign": round((t2 - t1) * 1000), "verify": round((t3 - t2) * 1000)})

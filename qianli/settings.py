@@ -72,7 +72,7 @@ class Settings:
 
     # --- notice rules --------------------------------------------------------------------
     letter_due_working_days: int = _s("QIANLI_LETTER_DUE_WORKING_DAYS", 3, "Working days after notice arrival by which the signed letter is due (companies may override).")
-    holidays_extend_notice: bool = _s("QIANLI_HOLIDAYS_EXTEND_NOTICE", False, "Default for companies: whether statutory holidays extend the 30/3-day notice period (disputed in law).")
+    holidays_extend_notice: bool = _s("QIANLI_HOLIDAYS_EXTEND_NOTICE", False, "Default for companies: whether statutory holidays extend the 30/3-day notice period (disputed in law). Reading implemented: only the statutory days of the 放假办法 extend it, not the whole holiday block (see \"Working days and holidays\").")
 
     # --- identity: WeChat -----------------------------------------------------------------
     wechat_backend: str = _s("QIANLI_WECHAT_BACKEND", "dev", "'dev' (accepts codes 'dev-<openid>'; development only) or 'api' (the real WeChat API).", choices=("dev", "api"))

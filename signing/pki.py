@@ -7,16 +7,24 @@ Layout under ``<var_dir>/pki`` (created by :func:`init_pki`, idempotent)::
     tsa.pem   tsa.key.pem         development TSA (EC P-384; older PKIs: RSA 3072; EKU timeStamping, critical)
     seals/<company>.pem (+ .p12)  company seal certificates (key in PKCS#11 or a PKCS#12 file)
     state.json                    our certificate policy OID, creation time
+    root.crl                      the root's CRL (covers the issuing CA), pre-signed by ``qianli pki root-crl``
+    issued.log                    every certificate the issuing CA issued (serial, kind, expiry): OCSP
+                                  answers "unknown" for any other serial
 
-Private keys on disk are PKCS#8 encrypted with ``QIANLI_PKCS12_PASSPHRASE``. Every certificate
-names the CRL distribution point, OCSP responder and CA issuer URLs that the app itself serves
-under ``<QIANLI_PUBLIC_BASE_URL>/pki/``. CRLs and OCSP responses are produced on demand and signed
-by the issuing key (root CRL by the root), so a signature's validation data can be gathered
-offline, at signing time, without an HTTP round trip.
+Private keys on disk are PKCS#8 encrypted with ``QIANLI_PKCS12_PASSPHRASE`` (production refuses to
+write them otherwise). Every certificate names the CRL distribution point, OCSP responder and CA
+issuer URLs that the app itself serves under ``<QIANLI_PUBLIC_BASE_URL>/pki/``. The issuing CA's CRL
+and OCSP responses are produced on demand and signed by the issuing key, so a signature's validation
+data can be gathered offline, at signing time. The root key is never loaded by the app (web or rq
+workers): only the operator's commands (``qianli pki init``, ``qianli pki root-crl``) use it, and the
+root CRL they pre-sign is what the app serves and embeds. The root key file can thus live offline
+between those runs.
 
 Event certificates (事件证书) are issued for one signing: a fresh EC P-256 key pair made in
 memory, a certificate for the employee valid for minutes (nonRepudiation + digitalSignature and
-our policy OID), used once and dropped with the key object.
+our policy OID), used once and dropped with the key object. It carries the signing context
+extension (:data:`SIGNING_CONTEXT_OID`): the case id and the SHA-256 of the signing intent, so the
+certificate cannot be reused for another case and names the identity checks it was issued after.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import core as asn1_core
 from asn1crypto import crl as asn1_crl
 from asn1crypto import keys as asn1_keys
 from asn1crypto import ocsp as asn1_ocsp
@@ -42,19 +51,71 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Pki", "PkiMissing", "KeyProtectionRequired", "init_pki", "load_pki", "get_pki", "EventCredential", "pki_dir",
-           "der_to_asn1", "key_to_asn1"]
+__all__ = ["Pki", "PkiMissing", "KeyProtectionRequired", "RootKeyNotLoaded", "init_pki", "load_pki", "get_pki",
+           "EventCredential", "pki_dir", "der_to_asn1", "key_to_asn1", "SIGNING_CONTEXT_OID", "SigningContext",
+           "signing_context_of", "sign_root_crl", "root_crl_due", "ROOT_CRL_DAYS"]
 
 ROOT_DAYS = 20 * 365
 CA_DAYS = 10 * 365
 TSA_DAYS = 5 * 365
 SEAL_DAYS = 3 * 365
+ROOT_CRL_DAYS = 90  # default validity of a pre-signed root CRL; `qianli pki init` renews it past half-life
+# The signing-context extension of event certificates: one fixed OID for every QianLi deployment (a UUID OID,
+# ITU-T X.667), so that any verifier can read it. Value: DER SEQUENCE { version INTEGER (1), caseId UTF8String,
+# intentSha256 OCTET STRING (32) }.
+SIGNING_CONTEXT_OID = "2.25.107674190392219311297959166305681404496"
 _cache: dict[str, Pki] = {}
 _cache_lock = threading.Lock()
 
 
 class PkiMissing(RuntimeError):
     """The PKI has not been created (run ``qianli pki init``)."""
+
+
+class RootKeyNotLoaded(RuntimeError):
+    """The root key is only for the operator's commands (``qianli pki init|root-crl``), never the app."""
+
+
+class _SigningContextValue(asn1_core.Sequence):
+    _fields = [("version", asn1_core.Integer), ("case_id", asn1_core.UTF8String),
+               ("intent_sha256", asn1_core.OctetString)]
+
+
+@dataclass(frozen=True)
+class SigningContext:
+    """What an event certificate was issued for: one case, after one signing intent (its SHA-256, hex)."""
+
+    case_id: str
+    intent_sha256: str
+
+    def der(self) -> bytes:
+        return _SigningContextValue({"version": 1, "case_id": self.case_id,
+                                     "intent_sha256": bytes.fromhex(self.intent_sha256)}).dump()
+
+
+def signing_context_of(cert) -> SigningContext | None:
+    """The signing context of a certificate (cryptography or asn1crypto), None if it has none."""
+    if isinstance(cert, asn1_x509.Certificate):
+        for ext in cert["tbs_certificate"]["extensions"] or []:
+            if ext["extn_id"].dotted == SIGNING_CONTEXT_OID:
+                return _parse_context(ext["extn_value"].contents)
+        return None
+    try:
+        ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(SIGNING_CONTEXT_OID))
+    except x509.ExtensionNotFound:
+        return None
+    return _parse_context(ext.value.value)
+
+
+def _parse_context(der: bytes) -> SigningContext | None:
+    try:
+        v = _SigningContextValue.load(der, strict=True)
+        digest = v["intent_sha256"].native
+        if v["version"].native != 1 or len(digest) != 32:
+            return None
+        return SigningContext(v["case_id"].native, digest.hex())
+    except (ValueError, TypeError):
+        return None
 
 
 def pki_dir(settings) -> Path:
@@ -109,7 +170,7 @@ class Pki:
     def __init__(self, directory: Path, settings, *, root, root_key, ca, ca_key, tsa, tsa_key, state):
         self.dir = directory
         self.settings = settings
-        self.root, self.root_key = root, root_key
+        self.root, self._root_key = root, root_key  # None in the app: see root_key
         self.ca, self.ca_key = ca, ca_key
         self.tsa, self.tsa_key = tsa, tsa_key
         self.policy_oid: str = state["policy_oid"]
@@ -120,6 +181,13 @@ class Pki:
         roots_file = getattr(settings, "tsa_trust_roots", "") or ""
         self.tsa_roots: list[x509.Certificate] = (
             x509.load_pem_x509_certificates(Path(roots_file).read_bytes()) if roots_file else [])
+
+    @property
+    def root_key(self):
+        if self._root_key is None:
+            raise RootKeyNotLoaded("the root key is not loaded by the app; run 'qianli pki root-crl' to pre-sign "
+                                   "the root CRL")
+        return self._root_key
 
     def asn1(self, which: str):
         """The asn1crypto form of ``root``, ``ca`` or ``tsa`` (one object per process, reused)."""
@@ -168,9 +236,10 @@ class Pki:
                     x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS,
                                            x509.UniformResourceIdentifier(u["ca_cert"]))]), critical=False))
 
-    def issue_event_credential(self, *, name: str, employee_no: str, company: str,
-                               now: datetime | None = None) -> EventCredential:
-        """A fresh key pair and a minutes-long certificate for one signing by one employee."""
+    def issue_event_credential(self, *, name: str, employee_no: str, company: str, now: datetime | None = None,
+                               context: SigningContext | None = None) -> EventCredential:
+        """A fresh key pair and a minutes-long certificate for one signing by one employee (``context``:
+        the case and the signing intent, carried in the signing-context extension)."""
         now = now or _utcnow()
         key = ec.generate_private_key(ec.SECP256R1())
         validity = int(getattr(self.settings, "event_cert_validity_s", 600))
@@ -185,7 +254,11 @@ class Pki:
                        x509.ObjectIdentifier(self.policy_oid),
                        [x509.UserNotice(None, "QianLi event certificate: one resignation-letter signing after "
                                               "SMS + face verification")])]), critical=False))
+        if context is not None:
+            builder = builder.add_extension(x509.UnrecognizedExtension(x509.ObjectIdentifier(SIGNING_CONTEXT_OID),
+                                                                       context.der()), critical=False)
         cert = builder.sign(self.ca_key, hashes.SHA256())
+        self.record_issued(cert, "event")
         return EventCredential(key=key, cert=cert, chain=self.chain)
 
     def issue_seal_certificate(self, public_key, *, company_name: str, company_code: str) -> x509.Certificate:
@@ -199,7 +272,39 @@ class Pki:
                    .add_extension(_ku(sign=True, nonrep=True), critical=True)
                    .add_extension(x509.CertificatePolicies([x509.PolicyInformation(
                        x509.ObjectIdentifier(self.policy_oid), None)]), critical=False))
-        return builder.sign(self.ca_key, hashes.SHA256())
+        cert = builder.sign(self.ca_key, hashes.SHA256())
+        self.record_issued(cert, "seal")
+        return cert
+
+    # ---- what the issuing CA issued ----------------------------------------------------------
+    def record_issued(self, cert: x509.Certificate, kind: str) -> None:
+        """Append the certificate's serial to issued.log (O_APPEND: one short line, atomic across processes)."""
+        line = f"{cert.serial_number:x} {kind} {cert.not_valid_after_utc.isoformat()}\n".encode()
+        fd = os.open(self.dir / "issued.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    def issued_serials(self) -> frozenset[int]:
+        """Every serial in issued.log; only the lines appended since the last call are read."""
+        path = self.dir / "issued.log"
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return frozenset()
+        done, serials = self._asn1.get("issued") or (0, frozenset())
+        if done == size:
+            return serials
+        if done > size:  # replaced by a shorter file: read it all again
+            done, serials = 0, frozenset()
+        with open(path, "rb") as f:  # only what was appended since the last read
+            f.seek(done)
+            tail = f.read(size - done)
+        complete = tail[:tail.rfind(b"\n") + 1]  # a line being written right now is read next time
+        serials = serials | {int(line.split(b" ", 1)[0], 16) for line in complete.splitlines() if line.strip()}
+        self._asn1["issued"] = (done + len(complete), serials)
+        return serials
 
     # ---- revocation data ----------------------------------------------------------------
     def revoked_serials(self) -> dict[int, datetime]:
@@ -217,23 +322,39 @@ class Pki:
         self._crl_cache.clear()
 
     def crl_der(self, which: str, *, now: datetime | None = None) -> bytes:
-        """A fresh CRL: ``root`` (covers the issuing CA, signed by the root) or ``ca`` (covers leaves)."""
+        """The CRL ``root`` (covers the issuing CA: the pre-signed root.crl) or a fresh ``ca`` one (covers leaves)."""
+        if which == "root":
+            return self.root_crl_der()
         now = now or _utcnow()
         cached = self._crl_cache.get(which)
         if cached and now - cached[0] < timedelta(minutes=10) and now >= cached[0]:
             return cached[1]
-        issuer, key = (self.root, self.root_key) if which == "root" else (self.ca, self.ca_key)
-        builder = (x509.CertificateRevocationListBuilder().issuer_name(issuer.subject)
+        builder = (x509.CertificateRevocationListBuilder().issuer_name(self.ca.subject)
                    .last_update(now - timedelta(seconds=1)).next_update(now + timedelta(days=1))
                    .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
-                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False))
-        if which == "ca":
-            for serial, when in self.revoked_serials().items():
-                builder = builder.add_revoked_certificate(
-                    x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build())
-        der = builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()),
+                                  critical=False))
+        for serial, when in self.revoked_serials().items():
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build())
+        der = builder.sign(self.ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
         self._crl_cache[which] = (now, der)
         return der
+
+    def root_crl_der(self) -> bytes:
+        """The pre-signed root CRL (root.crl), re-read when the file changes. Missing: PkiMissing."""
+        path = self.dir / "root.crl"
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            raise PkiMissing(f"no root CRL at {path}; run 'qianli pki root-crl'") from None
+        cached = self._asn1.get("root.crl")
+        if cached is None or cached[0] != mtime:
+            cached = self._asn1["root.crl"] = (mtime, path.read_bytes())
+        return cached[1]
+
+    def root_crl_next_update(self) -> datetime:
+        return x509.load_der_x509_crl(self.root_crl_der()).next_update_utc
 
     def crls(self) -> list[asn1_crl.CertificateList]:
         out = []
@@ -267,14 +388,21 @@ class Pki:
         else:
             serial, nonce = cert.serial_number, None
         revoked = self.revoked_serials().get(serial)
-        # We never keep leaf certificates; build the response from the serial alone.
+        # Only serials we recorded at issuance are "good"; any other (a certificate made with a stolen CA key,
+        # or a guess) is "unknown" (RFC 6960 2.2), never vouched for. Leaf certificates are not kept.
+        if revoked:
+            status = ocsp.OCSPCertStatus.REVOKED
+        elif serial in self.issued_serials():
+            status = ocsp.OCSPCertStatus.GOOD
+        else:
+            status = ocsp.OCSPCertStatus.UNKNOWN
         hashes_sha1 = self._asn1.get("ca:sha1-hashes")
         if hashes_sha1 is None:
             hashes_sha1 = self._asn1["ca:sha1-hashes"] = (_name_hash(self.ca), _key_hash(self.ca, hashes.SHA1()))
         builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
             issuer_name_hash=hashes_sha1[0], issuer_key_hash=hashes_sha1[1],
             serial_number=serial, algorithm=hashes.SHA1(),
-            cert_status=ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD,
+            cert_status=status,
             this_update=now - timedelta(seconds=1), next_update=now + timedelta(hours=12),
             revocation_time=revoked, revocation_reason=None)
         builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, self.ca)
@@ -390,6 +518,37 @@ def _ca_cert(subject: x509.Name, issuer: x509.Name, public_key, signing_key, *, 
     return b.sign(signing_key, hashes.SHA384())
 
 
+def sign_root_crl(settings, *, days: int = ROOT_CRL_DAYS, now: datetime | None = None, root_key=None) -> datetime:
+    """Operator command: load the root key, sign a fresh root CRL valid ``days`` days into root.crl (the app
+    serves and embeds it; it never loads the root key itself). Returns its nextUpdate."""
+    d = pki_dir(settings)
+    key = root_key if root_key is not None else _load_key(d / "root.key.pem", settings)
+    crl = _root_crl(_load_cert(d / "root.pem"), key, days=days, now=now)
+    with _locked(d):
+        _write(d / "root.crl", crl.public_bytes(serialization.Encoding.DER))
+    return crl.next_update_utc
+
+
+def _root_crl(root: x509.Certificate, key, *, days: int, now: datetime | None = None) -> x509.CertificateRevocationList:
+    """An empty CRL of the root (the root issues only the issuing CA; revoking that is a new PKI)."""
+    now = now or _utcnow()
+    return (x509.CertificateRevocationListBuilder().issuer_name(root.subject)
+            .last_update(now - timedelta(seconds=1)).next_update(now + timedelta(days=days))
+            .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA384()))
+
+
+def root_crl_due(settings, *, now: datetime | None = None) -> bool:
+    """Whether root.crl is missing or past half of its validity (``qianli pki init`` then renews it)."""
+    path = pki_dir(settings) / "root.crl"
+    if not path.exists():
+        return True
+    crl = x509.load_der_x509_crl(path.read_bytes())
+    now = now or _utcnow()
+    return now >= crl.last_update_utc + (crl.next_update_utc - crl.last_update_utc) / 2
+
+
 def init_pki(settings, *, organisation: str = "QianLi 签离") -> tuple[Pki, bool]:
     """Create the PKI if it does not exist yet. Returns (pki, created). Never overwrites."""
     d = pki_dir(settings)
@@ -429,6 +588,8 @@ def init_pki(settings, *, organisation: str = "QianLi 签离") -> tuple[Pki, boo
         _write(d / "state.json", json.dumps(state, indent=2).encode())
         _write(d / "ca.pem", ca.public_bytes(serialization.Encoding.PEM))
         _write(d / "tsa.pem", tsa.public_bytes(serialization.Encoding.PEM))
+        pki.record_issued(tsa, "tsa")
+        _write(d / "root.crl", _root_crl(root, root_key, days=ROOT_CRL_DAYS).public_bytes(serialization.Encoding.DER))
         _write(d / "root.pem", root.public_bytes(serialization.Encoding.PEM))  # last: marks completion
     return load_pki(settings, reload=True), True
 
@@ -445,9 +606,16 @@ def load_pki(settings, *, reload: bool = False) -> Pki:
             return init_pki(settings)[0]
         raise PkiMissing(f"no PKI under {d}; run 'qianli pki init'")
     state = json.loads((d / "state.json").read_text())
-    pki = Pki(d, settings, root=_load_cert(d / "root.pem"), root_key=_load_key(d / "root.key.pem", settings),
+    # No root key: the app (web and rq workers) never loads it; the root CRL comes pre-signed (root.crl).
+    pki = Pki(d, settings, root=_load_cert(d / "root.pem"), root_key=None,
               ca=_load_cert(d / "ca.pem"), ca_key=_load_key(d / "ca.key.pem", settings),
               tsa=_load_cert(d / "tsa.pem"), tsa_key=_load_key(d / "tsa.key.pem", settings), state=state)
+    if not (d / "issued.log").exists():  # a PKI from before issued.log: record what we still know was issued
+        with _locked(d):
+            if not (d / "issued.log").exists():
+                pki.record_issued(pki.tsa, "tsa")
+                for seal in sorted((d / "seals").glob("*.pem")):
+                    pki.record_issued(_load_cert(seal), "seal")
     with _cache_lock:
         _cache[key] = pki
     return pki

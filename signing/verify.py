@@ -21,6 +21,7 @@ from asn1crypto import x509 as asn1_x509
 
 from cases.errors import InvalidInput
 from signing.aio import run_sync
+from signing.pki import signing_context_of
 
 __all__ = ["SignatureReport", "VerificationReport", "verify_pdf", "load_anchor"]
 
@@ -33,6 +34,8 @@ class SignatureReport:
     kind: str  # "signature" | "document_timestamp"
     signer: str | None = None
     signer_serial: str | None = None
+    case_id: str | None = None  # from the event certificate's signing-context extension (QianLi's own)
+    intent_sha256: str | None = None  # SHA-256 of the signing intent the certificate was issued after
     signing_time: str | None = None  # from the signature timestamp (or the doc timestamp itself), UTC ISO
     claimed_time: str | None = None  # what the signer's software claimed (/M), not trusted
     intact: bool = False
@@ -183,6 +186,9 @@ def _check_signature(emb, spec, doc_ts_revisions: list[int]) -> SignatureReport:
     cert = emb.signer_cert
     rep.signer = cert.subject.human_friendly
     rep.signer_serial = format(cert.serial_number, "x")
+    context = signing_context_of(cert)
+    if context is not None:
+        rep.case_id, rep.intent_sha256 = context.case_id, context.intent_sha256
     rep.claimed_time = _iso(emb.self_reported_timestamp)
     res = run_sync(ades.ades_lta_validation(emb, spec))
     status = res.api_status

@@ -37,3 +37,13 @@ def sign_case(session, rt, case, employee):
     return sign_letter(session, rt, employee_id=employee.id, company_id=employee.company_id, case_id=case.id,
                        intent_id=intent, signature_png=signature_png(), idempotency_key=secrets.token_hex(8),
                        actor=f"employee:{employee.id}")
+
+
+def sign_addendum(session, rt, case, employee):
+    """Accept HR's earlier last day the only way there is: sign the art. 36 addendum (company seal follows)."""
+    from qianli.services.agreement import preview_addendum, sign_addendum as _sign
+
+    _pdf, sha = preview_addendum(session, employee_id=employee.id, company_id=employee.company_id, case_id=case.id)
+    intent = grant_intent(rt, employee.id, case.id, sha)
+    return _sign(session, rt, employee_id=employee.id, company_id=employee.company_id, case_id=case.id,
+                 intent_id=intent, signature_png=signature_png(), actor=f"employee:{employee.id}")

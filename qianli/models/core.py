@@ -105,6 +105,13 @@ class ResignationCase(Base):
 
     __mapper_args__ = {"version_id_col": version}
 
+    @property
+    def dates_note(self) -> str | None:
+        """zh-CN caveat for a provisional letter due date (None when the dates are final)."""
+        from cases.notice import provisional_note
+
+        return provisional_note(self.letter_due_date) if self.dates_provisional else None
+
 
 class EvidenceEntry(Base):
     """Append-only; on PostgreSQL a trigger refuses UPDATE and DELETE (see the migration)."""

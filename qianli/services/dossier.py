@@ -79,7 +79,7 @@ ANCHOR = "evidence/anchor.json"
 TSA_ROOTS_PEM = "pki/tsa-roots.pem"  # only with an external TSA (QIANLI_TSA_TRUST_ROOTS)
 MAX_MEMBERS = 5000
 MAX_UNCOMPRESSED = 1024 * 1024 * 1024
-PDF_KINDS = ("letter_signed", "letter_countersigned")
+PDF_KINDS = ("letter_signed", "letter_countersigned", "agreement_addendum")
 
 
 # ---- trust services (timestamp authority + root) ------------------------------------------------
@@ -210,9 +210,10 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     members["evidence/chain.jsonl"] = "".join(canonical_json(d) + "\n" for d in entry_dicts).encode()
     from qianli.services.anchors import case_anchor_proof
 
-    members[ANCHOR] = _json_bytes(case_anchor_proof(session, case.id) or {
+    anchor_proof = case_anchor_proof(session, case.id) or {
         "format": "qianli-anchor-proof/1", "case_id": case.id, "anchored": False,
-        "note": "not anchored yet: the scheduler anchors grown chains every QIANLI_ANCHOR_INTERVAL_S"})
+        "note": "not anchored yet: the scheduler anchors grown chains every QIANLI_ANCHOR_INTERVAL_S"}
+    members[ANCHOR] = _json_bytes(anchor_proof)
     members["evidence/chain-verification.json"] = _json_bytes({
         "ok": chain.ok, "entries": chain.entries, "first_broken_seq": chain.first_broken_seq, "reason": chain.reason,
         "head_digest": chain.head_digest, "checked_at": format_time(now)})
@@ -259,7 +260,7 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     members["report.pdf"] = render_report(
         company=company, case=case, employee=employee, entries=entry_dicts, chain=chain, documents=doc_index,
         pdf_reports=pdf_reports, root_sha256=root_cert.sha256.hex(), generated_at=now,
-        chat_notice=notice_json, identity=identity_summary)
+        chat_notice=notice_json, identity=identity_summary, anchor=anchor_proof)
     members["README.txt"] = _readme(case, root_cert.sha256.hex(),
                                     [_load_cert(p).sha256.hex() for p in services.tsa_roots_pem]).encode()
 
@@ -588,6 +589,9 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
             entry.update(report)
             if report.get("checked") and not report.get("ok"):
                 problems.append(f"{item['member']}: signature verification failed")
+            for sig in (report.get("result") or {}).get("signatures") or []:
+                if sig.get("case_id") not in (None, result.case_id):  # an event certificate issued for another case
+                    problems.append(f"{item['member']}: signed with a certificate issued for case {sig['case_id']}")
         result.signatures.append(entry)
 
     result.ok = not problems

@@ -35,7 +35,8 @@ def _summary(payload: dict[str, Any], limit: int = 160) -> str:
 
 def render_report(*, company, case, employee, entries: list[dict[str, Any]], chain, documents: list[dict[str, Any]],
                   pdf_reports: list[dict[str, Any]], root_sha256: str, generated_at: datetime,
-                  chat_notice: dict[str, Any] | None = None, identity: dict[str, Any] | None = None) -> bytes:
+                  chat_notice: dict[str, Any] | None = None, identity: dict[str, Any] | None = None,
+                  anchor: dict[str, Any] | None = None) -> bytes:
     from fpdf import FPDF
     from fpdf.enums import XPos, YPos
 
@@ -95,7 +96,11 @@ def render_report(*, company, case, employee, entries: list[dict[str, Any]], cha
     line(f"辞职通知到达时间：{_local(case.notice_arrived_at)}　试用期内：{'是' if case.probation else '否'}")
     line(f"申请的最后工作日：{case.requested_last_day or '-'}　法定最早最后工作日：{case.earliest_lawful_last_day}　"
          f"约定最后工作日：{case.agreed_last_day or '-'}")
-    line(f"书面辞职信应提交日期：{case.letter_due_date}　实际提交：{_local(case.letter_submitted_at)}")
+    mark = "（暂定）" if case.dates_provisional else ""
+    line(f"书面辞职信应提交日期：{case.letter_due_date}{mark}　实际提交：{_local(case.letter_submitted_at)}")
+    if case.dates_provisional:
+        line("注：该截止日期所在期间的国务院节假日调休安排在生成本报告时尚未公布，日期按《全国年节及纪念日放假办法》"
+             "规定的法定节假日推算（法定节假日不计为工作日），为暂定日期；安排公布后系统将重新计算并记入证据链。")
     if case.reason_text:
         line(f"离职原因（员工填写）：{case.reason_text}")
     if chat_notice:
@@ -113,6 +118,17 @@ def render_report(*, company, case, employee, entries: list[dict[str, Any]], cha
         line(f"完整：共 {chain.entries} 条记录，哈希链逐条校验通过。链头摘要：{chain.head_digest}")
     else:
         line(f"不完整：第 {chain.first_broken_seq} 条记录处断裂（{chain.reason}）。")
+    proof = (anchor or {}).get("anchor")
+    if proof:
+        seq = (anchor.get("leaf") or {}).get("seq")
+        digest = (anchor.get("leaf") or {}).get("digest")
+        same = any(e["seq"] == seq and e["digest"] == digest for e in entries)
+        line(f"外部锚定：第 1–{seq} 条记录已于 {_local(proof.get('timestamped_at'))} 由时间戳机构（{proof.get('tsa')}）"
+             f"锚定（锚点 #{proof.get('id')}，默克尔根 {proof.get('root')}）"
+             + ("，与现存记录一致。" if same else f"，但现存第 {seq} 条记录与锚定值不符：证据链在锚定后被改写！")
+             + (f"其后 {chain.entries - seq} 条记录尚待下一次锚定。" if same and chain.entries > seq else ""))
+    elif anchor is not None:
+        line("外部锚定：尚未锚定（调度器按 QIANLI_ANCHOR_INTERVAL_S 定期锚定新增记录）。")
 
     heading("三、时间线")
     for e in entries:
@@ -146,6 +162,8 @@ def render_report(*, company, case, employee, entries: list[dict[str, Any]], cha
                 valid = sig.get("valid")
                 level = sig.get("level") or sig.get("pades_level") or ""
                 line(f"      签名人：{signer}　时间：{when}　{'有效' if valid else '无效'}　{level}")
+                if sig.get("case_id"):
+                    line(f"      事件证书签发用于案件 {sig['case_id']}，签署意图 SHA-256：{sig.get('intent_sha256')}")
         if r.get("error"):
             line(f"      错误：{r['error']}")
 

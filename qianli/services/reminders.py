@@ -477,7 +477,8 @@ def _lease(settings: Settings) -> timedelta:
 
 def _message(d: ReminderDelivery, case: ResignationCase, employee: Employee, now: datetime) -> Message:
     if d.slot >= 0:
-        return letter_message(slot=d.slot, name=employee.name, letter_due_date=case.letter_due_date, now=now)
+        return letter_message(slot=d.slot, name=employee.name, letter_due_date=case.letter_due_date, now=now,
+                              provisional=case.dates_provisional)
     return notification_message(d.kind, name=employee.name, params=d.params or {})
 
 
@@ -693,8 +694,11 @@ def send_hr_digests(rt: Runtime, company_id: str, day: date, *, now: datetime | 
             if case.id not in alerted:
                 raise_alert(session, company_id=company_id, kind="letter_overdue", case_id=case.id,
                             employee_id=emp.id, actor=ACTOR,
-                            message=f"{emp.name}（{emp.employee_no}）的书面辞职信应于{case.letter_due_date.isoformat()}前提交，已逾期",
-                            payload={"letter_due_date": case.letter_due_date.isoformat()})
+                            message=(f"{emp.name}（{emp.employee_no}）的书面辞职信应于{case.letter_due_date.isoformat()}"
+                                     + ("（暂定，节假日安排未公布）前提交，按暂定日期已逾期" if case.dates_provisional
+                                        else "前提交，已逾期")),
+                            payload={"letter_due_date": case.letter_due_date.isoformat(),
+                                     "due_date_provisional": case.dates_provisional})
         users = session.scalars(select(HrUser).where(HrUser.company_id == company_id, HrUser.active.is_(True),
                                                      HrUser.role.in_(DIGEST_ROLES)).order_by(HrUser.username)).all()
         told: dict[str, list[str]] = {}
@@ -707,7 +711,8 @@ def send_hr_digests(rt: Runtime, company_id: str, day: date, *, now: datetime | 
                 out[user.id] = "exists"
                 continue
             msg = hr_digest_message(hr_name=user.display_name, day=day,
-                                    cases=[(e.name, e.employee_no, c.letter_due_date) for c, e in mine])
+                                    cases=[(e.name, e.employee_no, c.letter_due_date, c.dates_provisional)
+                                           for c, e in mine])
             digest = HrDigest(company_id=company_id, hr_user_id=user.id, day=day, case_ids=[c.id for c, _ in mine],
                               content_sha256=content_digest("sms", SMS_TEMPLATE, msg.sms_params))
             session.add(digest)
@@ -730,6 +735,7 @@ def send_hr_digests(rt: Runtime, company_id: str, day: date, *, now: datetime | 
             if case.id in told:
                 append_evidence(session, case, ACTOR, EvidenceKind.REMINDER_ESCALATED, {
                     "day": day.isoformat(), "letter_due_date": case.letter_due_date.isoformat(),
+                    "due_date_provisional": case.dates_provisional,
                     "hr_digests": told[case.id]}, occurred_at=now)
     return out
 
@@ -746,6 +752,7 @@ def list_case_reminders(session: Session, case: ResignationCase) -> dict[str, An
     return {
         "case_id": case.id, "letter_due_date": case.letter_due_date,
         "overdue": case.state in LETTER_STATES and is_overdue(case.letter_due_date, utcnow()),
+        "due_date_provisional": case.dates_provisional,
         "schedule": None if sched is None else {"state": sched.state, "next_slot": sched.slot,
                                                 "next_due_at": sched.next_due_at if sched.state == "active" else None,
                                                 "stop_reason": sched.stop_reason},

@@ -433,9 +433,12 @@ def confirm_agreed_last_day(session: Session, *, employee_id: str, company_id: s
         raise Conflict("agreement_changed", "待确认的最后工作日已变更，请刷新后重试",
                        details={"agreed_last_day": day.isoformat()})
     if accept:
-        append_evidence(session, case, actor, EV_LAST_DAY_CONFIRMED, {
-            "agreed_last_day": day.isoformat(), "legal_basis": "劳动合同法第三十六条（协商一致）"})
-        case.agreed_last_day = day
+        # An earlier last day is a new agreement (art. 36): it is accepted only by signing the addendum.
+        raise Conflict("agreement_signature_required",
+                       "提前的最后工作日须签署《关于提前解除劳动合同日期的协议》：请核验身份后在小程序内签署",
+                       details={"agreed_last_day": day.isoformat(),
+                                "operations": ["previewAgreementAddendum", "createSigningIntent",
+                                               "signAgreementAddendum"]})
     else:
         append_evidence(session, case, actor, EV_LAST_DAY_DECLINED, {"agreed_last_day": day.isoformat()})
     session.flush()

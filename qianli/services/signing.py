@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from cases.clock import SHANGHAI, beijing_today
 from cases.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable
+from cases.evidence import canonical_json
 from cases.evidence_kinds import EvidenceKind
 from cases.states import CaseAction, CaseState
 from identity.intent import consume_signing_intent
@@ -38,7 +39,7 @@ from qianli.services.reminders import on_letter_submitted
 from qianli.storage import case_documents, open_store, read_document, sha256_hex, store_document
 from signing import pades
 from signing.letter import LetterData, LetterTemplate, render_letter, stamp_font_path
-from signing.pki import Pki, PkiMissing, load_pki
+from signing.pki import Pki, PkiMissing, SigningContext, load_pki
 from signing.seal import seal_signer
 from signing.tsa import make_timestamper
 from signing.verify import VerificationReport, verify_pdf
@@ -199,7 +200,16 @@ def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layou
                      actor: str) -> SignOutcome:
     pki = pki_for(rt)
     now = datetime.now(timezone.utc)
-    cred = pki.issue_event_credential(name=data.employee_name, employee_no=data.employee_no, company=data.company_name)
+    factors = intent_evidence.get("factors", {})
+    # The intent as the evidence records it; its SHA-256 goes into the event certificate (with the case id), so the
+    # certificate names the identity checks it was issued after and serves no other case.
+    intent = json.loads(canonical_json({
+        "id_sha256": hashlib.sha256(intent_id.encode()).hexdigest(), "issued_at": intent_evidence.get("issued_at"),
+        "factors": {k: {"at": v.get("at"), "evidence": v.get("evidence")} for k, v in factors.items()},
+        "case_id": case.id, "employee_id": case.employee_id, "letter_sha256": letter_sha}))
+    intent_sha256 = hashlib.sha256(canonical_json(intent).encode()).hexdigest()
+    cred = pki.issue_event_credential(name=data.employee_name, employee_no=data.employee_no, company=data.company_name,
+                                      context=SigningContext(case.id, intent_sha256))
     subject, serial = pades.cert_summary(cred.cert)
     try:
         signed = pades.sign_b_lta(
@@ -226,14 +236,11 @@ def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layou
                          idempotency_key=idempotency_key, document_id=doc.id, letter_sha256=letter_sha,
                          signed_sha256=signed_sha, result=result)
     session.add(req)
-    factors = intent_evidence.get("factors", {})
     provenance = factor_provenance(session, rt, session.get(Employee, case.employee_id), at=now)
     append_evidence(session, case, actor, EvidenceKind.LETTER_SIGNED, {
         "identity_provenance": provenance,
         **result, "signature_png_sha256": hashlib.sha256(signature_png).hexdigest(),
-        "intent": {"id_sha256": hashlib.sha256(intent_id.encode()).hexdigest(),
-                   "issued_at": intent_evidence.get("issued_at"),
-                   "factors": {k: {"at": v.get("at"), "evidence": v.get("evidence")} for k, v in factors.items()}},
+        "intent": intent, "intent_sha256": intent_sha256,  # = SHA-256(canonical JSON of "intent"), in the certificate
         "event_cert_pem": pades.pem(cred.cert).decode(),
     })
     apply_action(session, case, CaseAction.SUBMIT_LETTER, actor=actor,

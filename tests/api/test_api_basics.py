@@ -224,3 +224,20 @@ def test_notice_in_future_refused(db_session, factory, runtime):
     with pytest.raises(InvalidInput):
         open_case(db_session, runtime.settings, employee=e, source="instant_message",
                   notice_arrived_at=utcnow() + timedelta(days=1), actor="hr:x")
+
+
+@pytest.mark.parametrize("arrival,after", [("2026-12-29", "2027-01-01"), ("2027-02-03", "2027-02-08"),
+                                           ("2027-09-29", "2027-10-03")])
+def test_preview_unpublished_year_from_the_law(client, arrival, after):
+    """Issue 14's examples: no company override, 2027 unpublished: statutory days are never working days."""
+    body = client.get(f"/api/v1/notice/preview?arrival_date={arrival}").json
+    assert body["letter_due_date"] > after and body["letter_due_date"] != "2027-01-01"
+    assert body["provisional"] is True and body["pending_years"] == [2027] and "暂定" in body["explanation"]
+
+
+def test_preview_arrival_out_of_range(client):
+    r = client.get("/api/v1/notice/preview?arrival_date=1999-01-04")
+    assert r.status_code == 422 and r.json["code"] == "arrival_date_out_of_range"
+    assert client.get("/api/v1/notice/preview?arrival_date=2100-01-01").json["code"] == "arrival_date_out_of_range"
+    far = client.get("/api/v1/notice/preview?arrival_date=9999-12-31")  # refused by the input bounds already
+    assert far.status_code == 422 and far.json["code"] in ("validation_failed", "arrival_date_out_of_range")

@@ -36,7 +36,8 @@ CALLERS = ("anonymous", "pending", "employee", "other_employee", "hr_specialist"
            "hr_manager", "auditor", "foreign_hr")
 EMPLOYEES = ("employee", "other_employee")
 HR = ("hr_specialist", "dept_head", "other_dept_head", "hr_manager", "auditor", "foreign_hr")
-FACES = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FACES = FIXTURES / "faces"
 
 
 def public(status: int = 200, **overrides: int) -> dict[str, int]:
@@ -101,6 +102,10 @@ def _signature_png() -> bytes:
     return signature_png()
 
 
+def _schedule_2027() -> dict[str, Any]:
+    return json.loads((FIXTURES / "holidays" / "schedule-2027-test.json").read_text(encoding="utf-8"))
+
+
 CASE = lambda w: {"case_id": w.case_id}  # noqa: E731 - path-parameter shorthands
 EMPLOYEE = lambda w: {"employee_id": w.employee_id}  # noqa: E731
 
@@ -137,6 +142,10 @@ MATRIX: dict[str, Row] = {
         "intent_id": "0" * 32, "idempotency_key": "matrix-key-1", "signature": (io.BytesIO(_signature_png()), "s.png")},
         "content_type": "multipart/form-data"}, path=CASE, note="already signed"),
     "withdrawMyCase": Row(employee_only(200, 404), _json({"reason": "改变主意"}), path=CASE),
+    "previewAgreementAddendum": Row(employee_only(409, 404), path=CASE, note="no earlier day proposed"),
+    "signAgreementAddendum": Row(employee_only(409, 404), lambda w: {"data": {
+        "intent_id": "0" * 32, "signature": (io.BytesIO(_signature_png()), "s.png")},
+        "content_type": "multipart/form-data"}, path=CASE, note="no earlier day proposed"),
     "getFaceConsent": Row(employee_only(200)),
     "giveFaceConsent": Row(employee_only(201), lambda w: {"json": {"agree": True, "text_version": w.consent_version}}),
     "withdrawFaceConsent": Row(employee_only(409), note="no consent given"),
@@ -175,6 +184,7 @@ MATRIX: dict[str, Row] = {
         note="verification is not company-scoped: anyone signed in may check a PDF"),
     "getSignedLetter": Row(employee_or_hr(200, read=200), path=CASE),
     "listReminders": Row(employee_or_hr(200, read=200), path=CASE),
+    "getAgreementAddendum": Row(employee_or_hr(404, read=404), path=CASE, note="no addendum signed"),
     # -- HR: cases ------------------------------------------------------------------------------------
     "listCases": Row(hr(read=200, scoped=False)),
     "getCase": Row(hr(read=200), path=CASE),
@@ -196,6 +206,9 @@ MATRIX: dict[str, Row] = {
     "addHolidayOverride": Row(hr(write=201, hr_specialist=403, scoped=False),
                               _json({"day": "2030-05-06", "kind": "holiday", "note": "公司假日"})),
     "deleteHolidayOverride": Row(hr(write=204, hr_specialist=403), path=lambda w: {"override_id": w.override_id}),
+    "listHolidaySchedules": Row(hr(read=200, scoped=False)),
+    "getStatutoryHolidays": Row(hr(read=200, scoped=False), path=lambda w: {"year": "2027"}),
+    "importHolidaySchedule": Row(hr(write=201, hr_specialist=403, scoped=False), lambda w: {"json": _schedule_2027()}),
     "importRoster": Row(hr(write=200, scoped=False), lambda w: {
         "query_string": {"dry_run": "true"}, "data": {"file": (io.BytesIO(_roster_csv()), "roster.csv")},
         "content_type": "multipart/form-data"}),

@@ -113,3 +113,21 @@ def test_app_role_can_only_insert_and_select_evidence_and_anchors(roles):
     with app.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM evidence_entries")).scalar() == 2
     _refused(owner, "UPDATE evidence_entries SET actor = 'hr:2'", "append-only")
+
+
+def test_production_refuses_to_run_as_a_role_that_can_rewrite_evidence(roles, settings):
+    from dataclasses import replace
+
+    from api.app import create_app
+    from qianli.migrate import AppRoleTooPowerful, check_app_role
+
+    owner, app, rt = roles
+    check_app_role(app)  # the granted app role: fine
+    with pytest.raises(AppRoleTooPowerful, match="evidence_entries"):
+        check_app_role(owner)  # the owner (what a single-role deployment runs as)
+    prod = Runtime(replace(settings, env="production"))
+    prod.__dict__.update(engine=owner, redis=rt.redis)
+    with pytest.raises(AppRoleTooPowerful):
+        create_app(prod)
+    prod.__dict__["engine"] = app
+    assert create_app(prod) is not None

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import io
 import json
+import re
 import zipfile
 from datetime import datetime, timedelta, timezone
 
@@ -158,6 +159,7 @@ def test_a_consistently_rewritten_chain_is_caught_by_its_anchor(runtime, db_sess
     data = build_dossier(db_session, runtime, victim, actor="hr:1")
     result = verify_dossier(data)
     assert not result.ok and any("chain rewritten" in p for p in result.problems), result.problems
+    assert "证据链在锚定后被改写" in _report_text(data)
 
 
 def test_removed_or_altered_anchors_are_caught(runtime, db_session, cases3):
@@ -201,6 +203,21 @@ def test_anchor_if_due_keeps_the_interval(runtime, db_session, cases3):
 # ---- the dossier and the CLI ------------------------------------------------------------------------------
 
 
+def _report_text(data: bytes) -> str:
+    from pypdf import PdfReader
+
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(_members(data)["report.pdf"])).pages)
+    return re.sub(r"\s+", " ", text)  # the extractor spaces and wraps CJK lines freely
+
+
+def _zip_of(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, body in files.items():
+            zf.writestr(name, body)
+    return buf.getvalue()
+
+
 def _members(data: bytes) -> dict[str, bytes]:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         return {i.filename: zf.read(i.filename) for i in zf.infolist()}
@@ -219,6 +236,9 @@ def test_dossier_carries_the_inclusion_proof_and_the_token(runtime, db_session, 
     result = verify_dossier(data)
     assert result.ok, result.problems
     assert result.anchor["anchored"] and result.anchor["ok"] and result.anchor["anchor_id"] == anchor.id
+    text = _report_text(data)
+    assert f"锚点 #{anchor.id}" in text and "与现存记录一致" in text, text
+    assert "尚未锚定" in _report_text(_zip_of(before))
     # the anchor came after the first export and before this one: it covers the whole chain in the dossier
     assert result.anchor["anchored_seq"] == result.anchor["chain_entries"] == result.chain["entries"]
 

@@ -466,3 +466,24 @@ def test_console_page_shows_the_history_and_changes_the_phone(client, world, run
     assert r.status_code in (400, 403)
     db_session.expire_all()
     assert db_session.query(IdentityChange).filter_by(employee_id=world.emp.id).count() == 1
+
+
+def test_cli_set_phone_is_an_identity_change(runtime, world, db_session):
+    from click.testing import CliRunner
+
+    from qianli.hr_cli import roster_group
+
+    args = ["set-phone", "--company", "trust-co", "--employee-no", "T100", "--phone", HR_PHONE, "--reason", "工单 42",
+            "--operator", "ops-li"]
+    r = CliRunner().invoke(roster_group, args)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["changed"] is True and out["old"] == "139****2222" and out["new"] == "137****9999"
+    db_session.expire_all()
+    ch = db_session.get(IdentityChange, out["change_id"])
+    assert (ch.factor, ch.source, ch.actor, ch.reason) == ("phone", "cli", "cli:ops-li", "工单 42")
+    assert any("137****9999" in m.params.get("text", "") for m in outbox(runtime, OLD_PHONE))
+    r = CliRunner().invoke(roster_group, args)
+    assert r.exit_code == 0 and json.loads(r.stdout)["changed"] is False
+    r = CliRunner().invoke(roster_group, [*args[:5], "--phone", "123", *args[7:]])
+    assert r.exit_code == 1 and json.loads(r.stdout)["code"] == "invalid_phone"

@@ -228,8 +228,14 @@ def test_earlier_day_is_a_mutual_agreement_the_employee_confirms(client, world, 
     other = world.f.employee(world.company)
     r = client.post(confirm, json={"agreed_last_day": early.isoformat()}, headers=factory.employee_headers(other))
     assert r.status_code == 404
+    # Accepting is a new agreement (art. 36): a click is not enough, the addendum must be signed.
     r = client.post(confirm, json={"agreed_last_day": early.isoformat()}, headers=eh)
-    assert r.status_code == 200 and r.json["agreed_last_day"] == early.isoformat(), r.json
+    assert r.status_code == 409 and r.json["code"] == "agreement_signature_required", r.json
+    assert "signAgreementAddendum" in r.json["details"]["operations"]
+    from tests.signing_support import sign_addendum
+
+    sign_addendum(db_session, world.rt, c, emp)
+    db_session.commit()
     assert entry(db_session, c.id, "review_last_day_confirmed").actor == f"employee:{emp.id}"
     r = client.post(confirm, json={"agreed_last_day": early.isoformat()}, headers=eh)
     assert r.status_code == 409 and r.json["code"] == "no_pending_agreement"
