@@ -44,7 +44,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noq
 from pyhanko.sign import signers  # noqa: E402
 from pyhanko.sign.fields import SigSeedSubFilter  # noqa: E402
 
-from qianli.pki_cli import SAMPLE_EMPLOYEE, sample_letter, sample_signature_png, sign_as_employee  # noqa: E402
+from qianli.cli.pki import SAMPLE_EMPLOYEE, sample_letter, sample_signature_png, sign_as_employee  # noqa: E402
 from qianli.settings import load_settings, reset_settings_cache  # noqa: E402
 from signing import pades  # noqa: E402
 from signing.letter import render_letter, stamp_font_path  # noqa: E402

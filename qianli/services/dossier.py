@@ -62,10 +62,8 @@ from qianli.services.employees import employee_national_id, employee_phone
 from qianli.services.evidence import append_evidence, case_evidence, to_record
 from qianli.services.identity_trust import dossier_identity
 from qianli.services.review import chat_notice
-from qianli.storage import case_documents, open_store, read_document
+from qianli.storage import case_documents, read_document
 from signing.aio import run_sync
-from signing.pki import PkiMissing, load_pki
-from signing.tsa import make_timestamper
 from signing.verify import VerificationReport, verify_pdf
 
 __all__ = ["DOSSIER_FORMAT", "DossierVerification", "TrustServices", "build_dossier", "verify_dossier",
@@ -96,11 +94,8 @@ class TrustServices:
 
 def trust_services(rt: Runtime) -> TrustServices:
     """The configured TSA and root, from the signing package."""
-    try:
-        pki = load_pki(rt.settings)
-    except PkiMissing as exc:
-        raise ServiceUnavailable("pki_unavailable", "签名服务尚未配置", details={"error": str(exc)}) from None
-    return TrustServices(timestamper=make_timestamper(rt.settings, pki), root_pem=pki.root_pem,
+    pki = rt.pki
+    return TrustServices(timestamper=rt.timestamper, root_pem=pki.root_pem,
                          tsa_roots_pem=tuple(pki.tsa_roots_pem))
 
 
@@ -175,7 +170,7 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     committed by the caller) naming the manifest's and the zip's SHA-256."""
     services = services or trust_services(rt)
     now = now or datetime.now(timezone.utc)
-    store = open_store(rt.settings)
+    store = rt.store
     company = session.get(Company, case.company_id)
     employee = session.get(Employee, case.employee_id)
     entries = case_evidence(session, case.id, case.company_id)

@@ -41,7 +41,7 @@ from qianli.services.cases import apply_action, company_policy, get_case, get_em
 from qianli.services.evidence import append_evidence, case_evidence, verify_case_chain
 from qianli.services.reminders import notify_employee, on_case_opened
 from qianli.services.signing import countersign_case
-from qianli.storage import case_documents, open_store, sha256_hex, store_document
+from qianli.storage import case_documents, sha256_hex, store_document
 
 __all__ = ["HR_WRITERS", "CHAT_PLATFORMS", "SCREENSHOT_TYPES", "MAX_SCREENSHOT_BYTES", "MAX_CHAT_TEXT",
            "CaseQuery", "CasePage", "ApprovalStatus", "Reviewer", "get_reviewer", "is_overdue",
@@ -559,7 +559,7 @@ def record_chat_evidence(session: Session, rt: Runtime, reviewer: Reviewer, *, t
     doc = None
     if screenshot is not None:
         ext = SCREENSHOT_TYPES[ctype][1]
-        doc = store_document(session, open_store(rt.settings), company_id=case.company_id, case_id=case.id,
+        doc = store_document(session, rt.store, company_id=case.company_id, case_id=case.id,
                              employee_id=employee.id, kind="chat_screenshot",
                              filename=f"chat-{sent_at.astimezone(SHANGHAI):%Y%m%d-%H%M%S}.{ext}",
                              content_type=ctype, data=screenshot.data, created_by=reviewer.actor,

@@ -36,15 +36,14 @@ from qianli.services.cases import apply_action, get_employee_case
 from qianli.services.evidence import append_evidence
 from qianli.services.identity_trust import assert_ready_to_sign, factor_provenance
 from qianli.services.reminders import on_letter_submitted
-from qianli.storage import case_documents, open_store, read_document, sha256_hex, store_document
+from qianli.storage import case_documents, read_document, sha256_hex, store_document
 from signing import pades
 from signing.letter import LetterData, LetterTemplate, render_letter, stamp_font_path
-from signing.pki import Pki, PkiMissing, SigningContext, load_pki
+from signing.pki import SigningContext
 from signing.seal import seal_signer
-from signing.tsa import make_timestamper
 from signing.verify import VerificationReport, verify_pdf
 
-__all__ = ["SignOutcome", "pki_for", "letter_for_case", "preview_letter", "sign_letter", "countersign_case",
+__all__ = ["SignOutcome", "letter_for_case", "preview_letter", "sign_letter", "countersign_case",
            "latest_letter", "verify_document", "check_signature_png", "SIGNABLE_STATES"]
 
 log = logging.getLogger(__name__)
@@ -58,13 +57,6 @@ class SignOutcome:
     document: Document
     request: SigningRequest
     replayed: bool
-
-
-def pki_for(rt: Runtime) -> Pki:
-    try:
-        return load_pki(rt.settings)
-    except PkiMissing as exc:
-        raise ServiceUnavailable("pki_unavailable", "签名服务尚未配置", details={"error": str(exc)}) from None
 
 
 def letter_for_case(session: Session, case: ResignationCase, *, letter_date: date | None = None) -> LetterData:
@@ -198,7 +190,7 @@ def sign_letter(session: Session, rt: Runtime, *, employee_id: str, company_id: 
 def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layout, letter_sha: str,
                      signature_png: bytes, intent_id: str, intent_evidence: dict[str, Any], idempotency_key: str,
                      actor: str) -> SignOutcome:
-    pki = pki_for(rt)
+    pki = rt.pki
     now = datetime.now(timezone.utc)
     factors = intent_evidence.get("factors", {})
     # The intent as the evidence records it; its SHA-256 goes into the event certificate (with the case id), so the
@@ -213,7 +205,7 @@ def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layou
     subject, serial = pades.cert_summary(cred.cert)
     try:
         signed = pades.sign_b_lta(
-            unsigned, signer=pades.event_signer(cred, pki), pki=pki, timestamper=make_timestamper(rt.settings, pki),
+            unsigned, signer=pades.event_signer(cred, pki), pki=pki, timestamper=rt.timestamper,
             field_name="employee_signature", page=layout.page, box=layout.employee_box,
             appearance=pades.Appearance(signature_png, f"签署人：{data.employee_name}（{data.employee_no}）",
                                         "签署时间：" + pades.now_text(now, SHANGHAI),
@@ -226,7 +218,7 @@ def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layou
     finally:
         cred.destroy()  # the event key is used once
     signed_sha = sha256_hex(signed)
-    doc = store_document(session, open_store(rt.settings), company_id=case.company_id, kind="letter_signed",
+    doc = store_document(session, rt.store, company_id=case.company_id, kind="letter_signed",
                          filename=f"辞职通知书-{data.employee_no}.pdf", content_type="application/pdf", data=signed,
                          created_by=actor, case_id=case.id, employee_id=case.employee_id,
                          meta={"letter_sha256": letter_sha, "event_cert_serial": serial, "level": "B-LTA"})
@@ -255,11 +247,11 @@ def countersign_case(session: Session, rt: Runtime, case: ResignationCase, *, ac
     source = latest_letter(session, case, kinds=("letter_signed",))
     if source is None:
         raise Conflict("letter_missing", "该案件还没有员工签名的辞职信")
-    data = read_document(open_store(rt.settings), source)
+    data = read_document(rt.store, source)
     if sha256_hex(data) != source.sha256:
         raise Conflict("document_corrupted", "存储的辞职信与登记的摘要不符", details={"document_id": source.id})
     company = session.get(Company, case.company_id)
-    pki = pki_for(rt)
+    pki = rt.pki
     now = datetime.now(timezone.utc)
     from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -271,7 +263,7 @@ def countersign_case(session: Session, rt: Runtime, case: ResignationCase, *, ac
                                                           company_name=company.name,
                                                           company_code=company.code) as (signer, info):
             signed = pades.sign_b_lta(
-                data, signer=signer, pki=pki, timestamper=make_timestamper(rt.settings, pki),
+                data, signer=signer, pki=pki, timestamper=rt.timestamper,
                 field_name="company_seal", page=page, box=box,
                 appearance=pades.Appearance(seal_image(company.name), f"{company.name} 电子印章",
                                             "签收时间：" + pades.now_text(now, SHANGHAI),
@@ -285,7 +277,7 @@ def countersign_case(session: Session, rt: Runtime, case: ResignationCase, *, ac
                                  details={"error": type(exc).__name__}) from None
     signed_sha = sha256_hex(signed)
     subject, serial = pades.cert_summary(info.cert)
-    doc = store_document(session, open_store(rt.settings), company_id=case.company_id, kind="letter_countersigned",
+    doc = store_document(session, rt.store, company_id=case.company_id, kind="letter_countersigned",
                          filename=f"辞职通知书-公司会签-{case.id}.pdf", content_type="application/pdf", data=signed,
                          created_by=actor, case_id=case.id, employee_id=case.employee_id,
                          meta={"source_document_id": source.id, "seal_cert_serial": serial, "level": "B-LTA"})
@@ -351,5 +343,5 @@ def seal_image(company_name: str) -> bytes:
 def verify_document(rt: Runtime, data: bytes) -> VerificationReport:
     if len(data) > rt.settings.verify_max_bytes:
         raise PayloadTooLarge("pdf_too_large", f"文件不能超过 {rt.settings.verify_max_bytes // (1024 * 1024)} MB")
-    pki = pki_for(rt)
+    pki = rt.pki
     return verify_pdf(data, trust_roots=[pki.root_pem], tsa_roots=pki.tsa_roots_pem)

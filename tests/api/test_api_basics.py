@@ -22,7 +22,7 @@ def test_healthz_ok(client):
 def test_healthz_503_when_redis_down(client, runtime):
     import redis
 
-    runtime.__dict__["redis"] = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    runtime.override(redis=redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
     r = client.get("/healthz")
     assert r.status_code == 503 and r.json["redis"].startswith("down") and r.json["database"] == "ok"
 

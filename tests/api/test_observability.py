@@ -140,7 +140,7 @@ def test_every_contract_operation_has_its_operation_id_as_label(app):
 def test_rq_queue_depth_failures_and_reminder_deliveries(runtime, client):
     from rq import Queue
 
-    from jobs.cli import count_job_failure, observed_worker_class
+    from qianli.cli.jobs import count_job_failure, observed_worker_class
     from jobs.reminders import deliver_reminder
     from rq import SimpleWorker
 
@@ -170,7 +170,7 @@ def test_rq_queue_depth_failures_and_reminder_deliveries(runtime, client):
 def test_worker_job_logs_carry_the_job_id(runtime, capsys):
     from rq import Queue, SimpleWorker
 
-    from jobs.cli import observed_worker_class
+    from qianli.cli.jobs import observed_worker_class
     from qianli.observability import configure_logging
 
     configure_logging("WARNING", "json")
@@ -222,7 +222,7 @@ def test_healthz_names_each_dependency(client):
 
 def test_healthz_503_when_redis_is_down(runtime):
     app = _app(runtime)
-    runtime.__dict__["redis"] = redis_lib.Redis(host="127.0.0.1", port=_free_port(), socket_connect_timeout=1)
+    runtime.override(redis=redis_lib.Redis(host="127.0.0.1", port=_free_port(), socket_connect_timeout=1))
     body = app.test_client().get("/healthz")
     assert body.status_code == 503
     data = body.get_json()
@@ -234,7 +234,7 @@ def test_healthz_503_when_the_database_is_down(runtime, tmp_path):
     from qianli.db import make_engine
 
     app = _app(runtime)
-    runtime.__dict__["engine"] = make_engine(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    runtime.override(engine=make_engine(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}"))
     data = app.test_client().get("/healthz")
     assert data.status_code == 503 and data.get_json()["database"].startswith("down: ")
     assert data.get_json()["redis"] == "ok"

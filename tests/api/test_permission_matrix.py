@@ -273,7 +273,7 @@ class World:
         from qianli.services.auth import Principal, issue_access_token, issue_employee_session
         from qianli.services.company import add_override
         from qianli.services.signing import latest_letter
-        from qianli.storage import open_store, read_document
+        from qianli.storage import read_document
         from tests.signing_support import sign_case
 
         self.rt, self.s, self.f = runtime, session, factory
@@ -304,7 +304,7 @@ class World:
         record_factor(runtime.redis, emp.id, case.id, "face", {"test": True})
         self.nonce = issue_challenge(runtime.redis, runtime.settings, employee_id=emp.id, case_id=case.id).nonce
         self.consent_version = CONSENT_TEXT_VERSION
-        self.signed_pdf = read_document(open_store(runtime.settings), latest_letter(session, case))
+        self.signed_pdf = read_document(runtime.store, latest_letter(session, case))
         self.alert_id = raise_alert(session, company_id=company.id, kind="other", message="matrix",
                                     case_id=case.id, employee_id=emp.id).id
         self.override_id = add_override(session, company.id, day=date(2030, 10, 9), kind="holiday", note="matrix").id

@@ -40,7 +40,7 @@ def client_with(runtime, **overrides):
     from api.app import create_app
 
     rt = Runtime(replace(runtime.settings, **overrides))
-    rt.__dict__.update(engine=runtime.engine, session_factory=runtime.session_factory, redis=runtime.redis)
+    rt.override(engine=runtime.engine, session_factory=runtime.session_factory, redis=runtime.redis)
     app = create_app(rt)
     app.testing = True
     return app.test_client()
