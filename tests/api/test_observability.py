@@ -19,6 +19,9 @@ import redis as redis_lib
 import requests
 from prometheus_client import REGISTRY
 
+from tests.conftest import REDIS_BASE, REDIS_DB
+from tests.signing_support import sign_case
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -194,7 +197,6 @@ def test_signing_duration_is_measured(runtime, db_session, factory):
     from datetime import date, datetime, timedelta, timezone
 
     from qianli.services import cases as case_svc
-    from tests.signing_support import sign_case
 
     before = _sample("qianli_signing_duration_seconds_count", kind="employee", result="ok")
     company = factory.company()
@@ -310,8 +312,6 @@ def _workers(master_pid: int) -> set[str]:
 def test_metrics_add_up_every_gunicorn_worker(tmp_path, redis_client):
     """Two gunicorn workers (config/gunicorn.conf.py): /metrics gives the same total whichever worker
     answers, and requests counted by workers that have since been replaced (SIGHUP) stay counted."""
-    from tests.conftest import REDIS_BASE, REDIS_DB
-
     var = tmp_path / "var"
     port = _free_port()
     env = {**os.environ, "QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(var),

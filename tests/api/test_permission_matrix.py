@@ -32,6 +32,8 @@ from typing import Any, Callable
 
 import pytest
 
+from tests.signing_support import sign_case, signature_png  # at import: a later import may not resolve
+
 CALLERS = ("anonymous", "pending", "employee", "other_employee", "hr_specialist", "dept_head", "other_dept_head",
            "hr_manager", "auditor", "foreign_hr")
 EMPLOYEES = ("employee", "other_employee")
@@ -97,8 +99,6 @@ def _roster_csv() -> bytes:
 
 
 def _signature_png() -> bytes:
-    from tests.signing_support import signature_png
-
     return signature_png()
 
 
@@ -274,7 +274,6 @@ class World:
         from qianli.services.company import add_override
         from qianli.services.signing import latest_letter
         from qianli.storage import read_document
-        from tests.signing_support import sign_case
 
         self.rt, self.s, self.f = runtime, session, factory
         company = factory.company(code="matrix-a")
