@@ -10,7 +10,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
-from qianli.storage import open_store
 
 from api.context import runtime
 
@@ -50,7 +49,7 @@ def _database() -> None:
 def dependency_states() -> dict[str, str]:
     rt = runtime()
     return {"database": _probe(_database), "redis": _probe(rt.redis.ping),
-            "storage": _probe(lambda: open_store(rt.settings).check())}
+            "storage": _probe(lambda: rt.store.check())}
 
 
 @blp.route("/healthz")

@@ -25,11 +25,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from cases.clock import beijing_text
 from cases.errors import Conflict, NotFound
 from cases.evidence_kinds import EvidenceKind
 from cases.states import OPEN_STATES
@@ -123,12 +123,11 @@ def _announce(session: Session, rt: Runtime, emp: Employee, ch: IdentityChange, 
     def send() -> None:
         from identity.sms import SmsGatewayError
         from identity.wechat import WeChatApiError
-        from qianli.services.identity import sms_gateway, wechat_client
 
         results: list[dict[str, Any]] = []
         if sms_phone:
             try:
-                sent = sms_gateway(rt).send(sms_phone, "reminder", {"name": name, "text": text})
+                sent = rt.sms_gateway.send(sms_phone, "reminder", {"name": name, "text": text})
                 results.append({"channel": "sms", "to": mask_phone(sms_phone), "result": "sent",
                                 "provider": sent.provider, "message_id": sent.message_id})
             except SmsGatewayError as exc:
@@ -140,7 +139,7 @@ def _announce(session: Session, rt: Runtime, emp: Employee, ch: IdentityChange, 
             data = {"thing1": "身份信息变更提醒", "date2": utcnow().date().isoformat(),
                     "thing3": "如非本人操作请在小程序内反对"}
             try:
-                msg_id = wechat_client(rt).send_subscribe_message(openid, s.wechat_subscribe_template_id,
+                msg_id = rt.wechat.send_subscribe_message(openid, s.wechat_subscribe_template_id,
                                                                   "pages/identity/changes", data,
                                                                   s.wechat_miniprogram_state)
                 results.append({"channel": "wechat", "to": mask_openid(openid), "result": "sent",
@@ -164,7 +163,7 @@ def _announce(session: Session, rt: Runtime, emp: Employee, ch: IdentityChange, 
 
 
 def _when(dt: datetime) -> str:
-    return dt.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    return beijing_text(dt)[:16]
 
 
 # ---- phone ------------------------------------------------------------------------------------------

@@ -554,16 +554,12 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
         _time.sleep(s.reminder_dev_send_delay_s)  # development/test hook: widen the crash window
     try:
         if channel == "wechat":
-            from qianli.services.identity import wechat_client
-
             if not openid:
                 raise WeChatApiError(40003, "employee has no openid")
-            provider, msg_id = "wechat", wechat_client(rt).send_subscribe_message(
+            provider, msg_id = "wechat", rt.wechat.send_subscribe_message(
                 openid, template, s.wechat_subscribe_page, msg.wechat_data, s.wechat_miniprogram_state)
         else:
-            from qianli.services.identity import sms_gateway
-
-            sent = sms_gateway(rt).send(phone, SMS_TEMPLATE, msg.sms_params)
+            sent = rt.sms_gateway.send(phone, SMS_TEMPLATE, msg.sms_params)
             provider, msg_id = sent.provider, sent.message_id
     except (SmsGatewayError, WeChatApiError) as exc:
         return _send_failed(rt, delivery_id, case_id, slot, channel, exc, base, final_attempt)
@@ -721,10 +717,8 @@ def send_hr_digests(rt: Runtime, company_id: str, day: date, *, now: datetime | 
             if phone is None:
                 digest.status, digest.error = "no_channel", "no phone on file; shown as alerts in the console"
             else:
-                from qianli.services.identity import sms_gateway
-
                 try:
-                    sent = sms_gateway(rt).send(phone, SMS_TEMPLATE, msg.sms_params)
+                    sent = rt.sms_gateway.send(phone, SMS_TEMPLATE, msg.sms_params)
                     digest.status, digest.provider_message_id, digest.sent_at = "sent", sent.message_id, utcnow()
                 except SmsGatewayError as exc:
                     digest.status, digest.error = "failed", f"{exc.provider_code}: {exc.provider_message}"[:500]

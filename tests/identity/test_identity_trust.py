@@ -360,12 +360,12 @@ def faceid(runtime):
         runtime.settings = replace(old, faceid_backend="tencent", faceid_tencent_endpoint=server.url,
                                    faceid_tencent_secret_id="AKIDfaceid", faceid_tencent_secret_key="faceid-secret-key",
                                    faceid_tencent_rule_id="1")
-        runtime.__dict__.pop("qianli_faceid", None)
+        runtime.reset("faceid")
         try:
             yield server
         finally:
             runtime.settings = old
-            runtime.__dict__.pop("qianli_faceid", None)
+            runtime.reset("faceid")
 
 
 def test_faceid_certified_enrolment(client, world, runtime, db_session, faceid):
