@@ -32,6 +32,7 @@ from cases.errors import Conflict, Forbidden, InvalidInput, Locked, PayloadTooLa
 from cases.evidence_kinds import EvidenceKind
 from cases.states import OPEN_STATES
 from identity import intent as intents
+from identity.faceid import FaceIdError
 from identity.faces import encode_single_face, face_distance
 from identity.liveness import Challenge, issue_challenge, take_challenge
 from qianli.db import keep_on_error, utcnow
@@ -531,11 +532,11 @@ def _faceid(rt: Runtime):
     return client
 
 
-def _faceid_failed(exc: Exception):
+def _faceid_failed(exc: FaceIdError):
     from cases.errors import ServiceUnavailable
 
     return ServiceUnavailable("faceid_unavailable", "实名人脸核身服务暂不可用，请稍后重试",
-                              details={"error": getattr(exc, "code", type(exc).__name__)})
+                              details={"error": exc.code})
 
 
 def start_certified_enrolment(session: Session, rt: Runtime, *, company_id: str, employee_id: str) -> dict[str, Any]:

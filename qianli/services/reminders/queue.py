@@ -9,6 +9,7 @@ alive; the daily HR digests are ordinary rq jobs. The job functions live in ``jo
 from __future__ import annotations
 
 import logging
+from enum import Enum
 from datetime import date
 from typing import Any, Iterable
 
@@ -77,7 +78,7 @@ def _job_template(rt: Runtime, queue: Any) -> tuple[list[bytes], Any]:
     for k, v in fields.items():
         if k in ("data", "description", "id"):
             continue
-        v = getattr(v, "value", v)
+        v = v.value if isinstance(v, Enum) else v
         flat += [k.encode(), v if isinstance(v, bytes) else str(v).encode()]
     return flat, job.serializer
 
