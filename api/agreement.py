@@ -99,7 +99,7 @@ class Addendum(MethodView):
     @blp.doc(operationId="getAgreementAddendum", summary="The signed and sealed art. 36 addendum (PDF)",
              description="The employee for their own case; HR staff for their company's cases. 404 addendum_not_found.")
     def get(self, case_id):
-        from qianli.storage import open_store, read_document
+        from qianli.storage import read_document
 
         p = current_principal()
         if p.kind == "employee":
@@ -111,7 +111,7 @@ class Addendum(MethodView):
         else:  # pragma: no cover - signed_in_required admits only these two
             raise Forbidden("signed_in_only", "请先登录")
         doc = svc.addendum_document(db(), case)
-        data = read_document(open_store(runtime().settings), doc)
+        data = read_document(runtime().store, doc)
         resp = send_file(io.BytesIO(data), mimetype="application/pdf", download_name=f"addendum-{case.id}.pdf",
                          max_age=0)
         resp.headers["X-Document-SHA256"] = doc.sha256

@@ -28,7 +28,7 @@ from qianli.models import Company
 from qianli.services import review as svc
 from qianli.services.auth import decode_access_token, end_hr_session, hr_login, resolve_principal
 from qianli.services.evidence import RequestMeta
-from qianli.storage import case_documents, open_store, read_document
+from qianli.storage import case_documents, read_document
 
 from api.auth import HR_COOKIE
 from api.context import db, runtime
@@ -321,7 +321,7 @@ def letter_pdf(case_id: str):
     doc = _letter_document(case)
     if doc is None:
         raise NotFound("letter_not_found", "该案件还没有已签名的辞职信")
-    data = read_document(open_store(runtime().settings), doc)
+    data = read_document(runtime().store, doc)
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=False,
                      download_name=f"letter-{case.id}-{doc.kind}.pdf", max_age=0)
 
@@ -333,7 +333,7 @@ def addendum_pdf(case_id: str):
 
     case = svc.get_hr_case(db(), g.reviewer, case_id)
     doc = addendum_document(db(), case)
-    data = read_document(open_store(runtime().settings), doc)
+    data = read_document(runtime().store, doc)
     return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=False,
                      download_name=f"addendum-{case.id}.pdf", max_age=0)
 

@@ -13,7 +13,6 @@ from flask import Blueprint, Flask, jsonify, request
 
 from cases.errors import InvalidInput, NotFound
 from identity.sms import DevOutboxSmsGateway, normalize_cn_mobile
-from qianli.services.identity import sms_gateway
 
 from api.context import require_loopback_client, runtime
 
@@ -27,7 +26,7 @@ bp = Blueprint("dev", __name__, url_prefix="/api/v1/dev")
 @bp.get("/outbox")
 def outbox():
     require_loopback_client("sms_outbox")
-    gateway = sms_gateway(runtime())
+    gateway = runtime().sms_gateway
     if not isinstance(gateway, DevOutboxSmsGateway):  # register() makes this unreachable; belt and braces
         raise NotFound("not_found", "not found")
     phone = request.args.get("phone")

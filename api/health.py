@@ -11,7 +11,6 @@ from flask_smorest import Blueprint
 from sqlalchemy import text
 
 from qianli.db import READ_ONLY
-from qianli.storage import open_store
 
 from api.context import runtime
 
@@ -52,7 +51,7 @@ def _database() -> None:
 def dependency_states() -> dict[str, str]:
     rt = runtime()
     return {"database": _probe(_database), "redis": _probe(rt.redis.ping),
-            "storage": _probe(lambda: open_store(rt.settings).check())}
+            "storage": _probe(lambda: rt.store.check())}
 
 
 @blp.route("/healthz")

@@ -15,7 +15,6 @@ import logging
 from flask import Blueprint, Flask, Response, request
 
 from cases.errors import InvalidInput, NotFound, PayloadTooLarge
-from qianli.services.signing import pki_for
 from signing.tsa import respond as tsa_respond
 
 from api.context import require_loopback_client, runtime
@@ -37,14 +36,14 @@ def _der(data: bytes, mimetype: str, *, max_age: int = 300) -> Response:
 def certificate(which: str):
     if which not in ("root", "ca"):
         raise NotFound("not_found", "no such certificate")
-    return _der(pki_for(runtime()).cert_der(which), "application/pkix-cert", max_age=86400)
+    return _der(runtime().pki.cert_der(which), "application/pkix-cert", max_age=86400)
 
 
 @bp.get("/crl/<string:which>.crl")
 def crl(which: str):
     if which not in ("root", "ca"):
         raise NotFound("not_found", "no such CRL")
-    return _der(pki_for(runtime()).crl_der(which), "application/pkix-crl")
+    return _der(runtime().pki.crl_der(which), "application/pkix-crl")
 
 
 def _body() -> bytes:
@@ -56,7 +55,7 @@ def _body() -> bytes:
 
 @bp.post("/ocsp")
 def ocsp_post():
-    return _der(pki_for(runtime()).ocsp_response_der(_body()), "application/ocsp-response", max_age=0)
+    return _der(runtime().pki.ocsp_response_der(_body()), "application/ocsp-response", max_age=0)
 
 
 @bp.get("/ocsp/<path:encoded>")
@@ -65,7 +64,7 @@ def ocsp_get(encoded: str):
         der = base64.b64decode(encoded + "=" * (-len(encoded) % 4), altchars=b"-_" if "-" in encoded or "_" in encoded else None)
     except (binascii.Error, ValueError):
         raise InvalidInput("ocsp_request_invalid", "not base64") from None
-    return _der(pki_for(runtime()).ocsp_response_der(der), "application/ocsp-response", max_age=0)
+    return _der(runtime().pki.ocsp_response_der(der), "application/ocsp-response", max_age=0)
 
 
 @bp.post("/tsa")
@@ -76,7 +75,7 @@ def tsa():
     require_loopback_client("tsa")
     if request.mimetype != "application/timestamp-query":
         raise InvalidInput("tsa_request_invalid", "Content-Type must be application/timestamp-query")
-    return _der(tsa_respond(pki_for(runtime()), _body()), "application/timestamp-reply", max_age=0)
+    return _der(tsa_respond(runtime().pki, _body()), "application/timestamp-reply", max_age=0)
 
 
 def register(app: Flask) -> None:

@@ -151,9 +151,9 @@ class SignedLetter(MethodView):
         doc = svc.latest_letter(db(), case)
         if doc is None:
             raise NotFound("letter_not_found", "还没有已签名的辞职信")
-        from qianli.storage import open_store, read_document
+        from qianli.storage import read_document
 
-        data = read_document(open_store(runtime().settings), doc)
+        data = read_document(runtime().store, doc)
         resp = send_file(io.BytesIO(data), mimetype="application/pdf", download_name=f"letter-{case.id}-{doc.kind}.pdf",
                          max_age=0)
         resp.headers["X-Document-SHA256"] = doc.sha256

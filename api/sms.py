@@ -72,7 +72,7 @@ class Codes(MethodView):
     def post(self, args):
         p = current_principal()
         rt, meta = runtime(), request_meta(p.openid)
-        policy = svc.sms_codes(rt).policy
+        policy = rt.sms_codes.policy
         if args["purpose"] == "bind":
             phone = normalize_cn_mobile(args["phone"])
             svc.send_bind_code(db(), rt, company_code=args["company_code"], employee_no=args["employee_no"],

@@ -128,7 +128,7 @@ def main() -> None:
     set_runtime(rt)
     rt.redis.flushdb()
     import qianli.models as m
-    from jobs.cli import sqlite_tuning
+    from qianli.cli.jobs import sqlite_tuning
     from qianli.services.reminders import sweep
 
     sqlite_tuning(rt.engine)  # what 'qianli scheduler' does on SQLite

@@ -44,9 +44,10 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noq
 from pyhanko.sign import signers  # noqa: E402
 from pyhanko.sign.fields import SigSeedSubFilter  # noqa: E402
 
-from qianli.pki_cli import SAMPLE_EMPLOYEE, sample_letter, sample_signature_png, sign_as_employee  # noqa: E402
+from qianli.cli.pki import SAMPLE_EMPLOYEE, sample_letter, sample_signature_png, sign_as_employee  # noqa: E402
 from qianli.settings import load_settings, reset_settings_cache  # noqa: E402
 from signing import pades  # noqa: E402
+from signing.appearance import Appearance, stamp_style  # noqa: E402
 from signing.letter import render_letter, stamp_font_path  # noqa: E402
 from signing.pki import init_pki  # noqa: E402
 from signing.tsa import DevTsa  # noqa: E402
@@ -76,7 +77,7 @@ class Naive:
 
             self.field_spec = fields.SigFieldSpec(sig_field_name="Signature1", on_page=layout.page,
                                                   box=layout.employee_box)
-            self.stamp = pades._stamp_style(pades.Appearance(visible_png, "签署人：自检员工", "签署时间：—", font),
+            self.stamp = stamp_style(Appearance(visible_png, "签署人：自检员工", "签署时间：—", font),
                                             layout.employee_box)
 
     def sign(self, pdf: bytes) -> bytes:

@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 
 from cases.calendar import ChineseCalendar
 from cases.clock import beijing_date
+from cases.statutory import FIRST_YEAR, LAST_YEAR
 
 __all__ = ["NoticeComputation", "compute_notice", "arrival_date_shanghai", "NOTICE_DAYS", "PROBATION_NOTICE_DAYS",
            "PROVISIONAL_MARK", "provisional_note"]
@@ -76,7 +77,10 @@ def compute_notice(arrival: date, probation: bool, *, calendar: ChineseCalendar,
     text = (f"通知于{arrival.isoformat()}送达，当日不计入；{'试用期' if probation else ''}提前{notice_days}日通知，"
             f"最早可于{last.isoformat()}离职{ext}；"
             f"书面辞职信应于{letter_due_working_days}个工作日内、即{due.date.isoformat()}{mark}前提交。")
-    if due.provisional:
+    if due.provisional and any(not FIRST_YEAR <= y <= LAST_YEAR for y in pending):
+        text += (f"所涉年份超出按法律推算法定节假日的范围（{FIRST_YEAR}–{LAST_YEAR}年）且无公布的安排，"
+                 "截止日期按周一至周五推算，为暂定日期。")
+    elif due.provisional:
         years = "、".join(f"{y}年" for y in pending) or "相关年份"
         text += (f"{years}的节假日调休安排尚未公布，截止日期按法定节假日推算，为暂定日期；"
                  "国务院公布安排后将重新计算并通知您。")

@@ -20,7 +20,7 @@ from typing import Any
 from cases.errors import Forbidden, InvalidInput
 
 __all__ = ["FACTORS", "SigningIntent", "record_factor", "issue_signing_intent", "consume_signing_intent",
-           "check_signing_intent", "spend_signing_intent"]
+           "check_signing_intent", "spend_signing_intent", "restore_signing_intent"]
 
 FACTORS = ("sms", "face")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -134,3 +134,20 @@ def consume_signing_intent(redis, intent_id: str, *, employee_id: str, case_id: 
     if not intent_id or len(intent_id) > 128:
         raise Forbidden("signing_intent_invalid", "签署授权无效或已过期，请重新核验身份")
     return _intent_result(redis.eval(_CONSUME, 1, _ikey(intent_id), employee_id, case_id, (letter_sha256 or "").lower()))
+
+
+def restore_signing_intent(redis, settings, intent_id: str, *, employee_id: str, case_id: str, letter_sha256: str,
+                           evidence: dict[str, Any], now: float | None = None) -> bool:
+    """Put a spent intent back after the signing failed, for what remains of its lifetime (``evidence``
+    is what :func:`consume_signing_intent` returned). False when its lifetime is over: nothing restored."""
+    t = time.time() if now is None else now
+    remaining = int(float(evidence.get("issued_at") or 0) + settings.signing_intent_ttl_s - t)
+    if remaining <= 0:
+        return False
+    pipe = redis.pipeline(transaction=True)
+    pipe.hset(_ikey(intent_id), mapping={"employee_id": employee_id, "case_id": case_id,
+                                         "letter_sha256": letter_sha256,
+                                         "evidence": json.dumps(evidence, default=str)})
+    pipe.expire(_ikey(intent_id), remaining)
+    pipe.execute()
+    return True

@@ -15,7 +15,7 @@ in that order (the second action in a later frame than the first), that no two f
 identical, and that every frame shows the same person (face distance to the first frame within
 the threshold). Matching against the enrolled template is the caller's job (the encodings are
 returned). The thresholds were calibrated on the fixture photos animated by
-``qianli.demo_frames`` (see README "Face match").
+``qianli.cli.demo_frames`` (see README "Face match").
 
 What it stops: a printed photo, a photo on a screen, a replayed old burst (the nonce is single
 use and the order random). What it does not stop: a live deepfake or a virtual camera that

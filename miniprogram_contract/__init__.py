@@ -3,6 +3,8 @@
 ``openapi.json`` beside this file is generated from the running app's routes and schemas by
 ``make contract`` (``qianli openapi miniprogram_contract/openapi.json``); a test fails when the
 app and the committed file differ. ``GUIDE.md`` explains auth, errors and dates.
+
+Layer: entrypoints (it renders the ``api`` app); nothing imports it but the CLI's ``openapi`` command.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from fpdf import FPDF
 from fpdf.enums import OutputIntentSubType
 from fpdf.output import PDFICCProfile
 
+from cases.clock import SHANGHAI
 from signing.letter import MM, LetterLayout, _d, _srgb_icc, font_path
 
 __all__ = ["AddendumData", "render_addendum", "ADDENDUM_TITLE"]
@@ -66,7 +67,6 @@ def _xmp(data: AddendumData, created: datetime) -> str:
 
 
 def render_addendum(data: AddendumData) -> tuple[bytes, LetterLayout]:
-    from zoneinfo import ZoneInfo
 
     pdf = FPDF(format="A4", unit="mm", enforce_compliance="PDFA_2B")
     created = datetime.combine(data.addendum_date, time(0, 0), tzinfo=timezone.utc)
@@ -94,7 +94,7 @@ def render_addendum(data: AddendumData) -> tuple[bytes, LetterLayout]:
     pdf.multi_cell(w, 8, f"乙方（劳动者）：{data.employee_name}（工号 {data.employee_no}）", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     notice = "试用期内提前三日" if data.probation else "提前三十日"
-    proposed = data.proposed_at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y年%m月%d日 %H:%M")
+    proposed = data.proposed_at.astimezone(SHANGHAI).strftime("%Y年%m月%d日 %H:%M")
     clauses = [
         f"乙方于{_d(data.notice_arrival_date)}以书面形式通知甲方解除劳动合同（签离案件编号 {data.case_id}）。"
         f"依据《中华人民共和国劳动合同法》第三十七条（{notice}通知），乙方依法最早的最后工作日为"

@@ -18,40 +18,27 @@ from __future__ import annotations
 
 import asyncio
 import io
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
-from pyhanko.pdf_utils import content, images
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.layout import AxisAlignment, BoxConstraints, Margins, SimpleBoxLayoutRule
 from pyhanko.sign import fields, signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko.sign.signers.pdf_signer import DSSContentSettings, TimestampDSSContentSettings
-from pyhanko.stamp import StaticStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
 from signing.aio import run_sync
-from signing.pki import EventCredential, Pki, der_to_asn1, key_to_asn1
+from cases.clock import SHANGHAI
+from signing.appearance import Appearance, now_text, stamp_style
+from signing.pki import EventCredential, Pki, SigningContext, der_to_asn1, key_to_asn1
 
-__all__ = ["Appearance", "SignedResult", "sign_b_lta", "event_signer", "KeySigner", "reserved_size"]
-
-
-@dataclass(frozen=True)
-class Appearance:
-    """What the visible signature shows: an image (handwriting or seal) and two lines of text."""
-
-    image_png: bytes | None
-    line1: str
-    line2: str
-    font_file: str
+__all__ = ["Appearance", "SignedResult", "sign_b_lta", "event_signer", "KeySigner", "reserved_size",
+           "EmployeeSignature", "sign_employee_letter"]
 
 
 @dataclass(frozen=True)
@@ -113,139 +100,6 @@ def reserved_size(signer: signers.Signer, timestamper, md_algorithm: str = "sha2
     return 2 * (cert_bytes + token_bytes + token_bytes // 2 + 3072)
 
 
-STAMP_SCALE = 3  # appearance pixels per PDF point: sharp when printed or zoomed
-STAMP_FONT_PT = 9
-_fonts_lock = threading.Lock()
-
-
-@lru_cache(maxsize=4)
-def _stamp_font(path: str, size_px: int):
-    """PIL font object, parsed once per process. A FreeType face is not documented as thread-safe, so every
-    use of it holds ``_fonts_lock`` (drawing two lines takes a few milliseconds)."""
-    from PIL import ImageFont
-
-    return ImageFont.truetype(path, size_px)
-
-
-def _text_image(appearance: Appearance, width_pt: float):
-    """The name/time lines as a grayscale+alpha picture, or None. Returns (image, height in points)."""
-    from PIL import Image, ImageDraw
-
-    lines = [t for t in (appearance.line1, appearance.line2) if t]
-    if not lines:
-        return None, 0.0
-    k = STAMP_SCALE
-    font_px = STAMP_FONT_PT * k
-    line_h = round(font_px * 1.25)
-    w, h = max(1, round(width_pt * k)), line_h * len(lines) + 2 * k
-    canvas = Image.new("LA", (w, h), (0, 0))
-    with _fonts_lock:
-        font = _stamp_font(appearance.font_file, font_px)
-        widest = max(font.getlength(t) for t in lines)
-        if widest > w - 4 * k:  # a long company name: shrink the text to the box, never cut it
-            font = _stamp_font(appearance.font_file, max(6, int(font_px * (w - 4 * k) / widest)))
-        draw = ImageDraw.Draw(canvas)
-        for i, text in enumerate(lines):
-            draw.text((2 * k, k + i * line_h), text, font=font, fill=(0, 255))
-    return canvas, h / k
-
-
-def _picture(png: bytes, max_w_px: int, max_h_px: int):
-    """The handwriting or seal picture, decoded; shrunk by a whole factor only when far larger than needed
-    (no resampling per signature: the PDF viewer scales the image XObject)."""
-    from PIL import Image
-
-    img: Image.Image = Image.open(io.BytesIO(png))
-    img.load()
-    if img.mode not in ("RGB", "RGBA", "L", "LA"):
-        img = img.convert("RGBA")
-    factor = min(img.width // max(1, max_w_px), img.height // max(1, max_h_px))
-    if factor >= 2:
-        img = img.reduce(factor)
-    return img
-
-
-def _image_xobject(img, writer):
-    """An image XObject for a PIL image (L/RGB, with the alpha of LA/RGBA as /SMask), Flate level 1.
-
-    pyHanko's ``pil_image`` compresses at zlib's default level 6: ~1.5 ms per signature for a
-    handwriting picture and the text lines, for ~2 KB less. The stamp is written once per signature,
-    so the faster level wins.
-    """
-    import zlib
-
-    from pyhanko.pdf_utils import generic
-    from pyhanko.pdf_utils.generic import pdf_name
-
-    smask = None
-    if img.mode.endswith("A"):
-        smask = _image_xobject(img.getchannel("A"), writer)
-        img = img.convert(img.mode[:-1])
-    if img.mode not in ("L", "RGB"):
-        img = img.convert("RGB")
-    d = generic.DictionaryObject({
-        pdf_name("/Type"): pdf_name("/XObject"), pdf_name("/Subtype"): pdf_name("/Image"),
-        pdf_name("/Width"): generic.NumberObject(img.width), pdf_name("/Height"): generic.NumberObject(img.height),
-        pdf_name("/ColorSpace"): pdf_name("/DeviceGray" if img.mode == "L" else "/DeviceRGB"),
-        pdf_name("/BitsPerComponent"): generic.NumberObject(8), pdf_name("/Filter"): pdf_name("/FlateDecode"),
-    })
-    if smask is not None:
-        d[pdf_name("/SMask")] = smask
-    return writer.add_object(generic.StreamObject(d, encoded_data=zlib.compress(img.tobytes(), 1)))
-
-
-class _StampImage(images.PdfImage):
-    """pyHanko's PdfImage, written by :func:`_image_xobject`."""
-
-    @property
-    def image_ref(self):
-        ref = self._image_ref
-        if ref is None or ref.get_pdf_handler() is not self.writer:
-            self._image_ref = ref = _image_xobject(self.image, self.writer)
-        return ref
-
-
-class _StampContent(content.PdfContent):
-    """Images placed in the stamp box (points, from the bottom left): the stamp's only content."""
-
-    def __init__(self, width: float, height: float, parts: list[tuple[images.PdfImage, float, float]]):
-        super().__init__(box=BoxConstraints(width, height))
-        self.parts = parts
-
-    def render(self) -> bytes:
-        self._resources = content.PdfResources()  # rendered once per signature: a style may be reused
-        commands = []
-        for picture, x, y in self.parts:
-            picture.set_writer(self.writer)
-            commands.append(b"q 1 0 0 1 %g %g cm %s Q" % (x, y, picture.render()))
-            self.import_resources(picture.resources)
-        return b" ".join(commands)
-
-
-def _stamp_style(appearance: Appearance, box: tuple[float, float, float, float] = (0, 0, 210, 102)) -> StaticStampStyle:
-    """A static stamp: the image (handwriting or seal) above, the two text lines below, both image XObjects.
-
-    The text is drawn into a picture (PIL, the same CJK font, parsed once per process) instead of being
-    laid out as PDF text, so no font is parsed, subset and embedded per signature: that was most of the
-    signing time.
-    """
-    width, height = box[2] - box[0], box[3] - box[1]
-    parts: list[tuple[Any, float, float]] = []
-    text, text_h = _text_image(appearance, width)
-    if text is not None:
-        parts.append((_StampImage(text, box=BoxConstraints(width, text_h)), 0.0, 0.0))
-    room_w, room_h = width - 4, height - text_h - 4
-    if appearance.image_png and room_w > 0 and room_h > 0:
-        img = _picture(appearance.image_png, round(room_w * STAMP_SCALE), round(room_h * STAMP_SCALE))
-        scale = min(room_w / img.width, room_h / img.height)
-        w, h = img.width * scale, img.height * scale
-        parts.append((_StampImage(img, box=BoxConstraints(w, h)), (width - w) / 2, text_h + 2 + (room_h - h) / 2))
-    return StaticStampStyle(background=_StampContent(width, height, parts), background_opacity=1.0, border_width=0,
-                            background_layout=SimpleBoxLayoutRule(x_align=AxisAlignment.ALIGN_MID,
-                                                                  y_align=AxisAlignment.ALIGN_MID,
-                                                                  margins=Margins.uniform(0)))
-
-
 class _OnePathValidation:
     """The shared timestamper for one signing, validating the TSA's certificate path once.
 
@@ -300,7 +154,7 @@ def sign_b_lta(pdf: bytes, *, signer: signers.Signer, pki: Pki, timestamper, fie
     timestamper = _OnePathValidation(timestamper) if timestamper is not None else None
     w = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     pdf_signer = signers.PdfSigner(
-        meta, signer=signer, timestamper=timestamper, stamp_style=_stamp_style(appearance, box),
+        meta, signer=signer, timestamper=timestamper, stamp_style=stamp_style(appearance, box),
         new_field_spec=fields.SigFieldSpec(sig_field_name=field_name, on_page=page, box=box),
     )
     out = io.BytesIO()
@@ -369,7 +223,7 @@ async def _sign_direct(pdf: bytes, *, signer, pki: Pki, timestamper, field_name:
     meta = signers.PdfSignatureMetadata(field_name=field_name, md_algorithm="sha256", reason=reason,
                                         location=location, subfilter=SigSeedSubFilter.PADES)
     pdf_signer = signers.PdfSigner(
-        meta, signer=signer, timestamper=timestamper, stamp_style=_stamp_style(appearance, box),
+        meta, signer=signer, timestamper=timestamper, stamp_style=stamp_style(appearance, box),
         new_field_spec=fields.SigFieldSpec(sig_field_name=field_name, on_page=page, box=box),
     )
     token_bytes = await _token_size(timestamper)
@@ -398,5 +252,35 @@ def pem(cert) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def now_text(now: datetime, tz) -> str:
-    return now.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") + "（北京时间）"
+@dataclass(frozen=True)
+class EmployeeSignature:
+    pdf: bytes
+    cert_pem: bytes  # the one-use event certificate (its key is gone)
+    subject: str
+    serial: str
+    signed_at: datetime
+
+
+def sign_employee_letter(pki: Pki, unsigned: bytes, layout, *, signature_png: bytes, name: str, employee_no: str,
+                         company: str, timestamper, font_file: str, now: datetime | None = None,
+                         context: SigningContext | None = None) -> EmployeeSignature:
+    """The employee's signature on the letter, after the identity check: a fresh event certificate for
+    this signing, PAdES B-LTA in the employee's field with their handwriting and name, the key dropped.
+
+    The one signing step the service (``qianli.services.signing``), ``qianli pki selftest`` and
+    ``bench/sign.py`` all use. ``layout`` is the letter's :class:`~signing.letter.LetterLayout`;
+    ``context`` (case id and intent digest) goes into the event certificate.
+    """
+    now = now or datetime.now(timezone.utc)
+    cred = pki.issue_event_credential(name=name, employee_no=employee_no, company=company, context=context)
+    subject, serial = cert_summary(cred.cert)
+    try:
+        signed = sign_b_lta(
+            unsigned, signer=event_signer(cred, pki), pki=pki, timestamper=timestamper,
+            field_name="employee_signature", page=layout.page, box=layout.employee_box,
+            appearance=Appearance(signature_png, f"签署人：{name}（{employee_no}）",
+                                  "签署时间：" + now_text(now, SHANGHAI), font_file),
+            reason="辞职通知书（劳动合同法第三十七条）", signer_cert=cred.cert)
+    finally:
+        cred.destroy()  # the event key is used once
+    return EmployeeSignature(signed, pem(cred.cert), subject, serial, now)

@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from asn1crypto import algos, cms, core, tsp
@@ -27,11 +29,15 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from pyhanko.sign.general import as_signing_certificate, simple_cms_attribute
 from pyhanko.sign.timestamps import HTTPTimeStamper
 from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
+from pyhanko.sign.validation.status import TimestampSignatureStatus
+from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
+from signing.aio import run_sync
 from signing.pki import Pki, der_to_asn1, key_to_asn1
 
-__all__ = ["DevTsa", "dev_tsa", "make_timestamper", "respond"]
+__all__ = ["DevTsa", "dev_tsa", "make_timestamper", "respond", "TimestampCheck", "check_timestamp_response"]
 
 log = logging.getLogger(__name__)
 _warned = False
@@ -196,3 +202,93 @@ def respond(pki: Pki, request_der: bytes) -> bytes:
     except Exception:  # noqa: BLE001 - any malformed or unsupported request
         return _Rejection({"status": {"status": "rejection", "fail_info": {"bad_request"}}}).dump()
     return dev_tsa(pki).request_tsa_response(req).dump()
+
+
+# ---- checking a TimeStampResp ---------------------------------------------------------------------
+
+@dataclass
+class TimestampCheck:
+    problems: list[str] = field(default_factory=list)
+    time: str | None = None  # the token's genTime, UTC ISO 8601
+    tsa_subject: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_timestamp_response(tsr_bytes: bytes, roots: list[asn1_x509.Certificate], *, data: bytes | None = None,
+                             imprint: bytes | None = None) -> TimestampCheck:
+    """Check an RFC 3161 TimeStampResp over SHA-256(``data``), or over the SHA-256 value ``imprint``.
+
+    Strict: status granted, CMS SignedData v3 over a TSTInfo, one signer whose version matches its
+    identifier, one digest algorithm, a SHA-256 imprint; the token's signature valid, intact for the
+    data, and the TSA chaining to ``roots``; no certificate in the token off the validated path.
+    Never raises for a bad token: the result lists what is wrong.
+    """
+    if (data is None) == (imprint is None):
+        raise ValueError("give data or imprint")
+    result = TimestampCheck()
+    problems = result.problems
+    try:
+        resp = tsp.TimeStampResp.load(tsr_bytes, strict=True)
+        status = resp["status"]["status"].native
+        token = resp["time_stamp_token"]
+        if status != "granted" or token.native is None:
+            problems.append(f"timestamp: response status is {status!r}, not 'granted'")
+            return result
+        if token["content_type"].native != "signed_data":
+            problems.append("timestamp: token is not CMS SignedData")
+            return result
+        sd: cms.SignedData = token["content"]
+        tst_info = sd["encap_content_info"]["content"].parsed
+        gen_time = tst_info["gen_time"].native
+        signer_infos = sd["signer_infos"]
+        # CMS leaves these fields outside the signature: require the only values RFC 5652/3161 allow.
+        if sd["version"].native != "v3" or sd["encap_content_info"]["content_type"].native != "tst_info":
+            problems.append("timestamp: SignedData version/content type not as RFC 3161 requires")
+            return result
+        if len(signer_infos) != 1:
+            problems.append("timestamp: token must have exactly one signer")
+            return result
+        si = signer_infos[0]
+        sid_kind = si["sid"].name
+        if (sid_kind == "issuer_and_serial_number") != (si["version"].native == "v1"):
+            problems.append("timestamp: signer version does not match its identifier")
+            return result
+        digest_algos = [a["algorithm"].native for a in sd["digest_algorithms"]]
+        if digest_algos != [si["digest_algorithm"]["algorithm"].native]:
+            problems.append("timestamp: digest algorithm set does not match the signer")
+            return result
+        if tst_info["message_imprint"]["hash_algorithm"]["algorithm"].native != "sha256":
+            problems.append("timestamp: message imprint is not SHA-256")
+            return result
+    except Exception as exc:  # noqa: BLE001 - any malformation is a verification failure
+        problems.append(f"timestamp: unreadable token ({type(exc).__name__})")
+        return result
+    result.time = gen_time.astimezone(timezone.utc).isoformat() if gen_time else None
+    vc = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail", moment=gen_time)
+    try:
+        expected = (lambda algo: imprint) if imprint is not None else (
+            lambda algo: hashlib.new(algo, data).digest())
+        kwargs = run_sync(validate_tst_signed_data(sd, vc, expected))
+        st = TimestampSignatureStatus(**kwargs)
+    except Exception as exc:  # noqa: BLE001
+        problems.append(f"timestamp: validation failed ({type(exc).__name__}: {exc})")
+        return result
+    result.tsa_subject = st.signing_cert.subject.human_friendly if st.signing_cert else None
+    if not st.intact:
+        problems.append("timestamp: message imprint does not match manifest.json (manifest changed)")
+    if not st.valid:
+        problems.append("timestamp: token signature invalid")
+    if not st.trusted:
+        problems.append("timestamp: TSA certificate does not chain to the trusted root")
+    if problems:
+        return result
+    path_certs = {c.dump() for c in st.validation_path} if st.validation_path else set()
+    allowed = path_certs | {r.dump() for r in roots}
+    for c in sd["certificates"] or []:
+        if c.name != "certificate" or c.chosen.dump() not in allowed:
+            problems.append("timestamp: token carries a certificate that is not on the validated path")
+            return result
+    return result

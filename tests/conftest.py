@@ -106,11 +106,9 @@ def runtime(settings, engine, redis_client):
     """A Runtime whose sessions all join one outer transaction, rolled back after the test."""
     conn = engine.connect()
     outer = conn.begin()
-    rt = Runtime(settings)
-    rt.__dict__["engine"] = engine
-    rt.__dict__["session_factory"] = sessionmaker(bind=conn, expire_on_commit=False,
-                                                  join_transaction_mode="create_savepoint")
-    rt.__dict__["redis"] = redis_client
+    rt = Runtime(settings).override(
+        engine=engine, redis=redis_client,
+        session_factory=sessionmaker(bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"))
     set_runtime(rt)
     reset_settings_cache(settings)
     yield rt
@@ -126,9 +124,7 @@ def committed_runtime(tmp_path, redis_client):
     s = _test_settings(tmp_path / "var", url)
     eng = make_engine(url)
     create_schema(eng)
-    rt = Runtime(s)
-    rt.__dict__["engine"] = eng
-    rt.__dict__["redis"] = redis_client
+    rt = Runtime(s).override(engine=eng, redis=redis_client)
     set_runtime(rt)
     reset_settings_cache(s)
     yield rt

@@ -1,5 +1,7 @@
 """All ORM models. Each area keeps its tables in its own module, imported here so that
-``Base.metadata`` (and so Alembic) sees every table."""
+``Base.metadata`` (and so Alembic) sees every table.
+
+Layer: models. May import core (``qianli.db``, ``qianli.settings``) and the domain; nothing above."""
 
 from qianli.db import Base
 from qianli.models.anchors import *  # noqa: F401,F403

@@ -20,13 +20,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cases.clock import SHANGHAI
 from cases.errors import Conflict, NotFound, ServiceUnavailable
 from cases.evidence_kinds import EvidenceKind
-from identity.intent import consume_signing_intent
+from identity.intent import consume_signing_intent, restore_signing_intent
 from qianli.models import Company, Document, EvidenceEntry, ResignationCase
 from qianli.runtime import Runtime
 from qianli.services.evidence import append_evidence
-from qianli.storage import case_documents, open_store, sha256_hex, store_document
+from qianli.storage import case_documents, sha256_hex, store_document
 from signing.addendum import ADDENDUM_TITLE, AddendumData, render_addendum
 
 __all__ = ["addendum_for_case", "preview_addendum", "sign_addendum", "latest_addendum", "EV_ADDENDUM_SIGNED",
@@ -95,7 +96,7 @@ def latest_addendum(session: Session, case: ResignationCase) -> Document | None:
 def sign_addendum(session: Session, rt: Runtime, *, employee_id: str, company_id: str, case_id: str, intent_id: str,
                   signature_png: bytes, actor: str) -> Document:
     """Employee signature (event certificate, B-LTA) then company seal (B-LTA), in the caller's transaction."""
-    from qianli.services.signing import _refund_intent, check_signature_png
+    from signing.appearance import check_signature_png
 
     check_signature_png(signature_png, max_bytes=rt.settings.signature_png_max_bytes)
     lock_key = f"qianli:addendum-lock:{employee_id}:{case_id}"
@@ -112,8 +113,8 @@ def sign_addendum(session: Session, rt: Runtime, *, employee_id: str, company_id
             return _sign_seal_record(session, rt, case, data, unsigned, layout, sha, signature_png, intent_id,
                                      intent_evidence, actor)
         except BaseException:
-            _refund_intent(rt, intent_id, employee_id=employee_id, case_id=case_id, letter_sha256=sha,
-                           evidence=intent_evidence)
+            restore_signing_intent(rt.redis, rt.settings, intent_id, employee_id=employee_id, case_id=case_id,
+                                   letter_sha256=sha, evidence=intent_evidence)
             raise
     finally:
         rt.redis.delete(lock_key)
@@ -123,13 +124,12 @@ def _sign_seal_record(session: Session, rt: Runtime, case: ResignationCase, data
                       layout: Any, sha: str, signature_png: bytes, intent_id: str, intent_evidence: dict[str, Any],
                       actor: str) -> Document:
     from qianli.services.review import EV_LAST_DAY_CONFIRMED
-    from qianli.services.signing import SHANGHAI, pki_for, seal_image
+    from signing.appearance import now_text, seal_image
     from signing import pades
     from signing.letter import stamp_font_path
     from signing.seal import seal_signer
-    from signing.tsa import make_timestamper
 
-    pki = pki_for(rt)
+    pki = rt.pki
     company = session.get(Company, case.company_id)
     font = stamp_font_path(str(rt.settings.var_dir / "fonts"))
     now = datetime.now(timezone.utc)
@@ -137,18 +137,18 @@ def _sign_seal_record(session: Session, rt: Runtime, case: ResignationCase, data
     subject, serial = pades.cert_summary(cred.cert)
     try:
         signed = pades.sign_b_lta(
-            unsigned, signer=pades.event_signer(cred, pki), pki=pki, timestamper=make_timestamper(rt.settings, pki),
+            unsigned, signer=pades.event_signer(cred, pki), pki=pki, timestamper=rt.timestamper,
             field_name="employee_signature", page=layout.page, box=layout.employee_box,
             appearance=pades.Appearance(signature_png, f"乙方：{data.employee_name}（{data.employee_no}）",
-                                        "签署时间：" + pades.now_text(now, SHANGHAI), font),
+                                        "签署时间：" + now_text(now, SHANGHAI), font),
             reason=f"{ADDENDUM_TITLE}（劳动合同法第三十六条）", signer_cert=cred.cert)
         with seal_signer(rt.settings, pki, company_id=company.id, company_name=company.name,
                          company_code=company.code) as (signer, info):
             sealed = pades.sign_b_lta(
-                signed, signer=signer, pki=pki, timestamper=make_timestamper(rt.settings, pki),
+                signed, signer=signer, pki=pki, timestamper=rt.timestamper,
                 field_name="company_seal", page=layout.page, box=layout.company_box,
                 appearance=pades.Appearance(seal_image(company.name), f"甲方：{company.name} 电子印章",
-                                            "盖章时间：" + pades.now_text(now, SHANGHAI), font),
+                                            "盖章时间：" + now_text(now, SHANGHAI), font),
                 reason=f"{ADDENDUM_TITLE}（甲方盖章）", signer_cert=info.cert)
     except Exception as exc:  # noqa: BLE001 - TSA or seal trouble: nothing is recorded
         log.exception("addendum signing failed for case %s", case.id)
@@ -158,7 +158,7 @@ def _sign_seal_record(session: Session, rt: Runtime, case: ResignationCase, data
         cred.destroy()
     seal_subject, seal_serial = pades.cert_summary(info.cert)
     sealed_sha = sha256_hex(sealed)
-    doc = store_document(session, open_store(rt.settings), company_id=case.company_id, kind=DOC_KIND,
+    doc = store_document(session, rt.store, company_id=case.company_id, kind=DOC_KIND,
                          filename=f"提前离职协议-{data.employee_no}.pdf", content_type="application/pdf", data=sealed,
                          created_by=actor, case_id=case.id, employee_id=case.employee_id,
                          meta={"addendum_sha256": sha, "agreed_last_day": data.agreed_last_day.isoformat(),

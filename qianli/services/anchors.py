@@ -63,10 +63,7 @@ def _timestamp_root(rt: Runtime, root: str) -> tuple[bytes, datetime]:
     """A granted TimeStampResp whose message imprint is the root (SHA-256), from the configured TSA."""
     from pyhanko.sign.timestamps.common_utils import handle_tsp_response
 
-    from qianli.services.signing import pki_for
-    from signing.tsa import make_timestamper
-
-    timestamper = make_timestamper(rt.settings, pki_for(rt))
+    timestamper = rt.timestamper
     nonce, req = timestamper.request_cms(bytes.fromhex(root), "sha256")
     try:
         resp = run_sync(timestamper.async_request_tsa_response(req))
@@ -259,8 +256,6 @@ def trust_roots_der(rt: Runtime) -> list[bytes]:
     """Our root and any external TSA roots, DER: what anchor tokens are checked against."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from qianli.services.signing import pki_for
-
-    pki = pki_for(rt)
+    pki = rt.pki
     return [pki.cert_der("root"), *(c.public_bytes(Encoding.DER) for c in pki.tsa_roots)]
 

@@ -19,7 +19,6 @@ from cases.clock import beijing_date
 from cases.evidence_kinds import EvidenceKind, transition_kind
 from cases.errors import Conflict, InvalidInput, NotFound
 from cases.notice import NoticeComputation, compute_notice
-from cases.statutory import FIRST_YEAR, LAST_YEAR
 from cases.states import OPEN_STATES, CaseAction, CaseState, next_state
 from qianli.db import utcnow
 from qianli.models import CASE_SOURCES, REASON_CATEGORIES, Company, Employee, ResignationCase
@@ -59,9 +58,6 @@ def company_calendar(session: Session, company_id: str | None) -> ChineseCalenda
 
 def preview_notice(session: Session, settings: Settings, *, company_id: str | None, arrival: date,
                    probation: bool) -> NoticeComputation:
-    if not FIRST_YEAR <= arrival.year < LAST_YEAR:
-        raise InvalidInput("arrival_date_out_of_range", f"通知送达日期须在{FIRST_YEAR}年至{LAST_YEAR - 1}年之间",
-                           details={"min": f"{FIRST_YEAR}-01-01", "max": f"{LAST_YEAR - 1}-12-31"})
     company = session.get(Company, company_id) if company_id else None
     policy = company_policy(company, settings)
     return compute_notice(arrival, probation, calendar=company_calendar(session, company_id),

@@ -43,7 +43,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from asn1crypto import cms, pem, tsp, x509
+from asn1crypto import pem, x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import Certificate as CryptographyCertificate
 from pyhanko.sign.timestamps import TimeStamper
@@ -62,10 +62,9 @@ from qianli.services.employees import employee_national_id, employee_phone
 from qianli.services.evidence import append_evidence, case_evidence, to_record
 from qianli.services.identity_trust import dossier_identity
 from qianli.services.review import chat_notice
-from qianli.storage import case_documents, open_store, read_document
+from qianli.storage import case_documents, read_document
 from signing.aio import run_sync
-from signing.pki import PkiMissing, load_pki
-from signing.tsa import make_timestamper
+from signing.tsa import check_timestamp_response
 from signing.verify import VerificationReport, verify_pdf
 
 __all__ = ["DOSSIER_FORMAT", "DossierVerification", "TrustServices", "build_dossier", "verify_dossier",
@@ -96,11 +95,8 @@ class TrustServices:
 
 def trust_services(rt: Runtime) -> TrustServices:
     """The configured TSA and root, from the signing package."""
-    try:
-        pki = load_pki(rt.settings)
-    except PkiMissing as exc:
-        raise ServiceUnavailable("pki_unavailable", "签名服务尚未配置", details={"error": str(exc)}) from None
-    return TrustServices(timestamper=make_timestamper(rt.settings, pki), root_pem=pki.root_pem,
+    pki = rt.pki
+    return TrustServices(timestamper=rt.timestamper, root_pem=pki.root_pem,
                          tsa_roots_pem=tuple(pki.tsa_roots_pem))
 
 
@@ -175,7 +171,7 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     committed by the caller) naming the manifest's and the zip's SHA-256."""
     services = services or trust_services(rt)
     now = now or datetime.now(timezone.utc)
-    store = open_store(rt.settings)
+    store = rt.store
     company = session.get(Company, case.company_id)
     employee = session.get(Employee, case.employee_id)
     entries = case_evidence(session, case.id, case.company_id)
@@ -354,72 +350,12 @@ def _load_certs(items: Iterable[Any]) -> list[x509.Certificate]:
 def _check_timestamp(tsr_bytes: bytes, manifest_bytes: bytes, roots: list[x509.Certificate],
                      result: DossierVerification, *, imprint: bytes | None = None) -> None:
     """Check a TimeStampResp over SHA-256(``manifest_bytes``), or over the SHA-256 value ``imprint`` if given."""
-    from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
-    from pyhanko.sign.validation.status import TimestampSignatureStatus
-    from pyhanko_certvalidator import ValidationContext
-
-    problems = result.problems
-    try:
-        resp = tsp.TimeStampResp.load(tsr_bytes, strict=True)
-        status = resp["status"]["status"].native
-        token = resp["time_stamp_token"]
-        if status != "granted" or token.native is None:
-            problems.append(f"timestamp: response status is {status!r}, not 'granted'")
-            return
-        if token["content_type"].native != "signed_data":
-            problems.append("timestamp: token is not CMS SignedData")
-            return
-        sd: cms.SignedData = token["content"]
-        tst_info = sd["encap_content_info"]["content"].parsed
-        gen_time = tst_info["gen_time"].native
-        signer_infos = sd["signer_infos"]
-        # CMS leaves these fields outside the signature: require the only values RFC 5652/3161 allow.
-        if sd["version"].native != "v3" or sd["encap_content_info"]["content_type"].native != "tst_info":
-            problems.append("timestamp: SignedData version/content type not as RFC 3161 requires")
-            return
-        if len(signer_infos) != 1:
-            problems.append("timestamp: token must have exactly one signer")
-            return
-        si = signer_infos[0]
-        sid_kind = si["sid"].name
-        if (sid_kind == "issuer_and_serial_number") != (si["version"].native == "v1"):
-            problems.append("timestamp: signer version does not match its identifier")
-            return
-        digest_algos = [a["algorithm"].native for a in sd["digest_algorithms"]]
-        if digest_algos != [si["digest_algorithm"]["algorithm"].native]:
-            problems.append("timestamp: digest algorithm set does not match the signer")
-            return
-        if tst_info["message_imprint"]["hash_algorithm"]["algorithm"].native != "sha256":
-            problems.append("timestamp: message imprint is not SHA-256")
-            return
-    except Exception as exc:  # noqa: BLE001 - any malformation is a verification failure
-        problems.append(f"timestamp: unreadable token ({type(exc).__name__})")
-        return
-    result.timestamp_time = gen_time.astimezone(timezone.utc).isoformat() if gen_time else None
-    vc = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail", moment=gen_time)
-    try:
-        expected = (lambda algo: imprint) if imprint is not None else (
-            lambda algo: hashlib.new(algo, manifest_bytes).digest())
-        kwargs = run_sync(validate_tst_signed_data(sd, vc, expected))
-        st = TimestampSignatureStatus(**kwargs)
-    except Exception as exc:  # noqa: BLE001
-        problems.append(f"timestamp: validation failed ({type(exc).__name__}: {exc})")
-        return
-    result.tsa_subject = st.signing_cert.subject.human_friendly if st.signing_cert else None
-    if not st.intact:
-        problems.append("timestamp: message imprint does not match manifest.json (manifest changed)")
-    if not st.valid:
-        problems.append("timestamp: token signature invalid")
-    if not st.trusted:
-        problems.append("timestamp: TSA certificate does not chain to the trusted root")
-    if problems:
-        return
-    path_certs = {c.dump() for c in st.validation_path} if st.validation_path else set()
-    allowed = path_certs | {r.dump() for r in roots}
-    for c in sd["certificates"] or []:
-        if c.name != "certificate" or c.chosen.dump() not in allowed:
-            problems.append("timestamp: token carries a certificate that is not on the validated path")
-            return
+    check = check_timestamp_response(tsr_bytes, roots, data=manifest_bytes if imprint is None else None, imprint=imprint)
+    result.problems.extend(check.problems)
+    if check.time is not None:
+        result.timestamp_time = check.time
+    if check.tsa_subject is not None:
+        result.tsa_subject = check.tsa_subject
 
 
 def _check_chain(data: bytes, case_id: str | None, manifest: dict[str, Any], result: DossierVerification) -> None:

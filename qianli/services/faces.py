@@ -32,8 +32,9 @@ from cases.errors import Conflict, Forbidden, InvalidInput, Locked, PayloadTooLa
 from cases.evidence_kinds import EvidenceKind
 from cases.states import OPEN_STATES
 from identity import intent as intents
+from identity.faceid import FaceIdError
 from identity.faces import declared_size, encode_single_face, face_distance
-from identity.liveness import Challenge, LivenessProvider, issue_challenge, liveness_provider_from_settings, take_challenge, take_rate_slot
+from identity.liveness import Challenge, issue_challenge, take_challenge, take_rate_slot
 from qianli.db import keep_on_error, utcnow
 from qianli.models import (BiometricConsent, Employee, FaceEnrolment, FaceLockState, FaceReferencePhoto,
                            ResignationCase)
@@ -45,7 +46,7 @@ from qianli.services.evidence import RequestMeta, append_evidence
 __all__ = ["CONSENT_TEXT_VERSION", "CONSENT_TEXT", "RequestMeta", "FaceStatus", "FaceVerified",
            "give_consent", "withdraw_consent", "active_consent", "enrol_reference", "face_status", "unlock_face",
            "start_liveness_challenge", "verify_face", "create_signing_intent", "purge_expired_photos",
-           "liveness_provider", "decrypt_template"]
+           "decrypt_template"]
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,6 @@ class FaceVerified:
     frames: int
     actions: tuple[str, ...]
     provider: str
-
-
-def liveness_provider(rt: Runtime) -> LivenessProvider:
-    if "qianli_liveness_provider" not in rt.__dict__:
-        rt.__dict__["qianli_liveness_provider"] = liveness_provider_from_settings(rt.settings)
-    return rt.__dict__["qianli_liveness_provider"]
 
 
 def _open_cases(session: Session, company_id: str, employee_id: str) -> list[ResignationCase]:
@@ -390,7 +385,7 @@ def verify_face(session: Session, rt: Runtime, *, company_id: str, employee_id: 
     case = _open_case_for(session, company_id=company_id, employee_id=emp.id, case_id=challenge.case_id)
     enrolment, _ = _ready_for_face_check(session, company_id, emp.id)
     _check_frame_pixels(rt, frames)
-    result = liveness_provider(rt).check(challenge.actions, frames)  # input errors raise here, nothing written
+    result = rt.liveness.check(challenge.actions, frames)  # input errors raise here, nothing written
     threshold = float(rt.settings.face_threshold)
     base = {"challenge": challenge.as_evidence(), "liveness": result.as_evidence(), "threshold": threshold,
             "enrolment_version": enrolment.version, **meta.as_evidence()}
@@ -536,7 +531,7 @@ def self_enrol(session: Session, rt: Runtime, *, company_id: str, employee_id: s
     if consent is None:
         raise Conflict("face_consent_missing", "请先阅读并同意人脸信息处理单独同意书")
     assert_binding_settled(session, rt, emp)
-    result = liveness_provider(rt).check(challenge.actions, frames)
+    result = rt.liveness.check(challenge.actions, frames)
     if not result.passed:
         raise InvalidInput("liveness_failed", _LIVENESS_MESSAGES.get(result.reason or "", "活体检测未通过，请按提示重新拍摄"),
                            details={"reason": result.reason})
@@ -550,11 +545,7 @@ _FACEID_KEY = "qianli:faceid:{}"
 
 
 def _faceid(rt: Runtime):
-    from identity.faceid import faceid_client_from_settings
-
-    if "qianli_faceid" not in rt.__dict__:
-        rt.__dict__["qianli_faceid"] = faceid_client_from_settings(rt.settings)
-    client = rt.__dict__["qianli_faceid"]
+    client = rt.faceid
     if client is None:
         from cases.errors import ServiceUnavailable
 
@@ -562,11 +553,11 @@ def _faceid(rt: Runtime):
     return client
 
 
-def _faceid_failed(exc: Exception):
+def _faceid_failed(exc: FaceIdError):
     from cases.errors import ServiceUnavailable
 
     return ServiceUnavailable("faceid_unavailable", "实名人脸核身服务暂不可用，请稍后重试",
-                              details={"error": getattr(exc, "code", type(exc).__name__)})
+                              details={"error": exc.code})
 
 
 def start_certified_enrolment(session: Session, rt: Runtime, *, company_id: str, employee_id: str) -> dict[str, Any]:

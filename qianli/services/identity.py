@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from cases.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited
 from cases.evidence_kinds import EvidenceKind
 from identity import intent
-from identity.sms import SmsGateway, mask_phone, normalize_cn_mobile, sms_gateway_from_settings
-from identity.sms_codes import SmsCodeSent, SmsCodeService, SmsCodeVerified, sms_code_service_from_settings
-from identity.wechat import WeChatApiError, WeChatClient, WeChatSession, wechat_client_from_settings
+from identity.sms import mask_phone, normalize_cn_mobile
+from identity.sms_codes import SmsCodeSent, SmsCodeVerified
+from identity.wechat import WeChatApiError, WeChatSession
 from qianli.models import Company, Employee, ResignationCase, WechatBindingEvent
 from qianli.runtime import Runtime
 from qianli.services.auth import TokenPair, issue_employee_session, issue_pending_session, revoke_employee_sessions
@@ -33,9 +33,6 @@ from qianli.services.evidence import RequestMeta, append_evidence
 __all__ = [
     "RequestMeta",
     "LoginOutcome",
-    "sms_gateway",
-    "sms_codes",
-    "wechat_client",
     "wechat_login",
     "send_bind_code",
     "bind_employee",
@@ -58,31 +55,11 @@ class LoginOutcome:
     employee: Employee | None
 
 
-# -- clients, one per runtime (the dev ones log loudly once, not per request) ------------------
-def _cached(rt: Runtime, name: str, make: Any) -> Any:
-    if name not in rt.__dict__:
-        rt.__dict__[name] = make()
-    return rt.__dict__[name]
-
-
-def sms_gateway(rt: Runtime) -> SmsGateway:
-    return _cached(rt, "qianli_sms_gateway", lambda: sms_gateway_from_settings(rt.settings, rt.redis))
-
-
-def sms_codes(rt: Runtime) -> SmsCodeService:
-    return _cached(rt, "qianli_sms_codes", lambda: sms_code_service_from_settings(rt.settings, rt.redis,
-                                                                                   sms_gateway(rt)))
-
-
-def wechat_client(rt: Runtime) -> WeChatClient:
-    return _cached(rt, "qianli_wechat_client", lambda: wechat_client_from_settings(rt.settings, rt.redis))
-
-
 # -- login ----------------------------------------------------------------------------------
 def wechat_login(session: Session, rt: Runtime, code: str, *, company_code: str | None = None) -> LoginOutcome:
     """Exchange the ``wx.login`` code; a bound openid gets an employee session, else a bind-only one."""
     try:
-        who: WeChatSession = wechat_client(rt).code2session(code)
+        who: WeChatSession = rt.wechat.code2session(code)
     except WeChatApiError as exc:
         raise exc.to_domain_error() from None
     query = select(Employee).where(Employee.wechat_openid == who.openid, Employee.active.is_(True))
@@ -134,7 +111,7 @@ def send_bind_code(session: Session, rt: Runtime, *, company_code: str, employee
     """
     started = time.monotonic()
     phone = normalize_cn_mobile(phone)
-    codes = sms_codes(rt)
+    codes = rt.sms_codes
     codes.charge_requester(phone, "bind", ip=meta.ip or None, openid=meta.openid)
     emp = _roster_employee(session, rt, company_code, employee_no, phone)
     sent = None
@@ -161,7 +138,7 @@ def bind_employee(session: Session, rt: Runtime, *, openid: str, company_code: s
     """
     started = time.monotonic()
     phone = normalize_cn_mobile(phone)
-    codes = sms_codes(rt)
+    codes = rt.sms_codes
     codes.check_format(sms_code)
     codes.check_failures("bind", ip=meta.ip or None, openid=openid)
     emp = _roster_employee(session, rt, company_code, employee_no, phone)
@@ -232,7 +209,7 @@ def send_sign_code(session: Session, rt: Runtime, *, company_id: str, employee_i
     emp = get_employee(session, employee_id, company_id)
     case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
     assert_ready_to_sign(session, rt, emp, factors=("phone", "wechat"))  # before spending an SMS
-    sent = sms_codes(rt).send(employee_phone(rt, emp), "sign", ip=meta.ip or None, openid=meta.openid,
+    sent = rt.sms_codes.send(employee_phone(rt, emp), "sign", ip=meta.ip or None, openid=meta.openid,
                               employee_id=emp.id)
     append_evidence(session, case, f"employee:{emp.id}", EvidenceKind.SMS_CODE_SENT, {
         "purpose": "sign", "phone": sent.phone_masked, "provider": sent.provider, "message_id": sent.message_id,
@@ -245,7 +222,7 @@ def verify_sign_code(session: Session, rt: Runtime, *, company_id: str, employee
     """Spend a ``sign`` code; on success record the SMS factor for the signing intent."""
     emp = get_employee(session, employee_id, company_id)
     case = get_employee_case(session, case_id, employee_id=employee_id, company_id=company_id)
-    verified = sms_codes(rt).verify(employee_phone(rt, emp), "sign", code)
+    verified = rt.sms_codes.verify(employee_phone(rt, emp), "sign", code)
     evidence = {"purpose": "sign", "phone": verified.phone_masked, "verified_at": verified.verified_at,
                 **meta.as_evidence()}
     append_evidence(session, case, f"employee:{emp.id}", EvidenceKind.SMS_CODE_VERIFIED, evidence)

@@ -25,11 +25,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from cases.clock import beijing_text
 from cases.errors import Conflict, NotFound
 from cases.evidence_kinds import EvidenceKind
 from cases.states import OPEN_STATES
@@ -41,7 +41,7 @@ from qianli.models import (Company, Employee, EvidenceEntry, FaceEnrolment, Iden
 from qianli.runtime import Runtime
 from qianli.services.alerts import raise_alert
 from qianli.services.employees import PHONE_RE, employee_phone, set_personal_data
-from qianli.services.evidence import append_evidence
+from qianli.services.evidence import RequestMeta, append_evidence
 
 __all__ = ["EMPLOYER_FACE_SOURCES", "FACE_SOURCE_LABELS", "RECENT_DAYS", "change_phone", "record_rebind",
            "record_face_reference", "confirm_employer_face", "answer_change", "list_changes", "change_status",
@@ -101,11 +101,11 @@ def _evidence_on_open_cases(session: Session, emp: Employee, actor: str, action:
 
 
 def _new_change(session: Session, emp: Employee, *, factor: str, source: str, actor: str, old: str, new: str,
-                reason: str, notify_openid: str | None, usable_from: datetime | None, meta: Any,
+                reason: str, notify_openid: str | None, usable_from: datetime | None, meta: RequestMeta | None,
                 notices: list[dict[str, Any]]) -> IdentityChange:
     ch = IdentityChange(company_id=emp.company_id, employee_id=emp.id, factor=factor, source=source, actor=actor[:120],
                         old_value=old[:64], new_value=new[:64], reason=(reason or "")[:500],
-                        ip=(getattr(meta, "ip", "") or "")[:64], user_agent=(getattr(meta, "user_agent", "") or "")[:500],
+                        ip=(meta.ip if meta else "")[:64], user_agent=(meta.user_agent if meta else "")[:500],
                         notify_openid=notify_openid, notices=notices, usable_from=usable_from, created_at=utcnow())
     session.add(ch)
     session.flush()
@@ -123,24 +123,23 @@ def _announce(session: Session, rt: Runtime, emp: Employee, ch: IdentityChange, 
     def send() -> None:
         from identity.sms import SmsGatewayError
         from identity.wechat import WeChatApiError
-        from qianli.services.identity import sms_gateway, wechat_client
 
         results: list[dict[str, Any]] = []
         if sms_phone:
             try:
-                sent = sms_gateway(rt).send(sms_phone, "reminder", {"name": name, "text": text})
+                sent = rt.sms_gateway.send(sms_phone, "reminder", {"name": name, "text": text})
                 results.append({"channel": "sms", "to": mask_phone(sms_phone), "result": "sent",
                                 "provider": sent.provider, "message_id": sent.message_id})
             except SmsGatewayError as exc:
                 log.warning("identity notice SMS failed for change %s: %s", change_id, exc)
                 results.append({"channel": "sms", "to": mask_phone(sms_phone), "result": "failed",
-                                "error": getattr(exc, "code", type(exc).__name__)})
+                                "error": exc.code})
         s = rt.settings
         if openid and s.wechat_subscribe_template_id:
             data = {"thing1": "身份信息变更提醒", "date2": utcnow().date().isoformat(),
                     "thing3": "如非本人操作请在小程序内反对"}
             try:
-                msg_id = wechat_client(rt).send_subscribe_message(openid, s.wechat_subscribe_template_id,
+                msg_id = rt.wechat.send_subscribe_message(openid, s.wechat_subscribe_template_id,
                                                                   "pages/identity/changes", data,
                                                                   s.wechat_miniprogram_state)
                 results.append({"channel": "wechat", "to": mask_openid(openid), "result": "sent",
@@ -148,7 +147,7 @@ def _announce(session: Session, rt: Runtime, emp: Employee, ch: IdentityChange, 
             except WeChatApiError as exc:
                 log.warning("identity notice WeChat message failed for change %s: %s", change_id, exc)
                 results.append({"channel": "wechat", "to": mask_openid(openid), "result": "failed",
-                                "error": str(getattr(exc, "errcode", "error"))})
+                                "error": str(exc.errcode)})
         elif openid:
             results.append({"channel": "wechat", "to": mask_openid(openid), "result": "not_configured",
                             "note": "QIANLI_WECHAT_SUBSCRIBE_TEMPLATE_ID is empty; shown in the mini-program only"})
@@ -164,13 +163,13 @@ def _announce(session: Session, rt: Runtime, emp: Employee, ch: IdentityChange, 
 
 
 def _when(dt: datetime) -> str:
-    return dt.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    return beijing_text(dt)[:16]
 
 
 # ---- phone ------------------------------------------------------------------------------------------
 
 def change_phone(session: Session, rt: Runtime, emp: Employee, new_phone: str, *, actor: str, source: str,
-                 reason: str = "", meta: Any = None) -> IdentityChange | None:
+                 reason: str = "", meta: RequestMeta | None = None) -> IdentityChange | None:
     """Change the roster phone as an identity event (see the module docstring). None if unchanged."""
     new_phone = normalize_phone(new_phone or "")
     if not PHONE_RE.match(new_phone):
@@ -207,7 +206,7 @@ def change_phone(session: Session, rt: Runtime, emp: Employee, new_phone: str, *
 
 # ---- WeChat -----------------------------------------------------------------------------------------
 
-def record_rebind(session: Session, rt: Runtime, emp: Employee, openid: str, *, meta: Any = None) -> IdentityChange | None:
+def record_rebind(session: Session, rt: Runtime, emp: Employee, openid: str, *, meta: RequestMeta | None = None) -> IdentityChange | None:
     """A bind after an HR unbind: announced to the roster phone and the unbound WeChat, cooling period."""
     unbind = session.scalar(select(WechatBindingEvent).where(
         WechatBindingEvent.company_id == emp.company_id, WechatBindingEvent.employee_id == emp.id,
@@ -234,7 +233,7 @@ def record_rebind(session: Session, rt: Runtime, emp: Employee, openid: str, *, 
 # ---- face -------------------------------------------------------------------------------------------
 
 def record_face_reference(session: Session, emp: Employee, enrolment: FaceEnrolment, *, actor: str,
-                          meta: Any = None) -> IdentityChange:
+                          meta: RequestMeta | None = None) -> IdentityChange:
     """The identity-history row of a new face reference: the employee's own (usable at once) or the
     employer's (usable after the employee confirms it)."""
     employer = enrolment.source in EMPLOYER_FACE_SOURCES
@@ -278,7 +277,7 @@ def list_changes(session: Session, *, openid: str | None, employee_id: str | Non
 
 
 def answer_change(session: Session, rt: Runtime, *, change_id: str, openid: str, answer: str, comment: str = "",
-                  meta: Any = None) -> IdentityChange:
+                  meta: RequestMeta | None = None) -> IdentityChange:
     """Confirm or object to a phone change or a rebinding, from the WeChat that was bound before it.
 
     Only that WeChat may answer (anyone else: 404, as for a change that does not exist). An
@@ -303,7 +302,7 @@ def answer_change(session: Session, rt: Runtime, *, change_id: str, openid: str,
                             f"{ch.new_value}），该要素不能用于签署",
                     payload={"change_id": ch.id, "factor": ch.factor, "comment": comment[:500]}, actor="system")
     session.flush()
-    extra = meta.as_evidence() if hasattr(meta, "as_evidence") else {}
+    extra = meta.as_evidence() if meta is not None else {}
     _evidence_on_open_cases(session, emp, actor, action, {**_change_payload(ch), "comment": comment[:500], **extra})
     return ch
 

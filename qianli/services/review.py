@@ -29,6 +29,8 @@ from typing import Any
 from sqlalchemy import and_, case as sql_case, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from cases import approval
+from cases.approval import ApprovalStatus
 from cases.clock import SHANGHAI, beijing_day_start, beijing_today
 from cases.errors import (Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType)
 from cases.evidence_kinds import EvidenceKind
@@ -41,7 +43,7 @@ from qianli.services.cases import apply_action, company_policy, get_case, get_em
 from qianli.services.evidence import append_evidence, case_evidence, verify_case_chain
 from qianli.services.reminders import notify_employee, on_case_opened
 from qianli.services.signing import countersign_case
-from qianli.storage import case_documents, open_store, sha256_hex, store_document
+from qianli.storage import case_documents, sha256_hex, store_document
 
 __all__ = ["HR_WRITERS", "CHAT_PLATFORMS", "SCREENSHOT_TYPES", "MAX_SCREENSHOT_BYTES", "MAX_CHAT_TEXT",
            "CaseQuery", "CasePage", "ApprovalStatus", "Reviewer", "get_reviewer", "is_overdue",
@@ -222,16 +224,6 @@ def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datet
 
 # ---- approval chain -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ApprovalStatus:
-    chain: tuple[str, ...]
-    level: int | None  # index of the level waiting for a decision, None when not under review
-    level_role: str | None
-    first_approver: str | None  # actor who approved the first level (this round)
-    pending_last_day: date | None  # an earlier last day (art. 36) waiting for the employee
-    confirmed_last_day: date | None  # an earlier last day the employee confirmed (this round)
-
-
 def _latest(session: Session, case: ResignationCase, actions: tuple[str, ...]) -> EvidenceEntry | None:
     return session.scalar(select(EvidenceEntry).where(
         EvidenceEntry.case_id == case.id, EvidenceEntry.company_id == case.company_id,
@@ -258,44 +250,23 @@ def pending_withdrawal(session: Session, case: ResignationCase) -> EvidenceEntry
 
 
 def approval_status(session: Session, rt: Runtime, case: ResignationCase) -> ApprovalStatus:
-    chain = company_policy(session.get(Company, case.company_id), rt.settings).approval_chain or ("hr_manager",)
-    level: int | None = None
+    chain = company_policy(session.get(Company, case.company_id), rt.settings).approval_chain
     first = None
-    if case.state == _S.SUBMITTED.value:
-        level = 0
-    elif case.state == _S.FIRST_APPROVED.value:
-        level = min(1, len(chain) - 1)
-        e = _latest(session, case, ("case_approve_first",))
+    if case.state == _S.FIRST_APPROVED.value:
+        e = _latest(session, case, (EvidenceKind.CASE_APPROVE_FIRST,))
         first = e.actor if e is not None else None
     agreement, day = pending_agreement(session, case)
-    return ApprovalStatus(chain, level, chain[level] if level is not None else None, first,
-                          day if agreement == "pending" else None, day if agreement == "confirmed" else None)
+    return approval.approval_status(case.state, chain, first_approver=first, agreement=agreement, agreement_day=day)
 
 
-def _may_act_at_level(reviewer: Reviewer, status: ApprovalStatus, employee: Employee) -> str | None:
-    """None when the reviewer may decide at the current level, else the reason code."""
-    if status.level is None:
-        return "case_not_under_review"
-    if reviewer.role == "auditor":
-        return "role_read_only"
-    if reviewer.role != "hr_manager" and reviewer.role != status.level_role:
-        return "wrong_approval_level"
-    if reviewer.role == "dept_head" and employee.department != reviewer.department:
-        return "other_department"
-    if status.level > 0 and status.first_approver == reviewer.actor:
-        return "same_approver"
-    return None
+def _refusal_reason(reviewer: Reviewer, status: ApprovalStatus, employee: Employee) -> str | None:
+    return approval.refusal_reason(status, role=reviewer.role, actor=reviewer.actor, department=reviewer.department,
+                                   employee_department=employee.department)
 
 
 def _check_level(reviewer: Reviewer, status: ApprovalStatus, employee: Employee) -> None:
-    reason = _may_act_at_level(reviewer, status, employee)
-    if reason == "case_not_under_review":
-        raise Conflict(reason, "该离职申请当前不在审核阶段")
-    if reason == "same_approver":
-        raise Forbidden(reason, "两级审核须由不同的人完成")
-    if reason:
-        raise Forbidden(reason, f"当前审核级别需要 {status.level_role} 处理",
-                        details={"level": status.level, "level_role": status.level_role, "role": reviewer.role})
+    approval.check_may_decide(status, role=reviewer.role, actor=reviewer.actor, department=reviewer.department,
+                              employee_department=employee.department)
 
 
 def hr_allowed_actions(session: Session, rt: Runtime, case: ResignationCase, reviewer: Reviewer) -> list[str]:
@@ -303,7 +274,7 @@ def hr_allowed_actions(session: Session, rt: Runtime, case: ResignationCase, rev
     actions = ["export_dossier"]
     employee = _employee(session, case)
     status = approval_status(session, rt, case)
-    if _may_act_at_level(reviewer, status, employee) is None:
+    if _refusal_reason(reviewer, status, employee) is None:
         notice = chat_notice(session, case)
         if notice is None or notice["state"] != "disputed" or _employee_signed_letter(session, case):
             actions.append("approve")
@@ -312,11 +283,6 @@ def hr_allowed_actions(session: Session, rt: Runtime, case: ResignationCase, rev
             and pending_withdrawal(session, case) is not None:
         actions += ["consent_withdrawal", "decline_withdrawal"]
     return actions
-
-
-def _default_last_day(case: ResignationCase) -> date:
-    """Without a new agreement the contract ends on the later of the asked-for and the lawful day."""
-    return max(case.requested_last_day or case.earliest_lawful_last_day, case.earliest_lawful_last_day)
 
 
 def notify_employee_safely(session: Session, rt: Runtime, case: ResignationCase, kind: str,
@@ -341,52 +307,31 @@ def approve_case(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str
     status = approval_status(session, rt, case)
     _check_level(reviewer, status, employee)
     _check_not_disputed(session, case)
-    final = status.level == len(status.chain) - 1
-    upper = _default_last_day(case)
-    if agreed_last_day is not None:
-        if agreed_last_day <= case.arrival_date:
-            raise InvalidInput("agreed_last_day_too_early", "最后工作日必须晚于提出离职的日期")
-        if agreed_last_day > upper:
-            raise InvalidInput("agreed_last_day_after_requested", "约定的最后工作日不能晚于员工申请的日期",
-                               details={"latest_allowed": upper.isoformat()})
+    decision = approval.decide_approval(
+        status, arrival_date=case.arrival_date, earliest_lawful_last_day=case.earliest_lawful_last_day,
+        requested_last_day=case.requested_last_day, current_last_day=case.agreed_last_day,
+        agreed_last_day=agreed_last_day)
+    if decision.propose is not None:  # an earlier day than the law's needs the employee's agreement (art. 36)
+        append_evidence(session, case, reviewer.actor, EV_LAST_DAY_PROPOSED, {
+            "agreed_last_day": decision.propose.isoformat(), "legal_basis": approval.ARTICLE_36,
+            "earliest_lawful_last_day": case.earliest_lawful_last_day.isoformat(), "proposed_by": reviewer.display_name})
+        notify_employee_safely(session, rt, case, "agreed_last_day_proposed",
+                               {"agreed_last_day": decision.propose.isoformat()})
+    if decision.transition is None:
+        return case, decision.outcome
+    if decision.last_day is not None:
+        case.agreed_last_day = decision.last_day
     base = {"level": status.level + 1, "levels": len(status.chain), "level_role": status.level_role,
             "approver_role": reviewer.role, "approver_name": reviewer.display_name, "comment": comment,
             "earliest_lawful_last_day": case.earliest_lawful_last_day.isoformat(),
             "requested_last_day": case.requested_last_day.isoformat() if case.requested_last_day else None,
-            "handover_confirmed": _handover_snapshot(case)}
-
-    # An earlier day than the law's needs the employee's agreement (art. 36).
-    early = agreed_last_day is not None and agreed_last_day < case.earliest_lawful_last_day
-    if early and status.confirmed_last_day != agreed_last_day:
-        if status.pending_last_day != agreed_last_day:
-            append_evidence(session, case, reviewer.actor, EV_LAST_DAY_PROPOSED, {
-                "agreed_last_day": agreed_last_day.isoformat(), "legal_basis": "劳动合同法第三十六条（协商一致）",
-                "earliest_lawful_last_day": case.earliest_lawful_last_day.isoformat(), "proposed_by": reviewer.display_name})
-            notify_employee_safely(session, rt, case, "agreed_last_day_proposed",
-                                   {"agreed_last_day": agreed_last_day.isoformat()})
-        if final:
-            return case, "awaiting_employee_confirmation"
-    elif not final and agreed_last_day is not None and not early:
-        case.agreed_last_day = agreed_last_day
-
-    if not final:
-        apply_action(session, case, CaseAction.APPROVE_FIRST, actor=reviewer.actor,
-                     payload={**base, "agreed_last_day": agreed_last_day.isoformat() if agreed_last_day else None})
-        return case, "first_approved"
-
-    if agreed_last_day is None and status.pending_last_day is not None:
-        raise Conflict("agreement_pending", "员工尚未确认提前的最后工作日",
-                       details={"agreed_last_day": status.pending_last_day.isoformat()})
-    if agreed_last_day is not None:
-        last_day = agreed_last_day
-    elif status.confirmed_last_day is not None:
-        last_day = status.confirmed_last_day
-    else:
-        last_day = case.agreed_last_day or upper
-    case.agreed_last_day = last_day
+            "handover_confirmed": _handover_snapshot(case),
+            "agreed_last_day": decision.transition_last_day.isoformat() if decision.transition_last_day else None}
+    if decision.outcome == "first_approved":
+        apply_action(session, case, CaseAction.APPROVE_FIRST, actor=reviewer.actor, payload=base)
+        return case, decision.outcome
     apply_action(session, case, CaseAction.APPROVE_FINAL, actor=reviewer.actor,
-                 payload={**base, "agreed_last_day": last_day.isoformat(),
-                          "mutual_agreement": last_day < case.earliest_lawful_last_day})
+                 payload={**base, "mutual_agreement": decision.mutual_agreement})
     _countersign(session, rt, case, reviewer)
     return case, "approved"
 
@@ -559,7 +504,7 @@ def record_chat_evidence(session: Session, rt: Runtime, reviewer: Reviewer, *, t
     doc = None
     if screenshot is not None:
         ext = SCREENSHOT_TYPES[ctype][1]
-        doc = store_document(session, open_store(rt.settings), company_id=case.company_id, case_id=case.id,
+        doc = store_document(session, rt.store, company_id=case.company_id, case_id=case.id,
                              employee_id=employee.id, kind="chat_screenshot",
                              filename=f"chat-{sent_at.astimezone(SHANGHAI):%Y%m%d-%H%M%S}.{ext}",
                              content_type=ctype, data=screenshot.data, created_by=reviewer.actor,

@@ -12,7 +12,6 @@ is marked as signed.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -39,21 +38,20 @@ from qianli.services.cases import apply_action, get_employee_case
 from qianli.services.evidence import append_evidence
 from qianli.services.identity_trust import assert_ready_to_sign, factor_provenance
 from qianli.services.reminders import on_letter_submitted
-from qianli.storage import case_documents, open_store, read_document, sha256_hex, store_document
+from qianli.storage import case_documents, read_document, sha256_hex, store_document
 from signing import pades
+from signing.appearance import check_signature_png, now_text, seal_image, seal_placement
 from signing.letter import LetterData, LetterTemplate, render_letter, stamp_font_path
-from signing.pki import Pki, PkiMissing, SigningContext, load_pki
+from signing.pki import SigningContext
 from signing.seal import seal_signer
-from signing.tsa import make_timestamper
 from signing.verify import VerificationReport, verify_pdf
 
-__all__ = ["SignOutcome", "pki_for", "letter_for_case", "preview_letter", "sign_letter", "countersign_case",
-           "latest_letter", "verify_document", "check_signature_png", "SIGNABLE_STATES"]
+__all__ = ["SignOutcome", "letter_for_case", "preview_letter", "sign_letter", "countersign_case",
+           "latest_letter", "verify_document", "SIGNABLE_STATES"]
 
 log = logging.getLogger(__name__)
 SIGNABLE_STATES = (CaseState.AWAITING_LETTER.value, CaseState.RETURNED.value)
 _IDEMPOTENCY = re.compile(r"^[A-Za-z0-9_\-.:]{8,64}$")
-MAX_SIGNATURE_PIXELS = 2000 * 1000
 
 
 @dataclass(frozen=True)
@@ -61,13 +59,6 @@ class SignOutcome:
     document: Document
     request: SigningRequest
     replayed: bool
-
-
-def pki_for(rt: Runtime) -> Pki:
-    try:
-        return load_pki(rt.settings)
-    except PkiMissing as exc:
-        raise ServiceUnavailable("pki_unavailable", "签名服务尚未配置", details={"error": str(exc)}) from None
 
 
 def letter_for_case(session: Session, case: ResignationCase, *, letter_date: date | None = None) -> LetterData:
@@ -100,35 +91,6 @@ def preview_letter(session: Session, *, employee_id: str, company_id: str, case_
     return pdf, sha256_hex(pdf)
 
 
-def check_signature_png(data: bytes, *, max_bytes: int) -> bytes:
-    """A handwritten signature drawn on the mini-program canvas: a real, bounded, non-blank PNG."""
-    if len(data) > max_bytes:
-        raise PayloadTooLarge("signature_image_too_large", f"签名图片不能超过 {max_bytes // 1024} KB")
-    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        raise InvalidInput("signature_image_invalid", "签名图片必须是 PNG 格式")
-    from PIL import Image
-
-    try:
-        img = Image.open(io.BytesIO(data))
-        if img.format != "PNG" or img.width * img.height > MAX_SIGNATURE_PIXELS or img.width < 16 or img.height < 16:
-            raise InvalidInput("signature_image_invalid", "签名图片尺寸无效", details={"size": [img.width, img.height]})
-        img.load()
-    except InvalidInput:
-        raise
-    except Exception:  # noqa: BLE001 - any decoding failure (truncated, bomb, bad chunks)
-        raise InvalidInput("signature_image_invalid", "签名图片无法读取") from None
-    from PIL import ImageChops
-
-    rgba = img.convert("RGBA")
-    # "Ink": pixels that are visible (alpha) and darker than the paper.
-    dark = rgba.convert("L").point(lambda v: 255 if v < 200 else 0)
-    opaque = rgba.getchannel("A").point(lambda v: 255 if v > 64 else 0)
-    ink = ImageChops.multiply(dark, opaque).histogram()[255]
-    if ink < max(30, rgba.width * rgba.height // 2000):
-        raise InvalidInput("signature_image_blank", "签名为空，请手写签名后再提交")
-    return data
-
-
 def latest_letter(session: Session, case: ResignationCase, kinds=("letter_countersigned", "letter_signed")) -> Document | None:
     docs = case_documents(session, case.id, case.company_id)
     for kind in kinds:
@@ -140,22 +102,6 @@ def latest_letter(session: Session, case: ResignationCase, kinds=("letter_counte
 
 def _outcome_from(session: Session, req: SigningRequest, *, replayed: bool) -> SignOutcome:
     return SignOutcome(document=session.get(Document, req.document_id), request=req, replayed=replayed)
-
-
-def _refund_intent(rt: Runtime, intent_id: str, *, employee_id: str, case_id: str, letter_sha256: str,
-                   evidence: dict[str, Any]) -> None:
-    """Put a spent intent back after a failure, for what remains of its lifetime (the addendum's
-    signing spends its intent up front; the letter's spends it only once committed)."""
-    issued = float(evidence.get("issued_at") or 0)
-    remaining = int(issued + rt.settings.signing_intent_ttl_s - time.time())
-    if remaining <= 0:
-        return
-    key = f"qianli:intent:{intent_id}"
-    pipe = rt.redis.pipeline(transaction=True)
-    pipe.hset(key, mapping={"employee_id": employee_id, "case_id": case_id, "letter_sha256": letter_sha256,
-                            "evidence": json.dumps(evidence, default=str)})
-    pipe.expire(key, remaining)
-    pipe.execute()
 
 
 def _replay(session: Session, *, company_id: str, employee_id: str, case_id: str, key: str) -> SignOutcome | None:
@@ -209,8 +155,6 @@ def sign_letter(session: Session, rt: Runtime, *, employee_id: str, company_id: 
 def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layout, letter_sha: str,
                      signature_png: bytes, intent_id: str, intent_evidence: dict[str, Any], idempotency_key: str,
                      actor: str) -> SignOutcome:
-    pki = pki_for(rt)
-    now = datetime.now(timezone.utc)
     factors = intent_evidence.get("factors", {})
     # The intent as the evidence records it; its SHA-256 goes into the event certificate (with the case id), so the
     # certificate names the identity checks it was issued after and serves no other case.
@@ -219,25 +163,18 @@ def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layou
         "factors": {k: {"at": v.get("at"), "evidence": v.get("evidence")} for k, v in factors.items()},
         "case_id": case.id, "employee_id": case.employee_id, "letter_sha256": letter_sha}))
     intent_sha256 = hashlib.sha256(canonical_json(intent).encode()).hexdigest()
-    cred = pki.issue_event_credential(name=data.employee_name, employee_no=data.employee_no, company=data.company_name,
-                                      context=SigningContext(case.id, intent_sha256))
-    subject, serial = pades.cert_summary(cred.cert)
     try:
-        signed = pades.sign_b_lta(
-            unsigned, signer=pades.event_signer(cred, pki), pki=pki, timestamper=make_timestamper(rt.settings, pki),
-            field_name="employee_signature", page=layout.page, box=layout.employee_box,
-            appearance=pades.Appearance(signature_png, f"签署人：{data.employee_name}（{data.employee_no}）",
-                                        "签署时间：" + pades.now_text(now, SHANGHAI),
-                                        stamp_font_path(str(rt.settings.var_dir / "fonts"))),
-            reason="辞职通知书（劳动合同法第三十七条）", signer_cert=cred.cert)
+        sig = pades.sign_employee_letter(
+            rt.pki, unsigned, layout, signature_png=signature_png, name=data.employee_name,
+            employee_no=data.employee_no, company=data.company_name, timestamper=rt.timestamper,
+            font_file=stamp_font_path(str(rt.settings.var_dir / "fonts")), context=SigningContext(case.id, intent_sha256))
     except Exception as exc:  # noqa: BLE001 - TSA down, validation data missing...: nothing is recorded
         log.exception("signing failed for case %s", case.id)
         raise ServiceUnavailable("signing_failed", "签署服务暂不可用，请稍后重试",
                                  details={"error": type(exc).__name__}) from None
-    finally:
-        cred.destroy()  # the event key is used once
+    signed, subject, serial, now = sig.pdf, sig.subject, sig.serial, sig.signed_at
     signed_sha = sha256_hex(signed)
-    doc = store_document(session, open_store(rt.settings), company_id=case.company_id, kind="letter_signed",
+    doc = store_document(session, rt.store, company_id=case.company_id, kind="letter_signed",
                          filename=f"辞职通知书-{data.employee_no}.pdf", content_type="application/pdf", data=signed,
                          created_by=actor, case_id=case.id, employee_id=case.employee_id,
                          meta={"letter_sha256": letter_sha, "event_cert_serial": serial, "level": "B-LTA"})
@@ -252,7 +189,7 @@ def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layou
         "identity_provenance": provenance,
         **result, "signature_png_sha256": hashlib.sha256(signature_png).hexdigest(),
         "intent": intent, "intent_sha256": intent_sha256,  # = SHA-256(canonical JSON of "intent"), in the certificate
-        "event_cert_pem": pades.pem(cred.cert).decode(),
+        "event_cert_pem": sig.cert_pem.decode(),
     })
     apply_action(session, case, CaseAction.SUBMIT_LETTER, actor=actor,
                  payload={"document_id": doc.id, "sha256": signed_sha})
@@ -266,26 +203,22 @@ def countersign_case(session: Session, rt: Runtime, case: ResignationCase, *, ac
     source = latest_letter(session, case, kinds=("letter_signed",))
     if source is None:
         raise Conflict("letter_missing", "该案件还没有员工签名的辞职信")
-    data = read_document(open_store(rt.settings), source)
+    data = read_document(rt.store, source)
     if sha256_hex(data) != source.sha256:
         raise Conflict("document_corrupted", "存储的辞职信与登记的摘要不符", details={"document_id": source.id})
     company = session.get(Company, case.company_id)
-    pki = pki_for(rt)
+    pki = rt.pki
     now = datetime.now(timezone.utc)
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
-    reader = PdfFileReader(io.BytesIO(data), strict=False)
-    page = int(reader.root["/Pages"]["/Count"]) - 1
-    box = _company_box(reader)
+    page, box = seal_placement(data)
     try:
         with observe_signing("countersign"), seal_signer(rt.settings, pki, company_id=company.id,
                                                           company_name=company.name,
                                                           company_code=company.code) as (signer, info):
             signed = pades.sign_b_lta(
-                data, signer=signer, pki=pki, timestamper=make_timestamper(rt.settings, pki),
+                data, signer=signer, pki=pki, timestamper=rt.timestamper,
                 field_name="company_seal", page=page, box=box,
                 appearance=pades.Appearance(seal_image(company.name), f"{company.name} 电子印章",
-                                            "签收时间：" + pades.now_text(now, SHANGHAI),
+                                            "签收时间：" + now_text(now, SHANGHAI),
                                             stamp_font_path(str(rt.settings.var_dir / "fonts"))),
                 reason="公司签收（终审通过）", signer_cert=info.cert)
     except (Conflict, InvalidInput, NotFound):
@@ -296,7 +229,7 @@ def countersign_case(session: Session, rt: Runtime, case: ResignationCase, *, ac
                                  details={"error": type(exc).__name__}) from None
     signed_sha = sha256_hex(signed)
     subject, serial = pades.cert_summary(info.cert)
-    doc = store_document(session, open_store(rt.settings), company_id=case.company_id, kind="letter_countersigned",
+    doc = store_document(session, rt.store, company_id=case.company_id, kind="letter_countersigned",
                          filename=f"辞职通知书-公司会签-{case.id}.pdf", content_type="application/pdf", data=signed,
                          created_by=actor, case_id=case.id, employee_id=case.employee_id,
                          meta={"source_document_id": source.id, "seal_cert_serial": serial, "level": "B-LTA"})
@@ -308,60 +241,9 @@ def countersign_case(session: Session, rt: Runtime, case: ResignationCase, *, ac
     return doc
 
 
-def _company_box(reader) -> tuple[int, int, int, int]:
-    """The company box sits right of the employee's signature field, same size."""
-    for field in reader.root["/AcroForm"]["/Fields"]:
-        f = field.get_object()
-        if f.get("/T") == "employee_signature":
-            x1, y1, x2, y2 = (float(v) for v in f["/Rect"])
-            width = x2 - x1
-            return round(x2 + 17), round(y1), round(x2 + 17 + width), round(y2)
-    raise Conflict("letter_layout_unknown", "辞职信缺少员工签名域")
-
-
-def seal_image(company_name: str) -> bytes:
-    """A round red seal picture (the visible appearance only; the cryptographic seal is the signature).
-
-    Laid out like a Chinese company seal: the whole company name along the upper arc (the font
-    shrinks and the arc widens for long names; nothing is cut off), a star in the middle and
-    "电子印章" underneath.
-    """
-    import math
-
-    from PIL import Image, ImageDraw, ImageFont
-
-    from signing.letter import font_path
-
-    size, red = 320, (200, 20, 20, 255)
-    img = Image.new("RGBA", (size, size), (255, 255, 255, 0))
-    d = ImageDraw.Draw(img)
-    d.ellipse((8, 8, size - 8, size - 8), outline=red, width=10)
-    star = [(160, 120), (172, 156), (210, 156), (179, 178), (191, 214), (160, 192), (129, 214), (141, 178),
-            (110, 156), (148, 156)]
-    d.polygon(star, fill=red)
-    name = " ".join(company_name.split()) or "—"
-    span = min(250.0, max(140.0, 24.0 * len(name)))  # degrees of the upper arc the name takes
-    radius = size / 2 - 46
-    px = int(max(12, min(36, 0.92 * radius * math.radians(span) / len(name))))
-    font = ImageFont.truetype(font_path(), px, index=0)
-    for i, ch in enumerate(name):
-        angle = -90 - span / 2 + span * (i + 0.5) / len(name)  # image coordinates: -90 is the top
-        tile = Image.new("RGBA", (px * 2, px * 2), (255, 255, 255, 0))
-        ImageDraw.Draw(tile).text((px, px), ch, fill=red, font=font, anchor="mm")
-        tile = tile.rotate(-(angle + 90), resample=Image.Resampling.BICUBIC, expand=True)
-        x = size / 2 + radius * math.cos(math.radians(angle)) - tile.width / 2
-        y = size / 2 + radius * math.sin(math.radians(angle)) - tile.height / 2
-        img.alpha_composite(tile, (round(x), round(y)))
-    small = ImageFont.truetype(font_path(), 24, index=0)
-    d.text((size / 2, 246), "电子印章", fill=red, font=small, anchor="mm")
-    out = io.BytesIO()
-    img.save(out, "PNG")
-    return out.getvalue()
-
-
 def verify_document(rt: Runtime, data: bytes) -> VerificationReport:
     if len(data) > rt.settings.verify_max_bytes:
         raise PayloadTooLarge("pdf_too_large", f"文件不能超过 {rt.settings.verify_max_bytes // (1024 * 1024)} MB")
-    pki = pki_for(rt)
+    pki = rt.pki
     return verify_pdf(data, trust_roots=[pki.root_pem], tsa_roots=pki.tsa_roots_pem,
                       max_signatures=rt.settings.verify_max_signatures)

@@ -22,7 +22,7 @@ def test_healthz_ok(client):
 def test_healthz_503_when_redis_down(client, runtime):
     import redis
 
-    runtime.__dict__["redis"] = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    runtime.override(redis=redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
     r = client.get("/healthz")
     assert r.status_code == 503 and r.json["redis"].startswith("down") and r.json["database"] == "ok"
 
@@ -235,9 +235,12 @@ def test_preview_unpublished_year_from_the_law(client, arrival, after):
     assert body["provisional"] is True and body["pending_years"] == [2027] and "暂定" in body["explanation"]
 
 
-def test_preview_arrival_out_of_range(client):
-    r = client.get("/api/v1/notice/preview?arrival_date=1999-01-04")
-    assert r.status_code == 422 and r.json["code"] == "arrival_date_out_of_range"
-    assert client.get("/api/v1/notice/preview?arrival_date=2100-01-01").json["code"] == "arrival_date_out_of_range"
-    far = client.get("/api/v1/notice/preview?arrival_date=9999-12-31")  # refused by the input bounds already
-    assert far.status_code == 422 and far.json["code"] in ("validation_failed", "arrival_date_out_of_range")
+def test_preview_outside_the_law_range_is_a_provisional_weekday_guess(client):
+    """Before 2008 (other versions of the 放假办法) and after 2099 nothing is bundled or computed: the
+    answer is a Monday-Friday guess, provisional, and says why."""
+    for day, due in (("1999-01-04", "1999-01-07"), ("2100-03-01", "2100-03-04")):
+        body = client.get(f"/api/v1/notice/preview?arrival_date={day}").json
+        assert body["provisional"] is True and body["letter_due_date"] == due, body
+        assert "超出按法律推算法定节假日的范围" in body["explanation"]
+    far = client.get("/api/v1/notice/preview?arrival_date=9999-12-31")  # refused by the input bounds
+    assert far.status_code == 422 and far.json["code"] == "validation_failed"

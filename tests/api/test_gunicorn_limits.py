@@ -39,7 +39,7 @@ def test_make_run_and_readme_use_the_gunicorn_config():
     run = (REPO / "scripts" / "run-dev.sh").read_text()
     assert re.search(r"gunicorn -c config/gunicorn\.conf\.py .*--workers 2", run)
     readme = (REPO / "README.md").read_text()
-    assert re.search(r"^gunicorn -c config/gunicorn\.conf\.py .*'api\.wsgi:app'", readme, re.M)
+    assert re.search(r"(^|\s)gunicorn -c config/gunicorn\.conf\.py .*'api\.wsgi:app'", readme, re.M)
 
 
 def test_oversize_requests_get_the_json_error_model(runtime, tmp_path: Path):

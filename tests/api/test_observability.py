@@ -19,6 +19,9 @@ import redis as redis_lib
 import requests
 from prometheus_client import REGISTRY
 
+from tests.conftest import REDIS_BASE, REDIS_DB
+from tests.signing_support import sign_case
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -140,7 +143,7 @@ def test_every_contract_operation_has_its_operation_id_as_label(app):
 def test_rq_queue_depth_failures_and_reminder_deliveries(runtime, client):
     from rq import Queue
 
-    from jobs.cli import count_job_failure, observed_worker_class
+    from qianli.cli.jobs import count_job_failure, observed_worker_class
     from jobs.reminders import deliver_reminder
     from rq import SimpleWorker
 
@@ -170,7 +173,7 @@ def test_rq_queue_depth_failures_and_reminder_deliveries(runtime, client):
 def test_worker_job_logs_carry_the_job_id(runtime, capsys):
     from rq import Queue, SimpleWorker
 
-    from jobs.cli import observed_worker_class
+    from qianli.cli.jobs import observed_worker_class
     from qianli.observability import configure_logging
 
     configure_logging("WARNING", "json")
@@ -194,7 +197,6 @@ def test_signing_duration_is_measured(runtime, db_session, factory):
     from datetime import date, datetime, timedelta, timezone
 
     from qianli.services import cases as case_svc
-    from tests.signing_support import sign_case
 
     before = _sample("qianli_signing_duration_seconds_count", kind="employee", result="ok")
     company = factory.company()
@@ -222,7 +224,7 @@ def test_healthz_names_each_dependency(client):
 
 def test_healthz_503_when_redis_is_down(runtime):
     app = _app(runtime)
-    runtime.__dict__["redis"] = redis_lib.Redis(host="127.0.0.1", port=_free_port(), socket_connect_timeout=1)
+    runtime.override(redis=redis_lib.Redis(host="127.0.0.1", port=_free_port(), socket_connect_timeout=1))
     body = app.test_client().get("/healthz")
     assert body.status_code == 503
     data = body.get_json()
@@ -234,7 +236,7 @@ def test_healthz_503_when_the_database_is_down(runtime, tmp_path):
     from qianli.db import make_engine
 
     app = _app(runtime)
-    runtime.__dict__["engine"] = make_engine(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    runtime.override(engine=make_engine(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}"))
     data = app.test_client().get("/healthz")
     assert data.status_code == 503 and data.get_json()["database"].startswith("down: ")
     assert data.get_json()["redis"] == "ok"
@@ -310,8 +312,6 @@ def _workers(master_pid: int) -> set[str]:
 def test_metrics_add_up_every_gunicorn_worker(tmp_path, redis_client):
     """Two gunicorn workers (config/gunicorn.conf.py): /metrics gives the same total whichever worker
     answers, and requests counted by workers that have since been replaced (SIGHUP) stay counted."""
-    from tests.conftest import REDIS_BASE, REDIS_DB
-
     var = tmp_path / "var"
     port = _free_port()
     env = {**os.environ, "QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(var),

@@ -32,6 +32,8 @@ from typing import Any, Callable
 
 import pytest
 
+from tests.signing_support import sign_case, signature_png  # at import: a later import may not resolve
+
 CALLERS = ("anonymous", "pending", "employee", "other_employee", "hr_specialist", "dept_head", "other_dept_head",
            "hr_manager", "auditor", "foreign_hr")
 EMPLOYEES = ("employee", "other_employee")
@@ -97,8 +99,6 @@ def _roster_csv() -> bytes:
 
 
 def _signature_png() -> bytes:
-    from tests.signing_support import signature_png
-
     return signature_png()
 
 
@@ -273,8 +273,7 @@ class World:
         from qianli.services.auth import Principal, issue_access_token, issue_employee_session
         from qianli.services.company import add_override
         from qianli.services.signing import latest_letter
-        from qianli.storage import open_store, read_document
-        from tests.signing_support import sign_case
+        from qianli.storage import read_document
 
         self.rt, self.s, self.f = runtime, session, factory
         company = factory.company(code="matrix-a")
@@ -304,7 +303,7 @@ class World:
         record_factor(runtime.redis, emp.id, case.id, "face", {"test": True})
         self.nonce = issue_challenge(runtime.redis, runtime.settings, employee_id=emp.id, case_id=case.id).nonce
         self.consent_version = CONSENT_TEXT_VERSION
-        self.signed_pdf = read_document(open_store(runtime.settings), latest_letter(session, case))
+        self.signed_pdf = read_document(runtime.store, latest_letter(session, case))
         self.alert_id = raise_alert(session, company_id=company.id, kind="other", message="matrix",
                                     case_id=case.id, employee_id=emp.id).id
         self.override_id = add_override(session, company.id, day=date(2030, 10, 9), kind="holiday", note="matrix").id

@@ -50,7 +50,7 @@ def roles(settings, redis_client):
     upgrade(owner, app_role=make_url(app_url).username)
     app = _engine(app_url)
     rt = Runtime(settings)
-    rt.__dict__.update(engine=app, session_factory=sessionmaker(bind=app, expire_on_commit=False), redis=redis_client)
+    rt.override(engine=app, session_factory=sessionmaker(bind=app, expire_on_commit=False), redis=redis_client)
     yield owner, app, rt
     app.dispose()
     with owner.begin() as conn:
@@ -126,8 +126,8 @@ def test_production_refuses_to_run_as_a_role_that_can_rewrite_evidence(roles, se
     with pytest.raises(AppRoleTooPowerful, match="evidence_entries"):
         check_app_role(owner)  # the owner (what a single-role deployment runs as)
     prod = Runtime(replace(settings, env="production"))
-    prod.__dict__.update(engine=owner, redis=rt.redis)
+    prod.override(engine=owner, redis=rt.redis)
     with pytest.raises(AppRoleTooPowerful):
         create_app(prod)
-    prod.__dict__["engine"] = app
+    prod.override(engine=app)
     assert create_app(prod) is not None

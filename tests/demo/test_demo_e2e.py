@@ -158,7 +158,7 @@ def test_demo_drives_a_whole_case_over_http(service, tmp_path):
 def test_demo_reports_the_failing_step_and_exits_non_zero(service, tmp_path):
     """A wrong HR password: step 2 fails with the service's answer, exit 1."""
     base, env, _var, _log = service
-    from qianli import demo
+    from qianli.cli import demo
 
     lines: list[str] = []
     with pytest.raises(demo.DemoFailed) as exc:

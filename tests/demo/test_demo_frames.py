@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qianli import demo_frames as d
+from qianli.cli import demo_frames as d
 
 PHOTO = (Path(__file__).parents[1] / "fixtures" / "faces" / "obama.jpg").read_bytes()
 

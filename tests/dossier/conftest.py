@@ -9,7 +9,7 @@ import pytest
 from cases.states import CaseAction
 from qianli.services import cases as case_svc
 from qianli.services.evidence import append_evidence
-from qianli.storage import open_store, store_document
+from qianli.storage import store_document
 
 from .pki_helpers import make_pki
 
@@ -29,7 +29,7 @@ def case(runtime, db_session, factory):
                            reason_text="姐，我想离职，做到这个月底可以吗？", requested_last_day=None, handover_items=[])
     append_evidence(db_session, c, "hr:1", "chat_evidence_recorded",
                     {"text": "姐，我想离职，做到这个月底可以吗？", "sender": "李雷", "sent_at": "2024-10-02T14:30:00+08:00"})
-    store = open_store(runtime.settings)
+    store = runtime.store
     store_document(db_session, store, company_id=company.id, case_id=c.id, employee_id=emp.id, kind="chat_screenshot",
                    filename="wechat.png", content_type="image/png", data=b"\x89PNG\r\n\x1a\nfake screenshot bytes",
                    created_by="hr:1")

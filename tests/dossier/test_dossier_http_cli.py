@@ -55,7 +55,7 @@ def test_export_any_hr_role_company_scoped(client, factory, db_session, case, te
 
 
 def test_cli_export_and_verify(runtime, db_session, case, test_trust, tmp_path):
-    from qianli.hr_cli import dossier_group
+    from qianli.cli.hr import dossier_group
 
     out = tmp_path / "d.zip"
     r = CliRunner().invoke(dossier_group, ["export", case.id, "--out", str(out)])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from qianli import demo_frames
+from qianli.cli import demo_frames
 
 FX = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 BURST_SIDE = 320

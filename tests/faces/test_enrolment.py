@@ -90,7 +90,7 @@ def test_bad_photo_writes_nothing(faces_env):
 
 def test_photo_retention_and_purge(faces_env):
     env = faces_env
-    env.rt.__dict__["settings"] = replace(env.rt.settings, face_photo_retention_s=3600)
+    env.rt.settings = replace(env.rt.settings, face_photo_retention_s=3600)
     enr = svc.enrol_reference(env.s, env.rt, env.emp, photo("obama.jpg"), actor="hr:x", written_consent_attested=True)
     p = env.s.scalar(select(FaceReferencePhoto).where(FaceReferencePhoto.enrolment_id == enr.id))
     assert p is not None and p.delete_after > utcnow() + timedelta(minutes=59)
@@ -118,11 +118,10 @@ def test_withdrawal_deletes_the_template(faces_env):
 def test_purge_command_deletes_expired_photos(faces_env):
     from click.testing import CliRunner
 
-    from qianli.cli import _attach_contributed_commands, cli
+    from qianli.cli import cli
 
-    _attach_contributed_commands()
     env = faces_env
-    env.rt.__dict__["settings"] = replace(env.rt.settings, face_photo_retention_s=60)
+    env.rt.settings = replace(env.rt.settings, face_photo_retention_s=60)
     svc.enrol_reference(env.s, env.rt, env.emp, photo("obama.jpg"), actor="hr:x", written_consent_attested=True)
     env.s.commit()
     result = CliRunner().invoke(cli, ["purge-face-photos"])

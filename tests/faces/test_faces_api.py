@@ -334,13 +334,13 @@ def test_certified_provider_setting_answers_503_without_counting(enrolled):
 
     api = enrolled
     rt = api.env.rt
-    rt.__dict__["settings"] = replace(rt.settings, liveness_provider="tencent_faceid")
-    rt.__dict__.pop("qianli_liveness_provider", None)
+    rt.settings = replace(rt.settings, liveness_provider="tencent_faceid")
+    rt.reset("liveness")
     try:
         ch = api.challenge().json
         r = api.verify(ch["nonce"], burst("obama.jpg", tuple(ch["actions"])))
         assert r.status_code == 503 and r.json["code"] == "liveness_provider_unavailable"
         assert r.json["details"] == {"provider": "tencent_faceid"}
     finally:
-        rt.__dict__.pop("qianli_liveness_provider", None)
+        rt.reset("liveness")
     assert api.status().json["consecutive_failures"] == 0

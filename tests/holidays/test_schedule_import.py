@@ -146,7 +146,7 @@ def test_company_import_only_touches_that_company(client, runtime, db_session, f
 
 
 def test_cli_import(runtime, db_session, factory, tmp_path, schedule_2027):
-    from qianli.calendar_cli import calendar_group
+    from qianli.cli.calendar import calendar_group
 
     co = factory.company(code="acme")
     c = open_case_at(db_session, runtime, factory.employee(co), "2027-09-29T10:00:00")

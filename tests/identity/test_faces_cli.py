@@ -4,7 +4,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from PIL import Image
 
-from identity.cli import faces_group
+from qianli.cli.identity import faces_group
 
 FX = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
 

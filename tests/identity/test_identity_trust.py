@@ -360,12 +360,12 @@ def faceid(runtime):
         runtime.settings = replace(old, faceid_backend="tencent", faceid_tencent_endpoint=server.url,
                                    faceid_tencent_secret_id="AKIDfaceid", faceid_tencent_secret_key="faceid-secret-key",
                                    faceid_tencent_rule_id="1")
-        runtime.__dict__.pop("qianli_faceid", None)
+        runtime.reset("faceid")
         try:
             yield server
         finally:
             runtime.settings = old
-            runtime.__dict__.pop("qianli_faceid", None)
+            runtime.reset("faceid")
 
 
 def test_faceid_certified_enrolment(client, world, runtime, db_session, faceid):
@@ -471,7 +471,7 @@ def test_console_page_shows_the_history_and_changes_the_phone(client, world, run
 def test_cli_set_phone_is_an_identity_change(runtime, world, db_session):
     from click.testing import CliRunner
 
-    from qianli.hr_cli import roster_group
+    from qianli.cli.hr import roster_group
 
     args = ["set-phone", "--company", "trust-co", "--employee-no", "T100", "--phone", HR_PHONE, "--reason", "工单 42",
             "--operator", "ops-li"]

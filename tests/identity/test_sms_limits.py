@@ -40,7 +40,7 @@ def client_with(runtime, **overrides):
     from api.app import create_app
 
     rt = Runtime(replace(runtime.settings, **overrides))
-    rt.__dict__.update(engine=runtime.engine, session_factory=runtime.session_factory, redis=runtime.redis)
+    rt.override(engine=runtime.engine, session_factory=runtime.session_factory, redis=runtime.redis)
     app = create_app(rt)
     app.testing = True
     return app.test_client()
@@ -200,7 +200,7 @@ def _timed(fn, n: int) -> list[float]:
 
 def test_send_and_bind_answer_identically_for_unknown_mismatch_and_wrong_code(runtime, factory, company,
                                                                               employee):
-    floor = 0.15
+    floor = 0.25
     client = client_with(runtime, bind_answer_floor_s=floor, bind_failures_per_openid_hour=1000,
                          sms_per_openid_hour=1000, sms_per_openid_day=1000, sms_per_ip_hour=1000,
                          sms_per_phone_hour=1000, sms_per_phone_day=1000, sms_resend_cooldown_s=0)
@@ -223,4 +223,4 @@ def test_send_and_bind_answer_identically_for_unknown_mismatch_and_wrong_code(ru
                     for name, kw in binds.items()})
     medians = {name: statistics.median(t) for name, t in timings.items()}
     assert min(min(t) for t in timings.values()) >= floor, timings
-    assert max(medians.values()) - min(medians.values()) < 0.05, medians
+    assert max(medians.values()) - min(medians.values()) < 0.08, medians

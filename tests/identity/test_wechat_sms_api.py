@@ -193,9 +193,9 @@ def test_hr_unbind_ends_sessions_and_is_evidence(client, runtime, factory, compa
 
 
 def test_per_ip_limit_over_http(client, runtime, employee):
-    runtime.__dict__["qianli_sms_codes"] = SmsCodeService(
+    runtime.override(sms_codes=SmsCodeService(
         runtime.redis, DevOutboxSmsGateway(runtime.redis), sms_code_secret(runtime.settings),
-        SmsCodePolicy(per_ip_hour=2))
+        SmsCodePolicy(per_ip_hour=2)))
     pending = bearer(login(client, "oWang"))
     for phone in ("13900000001", "13900000002"):
         assert send_bind(client, pending, phone=phone).status_code == 202
@@ -221,7 +221,7 @@ def test_dev_outbox_endpoint_exists_only_in_development(client, runtime, employe
     # The tests' database role owns the tables: production's role check (tests/core/test_pg_roles.py) is skipped here.
     monkeypatch.setattr("qianli.migrate.check_app_role", lambda engine: None)
     prod = Runtime(replace(runtime.settings, env="production"))
-    prod.__dict__.update(engine=runtime.engine, session_factory=runtime.session_factory, redis=redis_client)
+    prod.override(engine=runtime.engine, session_factory=runtime.session_factory, redis=redis_client)
     prod_client = create_app(prod).test_client()
     assert prod_client.get("/api/v1/dev/outbox").status_code == 404
 
@@ -229,9 +229,8 @@ def test_dev_outbox_endpoint_exists_only_in_development(client, runtime, employe
 def test_qianli_outbox_command(runtime, employee, client):
     from click.testing import CliRunner
 
-    from qianli.cli import _attach_contributed_commands, cli
+    from qianli.cli import cli
 
-    _attach_contributed_commands()
     send_bind(client, bearer(login(client, "oWang")))
     code = outbox_codes(runtime, PHONE)[0]
     result = CliRunner().invoke(cli, ["outbox", "--phone", PHONE])

@@ -26,7 +26,7 @@ class ReminderWorld:
 
     def configure(self, **overrides):
         self.rt.settings = replace(self.rt.settings, **overrides)
-        self.rt.__dict__.pop("qianli_sms_gateway", None)
+        self.rt.reset()  # the adapters built from the old settings
         reset_settings_cache(self.rt.settings)
 
     def setup_company(self):

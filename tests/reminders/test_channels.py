@@ -22,7 +22,7 @@ def _wechat(rworld, server, **kw):
     rworld.configure(wechat_backend="api", wechat_api_base_url=server.url, wechat_appid=server.state.appid,
                      wechat_appsecret=server.state.secret, wechat_subscribe_template_id="TPL-letter-due",
                      quiet_hours="", **kw)
-    rworld.rt.__dict__.pop("qianli_wechat_client", None)
+    rworld.rt.reset("wechat")
 
 
 def _actions(rt, case_id, prefix="reminder"):

@@ -172,7 +172,7 @@ def test_a_job_rq_gave_up_on_is_sent_by_the_next_sweep(rworld):
     rworld.configure(quiet_hours="", reminder_retry_intervals="")
     case_id, _, phone = rworld.open_case(datetime.now(timezone.utc) - timedelta(minutes=5))
     broken = Runtime(replace(rt.settings, database_url=f"sqlite:///{rt.settings.var_dir}/missing/dir/x.db"))
-    broken.__dict__["redis"] = rt.redis
+    broken.override(redis=rt.redis)
     set_runtime(broken)
     try:
         rworld.work()

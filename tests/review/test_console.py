@@ -118,13 +118,13 @@ def test_console_respects_department_and_company(client, world, factory):
 
 
 def test_letter_pdf_is_streamed_when_present(client, world, db_session):
-    from qianli.storage import open_store, store_document
+    from qianli.storage import store_document
 
     c, emp = world.case()
     login(client, world, world.spec)
     assert client.get(f"/hr/cases/{c.id}/letter.pdf").status_code == 404
     pdf = b"%PDF-1.7\n% test letter\n%%EOF\n"
-    store_document(db_session, open_store(world.rt.settings), company_id=world.company.id, case_id=c.id,
+    store_document(db_session, world.rt.store, company_id=world.company.id, case_id=c.id,
                    employee_id=emp.id, kind="letter_signed", filename="letter.pdf", content_type="application/pdf",
                    data=pdf, created_by="test")
     db_session.commit()

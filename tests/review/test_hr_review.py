@@ -154,11 +154,10 @@ def test_final_approval_countersigns(client, world, db_session):
 
     docs = case_documents(db_session, c.id, world.company.id, kind="letter_countersigned")
     assert len(docs) == 1
-    from qianli.services.signing import pki_for
-    from qianli.storage import open_store, read_document
+    from qianli.storage import read_document
     from signing.verify import verify_pdf
 
-    report = verify_pdf(read_document(open_store(world.rt.settings), docs[0]), trust_roots=[pki_for(world.rt).root])
+    report = verify_pdf(read_document(world.rt.store, docs[0]), trust_roots=[world.rt.pki.root])
     approvals = [s for s in report.signatures if s.kind == "signature"]
     assert report.ok and [s.field_name for s in approvals] == ["employee_signature", "company_seal"]
     assert all(s.valid and s.trusted and s.modifications_ok for s in approvals)

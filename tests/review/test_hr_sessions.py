@@ -247,9 +247,8 @@ def test_unbind_ends_the_employees_access_tokens_at_once(client, world, db_sessi
 
 
 def test_cli_deactivate_set_role_reset_password(runtime, client, world, db_session):
-    from qianli.cli import _attach_contributed_commands, cli
+    from qianli.cli import cli
 
-    _attach_contributed_commands()
     spec = bearer(api_login(client, world, "spec"))
     head = bearer(api_login(client, world, "head"))
     code = world.company.code

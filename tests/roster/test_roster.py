@@ -271,7 +271,7 @@ def test_not_a_roster_is_refused(client, factory):
 # ---- CLI -------------------------------------------------------------------------------------
 
 def test_cli_import_and_photo_report(runtime, db_session, factory, tmp_path):
-    from qianli.hr_cli import roster_group
+    from qianli.cli.hr import roster_group
 
     company = factory.company(code="acme")
     rows = [GOOD[0].rstrip(",") + ",a001.jpg", GOOD[1], GOOD[2]]

@@ -83,7 +83,7 @@ def test_addendum_signed_sealed_and_in_the_dossier(client, runtime, db_session, 
     # HR downloads the same document; both signatures are valid (pyHanko and poppler)
     r = client.get(f"/api/v1/cases/{c.id}/agreement/addendum", headers=world.h(world.head))
     assert r.status_code == 200 and r.headers["X-Document-SHA256"] == body["sha256"]
-    pki_root = __import__("qianli.services.signing", fromlist=["pki_for"]).pki_for(runtime).root_pem
+    pki_root = runtime.pki.root_pem
     report = verify_pdf(r.data, trust_roots=[pki_root])
     by_name = {s.field_name: s for s in report.signatures}
     assert report.ok and by_name["employee_signature"].pades_level == "B-LTA" == by_name["company_seal"].pades_level

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from qianli.pki_cli import sample_letter, sample_signature_png, sign_as_employee
+from qianli.cli.pki import sample_letter, sample_signature_png, sign_as_employee
 from qianli.settings import SettingsError, load_settings
 from qianli.services.dossier import TSA_ROOTS_PEM, TrustServices, verify_dossier
 from signing.letter import render_letter

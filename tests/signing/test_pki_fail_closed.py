@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from qianli.pki_cli import pki_group
+from qianli.cli.pki import pki_group
 from qianli.settings import reset_settings_cache
 from signing.pki import KeyProtectionRequired, init_pki
 
@@ -58,7 +58,7 @@ def test_the_app_signs_and_serves_revocation_data_without_the_root_key(offline_r
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from api.app import create_app
-    from qianli.pki_cli import sample_letter, sample_signature_png, sign_as_employee
+    from qianli.cli.pki import sample_letter, sample_signature_png, sign_as_employee
     from qianli.runtime import Runtime
     from signing.letter import render_letter
     from signing.pki import RootKeyNotLoaded, load_pki
@@ -69,7 +69,7 @@ def test_the_app_signs_and_serves_revocation_data_without_the_root_key(offline_r
     with pytest.raises(RootKeyNotLoaded):
         pki.root_key  # noqa: B018
     rt = Runtime(s)
-    rt.__dict__.update(engine=runtime.engine, session_factory=runtime.session_factory, redis=redis_client)
+    rt.override(engine=runtime.engine, session_factory=runtime.session_factory, redis=redis_client)
     client = create_app(rt).test_client()
     crl_resp = client.get("/pki/crl/root.crl")
     assert crl_resp.status_code == 200 and crl_resp.data == (s.var_dir / "pki" / "root.crl").read_bytes()
@@ -87,7 +87,7 @@ def test_the_app_signs_and_serves_revocation_data_without_the_root_key(offline_r
 def test_root_crl_is_renewed_only_with_the_root_key(offline_root):
     from cryptography import x509
 
-    from qianli.pki_cli import pki_group as group
+    from qianli.cli.pki import pki_group as group
 
     s, offline, _loaded = offline_root
     path = s.var_dir / "pki" / "root.crl"
@@ -185,9 +185,9 @@ def test_event_certificate_carries_case_and_intent(client, factory, runtime, db_
     assert (ctx.case_id, ctx.intent_sha256) == (case.id, payload["intent_sha256"])
 
     # verifyDocument and the report show them
-    from qianli.storage import open_store, read_document
+    from qianli.storage import read_document
 
-    pdf = read_document(open_store(runtime.settings), out.document)
+    pdf = read_document(runtime.store, out.document)
     hr = factory.hr(company)
     import io
 

@@ -9,7 +9,7 @@ def test_seal_picture_shows_the_whole_company_name():
     """The seal used to cut the name at 12 characters, so two long names with one prefix looked alike."""
     from PIL import Image
 
-    from qianli.services.signing import seal_image
+    from signing.appearance import seal_image
 
     a = "北京市海淀区某某信息技术发展股份有限公司"
     b = "北京市海淀区某某信息技术发展研究有限公司"

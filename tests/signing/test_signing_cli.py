@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography import x509
 
-from qianli.pki_cli import pki_group, verify_command
+from qianli.cli.pki import pki_group, verify_command
 from qianli.settings import reset_settings_cache
 from signing.pki import load_pki
 
@@ -188,6 +188,8 @@ def test_verify_missing_file_exits_2(settings, use_settings, tmp_path):
 
 
 def test_commands_are_registered():
-    from qianli.cli import COMMAND_MODULES
+    from qianli.cli import cli
 
-    assert "qianli.pki_cli:pki_group" in COMMAND_MODULES and "qianli.pki_cli:verify_command" in COMMAND_MODULES
+    assert cli.commands["pki"] is pki_group and cli.commands["verify"] is verify_command
+    assert {"db", "settings", "company", "evidence", "openapi", "serve", "dev", "outbox", "faces", "roster", "dossier",
+            "purge-face-photos", "worker", "scheduler", "reminders", "demo"} <= set(cli.commands)

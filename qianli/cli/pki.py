@@ -15,12 +15,12 @@ import json
 import logging
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 import click
 
-from cases.clock import SHANGHAI, beijing_today
+from cases.clock import beijing_today
 
 __all__ = ["pki_group", "verify_command", "sample_letter", "sample_signature_png", "sign_as_employee",
            "root_fingerprint", "tsa_description"]
@@ -116,30 +116,19 @@ def sample_signature_png(width: int = 400, height: int = 150) -> bytes:
 
 def sign_as_employee(settings, pki, unsigned: bytes, layout, *, signature_png: bytes, name: str, employee_no: str,
                      company: str, timestamper=None, context=None) -> tuple[bytes, str, str]:
-    """What ``sign_letter`` does after the intent: event certificate, PAdES B-LTA, key dropped.
+    """The service's signing step (:func:`signing.pades.sign_employee_letter`) on the sample letter.
 
-    Returns (signed PDF, event certificate subject, serial). ``timestamper`` defaults to the configured
-    one, made per signing as the service does.
+    Returns (signed PDF, event certificate subject, serial). ``timestamper`` defaults to the configured one.
     """
-    from signing import pades
     from signing.letter import stamp_font_path
+    from signing.pades import sign_employee_letter
     from signing.tsa import make_timestamper
 
-    now = datetime.now(timezone.utc)
-    cred = pki.issue_event_credential(name=name, employee_no=employee_no, company=company, context=context)
-    subject, serial = pades.cert_summary(cred.cert)
-    try:
-        signed = pades.sign_b_lta(
-            unsigned, signer=pades.event_signer(cred, pki), pki=pki,
-            timestamper=timestamper if timestamper is not None else make_timestamper(settings, pki),
-            field_name="employee_signature", page=layout.page, box=layout.employee_box,
-            appearance=pades.Appearance(signature_png, f"签署人：{name}（{employee_no}）",
-                                        "签署时间：" + pades.now_text(now, SHANGHAI),
-                                        stamp_font_path(str(Path(settings.var_dir) / "fonts"))),
-            reason="辞职通知书（劳动合同法第三十七条）", signer_cert=cred.cert)
-    finally:
-        cred.destroy()
-    return signed, subject, serial
+    sig = sign_employee_letter(pki, unsigned, layout, signature_png=signature_png, name=name, employee_no=employee_no,
+                               company=company,
+                               timestamper=timestamper if timestamper is not None else make_timestamper(settings, pki),
+                               font_file=stamp_font_path(str(Path(settings.var_dir) / "fonts")), context=context)
+    return sig.pdf, sig.subject, sig.serial
 
 
 # ---- qianli pki ----------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from cases.clock import SHANGHAI
 __all__ = ["demo_command", "run_demo", "DemoFailed", "signature_png", "DEFAULT_BASE_URL"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-FACES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces"
+FACES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "faces"
 OUTBOX_PATH = "/api/v1/dev/outbox"  # development only, outside the contract
 DEMO_DEPARTMENT = "研发部"  # the seeded department head's department
 TIMEOUT_S = 120
@@ -440,7 +440,7 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
 
         with warnings.catch_warnings():  # face_recognition_models still uses pkg_resources
             warnings.simplefilter("ignore")
-            from qianli.demo_frames import burst_for_challenge
+            from qianli.cli.demo_frames import burst_for_challenge
 
             frames = burst_for_challenge(photo_bytes, ch["actions"], seed=seed)
         return frames, f"{len(frames)} frames animated from {photo.name} (neutral, " \
@@ -624,7 +624,7 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
 @click.option("--seed", type=int, default=None,
               help="Seed of the burst's sensor noise and the signature (default: random).")
 def demo_command(out_dir: Path, base_url: str, photo: Path, reference_photo: Path, seed: int | None) -> None:
-    from qianli.devseed import DEMO_COMPANY, DEMO_HR, DEMO_HR_PASSWORD
+    from qianli.cli.devseed import DEMO_COMPANY, DEMO_HR, DEMO_HR_PASSWORD
 
     hr_users = {role: username for username, _name, role, _dept in DEMO_HR}
     click.echo(f"QianLi demo against {base_url} → {out_dir}")

@@ -1,39 +1,33 @@
-"""``qianli``: the operators' command line (demo, verification, PKI, faces, imports, workers).
+"""The entrypoints of the command line: ``qianli``, the operators' CLI (database, companies,
+evidence, PKI and verification, roster and dossier, faces, workers and the scheduler, the
+development seed and the end-to-end demo).
 
-Each area contributes its commands; they are listed in ``COMMAND_MODULES`` as
-``"module:attribute"`` (a click command or group) and attached at start-up.
+This package is an entrypoint, like ``api``: it may import every other package (services, the
+runtime, adapters, models, the domain, and ``api`` to serve it); nothing imports it. The group and
+the commands that need no module of their own are here; every other module of the package
+contributes commands, attached below by plain imports.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
 
 import click
 
+from qianli.cli.calendar import calendar_group
+from qianli.cli.demo import demo_command
+from qianli.cli.devseed import dev_group
+from qianli.cli.faces import purge_face_photos_command
+from qianli.cli.hr import dossier_group, roster_group
+from qianli.cli.hr_users import hr_group
+from qianli.cli.identity import faces_group, outbox_command
+from qianli.cli.jobs import reminders_group, scheduler_command, worker_command
+from qianli.cli.pki import pki_group, verify_command
 from qianli.settings import SettingsError, load_settings, reset_settings_cache, settings_table
 
-__all__ = ["cli", "main", "COMMAND_MODULES"]
-
-# One line per command contributed by another package.
-COMMAND_MODULES: list[str] = [
-    "qianli.devseed:dev_group",
-    "identity.cli:outbox_command",
-    "identity.cli:faces_group",
-    "qianli.hr_cli:roster_group",
-    "qianli.hr_cli:dossier_group",
-    "qianli.hr_users_cli:hr_group",
-    "qianli.faces_cli:purge_face_photos_command",
-    "jobs.cli:worker_command",
-    "jobs.cli:scheduler_command",
-    "jobs.cli:reminders_group",
-    "qianli.demo:demo_command",
-    "qianli.pki_cli:pki_group",
-    "qianli.pki_cli:verify_command",
-    "qianli.calendar_cli:calendar_group",
-]
+__all__ = ["cli", "main"]
 
 
 @click.group(help="QianLi 签离 operators' CLI. Settings come from the environment (see README).")
@@ -268,10 +262,10 @@ def serve(host: str, port: int) -> None:
     create_app(_runtime()).run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
 
 
-def _attach_contributed_commands() -> None:
-    for spec in COMMAND_MODULES:
-        module_name, _, attr = spec.partition(":")
-        cli.add_command(getattr(importlib.import_module(module_name), attr))
+for _command in (dev_group, outbox_command, faces_group, roster_group, dossier_group, hr_group, purge_face_photos_command,
+                 worker_command, scheduler_command, reminders_group, demo_command, pki_group, verify_command,
+                 calendar_group):
+    cli.add_command(_command)
 
 
 def main() -> None:
@@ -280,7 +274,6 @@ def main() -> None:
     except SettingsError as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(2)
-    _attach_contributed_commands()
     cli()
 
 

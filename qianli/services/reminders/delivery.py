@@ -1,0 +1,186 @@
+"""One delivery, in a worker: claim it, re-check the case, send through WeChat or SMS, record the
+outcome and the evidence; provider errors worth retrying raise RetryableSendError (rq Retry)."""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+
+from cases.evidence_kinds import EvidenceKind
+from cases.reminders import (LETTER_STATES, Message, content_digest, letter_message, notification_message)
+from identity.sms import SmsGatewayError, mask_phone
+from identity.wechat import WeChatApiError
+from qianli.db import session_scope, utcnow
+from qianli.models import (Employee, ReminderDelivery, ResignationCase)
+from qianli.runtime import Runtime
+from qianli.services.alerts import raise_alert
+from qianli.services.employees import employee_phone
+from qianli.services.evidence import append_case_evidence, append_evidence
+from qianli.settings import Settings
+from qianli.services.reminders.common import ACTOR, SMS_TEMPLATE, RetryableSendError, _begin_write
+from qianli.services.reminders.queue import _enqueue_after_commit
+
+__all__ = ["DeliveryOutcome", "deliver"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    status: str                    # sent / dropped / failed / skipped / retry / missing / fallback
+    provider_message_id: str | None = None
+    detail: str = ""
+
+
+def _lease(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.reminder_send_lease_s)
+
+
+def _message(d: ReminderDelivery, case: ResignationCase, employee: Employee, now: datetime) -> Message:
+    if d.slot >= 0:
+        return letter_message(slot=d.slot, name=employee.name, letter_due_date=case.letter_due_date, now=now,
+                              provisional=case.dates_provisional)
+    return notification_message(d.kind, name=employee.name, params=d.params or {})
+
+
+def _evidence(session: Session, case_id: str, action: EvidenceKind, payload: dict[str, Any], now: datetime) -> None:
+    case = session.get(ResignationCase, case_id)
+    append_evidence(session, case, ACTOR, action, payload, occurred_at=now)
+
+
+# deliver()'s statements, built once (building them per call was a third of a delivery's CPU time).
+_D = ReminderDelivery
+_CLAIM = (update(_D).where(
+    _D.case_id == bindparam("p_case"), _D.slot == bindparam("p_slot"), _D.channel == bindparam("p_channel"),
+    or_(_D.status == "pending", and_(_D.status == "sending", _D.lease_until <= bindparam("p_now", type_=_D.lease_until.type))))
+    .values(status="sending", lease_until=bindparam("p_lease", type_=_D.lease_until.type),
+            started_at=bindparam("p_started", type_=_D.started_at.type), attempts=_D.attempts + 1)
+    .execution_options(synchronize_session=False))
+_DELIVERY = select(_D).where(_D.case_id == bindparam("p_case"), _D.slot == bindparam("p_slot"),
+                             _D.channel == bindparam("p_channel"))
+# lock the case row (PostgreSQL) so a submission commits either before this check or after the claim
+_CASE_AND_EMPLOYEE = (select(ResignationCase, Employee).join(Employee, Employee.id == ResignationCase.employee_id)
+                      .where(ResignationCase.id == bindparam("p_case")).with_for_update(of=ResignationCase))
+_MARK_SENT = (update(_D).where(_D.id == bindparam("p_id")).values(
+    status="sent", template=bindparam("p_template"), content_sha256=bindparam("p_digest"),
+    provider=bindparam("p_provider"), provider_message_id=bindparam("p_msg_id"),
+    finished_at=bindparam("p_done", type_=_D.finished_at.type), lease_until=None, error_code=None, error=None)
+    .execution_options(synchronize_session=False))
+
+
+def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt: bool = True) -> DeliveryOutcome:
+    """Send one delivery at most once. Raises :class:`RetryableSendError` when a provider error
+    should be retried and this is not the final attempt."""
+    s = rt.settings
+    now = utcnow()
+    key = {"p_case": case_id, "p_slot": slot, "p_channel": channel}
+    # 1. claim the row (a write first: on SQLite it takes the lock), then check the case at send time
+    with session_scope(rt.session_factory) as session:
+        claimed = cast(CursorResult, session.execute(  # the first statement writes: on SQLite it takes the lock
+            _CLAIM, {**key, "p_now": now, "p_lease": now + _lease(s), "p_started": now})).rowcount
+        d = session.scalar(_DELIVERY, key)
+        if d is None:
+            return DeliveryOutcome("missing")
+        if claimed != 1:
+            if d.status == "sending":
+                return DeliveryOutcome("skipped", None, "claimed by another worker")
+            return DeliveryOutcome("skipped", d.provider_message_id, f"already {d.status}")
+        case, employee = session.execute(_CASE_AND_EMPLOYEE, {"p_case": case_id}).one()
+        if slot >= 0 and case.state not in LETTER_STATES:
+            d.status, d.finished_at, d.error_code, d.lease_until = "dropped", now, f"case_{case.state}", None
+            session.flush()
+            append_evidence(session, case, ACTOR, EvidenceKind.REMINDER_DROPPED, {
+                "slot": slot, "channel": channel, "kind": d.kind, "result": "dropped", "case_state": case.state,
+                "scheduled_for": d.scheduled_for, "checked_at": now}, occurred_at=now)
+            return DeliveryOutcome("dropped", None, case.state)
+        msg = _message(d, case, employee, now)
+        kind, attempt, scheduled_for, delivery_id = d.kind, d.attempts, d.scheduled_for, d.id
+        company_id = case.company_id
+        if kind == "letter_reminder":
+            kind = msg.kind
+        phone = employee_phone(rt, employee)
+        openid = employee.wechat_openid
+    # 2. send (outside any transaction)
+    content: dict[str, Any]
+    if channel == "wechat":
+        template, content = s.wechat_subscribe_template_id, {"page": s.wechat_subscribe_page, "data": msg.wechat_data}
+        to = f"openid:…{(openid or '')[-4:]}"
+    else:
+        template, content = SMS_TEMPLATE, msg.sms_params
+        to = mask_phone(phone)
+    digest = content_digest(channel, template, content)
+    base = {"slot": slot, "channel": channel, "kind": kind, "template": template, "content_sha256": digest,
+            "to": to, "attempt": attempt, "scheduled_for": scheduled_for, "started_at": now}
+    if s.reminder_dev_send_delay_s > 0 and s.allows_dev_backends:
+        _time.sleep(s.reminder_dev_send_delay_s)  # development/test hook: widen the crash window
+    try:
+        if channel == "wechat":
+            if not openid:
+                raise WeChatApiError(40003, "employee has no openid")
+            provider, msg_id = "wechat", rt.wechat.send_subscribe_message(
+                openid, template, s.wechat_subscribe_page, msg.wechat_data, s.wechat_miniprogram_state)
+        else:
+            sent = rt.sms_gateway.send(phone, SMS_TEMPLATE, msg.sms_params)
+            provider, msg_id = sent.provider, sent.message_id
+    except (SmsGatewayError, WeChatApiError) as exc:
+        return _send_failed(rt, delivery_id, case_id, slot, channel, exc, base, final_attempt)
+    # 3. record
+    done = utcnow()
+    with session_scope(rt.session_factory) as session:
+        session.execute(_MARK_SENT, {"p_id": delivery_id, "p_template": template, "p_digest": digest,
+                                     "p_provider": provider, "p_msg_id": msg_id, "p_done": done})
+        append_case_evidence(session, case_id, company_id, ACTOR, EvidenceKind.REMINDER_SENT, {
+            **base, "provider": provider, "provider_message_id": msg_id, "result": "sent", "finished_at": done},
+            occurred_at=done)
+    return DeliveryOutcome("sent", msg_id)
+
+
+def _send_failed(rt: Runtime, delivery_id: str, case_id: str, slot: int, channel: str,
+                 exc: SmsGatewayError | WeChatApiError,
+                 base: dict[str, Any], final_attempt: bool) -> DeliveryOutcome:
+    done = utcnow()
+    if isinstance(exc, WeChatApiError):
+        code, text, retryable = str(exc.errcode), exc.errmsg, exc.is_retryable
+        fallback = exc.is_no_subscription
+    else:
+        code, text, retryable, fallback = exc.provider_code, exc.provider_message, exc.retryable, False
+    with session_scope(rt.session_factory) as session:
+        _begin_write(session)
+        d = session.get(ReminderDelivery, delivery_id)
+        d.template, d.content_sha256, d.error_code, d.error = base["template"], base["content_sha256"], code, text[:500]
+        d.lease_until, d.finished_at = None, done
+        payload = {**base, "result": "failed", "error_code": code, "error": text[:200], "finished_at": done}
+        if fallback:  # 43101: no subscription quota left -> SMS for this slot
+            d.status = "failed"
+            have_sms = session.scalar(select(ReminderDelivery.id).where(
+                ReminderDelivery.case_id == case_id, ReminderDelivery.slot == slot, ReminderDelivery.channel == "sms"))
+            if not have_sms:
+                session.add(ReminderDelivery(company_id=d.company_id, case_id=case_id, slot=slot, channel="sms",
+                                             kind=d.kind, params=d.params, status="pending",
+                                             scheduled_for=d.scheduled_for, enqueued_at=done))
+                _enqueue_after_commit(session, rt, [(case_id, slot, "sms")])
+            session.flush()
+            _evidence(session, case_id, EvidenceKind.REMINDER_FALLBACK, {**payload, "fallback_channel": "sms"}, done)
+            return DeliveryOutcome("fallback", None, code)
+        if retryable and not final_attempt:
+            d.status = "pending"
+            _evidence(session, case_id, EvidenceKind.REMINDER_ATTEMPT_FAILED, {**payload, "will_retry": True}, done)
+        else:
+            d.status = "failed"
+            _evidence(session, case_id, EvidenceKind.REMINDER_FAILED, payload, done)
+            case = session.get(ResignationCase, case_id)
+            emp = session.get(Employee, case.employee_id)
+            raise_alert(session, company_id=case.company_id, kind="reminder_failed", case_id=case_id,
+                        employee_id=case.employee_id, actor=ACTOR,
+                        message=f"向{emp.name}发送的提醒（{channel}，第{slot}次）发送失败：{code}",
+                        payload={"slot": slot, "channel": channel, "error_code": code})
+    if retryable and not final_attempt:
+        raise RetryableSendError(f"{channel} provider error {code}: {text}")
+    return DeliveryOutcome("failed", None, code)
