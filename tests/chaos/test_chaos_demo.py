@@ -193,8 +193,8 @@ def world(tmp_path_factory):
 
 
 def test_demo_completes_through_restarts_and_kills(world, tmp_path):
-    from qianli.demo import DemoFailed, run_demo
-    from qianli.devseed import DEMO_COMPANY, DEMO_HR, DEMO_HR_PASSWORD
+    from qianli.cli.demo import DemoFailed, run_demo
+    from qianli.cli.devseed import DEMO_COMPANY, DEMO_HR, DEMO_HR_PASSWORD
     from qianli.models import EvidenceEntry, ReminderDelivery, ResignationCase, SigningRequest
     from qianli.services.evidence import verify_case_chain
 
