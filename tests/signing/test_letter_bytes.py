@@ -93,6 +93,8 @@ def test_previews_from_every_gunicorn_worker_match_and_signing_elsewhere_succeed
     emp1, case1 = _open_case(s, rt, factory, company, 1)
     emp2, case2 = _open_case(s, rt, factory, company, 2)
     _pdf, local_sha1 = preview_letter(s, employee_id=emp1.id, company_id=company.id, case_id=case1.id)
+    h1, h2 = factory.employee_headers(emp1), factory.employee_headers(emp2)
+    s.commit()  # SQLite transactions take the write lock up front: this session must not hold it while the app signs
     time.sleep(1.1)  # the workers render their first letter in a later second than this process did
 
     # gunicorn's own access log (with the worker pid): without config/gunicorn.conf.py, whose JSON logging replaces it
@@ -100,7 +102,7 @@ def test_previews_from_every_gunicorn_worker_match_and_signing_elsewhere_succeed
         url = f"{server.base_url}/api/v1/cases/{case1.id}/letter/preview"
         shas, pids = set(), set()
         for _ in range(30):
-            r = requests.get(url, headers={**factory.employee_headers(emp1), "Connection": "close"}, timeout=60)
+            r = requests.get(url, headers={**h1, "Connection": "close"}, timeout=60)
             assert r.status_code == 200 and r.headers["X-Letter-SHA256"] == hashlib.sha256(r.content).hexdigest()
             shas.add(r.headers["X-Letter-SHA256"])
             time.sleep(1.1)
@@ -115,15 +117,16 @@ def test_previews_from_every_gunicorn_worker_match_and_signing_elsewhere_succeed
         intent = grant_intent(rt, emp1.id, case1.id, shas.pop())
         body, ctype = _sign_body(intent, "key-cross-0001")
         r = app.test_client().post(f"/api/v1/cases/{case1.id}/letter/signature", data=body, content_type=ctype,
-                                   headers=factory.employee_headers(emp1))
+                                   headers=h1)
         assert r.status_code == 201, r.json
 
         # Preview in this process, sign in a gunicorn worker.
         _pdf, sha2 = preview_letter(s, employee_id=emp2.id, company_id=company.id, case_id=case2.id)
+        s.commit()
         intent = grant_intent(rt, emp2.id, case2.id, sha2)
         body, ctype = _sign_body(intent, "key-cross-0002")
         r = requests.post(f"{server.base_url}/api/v1/cases/{case2.id}/letter/signature", data=body,
-                          headers={**factory.employee_headers(emp2), "Content-Type": ctype}, timeout=120)
+                          headers={**h2, "Content-Type": ctype}, timeout=120)
         assert r.status_code == 201, (r.status_code, r.text[:500], server.tail())
         assert r.json()["letter_sha256"] == sha2
     s.close()
