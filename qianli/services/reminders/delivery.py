@@ -17,7 +17,7 @@ from cases.evidence_kinds import EvidenceKind
 from cases.reminders import (LETTER_STATES, Message, content_digest, letter_message, notification_message)
 from identity.sms import SmsGatewayError, mask_phone
 from identity.wechat import WeChatApiError
-from qianli.db import session_scope, utcnow
+from qianli.db import run_in_transaction, session_scope, utcnow
 from qianli.models import (Employee, ReminderDelivery, ResignationCase)
 from qianli.runtime import Runtime
 from qianli.services.alerts import raise_alert
@@ -131,14 +131,17 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
             provider, msg_id = sent.provider, sent.message_id
     except (SmsGatewayError, WeChatApiError) as exc:
         return _send_failed(rt, delivery_id, case_id, slot, channel, exc, base, final_attempt)
-    # 3. record
+    # 3. record (re-run if SQLite stays locked: a send left unrecorded would be sent again after the lease)
     done = utcnow()
-    with session_scope(rt.session_factory) as session:
+
+    def _record(session: Session) -> None:
         session.execute(_MARK_SENT, {"p_id": delivery_id, "p_template": template, "p_digest": digest,
                                      "p_provider": provider, "p_msg_id": msg_id, "p_done": done})
         append_case_evidence(session, case_id, company_id, ACTOR, EvidenceKind.REMINDER_SENT, {
             **base, "provider": provider, "provider_message_id": msg_id, "result": "sent", "finished_at": done},
             occurred_at=done)
+
+    run_in_transaction(rt.session_factory, _record)
     return DeliveryOutcome("sent", msg_id)
 
 
