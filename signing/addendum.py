@@ -11,7 +11,6 @@ the employee saw can be bound into the signing intent.
 from __future__ import annotations
 
 import html
-import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 
@@ -20,7 +19,7 @@ from fpdf.enums import OutputIntentSubType
 from fpdf.output import PDFICCProfile
 
 from cases.clock import SHANGHAI
-from signing.letter import MM, LetterLayout, _d, _srgb_icc, font_path
+from signing.letter import LetterLayout, _d, _srgb_icc, finish_with_signature_block, font_path
 
 __all__ = ["AddendumData", "render_addendum", "ADDENDUM_TITLE"]
 
@@ -110,33 +109,6 @@ def render_addendum(data: AddendumData) -> tuple[bytes, LetterLayout]:
         pdf.multi_cell(w, 8, f"{i}. {text}", new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
 
-    block = 62
-    if pdf.get_y() + block > pdf.h - pdf.b_margin:
-        pdf.add_page()
-    pdf.ln(6)
-    top = pdf.get_y()
-    half = w / 2
-    pdf.set_font("zh", size=11)
-    pdf.set_xy(pdf.l_margin, top)
-    pdf.cell(half, 7, "乙方（签名）：")
-    pdf.set_xy(pdf.l_margin + half, top)
-    pdf.cell(half, 7, "甲方（电子印章）：")
-    box_top = top + 8
-    box_h = 36
-    pdf.set_xy(pdf.l_margin, box_top + box_h + 2)
-    pdf.cell(half, 7, f"日期：{_d(data.addendum_date)}")
-    pdf.set_font("zh", size=8)
-    pdf.set_xy(pdf.l_margin, pdf.h - 18)
-    pdf.cell(w, 5, f"签离 QianLi · 案件编号 {data.case_id} · 劳动合同法第三十六条协议（PAdES 电子签名）", align="C")
-    page = pdf.page - 1
-    ph = pdf.h
-
-    def box(x_mm: float) -> tuple[int, int, int, int]:
-        x1, x2 = x_mm * MM, (x_mm + half - 6) * MM
-        y2, y1 = (ph - box_top) * MM, (ph - box_top - box_h) * MM
-        return round(x1), round(y1), round(x2), round(y2)
-
-    layout = LetterLayout(page=page, employee_box=box(pdf.l_margin), company_box=box(pdf.l_margin + half))
-    buf = io.BytesIO()
-    pdf.output(buf)
-    return buf.getvalue(), layout
+    return finish_with_signature_block(
+        pdf, w, employee_label="乙方（签名）：", company_label="甲方（电子印章）：", signed_on=data.addendum_date,
+        footer=f"签离 QianLi · 案件编号 {data.case_id} · 劳动合同法第三十六条协议（PAdES 电子签名）")

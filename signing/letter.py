@@ -24,7 +24,7 @@ from fpdf.output import PDFICCProfile
 
 from signing.fonts import font_path, stamp_font_path
 
-__all__ = ["LetterData", "LetterLayout", "LetterTemplate", "render_letter", "font_path", "stamp_font_path",
+__all__ = ["LetterData", "LetterLayout", "LetterTemplate", "render_letter", "finish_with_signature_block", "font_path", "stamp_font_path",
            "REASON_LABELS"]
 
 MM = 72 / 25.4
@@ -198,7 +198,15 @@ def render_letter(data: LetterData) -> tuple[bytes, LetterLayout]:
     pdf.ln(3)
     pdf.multi_cell(w, 8, "　　" + fill(data.template.closing), new_x="LMARGIN", new_y="NEXT")
 
-    # The signature block must fit on one page.
+    return finish_with_signature_block(
+        pdf, w, employee_label="通知人（签名）：", company_label="公司签收（电子印章）：", signed_on=data.letter_date,
+        footer=f"签离 QianLi · 案件编号 {data.case_id} · 本通知书由员工本人电子签名（PAdES）")
+
+
+def finish_with_signature_block(pdf: FPDF, w: float, *, employee_label: str, company_label: str,
+                                signed_on: date | None, footer: str) -> tuple[bytes, LetterLayout]:
+    """Draw the two signature boxes (employee left, company seal right), the date and the footer, and
+    output the PDF with the boxes' rectangles. The block is kept on one page."""
     block = 62
     if pdf.get_y() + block > pdf.h - pdf.b_margin:
         pdf.add_page()
@@ -207,16 +215,16 @@ def render_letter(data: LetterData) -> tuple[bytes, LetterLayout]:
     half = w / 2
     pdf.set_font("zh", size=11)
     pdf.set_xy(pdf.l_margin, top)
-    pdf.cell(half, 7, "通知人（签名）：")
+    pdf.cell(half, 7, employee_label)
     pdf.set_xy(pdf.l_margin + half, top)
-    pdf.cell(half, 7, "公司签收（电子印章）：")
+    pdf.cell(half, 7, company_label)
     box_top = top + 8
     box_h = 36
     pdf.set_xy(pdf.l_margin, box_top + box_h + 2)
-    pdf.cell(half, 7, f"日期：{_d(data.letter_date)}")
+    pdf.cell(half, 7, f"日期：{_d(signed_on)}")
     pdf.set_font("zh", size=8)
     pdf.set_xy(pdf.l_margin, pdf.h - 18)
-    pdf.cell(w, 5, f"签离 QianLi · 案件编号 {data.case_id} · 本通知书由员工本人电子签名（PAdES）", align="C")
+    pdf.cell(w, 5, footer, align="C")
     page = pdf.page - 1
     ph = pdf.h
 
