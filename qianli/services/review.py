@@ -174,6 +174,7 @@ class CaseQuery:
     arrival_from: date | None = None
     arrival_to: date | None = None
     search: str | None = None
+    departure_types: list[str] = field(default_factory=list)
     page: int = 1
     page_size: int = 20
 
@@ -205,6 +206,8 @@ def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datet
     employee_conds = [department_scope(reviewer)] if reviewer.role == "dept_head" else []
     if q.states:
         conds.append(ResignationCase.state.in_(q.states))
+    if q.departure_types:
+        conds.append(ResignationCase.departure_type.in_(q.departure_types))
     if q.department:
         employee_conds.append(Employee.department == q.department)
     if q.created_from:
