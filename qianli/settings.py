@@ -110,7 +110,8 @@ class Settings:
     sms_aliyun_access_key_secret: str = _s("QIANLI_SMS_ALIYUN_ACCESS_KEY_SECRET", "", "Aliyun AccessKey secret.", secret=True)
 
     # --- identity: face ------------------------------------------------------------------
-    face_threshold: float = _s("QIANLI_FACE_THRESHOLD", 0.5, "Largest face distance accepted as the same person (measured; see README).")
+    face_threshold: float = _s("QIANLI_FACE_THRESHOLD", 0.5, "Largest face distance accepted as the same person (published figures and measured margins; see README 'Face match').")
+    face_retake_threshold: float = _s("QIANLI_FACE_RETAKE_THRESHOLD", 0.6, "Distances above QIANLI_FACE_THRESHOLD up to this one are neither accepted nor counted as a mismatch: 422 face_retake asks for a new burst (dlib's published operating point 0.6; equal to QIANLI_FACE_THRESHOLD: no retake band). Above it: 403 face_mismatch.")
     face_max_pixels: int = _s("QIANLI_FACE_MAX_PIXELS", 40_000_000, "Images with more pixels are refused before decoding (decompression bombs).")
     face_detect_max_side: int = _s("QIANLI_FACE_DETECT_MAX_SIDE", 640, "Longest side an image is downscaled to before face detection.")
     face_lock_after_failures: int = _s("QIANLI_FACE_LOCK_AFTER_FAILURES", 5, "Consecutive failed face checks that lock face verification.")
@@ -319,6 +320,9 @@ def _check(s: Settings) -> None:
         if not low <= value <= high:
             raise SettingsError(f"{var}={value}: must be between {low} and {high}")
     s.reminder_retry_schedule()
+    if not 0.2 <= s.face_threshold <= s.face_retake_threshold <= 0.8:
+        raise SettingsError(f"QIANLI_FACE_THRESHOLD={s.face_threshold}, QIANLI_FACE_RETAKE_THRESHOLD="
+                            f"{s.face_retake_threshold}: need 0.2 <= threshold <= retake threshold <= 0.8")
     for var, value, low, high in (("QIANLI_REMINDER_BATCH_SIZE", s.reminder_batch_size, 1, 1000),
                                   ("QIANLI_REMINDER_SEND_CONCURRENCY", s.reminder_send_concurrency, 1, 256)):
         if not low <= value <= high:
