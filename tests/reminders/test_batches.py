@@ -75,7 +75,7 @@ def test_the_sweep_enqueues_batches_that_are_sent_once_each(rworld):
     enqueue_deliveries(rt, [(c, 0, "sms") for c in ids])  # the same deliveries enqueued twice
     rworld.work()
     assert _statuses(rt, ids) == {(c, 0, "sms"): ("sent", 1) for c in ids}
-    for c, _, phone in cases:
+    for _c, _, phone in cases:
         assert len(rworld.outbox(phone)) == 1
     with session_scope(rt.session_factory) as s:
         for c in ids:
