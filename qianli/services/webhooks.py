@@ -44,8 +44,9 @@ from standardwebhooks.webhooks import Webhook
 from cases.errors import Conflict, InvalidInput, NotFound
 from cases.evidence_kinds import EvidenceKind
 from qianli.db import new_id, on_commit, run_in_transaction, utcnow
-from qianli.models import ResignationCase, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from qianli.models import OutboxEvent, ResignationCase, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from qianli.runtime import Runtime
+from qianli.services import events
 from qianli.services.alerts import raise_alert
 from qianli.services.evidence import append_evidence
 from qianli.settings import Settings
@@ -53,22 +54,16 @@ from qianli.settings import Settings
 __all__ = ["EVENT_TYPES", "SUBSCRIBABLE_EVENTS", "QUEUE", "DELIVER_FUNC", "CreatedEndpoint", "check_url",
            "create_endpoint", "list_endpoints", "get_endpoint", "update_endpoint", "delete_endpoint", "rotate_secret",
            "endpoint_secrets", "fan_out", "send_test_event", "attempt_delivery", "replay_delivery", "list_deliveries",
-           "get_delivery", "sweep", "enqueue_attempt", "sign_headers", "WebhookSweepResult"]
+           "get_delivery", "sweep", "enqueue_attempt", "sign_headers", "WebhookSweepResult", "dispatch_event", "PER_ENDPOINT"]
 
 log = logging.getLogger(__name__)
 
 QUEUE = "webhooks"
 DELIVER_FUNC = "jobs.webhooks.deliver_webhook"
 
-EVENT_TYPES: dict[str, str] = {
-    "case.approved": "A resignation case passed final approval (last day fixed).",
-    "employee.access_revoke": "Revoke the employee's access now (sent at 23:59 Asia/Shanghai of the last day, or at "
-                              "once when HR says so); carries a confirmation callback per receiver.",
-    "employee.payroll_stop": "Stop pay after the employee's last day (sent with the access revocation).",
-    "case.closed": "The case is closed (certificate issued, employee deactivated).",
-    "webhook.test": "A test message sent from the console or sendTestWebhook (not subscribable).",
-}
-SUBSCRIBABLE_EVENTS = tuple(k for k in EVENT_TYPES if k != "webhook.test")
+EVENT_TYPES: dict[str, str] = {**events.EVENT_TYPES, "webhook.test": "推送测试消息（不可订阅）"}
+"""Every type a delivery may carry: the outbox's event types, plus the console's test message."""
+SUBSCRIBABLE_EVENTS = tuple(events.EVENT_TYPES)
 
 MAX_ENDPOINTS_PER_COMPANY = 50
 _EXCERPT = 500
@@ -294,6 +289,33 @@ def fan_out(session: Session, rt: Runtime | None, *, event_id: str, company_id: 
         ids = [d.id for d in out]
         on_commit(session, lambda: _enqueue_now(rt, ids))
     return out
+
+
+PER_ENDPOINT: dict[str, Callable[[Session, OutboxEvent, WebhookEndpoint], dict[str, Any]]] = {}
+"""Event type -> ``fn(session, event, endpoint)``: fields added to one endpoint's copy of the event's data
+(the access revocation's confirmation callback, see qianli.services.revocation)."""
+
+
+def dispatch_event(session: Session, event: OutboxEvent, rt: Runtime | None = None) -> list[WebhookDelivery]:
+    """Fan one outbox event out to the company's subscribed endpoints and mark it dispatched."""
+    if event.dispatched_at is not None:
+        return []
+    augment = PER_ENDPOINT.get(event.event_type)
+    out = fan_out(session, rt, event_id=event.id, company_id=event.company_id, event_type=event.event_type,
+                  data={"event_id": event.id, **(event.data or {})}, occurred_at=event.created_at or utcnow(),
+                  case_id=event.case_id,
+                  per_endpoint=(lambda ep: augment(session, event, ep)) if augment else None)
+    event.dispatched_at = utcnow()
+    session.flush()
+    return out
+
+
+def _publish_hook(session: Session, event: OutboxEvent) -> None:
+    dispatch_event(session, event)
+
+
+if _publish_hook not in events.publish_hooks:
+    events.publish_hooks.append(_publish_hook)
 
 
 def send_test_event(session: Session, rt: Runtime, company_id: str, endpoint_id: str, *, actor: str) -> WebhookDelivery:
@@ -531,13 +553,15 @@ def list_deliveries(session: Session, company_id: str, *, endpoint_id: str | Non
 @dataclass
 class WebhookSweepResult:
     requeued: int = 0
+    dispatched: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"requeued": self.requeued}
+        return {"requeued": self.requeued, "dispatched": self.dispatched}
 
 
 def sweep(rt: Runtime, *, limit: int = 1000) -> WebhookSweepResult:
-    """Re-queue due attempts whose job is not in Redis any more (lost jobs, Redis restarts, crashed
+    """Dispatch outbox events no hook dispatched (published by a process that never loaded this module),
+    and re-queue due attempts whose job is not in Redis any more (lost jobs, Redis restarts, crashed
     workers: a stale lease). Safe to run anywhere: an attempt is claimed before it is sent."""
     res = WebhookSweepResult()
     now = utcnow()
@@ -549,6 +573,15 @@ def sweep(rt: Runtime, *, limit: int = 1000) -> WebhookSweepResult:
                                           WebhookDelivery.next_attempt_at <= now - slack,
                                           (WebhookDelivery.lease_until.is_(None)) | (WebhookDelivery.lease_until < now))
             .order_by(WebhookDelivery.next_attempt_at).limit(limit))]
+
+    def undispatched(s: Session) -> int:
+        rows = list(s.scalars(select(OutboxEvent).where(OutboxEvent.dispatched_at.is_(None))
+                              .order_by(OutboxEvent.created_at).limit(limit).with_for_update(skip_locked=True)))
+        for ev in rows:
+            dispatch_event(s, ev, rt)
+        return len(rows)
+
+    res.dispatched = run_in_transaction(rt.session_factory, undispatched)
 
     from rq.job import Job
 

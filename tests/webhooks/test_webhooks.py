@@ -352,3 +352,32 @@ def test_retry_schedule_setting_is_parsed_strictly(tmp_path):
     for bad in ("5x", "-5s", "5s,,5m", "1.5h", "8d"):
         with pytest.raises(SettingsError, match="QIANLI_WEBHOOK_RETRY_SCHEDULE"):
             load_settings({**env, "QIANLI_WEBHOOK_RETRY_SCHEDULE": bad})
+
+
+def test_published_events_fan_out_in_the_publishers_transaction(runtime, client, factory, company, manager, receiver):
+    from qianli.models import OutboxEvent
+    from qianli.services import events
+
+    ep = _create(client, factory, manager, receiver.url, events=["case.closed"])
+    receiver.set_secrets(ep["secret"])
+    with session_scope(runtime.session_factory) as s:
+        ev = events.publish(s, company_id=company.id, event_type="case.closed", data={"case_id": "c7"})
+        [d] = s.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == ev.id)).all()
+        assert ev.dispatched_at is not None
+        did = d.id
+    assert svc.attempt_delivery(runtime, did).status == "succeeded"
+    got = receiver.received[0].json
+    assert got["type"] == "case.closed" and got["data"] == {"case_id": "c7", "event_id": ev.id}
+    # an event left undispatched (published where no hook ran) is dispatched by the sweep, once
+    with session_scope(runtime.session_factory) as s:
+        hooks = list(events.publish_hooks)
+        events.publish_hooks.clear()
+        try:
+            ev2 = events.publish(s, company_id=company.id, event_type="case.closed", data={"case_id": "c8"})
+        finally:
+            events.publish_hooks.extend(hooks)
+    assert svc.sweep(runtime).dispatched == 1
+    assert svc.sweep(runtime).dispatched == 0
+    with session_scope(runtime.session_factory) as s:
+        assert s.get(OutboxEvent, ev2.id).dispatched_at is not None
+        assert len(s.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == ev2.id)).all()) == 1

@@ -1,7 +1,7 @@
 """outbound webhooks, access revocation and confirmations, WeCom userids (issue 15, h15w)
 
 Revision ID: 0007_h15w_webhooks
-Revises: 0005
+Revises: 0006
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import qianli.db
 
 
 revision = '0007_h15w_webhooks'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
