@@ -4,15 +4,15 @@ listCases on 50,000 cases sorted the whole company on every request; these let i
 short index ranges (overdue cases, then the newest others) and filter by arrival date and
 department without a scan.
 
-Revision ID: 0007_h18_perf_indexes
-Revises: 0006
+Revision ID: 0008_h18_perf_indexes
+Revises: 0007_h15w_webhooks
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0007_h18_perf_indexes'
-down_revision = '0006'
+revision = '0008_h18_perf_indexes'
+down_revision = '0007_h15w_webhooks'
 branch_labels = None
 depends_on = None
 
