@@ -29,10 +29,10 @@ BLANK_ROWS = 3
 
 
 def _labels() -> dict[str, Any]:
-    return {"group_labels": {g.value: l for g, l in GROUP_LABELS.items()},
-            "owner_role_labels": {r.value: l for r, l in OWNER_ROLE_LABELS.items()},
-            "day_kind_labels": {k.value: l for k, l in DAY_KIND_LABELS.items()},
-            "status_labels": {s.value: l for s, l in TASK_STATUS_LABELS.items()},
+    return {"group_labels": {g.value: label for g, label in GROUP_LABELS.items()},
+            "owner_role_labels": {r.value: label for r, label in OWNER_ROLE_LABELS.items()},
+            "day_kind_labels": {k.value: label for k, label in DAY_KIND_LABELS.items()},
+            "status_labels": {s.value: label for s, label in TASK_STATUS_LABELS.items()},
             "departure_labels": DEPARTURE_LABELS}
 
 
