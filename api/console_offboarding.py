@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, flash, g, redirect, request, url_for
 
+from cases.departure import DEPARTURE_LABELS
 from cases.errors import DomainError, Forbidden, InvalidInput
 from cases.offboarding import (DAY_KIND_LABELS, GROUP_LABELS, MAX_ITEMS, OWNER_ROLE_LABELS, TASK_STATUS_LABELS,
                                DayKind, OwnerRole, TaskGroup)
@@ -24,7 +25,6 @@ bp = Blueprint("hr_offboarding", __name__, url_prefix="/hr")
 bp.after_request(_headers)
 bp.register_error_handler(DomainError, _domain_error)
 
-DEPARTURE_LABELS = {"resignation": "辞职", "absconding": "自动离职（未办手续离开）", "agreement": "协商解除"}
 BLANK_ROWS = 3
 
 

@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Any
 
 from cases.calendar import ChineseCalendar
+from cases.departure import DepartureType
 from cases.errors import InvalidInput
 
 __all__ = ["TaskGroup", "OwnerRole", "DayKind", "TaskStatus", "GROUP_LABELS", "OWNER_ROLE_LABELS", "DAY_KIND_LABELS",
@@ -139,10 +140,10 @@ DEFAULT_TEMPLATE: tuple[TemplateItem, ...] = (
 """What ships with the product (version 0 of every company's resignation template until HR edits it)."""
 
 DEFAULT_TEMPLATES: dict[str, tuple[TemplateItem, ...]] = {
-    "resignation": DEFAULT_TEMPLATE,
-    "agreement": DEFAULT_TEMPLATE,
+    DepartureType.RESIGNATION.value: DEFAULT_TEMPLATE,
+    DepartureType.AGREEMENT.value: DEFAULT_TEMPLATE,
     # Leaving without notice: no handover from the employee can be confirmed; IT and admin act at once.
-    "absconding": tuple(i for i in DEFAULT_TEMPLATE if i.group != TaskGroup.WORK_HANDOVER) + (
+    DepartureType.ABSCONDING.value: tuple(i for i in DEFAULT_TEMPLATE if i.group != TaskGroup.WORK_HANDOVER) + (
         _item("handover_reassign", _G.WORK_HANDOVER, "重新分配在办工作", _R.DEPT_HEAD, 0,
               "员工未办理交接：部门负责人清点并重新分配其在办工作。"),),
 }

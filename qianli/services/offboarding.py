@@ -28,6 +28,7 @@ from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from cases.clock import beijing_date, beijing_today
+from cases.departure import DepartureType
 from cases.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from cases.evidence_kinds import EvidenceKind
 from cases.offboarding import (DEFAULT_TEMPLATES, DUTY_ROLES, GROUP_LABELS, OWNER_ROLE_LABELS, TASK_STATUS_LABELS,
@@ -48,7 +49,7 @@ __all__ = ["DEPARTURE_TYPES", "TemplateView", "list_templates", "current_templat
            "owner_label", "count_open_tasks", "case_departure_type"]
 
 ACTOR = "system:offboarding"
-DEPARTURE_TYPES = ("resignation", "absconding", "agreement")
+DEPARTURE_TYPES = tuple(t.value for t in DepartureType)
 MAX_NOTE = 1000
 MAX_COMMENT = 500
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -58,7 +59,7 @@ _GROUP_ORDER = {g.value: i for i, g in enumerate(TaskGroup)}
 
 
 def case_departure_type(case: ResignationCase) -> str:
-    return "resignation"
+    return DepartureType(case.departure_type or DepartureType.RESIGNATION.value).value
 
 
 # ---- templates ----------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """offboarding templates, tasks and task reminders (issue 15)
 
 Revision ID: 0006_h15t_offboarding
-Revises: 0005
+Revises: 0006
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import qianli.db
 
 
 revision = '0006_h15t_offboarding'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
