@@ -203,3 +203,30 @@ def test_withdrawal_after_approval_cancels_tasks_visibly(client, oworld, db_sess
     r = client.post(f"/api/v1/hr/tasks/{cancelled[0].id}/completion", json={}, headers=oworld.h(oworld.spec))
     assert r.status_code == 409 and r.json["code"] == "task_not_open"
     assert db_session.scalar(select(OffboardingTask).where(OffboardingTask.case_id == c.id)) is not None
+
+
+def test_dossier_holds_the_offboarding_evidence_and_attachments(client, oworld, db_session):
+    import json
+    import zipfile
+
+    from qianli.services.dossier import build_dossier, verify_dossier
+
+    c, _ = oworld.case()
+    case = db_session.get(ResignationCase, c.id)
+    case.state = "approved"
+    db_session.commit()
+    start_offboarding(db_session, oworld.rt, case, actor="system:test")
+    db_session.commit()
+    task = oworld.tasks(c.id)["close_accounts"]
+    r = client.post(f"/api/v1/hr/tasks/{task.id}/completion", data={"note": "账号已停用",
+                    "attachment": (io.BytesIO(b"%PDF-1.4\n% screenshot of the disabled account\n"), "a.pdf")},
+                    content_type="multipart/form-data", headers=oworld.h(oworld.it))
+    assert r.status_code == 200, r.json
+    data = build_dossier(db_session, oworld.rt, db_session.get(ResignationCase, c.id), actor="system:test")
+    db_session.commit()
+    assert verify_dossier(data).ok
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        names = zf.namelist()
+        view = json.loads(zf.read("evidence/offboarding.json"))
+    assert [e["action"] for e in view["entries"]] == ["offboarding_started", "task_completed"]
+    assert any(n.startswith("documents/task_attachment/") for n in names)
