@@ -34,6 +34,7 @@ from cases.evidence_kinds import EvidenceKind
 from cases.offboarding import DayKind, TaskStatus, due_date
 from cases.reminders import QuietHours, content_digest
 from qianli.db import run_in_transaction, utcnow
+from qianli.integrations.wecom import WeComApiError
 from qianli.models import Employee, HrUser, OffboardingTask, ResignationCase, TaskReminder
 from qianli.runtime import Runtime
 from qianli.services.alerts import raise_alert
@@ -264,9 +265,13 @@ class _Claim:
     address: str | None
     message: TaskMessage
     task_title: str
+    phone: str | None
 
 
 def _channel(rt: Runtime, user: HrUser) -> tuple[str | None, str | None]:
+    """WeCom text when WeCom is configured and the owner has a WeCom userid, else SMS to their phone."""
+    if user.wecom_userid and rt.wecom is not None:
+        return "wecom", user.wecom_userid
     phone = hr_phone(rt, user)
     return ("sms", phone) if phone else (None, None)
 
@@ -293,11 +298,31 @@ def _claim(session: Session, rt: Runtime, reminder_id: str) -> _Claim | str:
     r.content_sha256 = content_digest(channel, SMS_TEMPLATE if channel == "sms" else "text",
                                       message.sms_params if channel == "sms" else {"text": message.text})
     return _Claim(r.id, r.kind, r.day, task.id, task.case_id, task.company_id, user.id, user.display_name, channel,
-                  address, message, task.title)
+                  address, message, task.title, hr_phone(rt, user))
 
 
-def _send(rt: Runtime, claim: _Claim) -> str:
-    return rt.sms_gateway.send(claim.address, SMS_TEMPLATE, claim.message.sms_params).message_id
+class WeComRecipientInvalid(Exception):
+    """WeCom accepted the message but not for this userid (unknown or disabled member)."""
+
+
+def _send(rt: Runtime, claim: _Claim, phone: str | None) -> tuple[str, str]:
+    """Send; returns (channel used, provider message id). A WeCom message that cannot reach the member
+    (unknown or disabled userid, errcode 81013) goes by SMS instead when a phone is on file."""
+    if claim.channel == "wecom":
+        wecom = rt.wecom
+        try:
+            if wecom is None:
+                raise WeComRecipientInvalid("WeCom is no longer configured")
+            result = wecom.send_text([claim.address], claim.message.text)
+            if claim.address in result.invalid_users:
+                raise WeComRecipientInvalid(f"WeCom did not deliver to userid {claim.address}")
+            return "wecom", result.msgid
+        except (WeComRecipientInvalid, WeComApiError) as exc:
+            retryable = isinstance(exc, WeComApiError) and exc.is_retryable
+            if retryable or not phone:
+                raise
+            log.warning("task reminder %s: WeCom could not deliver (%s); sending by SMS", claim.reminder_id, exc)
+    return "sms", rt.sms_gateway.send(phone or claim.address, SMS_TEMPLATE, claim.message.sms_params).message_id
 
 
 def deliver_task_reminder(rt: Runtime, reminder_id: str, *, final_attempt: bool = True) -> str:
@@ -308,8 +333,10 @@ def deliver_task_reminder(rt: Runtime, reminder_id: str, *, final_attempt: bool 
     if isinstance(claim, str):
         return claim
     now = utcnow()
+    channel = claim.channel
     try:
-        message_id, error = _send(rt, claim), None
+        channel, message_id = _send(rt, claim, claim.phone)
+        error = None
     except Exception as exc:  # noqa: BLE001 - any provider failure is recorded or retried
         message_id, error = None, f"{type(exc).__name__}: {exc}"[:500]
     if error is not None and not final_attempt:
@@ -324,11 +351,11 @@ def deliver_task_reminder(rt: Runtime, reminder_id: str, *, final_attempt: bool 
         r = session.scalar(select(TaskReminder).where(TaskReminder.id == reminder_id).with_for_update())
         payload = {"reminder_id": r.id, "task_id": claim.task_id, "title": claim.task_title, "kind": claim.kind,
                    "day": claim.day.isoformat(), "recipient_id": claim.recipient_id,
-                   "recipient_name": claim.recipient_name, "channel": claim.channel,
+                   "recipient_name": claim.recipient_name, "channel": channel,
                    "content_sha256": r.content_sha256, "attempts": r.attempts,
                    "sent_at_local": beijing_text(now)}
         if error is None:
-            r.status, r.provider_message_id, r.sent_at, r.error = "sent", message_id, now, None
+            r.status, r.provider_message_id, r.sent_at, r.error, r.channel = "sent", message_id, now, None, channel
             append_case_evidence(session, claim.case_id, claim.company_id, ACTOR, EvidenceKind.TASK_REMINDER_SENT,
                                  {**payload, "provider_message_id": message_id}, occurred_at=now)
         else:

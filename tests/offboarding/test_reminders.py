@@ -167,3 +167,31 @@ def test_lost_jobs_are_enqueued_again(committed_runtime):
     assert {m["phone"] for m in w.outbox()} == {HEAD_PHONE, IT_PHONE}
     assert {st for _, _, st, _ in w.rows()} == {"sent"}
 
+
+
+def test_wecom_message_where_configured_else_sms(committed_runtime):
+    from qianli.integrations.wecom import ApiWeComClient
+    from qianli.models import HrUser
+    from tests.integrations.wecom_emulator import WeComEmulator
+
+    w = World(committed_runtime)
+    with WeComEmulator() as wecom:
+        wecom.add_member("it_xiaoli")
+        w.rt.override(wecom=ApiWeComClient(wecom.url, wecom.corp_id, wecom.secret, wecom.agent_id, w.rt.redis,
+                                           timeout=3))
+        try:
+            with session_scope(w.rt.session_factory) as s:
+                s.scalar(select(HrUser).where(HrUser.username == "it")).wecom_userid = "it_xiaoli"
+                s.scalar(select(HrUser).where(HrUser.username == "head")).wecom_userid = "left_the_corp"
+            plan_task_reminders(w.rt, at(2026, 9, 29))
+            w.work()
+            texts = [m for m in wecom.state.messages if m["touser"] == ["it_xiaoli"]]
+            assert len(texts) == 2 and all("交接任务提醒" in m["content"] for m in texts)
+            # The head's WeCom userid is unknown to WeCom: the reminder went by SMS instead.
+            sms = w.outbox()
+            assert {m["phone"] for m in sms} == {HEAD_PHONE}
+            ev = w.evidence("task_reminder_sent")
+            assert sorted(e["channel"] for e in ev) == sorted(["wecom"] * 2 + ["sms"] * len(sms))
+            assert {st for _, _, st, _ in w.rows()} == {"sent"}
+        finally:
+            w.rt.reset("wecom")

@@ -1,15 +1,15 @@
 """offboarding templates, tasks and task reminders (issue 15)
 
-Revision ID: 0006_h15t_offboarding
-Revises: 0006
+Revision ID: 0008_h15t_offboarding
+Revises: 0007_h15w_webhooks
 """
 from alembic import op
 import sqlalchemy as sa
 import qianli.db
 
 
-revision = '0006_h15t_offboarding'
-down_revision = '0006'
+revision = '0008_h15t_offboarding'
+down_revision = '0007_h15w_webhooks'
 branch_labels = None
 depends_on = None
 
