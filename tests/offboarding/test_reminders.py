@@ -15,13 +15,15 @@ from sqlalchemy import select
 from cases.clock import SHANGHAI
 from identity.sms import OUTBOX_REDIS_KEY
 from qianli.db import session_scope
-from qianli.models import Company, EvidenceEntry, HrAlert, OffboardingTask, TaskReminder
+from qianli.integrations.wecom import ApiWeComClient
+from qianli.models import Company, EvidenceEntry, HrAlert, HrUser, OffboardingTask, TaskReminder
 from qianli.services import cases as case_svc
 from qianli.services.auth import create_hr_user
 from qianli.services.employees import create_employee
 from qianli.services.offboarding import start_offboarding
 from qianli.services.offboarding_reminders import deliver_task_reminder, plan_task_reminders
 from qianli.services.reminders import QUEUE, set_hr_phone
+from tests.integrations.wecom_emulator import WeComEmulator  # at import: a later import may not resolve
 
 SPEC_PHONE, HEAD_PHONE, IT_PHONE = "13900139000", "13900139001", "13900139002"
 
@@ -139,8 +141,6 @@ def test_cancelled_task_reminder_is_dropped_and_no_phone_is_recorded(committed_r
     w = World(committed_runtime)
     with session_scope(w.rt.session_factory) as s:
         head = s.scalar(select(OffboardingTask.id).where(OffboardingTask.item_key == "handover_work"))
-        from qianli.models import HrUser
-
         s.scalar(select(HrUser).where(HrUser.username == "head")).phone_enc = None
     plan_task_reminders(w.rt, at(2026, 9, 29))
     w.complete("close_accounts")  # done between planning and sending
@@ -170,10 +170,6 @@ def test_lost_jobs_are_enqueued_again(committed_runtime):
 
 
 def test_wecom_message_where_configured_else_sms(committed_runtime):
-    from qianli.integrations.wecom import ApiWeComClient
-    from qianli.models import HrUser
-    from tests.integrations.wecom_emulator import WeComEmulator
-
     w = World(committed_runtime)
     with WeComEmulator() as wecom:
         wecom.add_member("it_xiaoli")

@@ -4,12 +4,15 @@ attachment into the evidence, "my tasks" per role and department, the employee's
 from __future__ import annotations
 
 import io
+import json
+import zipfile
 from datetime import date
 
 from sqlalchemy import select
 
 from cases.offboarding import DEFAULT_TEMPLATE
 from qianli.models import Document, EvidenceEntry, OffboardingTask, ResignationCase
+from qianli.services.dossier import build_dossier, verify_dossier
 from qianli.services.offboarding import start_offboarding
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -206,11 +209,6 @@ def test_withdrawal_after_approval_cancels_tasks_visibly(client, oworld, db_sess
 
 
 def test_dossier_holds_the_offboarding_evidence_and_attachments(client, oworld, db_session):
-    import json
-    import zipfile
-
-    from qianli.services.dossier import build_dossier, verify_dossier
-
     c, _ = oworld.case()
     case = db_session.get(ResignationCase, c.id)
     case.state = "approved"
