@@ -79,6 +79,11 @@ class EvidenceKind(str, Enum):
     REMINDER_FAILED = "reminder_failed"
     REMINDER_ESCALATED = "reminder_escalated"
     REMINDERS_STOPPED = "reminders_stopped"
+    # alumni (issue 17)
+    ALUMNI_CONSENT_GIVEN = "alumni_consent_given"
+    ALUMNI_CONSENT_WITHDRAWN = "alumni_consent_withdrawn"
+    ALUMNI_JOINED = "alumni_joined"
+    PERSONAL_DATA_PURGED = "personal_data_purged"
 
     def __str__(self) -> str:
         return self.value
@@ -107,6 +112,8 @@ EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.REMINDER_SCHEDULE_CREATED: _V.REMINDERS, _K.REMINDER_SENT: _V.REMINDERS, _K.REMINDER_DROPPED: _V.REMINDERS,
     _K.REMINDER_FALLBACK: _V.REMINDERS, _K.REMINDER_ATTEMPT_FAILED: _V.REMINDERS, _K.REMINDER_FAILED: _V.REMINDERS,
     _K.REMINDER_ESCALATED: _V.REMINDERS,
+    _K.ALUMNI_CONSENT_GIVEN: _V.IDENTITY, _K.ALUMNI_CONSENT_WITHDRAWN: _V.IDENTITY, _K.ALUMNI_JOINED: _V.CASE,
+    _K.PERSONAL_DATA_PURGED: _V.CASE,
 }
 
 EVIDENCE_LABELS: dict[EvidenceKind, str] = {
@@ -157,6 +164,10 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.REMINDER_ATTEMPT_FAILED: "提醒发送失败（将重试）",
     _K.REMINDER_FAILED: "提醒发送失败",
     _K.REMINDER_ESCALATED: "逾期未交辞职信，已通知 HR",
+    _K.ALUMNI_CONSENT_GIVEN: "同意加入离职人才库",
+    _K.ALUMNI_CONSENT_WITHDRAWN: "撤回离职人才库同意",
+    _K.ALUMNI_JOINED: "转入离职人才库",
+    _K.PERSONAL_DATA_PURGED: "按保存期限删除个人信息",
 }
 
 
