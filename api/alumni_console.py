@@ -120,7 +120,7 @@ def update_profile(alumnus_id: str):
         svc.mark_rehired(db(), a, actor=g.reviewer.actor, rehired=request.form.get("rehired", "1") == "1")
         flash("已记录返聘" if a.rehired_at else "已撤销返聘记录")
         return redirect(url_for("hr_alumni.profile", alumnus_id=a.id), code=303)
-    eligible = {"1": True, "0": False, "": None}.get(request.form.get("rehire_eligible", ""), None)
+    eligible = {"1": True, "0": False, "": None}.get(request.form.get("rehire_eligible", ""))
     changes = {"skills": _terms(request.form.get("skills", "")[:2000]),
                "tags": _terms(request.form.get("tags", "")[:2000]),
                "notes": request.form.get("notes", "")[:5000], "rehire_eligible": eligible}
