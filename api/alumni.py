@@ -26,6 +26,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from cases.alumni import CONSENT_TEXT, CONSENT_TEXT_VERSION, PURPOSE_LABELS, AlumniPurpose
+from cases.departure import DepartureType
 from cases.errors import Forbidden, InvalidInput, Unauthorized
 from identity.sms import normalize_cn_mobile
 from qianli.models import CAMPAIGN_DELIVERY_STATUSES, PERFORMANCE_GRADES, REASON_CATEGORIES
@@ -251,7 +252,7 @@ class SearchArgsSchema(StrictSchema):
                          metadata={"description": "Has all these tags (repeatable)"})
     department = ma.fields.String(validate=ma.validate.Length(max=100))
     reason_category = ma.fields.String(validate=ma.validate.OneOf(REASON_CATEGORIES))
-    departure_type = ma.fields.String(validate=ma.validate.OneOf(("resignation", "absconding", "agreement")))
+    departure_type = ma.fields.String(validate=ma.validate.OneOf([d.value for d in DepartureType]))
     grade = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(PERFORMANCE_GRADES)), load_default=list,
                            metadata={"description": "hr_manager only (others: 403 grade_forbidden)"})
     eligible_only = ma.fields.Boolean(load_default=False)

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from cases.departure import DEPARTURE_LABELS
 from cases.alumni import FESTIVAL_LABELS, GRADE_LABELS, PURPOSE_LABELS, AlumniPurpose
 from cases.errors import DomainError, Forbidden, InvalidInput
 from qianli.models import CAMPAIGN_DELIVERY_STATUSES, PERFORMANCE_GRADES, REASON_CATEGORIES
@@ -30,7 +31,7 @@ public_bp = Blueprint("alumni_public", __name__, url_prefix="/alumni", template_
 
 REASON_LABELS = {"career_development": "个人发展", "compensation": "薪酬待遇", "family": "家庭原因", "health": "健康原因",
                  "relocation": "工作地点变动", "further_study": "继续深造", "work_environment": "工作环境", "other": "其他"}
-DEPARTURE_LABELS_ZH = {"resignation": "主动辞职", "absconding": "擅自离职", "agreement": "协商解除"}
+DEPARTURE_LABELS_ZH = DEPARTURE_LABELS
 DELIVERY_LABELS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败", "skipped_no_consent": "未发送（无同意/已撤回）",
                    "skipped_frequency_cap": "未发送（超过频次上限）", "skipped_no_phone": "未发送（无手机号）"}
 

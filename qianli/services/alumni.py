@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from cases.alumni import (CONSENT_TEXT_SHA256, CONSENT_TEXT_VERSION, AlumniPurpose, is_unsubscribe_reply,
                           normalize_terms, search_document)
 from cases.clock import SHANGHAI
+from cases.departure import DepartureType
 from cases.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cases.evidence_kinds import EvidenceKind
 from cases.states import CaseState
@@ -256,7 +257,7 @@ def join_pool(session: Session, case: ResignationCase, *, actor: str) -> Alumnus
         alumnus.positions = [*(alumnus.positions or []), position]
     alumnus.case_id, alumnus.department = case.id, emp.department or ""
     alumnus.hired_on, alumnus.left_on = emp.hire_date, left_on
-    alumnus.departure_type = getattr(case, "departure_type", None) or "resignation"
+    alumnus.departure_type = case.departure_type or DepartureType.RESIGNATION.value
     alumnus.reason_category = case.reason_category
     _refresh_search_text(alumnus)
     session.flush()
