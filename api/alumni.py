@@ -45,6 +45,7 @@ blp = Blueprint("alumni", __name__, url_prefix="/api/v1", description="Alumni po
                                                                      "search, campaigns, job openings")
 
 PURPOSES = [p.value for p in AlumniPurpose]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _meta(openid: str | None = None) -> RequestMeta:
@@ -329,8 +330,11 @@ class ExportArgsSchema(SearchArgsSchema):
 class AlumniExport(MethodView):
     @hr_required()
     @blp.arguments(ExportArgsSchema, location="query")
-    @blp.response(200, ma.Schema, content_type="text/csv", description="CSV (UTF-8 with BOM) or XLSX")
-    @blp.doc(operationId="exportAlumni", summary="Export the search result as CSV or XLSX (grade column: hr_manager only)")
+    @blp.response(200, {"type": "string", "format": "binary"}, content_type="text/csv",
+                  description="CSV (UTF-8 with BOM), or XLSX with format=xlsx")
+    @blp.doc(operationId="exportAlumni", summary="Export the search result as CSV or XLSX (grade column: hr_manager only)",
+             responses={"200": {"content": {"text/csv": {"schema": {"type": "string", "format": "binary"}},
+                                             XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
     def get(self, args):
         r = _reviewer()
         page = svc.search_alumni(db(), r.company_id, _filters(args), role=r.role, scope_department=_scope(r),
@@ -348,7 +352,7 @@ class AlumniExport(MethodView):
             buf = io.BytesIO()
             wb.save(buf)
             return Response(buf.getvalue(), headers={"Content-Disposition": "attachment; filename=alumni.xlsx"},
-                            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+                            mimetype=XLSX)
         text = io.StringIO()
         w = csv.writer(text)
         w.writerow(header)
