@@ -25,6 +25,7 @@ class DossierView(str, Enum):
     REMINDERS = "reminders"  # every reminder scheduled, sent, failed or escalated
     APPROVALS = "approvals"  # HR review: approvals, returns, last-day agreements, withdrawals, countersignature
     CHAT = "chat"            # instant messages HR recorded as the notice
+    ACCESS = "access"        # access revocation, payroll stop, events sent to the company's systems, 权限验证
 
 
 class EvidenceKind(str, Enum):
@@ -84,6 +85,15 @@ class EvidenceKind(str, Enum):
     ALUMNI_CONSENT_WITHDRAWN = "alumni_consent_withdrawn"
     ALUMNI_JOINED = "alumni_joined"
     PERSONAL_DATA_PURGED = "personal_data_purged"
+    # access revocation and the company's systems (webhooks, WeCom)
+    ACCESS_REVOKE_SCHEDULED = "access_revoke_scheduled"
+    ACCESS_REVOKE_SENT = "access_revoke_sent"
+    ACCESS_REVOKE_CANCELLED = "access_revoke_cancelled"
+    ACCESS_REVOKE_CONFIRMED = "access_revoke_confirmed"
+    ACCESS_REVOKE_FAILED = "access_revoke_failed"
+    PAYROLL_STOP_SENT = "payroll_stop_sent"
+    WEBHOOK_DELIVERED = "webhook_delivered"
+    WEBHOOK_DELIVERY_FAILED = "webhook_delivery_failed"
 
     def __str__(self) -> str:
         return self.value
@@ -114,6 +124,9 @@ EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.REMINDER_ESCALATED: _V.REMINDERS,
     _K.ALUMNI_CONSENT_GIVEN: _V.IDENTITY, _K.ALUMNI_CONSENT_WITHDRAWN: _V.IDENTITY, _K.ALUMNI_JOINED: _V.CASE,
     _K.PERSONAL_DATA_PURGED: _V.CASE,
+    _K.ACCESS_REVOKE_SCHEDULED: _V.ACCESS, _K.ACCESS_REVOKE_SENT: _V.ACCESS, _K.ACCESS_REVOKE_CANCELLED: _V.ACCESS,
+    _K.ACCESS_REVOKE_CONFIRMED: _V.ACCESS, _K.ACCESS_REVOKE_FAILED: _V.ACCESS, _K.PAYROLL_STOP_SENT: _V.ACCESS,
+    _K.WEBHOOK_DELIVERED: _V.ACCESS, _K.WEBHOOK_DELIVERY_FAILED: _V.ACCESS,
 }
 
 EVIDENCE_LABELS: dict[EvidenceKind, str] = {
@@ -168,6 +181,14 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.ALUMNI_CONSENT_WITHDRAWN: "撤回离职人才库同意",
     _K.ALUMNI_JOINED: "转入离职人才库",
     _K.PERSONAL_DATA_PURGED: "按保存期限删除个人信息",
+    _K.ACCESS_REVOKE_SCHEDULED: "已安排权限回收（最后工作日 23:59）",
+    _K.ACCESS_REVOKE_SENT: "已通知各系统回收权限",
+    _K.ACCESS_REVOKE_CANCELLED: "已取消权限回收",
+    _K.ACCESS_REVOKE_CONFIRMED: "系统确认已回收权限（权限验证）",
+    _K.ACCESS_REVOKE_FAILED: "权限回收失败",
+    _K.PAYROLL_STOP_SENT: "已通知财务停发薪资",
+    _K.WEBHOOK_DELIVERED: "事件已送达外部系统",
+    _K.WEBHOOK_DELIVERY_FAILED: "事件推送失败（重试已用尽）",
 }
 
 

@@ -1,7 +1,7 @@
 """alumni pool consent retention campaigns openings (issue 17)
 
 Revision ID: 0007_h17a_alumni
-Revises: 0006
+Revises: 0007_h15w_webhooks
 Create Date: 2026-11-27 15:28:09.662756
 """
 from alembic import op
@@ -10,7 +10,7 @@ import qianli.db
 
 
 revision = '0007_h17a_alumni'
-down_revision = '0006'
+down_revision = '0007_h15w_webhooks'
 branch_labels = None
 depends_on = None
 
