@@ -134,7 +134,7 @@ class UnsubscribeInfoSchema(ma.Schema):
     subscribed = ma.fields.Boolean(required=True, metadata={"description": "Consent for this purpose in force"})
 
 
-class UnsubscribeSchema(StrictSchema):
+class AlumniUnsubscribeSchema(StrictSchema):
     all_purposes = ma.fields.Boolean(load_default=False, metadata={
         "description": "Withdraw every alumni purpose, not only the message's"})
 
@@ -154,7 +154,7 @@ class Unsubscribe(MethodView):
         return {"purpose": d.purpose, "label": PURPOSE_LABELS[AlumniPurpose(d.purpose)],
                 "subscribed": d.purpose in svc.active_purposes(db(), d.company_id, d.employee_id)}
 
-    @blp.arguments(UnsubscribeSchema)
+    @blp.arguments(AlumniUnsubscribeSchema)
     @blp.response(200, UnsubscribedSchema)
     @blp.doc(operationId="unsubscribeAlumni", summary="Unsubscribe with the link of a message (withdraws the consent)")
     def post(self, args, token):
@@ -208,7 +208,7 @@ class SmsReplies(MethodView):
 
 
 # -- HR: profiles and search --------------------------------------------------------------------
-class PositionSchema(ma.Schema):
+class AlumnusPositionSchema(ma.Schema):
     title = ma.fields.String(required=True, validate=ma.validate.Length(max=100))
     from_ = ma.fields.String(data_key="from", allow_none=True, validate=ma.validate.Length(max=10))
     to = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=10))
@@ -220,7 +220,7 @@ class AlumnusSchema(ma.Schema):
     employee_no = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
     department = ma.fields.String(required=True)
-    positions = ma.fields.List(ma.fields.Nested(PositionSchema), required=True)
+    positions = ma.fields.List(ma.fields.Nested(AlumnusPositionSchema), required=True)
     hired_on = ma.fields.Date(allow_none=True)
     left_on = ma.fields.Date(allow_none=True)
     departure_type = ma.fields.String(required=True, metadata={"description": "resignation, absconding or agreement"})
@@ -244,7 +244,7 @@ class AlumniPageSchema(ma.Schema):
     page_size = ma.fields.Integer(required=True)
 
 
-class SearchArgsSchema(StrictSchema):
+class AlumniSearchArgsSchema(StrictSchema):
     q = ma.fields.String(load_default="", validate=ma.validate.Length(max=100), metadata={
         "description": "Chinese full-text over skills, tags, positions and notes (every word must match)"})
     skill = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=50)), load_default=list,
@@ -285,7 +285,7 @@ def _filters(args) -> svc.SearchFilters:
 @blp.route("/hr/alumni")
 class AlumniSearch(MethodView):
     @hr_required()
-    @blp.arguments(SearchArgsSchema, location="query")
+    @blp.arguments(AlumniSearchArgsSchema, location="query")
     @blp.response(200, AlumniPageSchema)
     @blp.doc(operationId="searchAlumni", summary="Re-hire search over the alumni pool (filters + Chinese full-text)",
              description="Newest departures first. A department head: their department only. The grade filter and "
@@ -321,7 +321,7 @@ def alumni_export_rows(profiles: list[dict], role: str) -> tuple[list[str], list
     return [label for _, label in cols], [[cell(p.get(k)) for k, _ in cols] for p in profiles]
 
 
-class ExportArgsSchema(SearchArgsSchema):
+class AlumniExportArgsSchema(AlumniSearchArgsSchema):
     format = ma.fields.String(load_default="csv", validate=ma.validate.OneOf(("csv", "xlsx")))
     page_size = ma.fields.Integer(load_default=5000, validate=ma.validate.Range(min=1, max=5000))
 
@@ -329,7 +329,7 @@ class ExportArgsSchema(SearchArgsSchema):
 @blp.route("/hr/alumni/export")
 class AlumniExport(MethodView):
     @hr_required()
-    @blp.arguments(ExportArgsSchema, location="query")
+    @blp.arguments(AlumniExportArgsSchema, location="query")
     @blp.response(200, {"type": "string", "format": "binary"}, content_type="text/csv",
                   description="CSV (UTF-8 with BOM), or XLSX with format=xlsx")
     @blp.doc(operationId="exportAlumni", summary="Export the search result as CSV or XLSX (grade column: hr_manager only)",
@@ -361,7 +361,7 @@ class AlumniExport(MethodView):
                         headers={"Content-Disposition": "attachment; filename=alumni.csv"})
 
 
-class UpdateTagsSchema(StrictSchema):
+class AlumnusTagsSchema(StrictSchema):
     skills = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=50)),
                             validate=ma.validate.Length(max=50))
     tags = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=50)),
@@ -370,7 +370,7 @@ class UpdateTagsSchema(StrictSchema):
     rehire_eligible = ma.fields.Boolean(allow_none=True)
     performance_grade = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(PERFORMANCE_GRADES),
                                          metadata={"description": "hr_manager only (others: 403 grade_forbidden)"})
-    positions = ma.fields.List(ma.fields.Nested(PositionSchema), validate=ma.validate.Length(max=30))
+    positions = ma.fields.List(ma.fields.Nested(AlumnusPositionSchema), validate=ma.validate.Length(max=30))
 
 
 @blp.route("/hr/alumni/<string:alumnus_id>")
@@ -384,7 +384,7 @@ class AlumnusItem(MethodView):
         return svc.profile_view(db(), a, role=r.role)
 
     @hr_required("hr_specialist")
-    @blp.arguments(UpdateTagsSchema)
+    @blp.arguments(AlumnusTagsSchema)
     @blp.response(200, AlumnusSchema)
     @blp.doc(operationId="updateAlumnusTags",
              summary="Update skills, tags, notes, positions, rehire eligibility (and the grade: hr_manager only)")
@@ -399,14 +399,14 @@ class AlumnusItem(MethodView):
         return svc.profile_view(db(), a, role=r.role)
 
 
-class RehireSchema(StrictSchema):
+class AlumnusRehireSchema(StrictSchema):
     rehired = ma.fields.Boolean(load_default=True, metadata={"description": "false undoes a mistaken mark"})
 
 
 @blp.route("/hr/alumni/<string:alumnus_id>/rehire")
 class AlumnusRehire(MethodView):
     @hr_required("hr_specialist")
-    @blp.arguments(RehireSchema)
+    @blp.arguments(AlumnusRehireSchema)
     @blp.response(200, AlumnusSchema)
     @blp.doc(operationId="markAlumnusRehired", summary="Mark an alumnus re-hired (rehired_at; the rehire rate counts it)")
     def post(self, args, alumnus_id):
@@ -429,7 +429,7 @@ class CreateCampaignSchema(StrictSchema):
     frequency_window_days = ma.fields.Integer(validate=ma.validate.Range(min=1, max=365))
 
 
-class CampaignSchema(ma.Schema):
+class AlumniCampaignSchema(ma.Schema):
     id = ma.fields.String(required=True)
     purpose = ma.fields.String(required=True)
     title = ma.fields.String(required=True)
@@ -448,14 +448,14 @@ class CampaignSchema(ma.Schema):
 @blp.route("/hr/alumni-campaigns")
 class Campaigns(MethodView):
     @hr_required("hr_specialist", "auditor")
-    @blp.response(200, CampaignSchema(many=True))
+    @blp.response(200, AlumniCampaignSchema(many=True))
     @blp.doc(operationId="listCampaigns", summary="The company's alumni campaigns, newest first")
     def get(self):
         return out.list_campaigns(db(), current_principal().company_id)
 
     @hr_required("hr_specialist")
     @blp.arguments(CreateCampaignSchema)
-    @blp.response(201, CampaignSchema)
+    @blp.response(201, AlumniCampaignSchema)
     @blp.doc(operationId="createCampaign",
              summary="Send a message to the alumni who consented to its purpose (RQ jobs; quiet hours, rate limit, "
                      "per-person cap, unsubscribe path)")
@@ -464,7 +464,7 @@ class Campaigns(MethodView):
         return out.create_campaign(db(), runtime(), company_id=r.company_id, actor=r.actor, **args)
 
 
-class DeliverySchema(ma.Schema):
+class CampaignDeliverySchema(ma.Schema):
     id = ma.fields.String(required=True)
     employee_id = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
@@ -478,15 +478,15 @@ class DeliverySchema(ma.Schema):
     detail = ma.fields.String(required=True)
 
 
-class DeliveryPageSchema(ma.Schema):
-    campaign = ma.fields.Nested(CampaignSchema, required=True)
-    items = ma.fields.List(ma.fields.Nested(DeliverySchema), required=True)
+class CampaignDeliveryPageSchema(ma.Schema):
+    campaign = ma.fields.Nested(AlumniCampaignSchema, required=True)
+    items = ma.fields.List(ma.fields.Nested(CampaignDeliverySchema), required=True)
     total = ma.fields.Integer(required=True)
     page = ma.fields.Integer(required=True)
     page_size = ma.fields.Integer(required=True)
 
 
-class DeliveryArgsSchema(StrictSchema):
+class CampaignDeliveryArgsSchema(StrictSchema):
     status = ma.fields.String(validate=ma.validate.OneOf(CAMPAIGN_DELIVERY_STATUSES))
     page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=10000))
     page_size = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
@@ -501,8 +501,8 @@ def delivery_body(d, emp) -> dict:
 @blp.route("/hr/alumni-campaigns/<string:campaign_id>/deliveries")
 class CampaignDeliveries(MethodView):
     @hr_required("hr_specialist", "auditor")
-    @blp.arguments(DeliveryArgsSchema, location="query")
-    @blp.response(200, DeliveryPageSchema)
+    @blp.arguments(CampaignDeliveryArgsSchema, location="query")
+    @blp.response(200, CampaignDeliveryPageSchema)
     @blp.doc(operationId="listCampaignDeliveries", summary="The delivery log of a campaign")
     def get(self, args, campaign_id):
         campaign, rows, total = out.list_deliveries(db(), current_principal().company_id, campaign_id,
@@ -526,7 +526,7 @@ class CreateOpeningSchema(StrictSchema):
     message = ma.fields.String(validate=ma.validate.Length(min=1, max=300))
 
 
-class OpeningSchema(ma.Schema):
+class JobOpeningSchema(ma.Schema):
     id = ma.fields.String(required=True)
     title = ma.fields.String(required=True)
     department = ma.fields.String(required=True)
@@ -538,18 +538,18 @@ class OpeningSchema(ma.Schema):
     created_at = ma.fields.AwareDateTime(required=True)
 
 
-class OpeningCreatedSchema(OpeningSchema):
-    campaign = ma.fields.Nested(CampaignSchema, allow_none=True)
+class JobOpeningCreatedSchema(JobOpeningSchema):
+    campaign = ma.fields.Nested(AlumniCampaignSchema, allow_none=True)
 
 
-class MatchSchema(ma.Schema):
+class OpeningMatchSchema(ma.Schema):
     alumnus = ma.fields.Nested(AlumnusSchema, required=True)
     matched_skills = ma.fields.List(ma.fields.String(), required=True)
     matched_tags = ma.fields.List(ma.fields.String(), required=True)
     score = ma.fields.Integer(required=True)
 
 
-class AnswerViewSchema(ma.Schema):
+class JobAnswerViewSchema(ma.Schema):
     employee_id = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
     alumnus_id = ma.fields.String(allow_none=True)
@@ -558,34 +558,34 @@ class AnswerViewSchema(ma.Schema):
     answered_at = ma.fields.AwareDateTime(required=True)
 
 
-class OpeningDetailSchema(OpeningSchema):
-    matches = ma.fields.List(ma.fields.Nested(MatchSchema), required=True)
-    answers = ma.fields.List(ma.fields.Nested(AnswerViewSchema), required=True)
+class JobOpeningDetailSchema(JobOpeningSchema):
+    matches = ma.fields.List(ma.fields.Nested(OpeningMatchSchema), required=True)
+    answers = ma.fields.List(ma.fields.Nested(JobAnswerViewSchema), required=True)
 
 
 @blp.route("/hr/job-openings")
 class JobOpenings(MethodView):
     @hr_required("hr_specialist", "auditor")
-    @blp.response(200, OpeningSchema(many=True))
+    @blp.response(200, JobOpeningSchema(many=True))
     @blp.doc(operationId="listJobOpenings", summary="The company's job openings for alumni, newest first")
     def get(self):
         return out.list_job_openings(db(), current_principal().company_id)
 
     @hr_required("hr_specialist")
     @blp.arguments(CreateOpeningSchema)
-    @blp.response(201, OpeningCreatedSchema)
+    @blp.response(201, JobOpeningCreatedSchema)
     @blp.doc(operationId="createJobOpening",
              summary="Post a job opening (skills/tags) and message the matching alumni who consented to job openings")
     def post(self, args):
         r = _reviewer()
         opening, campaign = out.create_job_opening(db(), runtime(), company_id=r.company_id, actor=r.actor, **args)
-        return {**{k: getattr(opening, k) for k in OpeningSchema._declared_fields}, "campaign": campaign}
+        return {**{k: getattr(opening, k) for k in JobOpeningSchema._declared_fields}, "campaign": campaign}
 
 
 @blp.route("/hr/job-openings/<string:opening_id>")
 class JobOpeningItem(MethodView):
     @hr_required("hr_specialist", "auditor")
-    @blp.response(200, OpeningDetailSchema)
+    @blp.response(200, JobOpeningDetailSchema)
     @blp.doc(operationId="getJobOpening", summary="A job opening with its matching alumni and their answers")
     def get(self, opening_id):
         r = _reviewer()
@@ -594,11 +594,11 @@ class JobOpeningItem(MethodView):
                     "matched_tags": list(m.tags), "score": m.score} for a, m in out.opening_matches(db(), opening)]
         answers = [{"employee_id": e.id, "name": e.name, "alumnus_id": a.id if a else None, "answer": ans.answer,
                     "note": ans.note, "answered_at": ans.answered_at} for ans, e, a in out.opening_answers(db(), opening)]
-        return {**{k: getattr(opening, k) for k in OpeningSchema._declared_fields}, "matches": matches,
+        return {**{k: getattr(opening, k) for k in JobOpeningSchema._declared_fields}, "matches": matches,
                 "answers": answers}
 
 
-class MyOpeningSchema(ma.Schema):
+class MyJobOpeningSchema(ma.Schema):
     id = ma.fields.String(required=True)
     title = ma.fields.String(required=True)
     department = ma.fields.String(required=True)
@@ -612,7 +612,7 @@ class JobAnswerSchema(StrictSchema):
     note = ma.fields.String(load_default="", validate=ma.validate.Length(max=500))
 
 
-class AnswerResultSchema(ma.Schema):
+class JobAnswerResultSchema(ma.Schema):
     opening_id = ma.fields.String(required=True)
     answer = ma.fields.String(required=True)
     answered_at = ma.fields.AwareDateTime(required=True)
@@ -621,7 +621,7 @@ class AnswerResultSchema(ma.Schema):
 @blp.route("/alumni/job-openings")
 class MyJobOpenings(MethodView):
     @employee_or_alumnus_required
-    @blp.response(200, MyOpeningSchema(many=True))
+    @blp.response(200, MyJobOpeningSchema(many=True))
     @blp.doc(operationId="listMyJobOpenings", summary="The open positions sent to me, with my answer")
     def get(self):
         p = current_principal()
@@ -634,7 +634,7 @@ class MyJobOpenings(MethodView):
 class JobOpeningAnswer(MethodView):
     @employee_or_alumnus_required
     @blp.arguments(JobAnswerSchema)
-    @blp.response(200, AnswerResultSchema)
+    @blp.response(200, JobAnswerResultSchema)
     @blp.doc(operationId="answerJobOpening", summary="Answer a job opening ('interested' is shown to HR)",
              description="409 alumni_not_member for someone not in the alumni pool; 409 job_opening_closed.")
     def post(self, args, opening_id):
