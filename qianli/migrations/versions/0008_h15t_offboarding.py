@@ -1,7 +1,7 @@
 """offboarding templates, tasks and task reminders (issue 15)
 
 Revision ID: 0008_h15t_offboarding
-Revises: 0007_h15w_webhooks
+Revises: 0007_h17a_alumni
 """
 from alembic import op
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import qianli.db
 
 
 revision = '0008_h15t_offboarding'
-down_revision = '0007_h15w_webhooks'
+down_revision = '0007_h17a_alumni'
 branch_labels = None
 depends_on = None
 
