@@ -4,15 +4,15 @@ listCases on 50,000 cases sorted the whole company on every request; these let i
 short index ranges (overdue cases, then the newest others) and filter by arrival date and
 department without a scan.
 
-Revision ID: 0008_h18_perf_indexes
-Revises: 0007_h15w_webhooks
+Revision ID: 0009_h18_perf_indexes
+Revises: 0008_h15t_offboarding
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0008_h18_perf_indexes'
-down_revision = '0007_h15w_webhooks'
+revision = '0009_h18_perf_indexes'
+down_revision = '0008_h15t_offboarding'
 branch_labels = None
 depends_on = None
 
