@@ -10,6 +10,7 @@ BLUEPRINT_MODULES = [
     "api.wechat",
     "api.sms",
     "api.roster",
+    "api.attendance",
     "api.dossier",
     "api.hr_cases",
     "api.hr_users",

@@ -540,3 +540,7 @@ def change_password():
                                  current_session_id=g.hr_session_id, ip=request.remote_addr or "")
     flash(FLASH_TEXT["password_changed"])
     return redirect(url_for("hr_console.queue"), code=303)
+
+
+# The attendance early-warning pages join this blueprint (a module of their own, imported last).
+from api import console_attendance as _attendance_pages  # noqa: E402,F401

@@ -73,6 +73,7 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     from rq import Queue, SimpleWorker, Worker
 
     from qianli.runtime import get_runtime
+    from qianli.services.attrition import QUEUE as ATTENDANCE_QUEUE
     from qianli.services.reminders import QUEUE
 
     rt = get_runtime()
@@ -81,7 +82,8 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     if rt.settings.database_url.startswith("sqlite"):
         sqlite_tuning(rt.engine)
     cls = observed_worker_class(Worker if fork else SimpleWorker)
-    w = cls([Queue(QUEUE, connection=rt.redis)], connection=rt.redis, name=name,
+    w = cls([Queue(QUEUE, connection=rt.redis), Queue(ATTENDANCE_QUEUE, connection=rt.redis)], connection=rt.redis,
+            name=name,
             exception_handlers=[count_job_failure])
     w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)
 
@@ -92,6 +94,7 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
 def scheduler_command(once: bool) -> None:
     from qianli.runtime import get_runtime
     from qianli.services.anchors import anchor_if_due
+    from qianli.services.attrition import enqueue_due_runs
     from qianli.services.reminders import sweep
 
     rt = get_runtime()
@@ -123,6 +126,10 @@ def scheduler_command(once: bool) -> None:
             anchor_if_due(rt)
         except Exception:  # noqa: BLE001 - e.g. the TSA is down: the next round retries
             log.exception("anchoring the evidence chains failed")
+        try:
+            enqueue_due_runs(rt)
+        except Exception:  # noqa: BLE001 - the next round tries again
+            log.exception("enqueueing the daily early-warning runs failed")
         while not stop["now"] and time.monotonic() - started < interval:
             time.sleep(0.2)
 

@@ -98,6 +98,10 @@ def _roster_csv() -> bytes:
     return f"{header}\r\n{row}\r\n".encode()
 
 
+def _attendance_csv(w: "World") -> bytes:
+    return f"姓名,工号,日期,上班打卡时间,下班打卡时间\r\n李四,{w.other_employee_no},2025-10-09,09:00,18:00\r\n".encode()
+
+
 def _signature_png() -> bytes:
     return signature_png()
 
@@ -212,6 +216,15 @@ MATRIX: dict[str, Row] = {
     "importRoster": Row(hr(write=200, scoped=False), lambda w: {
         "query_string": {"dry_run": "true"}, "data": {"file": (io.BytesIO(_roster_csv()), "roster.csv")},
         "content_type": "multipart/form-data"}),
+    "importAttendance": Row(hr(write=200, scoped=False, foreign_hr=422), lambda w: {
+        "query_string": {"dry_run": "true"}, "data": {"file": (io.BytesIO(_attendance_csv(w)), "打卡.csv")},
+        "content_type": "multipart/form-data"}, note="another company's HR: the employee is not on their roster"),
+    "listAttendanceImports": Row(hr(read=200, scoped=False)),
+    "listAttritionRisks": Row(hr(read=200, scoped=False)),
+    "dismissAttritionRisk": Row(hr(write=409, dept_head=409, other_dept_head=404), _json({"reason": "出差"}),
+                                path=EMPLOYEE, note="the employee has no attendance data: no risk to dismiss"),
+    "getAttritionRules": Row(hr(read=200, scoped=False)),
+    "updateAttritionRules": Row(hr(write=200, hr_specialist=403, scoped=False), _json({"red_consecutive_days": 4})),
     # -- HR: employees --------------------------------------------------------------------------------
     "getFaceEnrolment": Row(hr(read=200), path=EMPLOYEE),
     "enrolFace": Row(hr(write=201), lambda w: {
