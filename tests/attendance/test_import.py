@@ -182,3 +182,29 @@ def test_row_limit(runtime, db_session, world):
     with pytest.raises(PayloadTooLarge) as exc:
         import_attendance(db_session, runtime, company_id=co.id, data=csv_bytes(WECOM))
     assert exc.value.code == "attendance_too_many_rows"
+
+
+def test_cli_import_and_risks(runtime, db_session, world, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from qianli.cli.attendance import attendance_group
+
+    co, a, _ = world
+    path = tmp_path / "日报.csv"
+    path.write_bytes(csv_bytes(WECOM, encoding="gbk"))
+    r = CliRunner().invoke(attendance_group, ["import", str(path), "--company", co.code])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["records_created"] == 6
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes(WECOM + ["无名,Z9,研发部,2025/10/10,09:00,18:00,正常"]))
+    r = CliRunner().invoke(attendance_group, ["import", str(bad), "--company", co.code])
+    assert r.exit_code == 1 and json.loads(r.output)["code"] == "attendance_has_errors"
+    r = CliRunner().invoke(attendance_group, ["risks", "--company", co.code, "--day", "2025-10-10"])
+    out = json.loads(r.output)
+    assert r.exit_code == 0 and out["through"] == "2025-10-09"
+    lilei = next(i for i in out["items"] if i["employee_no"] == "A001")
+    assert lilei["level"] == "amber" and lilei["gap_days"] == ["2025-10-09"]
+    r = CliRunner().invoke(attendance_group, ["import", str(path), "--company", "nope"])
+    assert r.exit_code != 0
