@@ -542,5 +542,6 @@ def change_password():
     return redirect(url_for("hr_console.queue"), code=303)
 
 
-# The attendance early-warning pages join this blueprint (a module of their own, imported last).
-from api import console_attendance as _attendance_pages  # noqa: E402,F401
+# Pages of other areas, on this blueprint (imported last: they use the helpers above).
+from api import console_attendance  # noqa: E402,F401
+from api import console_webhooks  # noqa: E402,F401
