@@ -7,7 +7,7 @@ The rules and the assessment are pure (:mod:`cases.attendance`); this module loa
 - :func:`evaluate` computes the list for any day (the HR console and ``listAttritionRisks`` ask for
   today: the days up to yesterday are judged). A department head sees their department only.
 - :func:`run_daily` is the daily job (``jobs.attendance``): it pulls WeCom check-ins when WeCom is
-  configured, evaluates, records each amber / red episode and notifies HR (hr_specialist,
+  configured (:mod:`qianli.services.wecom_checkin`), evaluates, records each amber / red episode and notifies HR (hr_specialist,
   hr_manager) and the employee's department head of each *new* red, once per episode: by WeCom
   message when WeCom is configured and the user has a WeCom userid, else by SMS to the phone on
   file; an HR alert (``attrition_red``) shows it in the console either way. An employee with an
@@ -43,6 +43,7 @@ from qianli.services.attendance import coverage_ranges, leave_days
 from qianli.services.calendar import company_calendar
 from qianli.services.reminders.hr_phones import hr_phone
 from qianli.services.review import Reviewer, department_scope, get_hr_employee
+from qianli.services.wecom_checkin import pull_checkins
 
 __all__ = ["RiskItem", "RiskList", "company_rules", "set_rules", "evaluate", "run_daily", "dismiss", "NOTIFY_ROLES",
            "SMS_TEMPLATE", "ACTOR", "QUEUE", "DAILY_FUNC", "companies_due", "enqueue_due_runs"]
@@ -212,7 +213,7 @@ def _recipients(session: Session, rt: Runtime, company_id: str, department: str)
     out: list[tuple[str, str | None, str | None]] = []
     for u in users:
         if u.role in NOTIFY_ROLES or (u.role == "dept_head" and u.department and u.department == department):
-            out.append((u.id, None, hr_phone(rt, u)))  # WeCom userids: wired once the WeCom connector lands
+            out.append((u.id, u.wecom_userid, hr_phone(rt, u)))
     return out
 
 
@@ -257,8 +258,21 @@ def _record_episodes(session: Session, rt: Runtime, company: Company, risks: Ris
 def _send(rt: Runtime, notice: _Notice) -> list[dict[str, Any]]:
     """Deliver one red to each recipient (WeCom when possible, else SMS); the outcome of each."""
     results: list[dict[str, Any]] = []
-    for user_id, _wecom_userid, phone in notice.recipients:
+    wecom = rt.wecom
+    for user_id, wecom_userid, phone in notice.recipients:
         entry: dict[str, Any] = {"hr_user_id": user_id, "at": utcnow().isoformat()}
+        if wecom is not None and wecom_userid:
+            try:
+                res = wecom.send_text([wecom_userid], notice.text)
+                ok = wecom_userid not in res.invalid_users
+                entry.update(channel="wecom", status="sent" if ok else "failed", message_id=res.msgid,
+                             **({} if ok else {"error": "invalid WeCom userid"}))
+            except Exception as exc:  # noqa: BLE001 - SMS is the fallback, and the outcome is recorded
+                entry.update(channel="wecom", status="failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            results.append(entry)
+            if entry["status"] == "sent":
+                continue
+            entry = {"hr_user_id": user_id, "at": utcnow().isoformat()}
         if phone:
             try:
                 sent = rt.sms_gateway.send(phone, SMS_TEMPLATE, {"name": "HR", "text": notice.text})
@@ -282,6 +296,11 @@ def run_daily(rt: Runtime, company_id: str, day: date) -> dict[str, Any]:
         session.flush()
         run_id = run.id
     summary: dict[str, Any] = {"status": "done", "day": day.isoformat()}
+    try:
+        summary["wecom"] = pull_checkins(rt, company_id, day - timedelta(days=1))
+    except Exception as exc:  # noqa: BLE001 - the list from what is already known still matters
+        log.exception("WeCom check-in pull failed for company %s", company_id)
+        summary["wecom"] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:300]}
     with session_scope(rt.session_factory) as session:
         company = session.get(Company, company_id)
         if company is None:
@@ -302,9 +321,13 @@ def run_daily(rt: Runtime, company_id: str, day: date) -> dict[str, Any]:
     return summary
 
 
-def companies_due(session: Session, day: date) -> list[str]:
-    """Companies with attendance data (or WeCom configured employees) and no run for ``day`` yet."""
+def companies_due(session: Session, day: date, *, wecom: bool = False) -> list[str]:
+    """Companies with attendance data (with ``wecom``: or employees with a WeCom userid) and no run for
+    ``day`` yet."""
     with_data = set(session.scalars(select(AttendanceCoverage.company_id).distinct()))
+    if wecom:
+        with_data |= set(session.scalars(select(Employee.company_id).distinct().where(
+            Employee.active.is_(True), Employee.wecom_userid.is_not(None))))
     done = set(session.scalars(select(AttendanceRun.company_id).where(AttendanceRun.day == day)))
     return sorted(with_data - done)
 
@@ -320,7 +343,7 @@ def enqueue_due_runs(rt: Runtime, now: datetime | None = None) -> int:
         return 0
     day = local.date()
     with session_scope(rt.session_factory) as session:
-        todo = companies_due(session, day)
+        todo = companies_due(session, day, wecom=rt.wecom is not None)
     q = Queue(QUEUE, connection=rt.redis)
     n = 0
     for company_id in todo:

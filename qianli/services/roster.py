@@ -50,9 +50,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "phone": ("手机号", "手机号码", "手机", "phone", "mobile"),
     "national_id": ("身份证号", "身份证号码", "national_id", "national id"),
     "photo": ("照片", "photo"),
+    "wecom_userid": ("企业微信账号", "企业微信ID", "企业微信userid", "wecom_userid", "wecom userid"),
 }
 REQUIRED = ("employee_no", "name", "phone", "hire_date")
-MAX_LEN = {"employee_no": 64, "name": 100, "department": 100, "position": 100, "contract_term": 100, "photo": 200}
+MAX_LEN = {"employee_no": 64, "name": 100, "department": 100, "position": 100, "contract_term": 100, "photo": 200,
+           "wecom_userid": 64}
+WECOM_USERID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")  # WeCom's userid alphabet
 EMPLOYEE_NO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Rows allowed above the data besides max_rows (a title, the header, blank lines).
 ROWS_ABOVE_DATA = 10
@@ -60,7 +63,7 @@ MAX_REPORTED_ERRORS = 1000
 
 FIELD_LABELS = {"employee_no": "工号", "name": "姓名", "department": "部门", "position": "职位", "hire_date": "入职日期",
                 "probation_end": "试用期结束", "contract_term": "合同期限", "phone": "手机号", "national_id": "身份证号",
-                "photo": "照片"}
+                "photo": "照片", "wecom_userid": "企业微信账号"}
 
 
 @dataclass
@@ -85,6 +88,7 @@ class RosterRow:
     contract_term: str = ""
     national_id: str | None = None
     photo: str = ""
+    wecom_userid: str | None = None  # None: the file does not say (an existing value is kept)
 
 
 @dataclass
@@ -256,7 +260,7 @@ def _validate_row(number: int, raw: dict[str, Any]) -> tuple[RosterRow | None, l
         errs.append(RowError(number, code, f"{FIELD_LABELS[fieldname]}：{message}", fieldname, emp_no or None))
 
     values: dict[str, Any] = {}
-    for f in ("employee_no", "name", "department", "position", "contract_term", "photo"):
+    for f in ("employee_no", "name", "department", "position", "contract_term", "photo", "wecom_userid"):
         v = _text(raw.get(f))
         if any(ord(ch) < 32 and ch not in "\t" for ch in v):
             bad(f, "control_characters", "含有控制字符")
@@ -268,6 +272,9 @@ def _validate_row(number: int, raw: dict[str, Any]) -> tuple[RosterRow | None, l
             bad(f, "required", "必填")
     if emp_no and not EMPLOYEE_NO_RE.match(emp_no):
         bad("employee_no", "invalid_employee_no", "只能包含字母、数字、点、下划线和连字符")
+    if values["wecom_userid"] and not WECOM_USERID_RE.match(values["wecom_userid"]):
+        bad("wecom_userid", "invalid_wecom_userid", "只能包含字母、数字和 _-@.（1-64 个字符）")
+    values["wecom_userid"] = values["wecom_userid"] or None
     photo = values["photo"]
     if photo and (photo != photo.split("/")[-1].split("\\")[-1] or photo.startswith(".")):
         bad("photo", "invalid_photo_name", "只能是文件名，不能包含路径")
@@ -312,7 +319,8 @@ def validate_rows(rows: list[tuple[int, dict[str, Any]]]) -> tuple[list[RosterRo
     for number, raw in rows:
         row, errs = _validate_row(number, raw)
         if row is not None:
-            for key, label in (("employee_no", "工号"), ("phone", "手机号"), ("national_id", "身份证号")):
+            for key, label in (("employee_no", "工号"), ("phone", "手机号"), ("national_id", "身份证号"),
+                               ("wecom_userid", "企业微信账号")):
                 value = getattr(row, key)
                 if not value:
                     continue
@@ -330,6 +338,8 @@ def validate_rows(rows: list[tuple[int, dict[str, Any]]]) -> tuple[list[RosterRo
 
 def _differences(rt: Runtime, emp: Employee, row: RosterRow) -> tuple[dict[str, Any], bool, bool]:
     plain = {f: getattr(row, f) for f in ("name", "department", "position", "hire_date", "probation_end", "contract_term")}
+    if row.wecom_userid is not None:
+        plain["wecom_userid"] = row.wecom_userid
     changed = {f: v for f, v in plain.items() if getattr(emp, f) != v}
     phone_changed = employee_phone(rt, emp) != row.phone
     nid_changed = row.national_id is not None and employee_national_id(rt, emp) != row.national_id
@@ -356,6 +366,7 @@ def import_roster(session: Session, rt: Runtime, *, company_id: str, data: bytes
     existing = {e.employee_no: e for e in session.scalars(select(Employee).where(Employee.company_id == company_id))}
     by_phone = {e.phone_hash: e.employee_no for e in existing.values()}
     by_nid = {e.national_id_hash: e.employee_no for e in existing.values() if e.national_id_hash}
+    by_wecom = {e.wecom_userid: e.employee_no for e in existing.values() if e.wecom_userid}
     plan: list[tuple[RosterRow, Employee | None]] = []
     for row in valid:
         owner = by_phone.get(rt.lookup("phone", row.phone))
@@ -375,6 +386,12 @@ def import_roster(session: Session, rt: Runtime, *, company_id: str, data: bytes
                 errors.append(RowError(row.row, "national_id_taken", f"身份证号：已属于员工 {owner}", "national_id",
                                        row.employee_no))
                 continue
+        if row.wecom_userid:
+            owner = by_wecom.get(row.wecom_userid)
+            if owner is not None and owner != row.employee_no:
+                errors.append(RowError(row.row, "wecom_userid_taken", f"企业微信账号：已属于员工 {owner}",
+                                       "wecom_userid", row.employee_no))
+                continue
         plan.append((row, existing.get(row.employee_no)))
     errors.sort(key=lambda e: (e.row, e.field or ""))
     report.errors = errors
@@ -389,10 +406,11 @@ def import_roster(session: Session, rt: Runtime, *, company_id: str, data: bytes
             report.created += 1
             report.created_numbers.append(row.employee_no)
             if not dry_run:
-                create_employee(session, rt, company_id=company_id, employee_no=row.employee_no, name=row.name,
-                                phone=row.phone, national_id=row.national_id, department=row.department,
-                                position=row.position, hire_date=row.hire_date, probation_end=row.probation_end,
-                                contract_term=row.contract_term)
+                created = create_employee(session, rt, company_id=company_id, employee_no=row.employee_no,
+                                          name=row.name, phone=row.phone, national_id=row.national_id,
+                                          department=row.department, position=row.position, hire_date=row.hire_date,
+                                          probation_end=row.probation_end, contract_term=row.contract_term)
+                created.wecom_userid = row.wecom_userid
             continue
         changed, phone_changed, nid_changed = _differences(rt, emp, row)
         if not (changed or phone_changed or nid_changed):
