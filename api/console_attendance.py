@@ -42,6 +42,24 @@ def _writer() -> None:
         raise Forbidden("role_forbidden", "仅人事专员或人事经理可导入考勤")
 
 
+# ---- the home page's panel ----------------------------------------------------------------------------
+
+PANEL_ITEMS = 10
+
+
+@bp.app_template_global()
+def attrition_panel() -> dict | None:
+    """Red and amber employees for the console's home page (None without attendance data)."""
+    reviewer = g.get("reviewer")
+    if reviewer is None:
+        return None
+    risks = risk_svc.evaluate(db(), reviewer.company_id, through=beijing_today() - timedelta(days=1), reviewer=reviewer)
+    if not risks.items:
+        return None
+    flagged = [it for it in risks.items if it.level != RiskLevel.GREEN]
+    return {"through": risks.through, "counts": risks.counts(), "items": flagged[:PANEL_ITEMS]}
+
+
 # ---- the risk list ------------------------------------------------------------------------------------
 
 @bp.get("/attrition")

@@ -116,3 +116,21 @@ def test_rules_form(client, db_session, factory, world):
     html = client.get("/hr/attrition/rules").get_data(as_text=True)
     assert 'name="red_consecutive_days" value="4"' in html
     db_session.expire_all()
+
+
+def test_home_page_panel(client, runtime, db_session, factory, world):
+    from qianli.services.attendance import import_attendance
+
+    co, a, _ = world
+    spec = factory.hr(co, "hr_specialist", username="spec")
+    login(client, co, spec)
+    assert 'id="attrition-panel"' not in client.get("/hr/").get_data(as_text=True)  # no attendance data yet
+    data, gone = daily_file()
+    import_attendance(db_session, runtime, company_id=co.id, data=data)
+    db_session.commit()
+    home = client.get("/hr/").get_data(as_text=True)
+    assert 'id="attrition-panel"' in home and f'data-employee-id="{a.id}"' in home and "连续 4 个工作日" in home
+    head = factory.hr(co, "dept_head", username="other", department="市场部")
+    client.post("/hr/logout", data={"csrf_token": csrf_of(home)})
+    login(client, co, head)
+    assert 'id="attrition-panel"' not in client.get("/hr/").get_data(as_text=True)  # another department
