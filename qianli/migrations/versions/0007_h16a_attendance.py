@@ -1,7 +1,7 @@
 """attendance and early warning (issue 16)
 
 Revision ID: 0007_h16a_attendance
-Revises: 0007_h17a_alumni
+Revises: 0008_h15t_offboarding
 Create Date: 2026-11-27 15:32:03.351820
 """
 from alembic import op
@@ -10,7 +10,7 @@ import qianli.db
 
 
 revision = '0007_h16a_attendance'
-down_revision = '0007_h17a_alumni'
+down_revision = '0008_h15t_offboarding'
 branch_labels = None
 depends_on = None
 
