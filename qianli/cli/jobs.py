@@ -86,12 +86,14 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)
 
 
-@click.command("scheduler", help="Sweep for due reminders every QIANLI_SWEEP_INTERVAL_S seconds and anchor the evidence "
-                                 "chains every QIANLI_ANCHOR_INTERVAL_S (run exactly one).")
+@click.command("scheduler", help="Sweep for due reminders every QIANLI_SWEEP_INTERVAL_S seconds, enqueue the certificates "
+                                 "of termination due today, and anchor the evidence chains every "
+                                 "QIANLI_ANCHOR_INTERVAL_S (run exactly one).")
 @click.option("--once", is_flag=True, help="Sweep once, print the result as JSON, and exit.")
 def scheduler_command(once: bool) -> None:
     from qianli.runtime import get_runtime
     from qianli.services.anchors import anchor_if_due
+    from qianli.services.certificate import issue_due_certificates
     from qianli.services.reminders import sweep
 
     rt = get_runtime()
@@ -123,6 +125,10 @@ def scheduler_command(once: bool) -> None:
             anchor_if_due(rt)
         except Exception:  # noqa: BLE001 - e.g. the TSA is down: the next round retries
             log.exception("anchoring the evidence chains failed")
+        try:
+            issue_due_certificates(rt)  # certificates of termination due today (art. 50)
+        except Exception:  # noqa: BLE001 - Redis or the database hiccuped: the next round retries
+            log.exception("enqueueing the due certificates of termination failed")
         while not stop["now"] and time.monotonic() - started < interval:
             time.sleep(0.2)
 
