@@ -140,6 +140,7 @@ def render_certificate(data: CertificateData) -> tuple[bytes, CertificateLayout]
     pdf.set_xy(pdf.l_margin + half, box_top + box_h + 2)
     pdf.cell(half, 7, f"出具日期：{_d(data.issue_date)}")
     pdf.set_font("zh", size=8)
+    pdf.set_auto_page_break(False)  # the footer sits in the bottom margin, on this page
     pdf.set_xy(pdf.l_margin, pdf.h - 18)
     pdf.cell(w, 5, f"签离 QianLi · 案件编号 {data.case_id} · 解除劳动合同证明（用人单位电子印章）", align="C")
     ph = pdf.h

@@ -29,6 +29,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from cases.clock import beijing_today
+from cases.departure import DepartureType
 from cases.errors import Conflict, InvalidInput, NotFound
 from cases.evidence_kinds import EvidenceKind
 from cases.states import CaseState
@@ -69,7 +70,7 @@ _FIX_HINT = {
 
 
 def _departure_type(case: ResignationCase) -> str:
-    return str(getattr(case, "departure_type", None) or "resignation")
+    return case.departure_type or DepartureType.RESIGNATION.value
 
 
 def termination_date(case: ResignationCase) -> date | None:
@@ -78,16 +79,16 @@ def termination_date(case: ResignationCase) -> date | None:
     Other departure types record their termination date as ``agreed_last_day``."""
     if case.agreed_last_day is not None:
         return case.agreed_last_day
-    return case.requested_last_day if _departure_type(case) == "resignation" else None
+    return case.requested_last_day if _departure_type(case) == DepartureType.RESIGNATION.value else None
 
 
 def _ground(departure_type: str, *, state_ground: bool) -> tuple[str, str | None]:
     """(neutral sentence for the certificate, legal basis recorded in the evidence)."""
-    if departure_type == "resignation":
+    if departure_type == DepartureType.RESIGNATION.value:
         return "劳动合同由劳动者依据《中华人民共和国劳动合同法》第三十七条提前通知解除。", "劳动合同法第三十七条"
-    if departure_type == "agreement":
+    if departure_type == DepartureType.AGREEMENT.value:
         return "劳动合同经双方依据《中华人民共和国劳动合同法》第三十六条协商一致解除。", "劳动合同法第三十六条"
-    if departure_type == "absconding":
+    if departure_type == DepartureType.ABSCONDING.value:
         if state_ground:  # only at the employee's request: the article, never an evaluation
             return "劳动合同由用人单位依据《中华人民共和国劳动合同法》第三十九条第二项解除（应劳动者要求载明）。", \
                 "劳动合同法第三十九条第二项"
@@ -136,7 +137,7 @@ def certificate_facts(session: Session, rt: Runtime, case: ResignationCase, *, i
         national_id_masked=masked, department=(emp.department or "").strip(), position=values["position"],
         hire_date=emp.hire_date, contract_term=values["contract_term"], termination_date=end,
         termination_clause=clause, issue_date=issue_date or beijing_today())
-    return CertificateFacts(data, dtype, basis, bool(clause) and dtype == "absconding")
+    return CertificateFacts(data, dtype, basis, bool(clause) and dtype == DepartureType.ABSCONDING.value)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ def actions(s, case_id):
 def pdf_text(tmp_path, data: bytes) -> str:
     p = tmp_path / "c.pdf"
     p.write_bytes(data)
-    return subprocess.run(["pdftotext", "-layout", str(p), "-"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["pdftotext", str(p), "-"], capture_output=True, text=True, check=True).stdout
+    assert out.count("\f") == 1, "one page"
+    return out.replace("\n", "")
 
 
 def issue_url(c):
@@ -225,3 +227,22 @@ def test_employee_is_notified(end, db_session, client):
     client.post(issue_url(c), json={}, headers=end.h(end.spec))
     rows = db_session.query(ReminderDelivery).filter_by(case_id=c.id, kind="termination_certificate_issued").all()
     assert rows and {r.channel for r in rows} >= {"sms"}
+
+
+def test_dismissal_states_the_article_only_when_asked_and_never_an_evaluation(client, end, db_session, tmp_path):
+    c, emp = end.approved_case()
+    c.departure_type = "absconding"
+    db_session.commit()
+    r = client.post(issue_url(c), json={}, headers=end.h(end.spec))
+    assert r.status_code == 201, r.json
+    text = pdf_text(tmp_path, client.get(get_url(c), headers=end.h(end.spec)).data).replace(" ", "")
+    assert "第三十九条" not in text and "劳动合同期限" in text
+    entry = db_session.query(EvidenceEntry).filter_by(case_id=c.id, action="termination_certificate_issued").one()
+    assert entry.payload["legal_basis"] == "劳动合同法第三十九条第二项" and entry.payload["ground_stated"] is False
+    r = client.post(issue_url(c), json={"reissue": True, "reason": "员工要求载明解除依据", "state_ground": True},
+                    headers=end.h(end.spec))
+    assert r.status_code == 201, r.json
+    text = pdf_text(tmp_path, client.get(get_url(c), headers=end.h(end.spec)).data).replace(" ", "")
+    assert "第三十九条第二项" in text and "应劳动者要求载明" in text
+    for word in ADVERSE:
+        assert word not in text, word
