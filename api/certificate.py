@@ -24,7 +24,7 @@ from api.auth import current_principal, hr_required, signed_in_required
 from api.context import db, runtime
 from api.schemas import StrictSchema
 
-__all__ = ["blp", "CertificateInfoSchema", "certificate_info"]
+__all__ = ["blp", "CertificateInfoSchema", "certificate_info", "ClosingSchema", "closing_body"]
 
 blp = Blueprint("certificate", __name__, url_prefix="/api/v1", description="Certificate of termination and closing")
 
@@ -115,3 +115,68 @@ class IssueTerminationCertificate(MethodView):
         out = svc.issue_certificate(db(), runtime(), case, actor=reviewer.actor, reissue=args["reissue"],
                                     reason=args["reason"], state_ground=args["state_ground"])
         return certificate_info(out.document, created=out.created), (201 if out.created else 200)
+
+
+class CloseCaseSchema(StrictSchema):
+    comment = ma.fields.String(load_default="", validate=ma.validate.Length(max=1000))
+
+
+class OpenTaskSchema(ma.Schema):
+    id = ma.fields.String()
+    group = ma.fields.String(allow_none=True)
+    title = ma.fields.String(allow_none=True)
+    owner_role = ma.fields.String(allow_none=True)
+    owner_user_id = ma.fields.String(allow_none=True)
+    due_date = ma.fields.String(allow_none=True)
+    status = ma.fields.String(allow_none=True)
+
+
+class FaceDeletionSchema(ma.Schema):
+    templates = ma.fields.Integer(required=True, metadata={"description": "Face templates deleted"})
+    reference_photos = ma.fields.Integer(required=True, metadata={"description": "Reference photos deleted"})
+    remaining = ma.fields.Dict(required=True, metadata={"description": "Rows left afterwards (0 and 0)"})
+
+
+class ClosingSchema(ma.Schema):
+    case_id = ma.fields.String(required=True)
+    state = ma.fields.String(required=True, metadata={"example": "closed"})
+    closed_at = ma.fields.AwareDateTime(required=True)
+    termination_date = ma.fields.Date(required=True)
+    open_tasks = ma.fields.List(ma.fields.Nested(OpenTaskSchema), required=True, metadata={
+        "description": "Handover tasks still open at closing (listed in the closing record; they do not block it)"})
+    certificate = ma.fields.Dict(required=True, metadata={"description": "document_id, sha256, issued_at"})
+    employee_deactivated = ma.fields.Boolean(required=True)
+    refresh_tokens_revoked = ma.fields.Integer(required=True)
+    face_data_deleted = ma.fields.Nested(FaceDeletionSchema, required=True)
+    event_id = ma.fields.String(required=True, metadata={"description": "The case.closed outbox event"})
+
+
+@blp.route("/hr/cases/<string:case_id>/closure")
+class CaseClosure(MethodView):
+    @hr_required("hr_specialist", "hr_manager")
+    @blp.arguments(CloseCaseSchema)
+    @blp.response(200, ClosingSchema)
+    @blp.doc(operationId="closeCase", summary="Close the case after the last day, with the certificate issued",
+             description="409 case_last_day_not_passed on or before the last day, certificate_not_issued without "
+                         "the certificate of termination, case_not_closable before final approval, "
+                         "case_already_closed. The closing record lists the handover tasks open now. The employee is "
+                         "deactivated and their sessions end; the face template and reference photos are deleted "
+                         "(recorded in the evidence); case.closed is published to the webhooks.")
+    def post(self, args, case_id):
+        from qianli.services.closing import close_case
+
+        p = current_principal()
+        reviewer = get_reviewer(db(), p.subject_id, p.company_id)
+        case = get_hr_case(db(), reviewer, case_id)
+        rec = close_case(db(), runtime(), case, actor=reviewer.actor, role=reviewer.role, comment=args["comment"])
+        return closing_body(rec)
+
+
+def closing_body(rec) -> dict:
+    return {"case_id": rec.case.id, "state": rec.case.state, "closed_at": rec.closed_at,
+            "termination_date": rec.termination_date, "open_tasks": rec.open_tasks, "certificate": rec.certificate,
+            "employee_deactivated": not rec.sessions["employee_active"],
+            "refresh_tokens_revoked": rec.sessions["refresh_tokens_revoked"],
+            "face_data_deleted": {"templates": len(rec.face_data["templates"]),
+                                  "reference_photos": len(rec.face_data["reference_photos"]),
+                                  "remaining": rec.face_data["remaining"]}, "event_id": rec.event_id}

@@ -294,7 +294,18 @@ def _end_of_case(case) -> dict[str, Any]:
         except InvalidInput as exc:
             missing = [cert.FACT_LABELS.get(m, m) for m in exc.details.get("missing", [])] or [exc.message]
     writer = g.reviewer.role in svc.HR_WRITERS
-    return {"certificate": doc, "termination_date": end, "missing": missing,
+    from qianli.services.closing import closable, open_tasks_of
+    from qianli.services.evidence import case_evidence
+
+    close_code, close_message, _details = closable(db(), case)
+    closing = None
+    if case.state == "closed":
+        closing = next((e for e in reversed(case_evidence(db(), case.id, case.company_id))
+                        if e.action == "case_close"), None)
+    return {"close_blocked": close_message if close_code and case.state != "closed" else None,
+            "may_close": writer and close_code is None, "closing": closing,
+            "open_tasks": open_tasks_of(db(), case) if case.state in ("approved", "closed") else [],
+            "certificate": doc, "termination_date": end, "missing": missing,
             "before_last_day": end is not None and beijing_today() < end,
             "may_issue": writer and case.state in cert.CERTIFICATE_STATES,
             "may_reissue": writer and doc is not None and case.state in cert.CERTIFICATE_STATES | {"closed"}}
@@ -375,6 +386,17 @@ def issue_certificate(case_id: str):
                 reason=request.form.get("reason", "").strip()[:500],
                 state_ground=request.form.get("state_ground") == "yes")
     return _done(case_id, "certificate_issued" if out.created else "certificate_exists")
+
+
+@bp.post("/cases/<case_id>/close")
+@login_required
+def close(case_id: str):
+    from qianli.services.closing import close_case
+
+    case = svc.get_hr_case(db(), g.reviewer, case_id)
+    close_case(db(), runtime(), case, actor=g.reviewer.actor, role=g.reviewer.role,
+               comment=request.form.get("comment", "").strip())
+    return _done(case_id, "case_closed")
 
 
 @bp.get("/cases/<case_id>/certificate.pdf")

@@ -201,6 +201,7 @@ MATRIX: dict[str, Row] = {
         "sent_at": (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat()}}),
     "issueTerminationCertificate": Row(hr(write=409), _json({}), path=CASE,
                                        note="the case is not at final approval: certificate_not_issuable"),
+    "closeCase": Row(hr(write=409), _json({}), path=CASE, note="the case is not at final approval: case_not_closable"),
     "listAlerts": Row(hr(read=200, scoped=False)),
     "resolveAlert": Row(hr(write=200), path=lambda w: {"alert_id": w.alert_id}),
     # -- HR: company ----------------------------------------------------------------------------------
