@@ -613,3 +613,7 @@ def change_password():
                                  current_session_id=g.hr_session_id, ip=request.remote_addr or "")
     flash(FLASH_TEXT["password_changed"])
     return redirect(url_for("hr_console.queue"), code=303)
+
+
+# Pages of other areas, on this blueprint (imported last: they use the helpers above).
+from api import console_webhooks  # noqa: E402,F401

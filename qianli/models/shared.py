@@ -16,7 +16,7 @@ DOCUMENT_KINDS = ("letter_unsigned", "letter_signed", "letter_countersigned", "c
                   "face_reference", "dossier", "agreement_addendum", "termination_certificate", "other")
 ALERT_KINDS = ("face_locked", "reminder_failed", "letter_overdue", "case_submitted", "notice_disputed",
                "identity_objection", "hr_login_locked", "dates_recomputed", "certificate_facts_missing",
-               "other")
+               "webhook_failed", "revocation_unconfirmed", "wecom_failed", "other")
 
 
 class Document(Base):
