@@ -20,9 +20,10 @@ BLUEPRINT_MODULES = [
     "api.signing",
     "api.agreement",
     "api.certificate",
+    "api.alumni",
     "api.webhooks",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).
 # Module exposes ``bp`` or ``register(app)``.
-PLAIN_BLUEPRINT_MODULES: list[str] = ["api.dev", "api.console", "api.pki", "api.ops"]
+PLAIN_BLUEPRINT_MODULES: list[str] = ["api.dev", "api.console", "api.pki", "api.ops", "api.alumni_console"]

@@ -73,7 +73,7 @@ def _check_role(rt) -> None:
             raise click.ClickException(str(exc)) from None
 
 
-@click.command("worker", help="Run an RQ worker for the reminders and webhooks queues (as many as needed).")
+@click.command("worker", help="Run an RQ worker for the reminders, webhooks and alumni queues (as many as needed).")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--fork/--no-fork", default=False, show_default=True,
               help="Fork a work-horse per job (rq Worker) instead of running jobs in the worker process (SimpleWorker).")
@@ -82,6 +82,7 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     from rq import Queue, SimpleWorker, Worker
 
     from qianli.runtime import get_runtime
+    from qianli.services.alumni_outreach import QUEUE as ALUMNI_QUEUE
     from qianli.services.reminders import QUEUE
     from qianli.services.webhooks import QUEUE as WEBHOOK_QUEUE
 
@@ -91,7 +92,8 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     if rt.settings.database_url.startswith("sqlite"):
         sqlite_tuning(rt.engine)
     cls = observed_worker_class(Worker if fork else SimpleWorker)
-    w = cls([Queue(QUEUE, connection=rt.redis), Queue(WEBHOOK_QUEUE, connection=rt.redis)], connection=rt.redis, name=name,
+    w = cls([Queue(QUEUE, connection=rt.redis), Queue(WEBHOOK_QUEUE, connection=rt.redis),
+             Queue(ALUMNI_QUEUE, connection=rt.redis)], connection=rt.redis, name=name,
             exception_handlers=[count_job_failure])
     w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)
 
@@ -102,6 +104,7 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
 @click.option("--once", is_flag=True, help="Sweep once, print the result as JSON, and exit.")
 def scheduler_command(once: bool) -> None:
     from qianli.runtime import get_runtime
+    from qianli.services.alumni_daily import enqueue_daily_if_due
     from qianli.services.anchors import anchor_if_due
     from qianli.services.certificate import issue_due_certificates
     from qianli.services.reminders import sweep
@@ -148,6 +151,10 @@ def scheduler_command(once: bool) -> None:
             issue_due_certificates(rt)  # certificates of termination due today (art. 50)
         except Exception:  # noqa: BLE001 - Redis or the database hiccuped: the next round retries
             log.exception("enqueueing the due certificates of termination failed")
+        try:
+            enqueue_daily_if_due(rt)  # the alumni retention job and festival greetings, once a day
+        except Exception:  # noqa: BLE001 - Redis down: the next round retries
+            log.exception("enqueueing the daily alumni job failed")
         while not stop["now"] and time.monotonic() - started < interval:
             time.sleep(0.2)
 
