@@ -11,6 +11,8 @@ In the same transaction:
 * the face template and any kept reference photo are deleted (PIPL art. 19/47: the purpose,
   identity checks for the resignation, is fulfilled), recorded as ``face_data_deleted`` with what
   was deleted and the counts left afterwards (zero), so the deletion can be checked;
+* the person joins the alumni pool when a consent is in force, else their data goes on the retention
+  schedule (``qianli.services.alumni.on_case_closed``);
 * ``case.closed`` is published through the transactional outbox.
 
 Consent records, the evidence chain, the documents and the dossier are kept (contracts and wage
@@ -32,8 +34,9 @@ from cases.errors import Conflict, Forbidden, InvalidInput
 from cases.evidence_kinds import EvidenceKind
 from cases.states import CaseAction, CaseState
 from qianli.db import utcnow
-from qianli.models import Employee, FaceEnrolment, FaceReferencePhoto, RefreshToken, ResignationCase
+from qianli.models import Alumnus, Employee, FaceEnrolment, FaceReferencePhoto, RefreshToken, ResignationCase
 from qianli.runtime import Runtime
+from qianli.services.alumni import on_case_closed
 from qianli.services.auth import revoke_employee_sessions
 from qianli.services.cases import apply_action
 from qianli.services.certificate import latest_certificate, termination_date
@@ -163,14 +166,17 @@ def close_case(session: Session, rt: Runtime, case: ResignationCase, *, actor: s
         "open_tasks": tasks, "open_task_count": len(tasks), "employee_deactivated": True,
         "face_data_deleted": {"templates": len(face["templates"]), "reference_photos": len(face["reference_photos"])}})
 
-    # h17a: the alumni pool (with the person's consent) joins here, before the event is published.
+    # The alumni pool (h17a): with a consent in force the person joins it, else their data goes on the
+    # retention schedule; in this transaction, before the event is published.
+    pool = on_case_closed(session, case, actor=actor, settings=rt.settings)
+    alumni = "joined_pool" if isinstance(pool, Alumnus) else "retention_scheduled"
 
     event = publish(session, company_id=case.company_id, event_type="case.closed", case_id=case.id,
                     employee_id=emp.id, data={
                         "case_id": case.id, "employee_id": emp.id, "employee_no": emp.employee_no,
                         "departure_type": case.departure_type, "termination_date": end.isoformat(),
                         "closed_at": utcnow().isoformat(), "certificate_sha256": cert.sha256,
-                        "open_task_count": len(tasks)})
+                        "open_task_count": len(tasks), "alumni": alumni})
     session.flush()
     return ClosingRecord(case=case, closed_at=utcnow(), termination_date=end, open_tasks=tasks,
                          certificate=certificate, face_data=face, sessions=sessions, event_id=event.id)

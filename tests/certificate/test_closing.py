@@ -111,6 +111,7 @@ def test_close_deactivates_ends_sessions_deletes_face_data_and_publishes(client,
     events = db_session.query(OutboxEvent).filter_by(case_id=c.id, event_type="case.closed").all()
     assert len(events) == 1 and events[0].id == body["event_id"]
     assert events[0].data["employee_id"] == emp.id and events[0].data["certificate_sha256"] == cert["sha256"]
+    assert events[0].data["alumni"] == "retention_scheduled"  # no alumni consent: the retention schedule
 
     # HR still has everything: the certificate and the dossier, with the deletion recorded
     assert client.get(f"/api/v1/cases/{c.id}/termination-certificate", headers=end.h(end.spec)).status_code == 200
