@@ -42,6 +42,7 @@ from qianli.services.cases import apply_action
 from qianli.services.certificate import latest_certificate, termination_date
 from qianli.services.events import publish
 from qianli.services.evidence import append_evidence
+from qianli.services.offboarding import open_tasks
 
 __all__ = ["ClosingRecord", "close_case", "closable", "open_tasks_of", "delete_face_data", "MAX_COMMENT",
            "CLOSERS"]
@@ -64,10 +65,6 @@ class ClosingRecord:
 
 def open_tasks_of(session: Session, case: ResignationCase) -> list[dict[str, Any]]:
     """The handover tasks still open (h15t's ``open_tasks``), as the closing record lists them."""
-    try:
-        from qianli.services.offboarding import open_tasks  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # the offboarding tasks are not in this deployment yet: nothing can be open
-        return []
     out = []
     for t in open_tasks(session, case.id):
         out.append({k: _plain(getattr(t, k, None)) for k in ("id", "group", "title", "owner_role", "owner_user_id",

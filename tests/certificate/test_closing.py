@@ -137,3 +137,21 @@ def test_console_close_action(client, end, db_session):
     assert r.status_code == 303
     html = client.get(f"/hr/cases/{c.id}").get_data(as_text=True)
     assert 'id="closed-record"' in html and "案件已结案" in html
+
+
+def test_open_handover_tasks_hold_back_neither_certificate_nor_closing_and_are_listed(client, end, db_session):
+    from qianli.services.offboarding import open_tasks, start_offboarding
+
+    c, _ = end.approved_case(last_day_offset=-1)
+    tasks = start_offboarding(db_session, end.rt, c, actor=f"hr:{end.spec.id}")
+    db_session.commit()
+    assert tasks and len(open_tasks(db_session, c.id)) == len(tasks)
+    issue(client, end, c)  # the certificate is never conditional on the handover
+    r = client.post(close_url(c), json={}, headers=end.h(end.spec))
+    assert r.status_code == 200, r.json
+    listed = r.json["open_tasks"]
+    assert sorted(t["id"] for t in listed) == sorted(t.id for t in open_tasks(db_session, c.id))
+    assert all(t["title"] and t["status"] == "open" for t in listed)
+    closing = db_session.query(EvidenceEntry).filter_by(case_id=c.id, action="case_close").one().payload
+    assert closing["open_task_count"] == len(listed) and [t["id"] for t in closing["open_tasks"]] == \
+        [t["id"] for t in listed]
