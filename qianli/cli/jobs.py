@@ -101,13 +101,15 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
 
 
 @click.command("scheduler", help="Sweep for due reminders (letters and offboarding tasks) every QIANLI_SWEEP_INTERVAL_S "
-                                 "seconds and anchor the evidence chains every QIANLI_ANCHOR_INTERVAL_S (run exactly one).")
+                                 "seconds, enqueue the certificates of termination due today, and anchor the evidence "
+                                 "chains every QIANLI_ANCHOR_INTERVAL_S (run exactly one).")
 @click.option("--once", is_flag=True, help="Sweep once, print the result as JSON, and exit.")
 def scheduler_command(once: bool) -> None:
     from qianli.runtime import get_runtime
     from qianli.services.alumni_daily import enqueue_daily_if_due
     from qianli.services.anchors import anchor_if_due
     from qianli.services.attrition import enqueue_due_runs
+    from qianli.services.certificate import issue_due_certificates
     from qianli.services.offboarding_reminders import plan_task_reminders
     from qianli.services.reminders import sweep
 
@@ -153,6 +155,10 @@ def scheduler_command(once: bool) -> None:
             anchor_if_due(rt)
         except Exception:  # noqa: BLE001 - e.g. the TSA is down: the next round retries
             log.exception("anchoring the evidence chains failed")
+        try:
+            issue_due_certificates(rt)  # certificates of termination due today (art. 50)
+        except Exception:  # noqa: BLE001 - Redis or the database hiccuped: the next round retries
+            log.exception("enqueueing the due certificates of termination failed")
         try:
             enqueue_daily_if_due(rt)  # the alumni retention job and festival greetings, once a day
         except Exception:  # noqa: BLE001 - Redis down: the next round retries

@@ -190,6 +190,8 @@ MATRIX: dict[str, Row] = {
     "getSignedLetter": Row(employee_or_hr(200, read=200), path=CASE),
     "listReminders": Row(employee_or_hr(200, read=200), path=CASE),
     "getAgreementAddendum": Row(employee_or_hr(404, read=404), path=CASE, note="no addendum signed"),
+    "getTerminationCertificate": Row(employee_or_hr(404, read=404), path=CASE,
+                                     note="not issued yet: certificate_not_issued (the others: case_not_found)"),
     # -- HR: cases ------------------------------------------------------------------------------------
     "listCases": Row(hr(read=200, scoped=False)),
     "getCase": Row(hr(read=200), path=CASE),
@@ -202,6 +204,9 @@ MATRIX: dict[str, Row] = {
     "recordChatEvidence": Row(hr(write=201, foreign=404), lambda w: {"json": {
         "employee_no": w.other_employee_no, "platform": "wechat", "sender_name": "张三", "text": "我要辞职",
         "sent_at": (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat()}}),
+    "issueTerminationCertificate": Row(hr(write=409), _json({}), path=CASE,
+                                       note="the case is not at final approval: certificate_not_issuable"),
+    "closeCase": Row(hr(write=409), _json({}), path=CASE, note="the case is not at final approval: case_not_closable"),
     "listAlerts": Row(hr(read=200, scoped=False)),
     "resolveAlert": Row(hr(write=200), path=lambda w: {"alert_id": w.alert_id}),
     # -- HR: company ----------------------------------------------------------------------------------
