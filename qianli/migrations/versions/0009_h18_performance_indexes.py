@@ -5,14 +5,14 @@ short index ranges (overdue cases, then the newest others) and filter by arrival
 department without a scan.
 
 Revision ID: 0009_h18_perf_indexes
-Revises: 0008_h15t_offboarding
+Revises: 0007_h16a_attendance
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0009_h18_perf_indexes'
-down_revision = '0008_h15t_offboarding'
+down_revision = '0007_h16a_attendance'
 branch_labels = None
 depends_on = None
 
