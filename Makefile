@@ -46,6 +46,7 @@ bench: setup
 	$(PY) bench/face.py
 	$(PY) bench/sign.py
 	$(PY) bench/reminders.py
+	$(PY) bench/api.py
 
 demo: setup
 	@bash scripts/demo.sh

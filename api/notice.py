@@ -49,9 +49,10 @@ class NoticePreviewView(MethodView):
     def get(self, args):
         company_id = None
         if args.get("company_code"):
-            company_id = db().scalar(select(Company.id).where(Company.code == args["company_code"]))
-            if company_id is None:
+            company = db().scalar(select(Company).where(Company.code == args["company_code"]))
+            if company is None:
                 raise NotFound("company_not_found", "找不到该公司")
+            company_id = company.id  # the row stays referenced: preview_notice's get finds it loaded
         n = preview_notice(db(), runtime().settings, company_id=company_id, arrival=args["arrival_date"],
                            probation=args["probation"])
         return {"arrival_date": args["arrival_date"], "probation": args["probation"], "notice_days": n.notice_days,

@@ -12,7 +12,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from datetime import timezone
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
@@ -22,7 +22,7 @@ from sqlalchemy.types import TypeDecorator
 
 from cases.clock import utcnow  # re-exported: models and services take the time from the one clock
 
-__all__ = ["Base", "UTCDateTime", "new_id", "utcnow", "make_engine", "make_session_factory", "session_scope", "on_commit",
+__all__ = ["Base", "UTCDateTime", "new_id", "utcnow", "make_engine", "make_session_factory", "session_scope", "on_commit", "keep",
            "keep_on_error", "read_only", "is_sqlite_lock_error", "sqlite_lock_backoff", "run_in_transaction",
            "SQLITE_LOCK_RETRIES", "READ_ONLY"]
 
@@ -149,6 +149,13 @@ def run_in_transaction(factory: sessionmaker[Session], fn: Callable[[Session], T
             log.warning("database is locked; retrying the transaction (attempt %d of %d)", attempt + 1, retries)
             sqlite_lock_backoff(attempt)
             attempt += 1
+
+
+def keep(session: Session, *rows: Any) -> None:
+    """Hold strong references to loaded rows until the session closes. SQLAlchemy's identity map is
+    weak: a row loaded, used and dropped (the caller's employee, company, HR user) would be fetched
+    again by the next ``session.get`` of the same request - a database round trip each time."""
+    session.info.setdefault("qianli_keep", []).extend(r for r in rows if r is not None)
 
 
 def on_commit(session: Session, callback) -> None:

@@ -37,7 +37,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from cases.errors import InvalidInput, RateLimited, Unauthorized
-from qianli.db import keep_on_error, new_id, utcnow
+from qianli.db import keep, keep_on_error, new_id, utcnow
 from qianli.models import HR_ROLES, Company, Employee, HrAccountEvent, HrSession, HrUser, RefreshToken
 from qianli.settings import Settings
 
@@ -120,11 +120,13 @@ def resolve_principal(session: Session, principal: Principal) -> Principal:
         user = session.get(HrUser, row.hr_user_id)
         if user is None or not user.active or user.company_id != principal.company_id:
             raise Unauthorized(*_REVOKED)
+        keep(session, row, user)  # the request reads them again (get_reviewer)
         return replace(principal, role=user.role, department=user.department)
     if principal.kind in ("employee", "alumnus"):
         emp = session.get(Employee, principal.subject_id) if principal.subject_id else None
         if emp is None or emp.company_id != principal.company_id or (emp.session_epoch or 0) != principal.epoch:
             raise Unauthorized(*_REVOKED)
+        keep(session, emp)
     return principal
 
 

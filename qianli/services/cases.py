@@ -20,7 +20,7 @@ from cases.evidence_kinds import EvidenceKind, transition_kind
 from cases.errors import Conflict, InvalidInput, NotFound
 from cases.notice import NoticeComputation, compute_notice
 from cases.states import OPEN_STATES, CaseAction, CaseState, next_state
-from qianli.db import utcnow
+from qianli.db import keep, utcnow
 from qianli.models import CASE_SOURCES, REASON_CATEGORIES, Company, Employee, ResignationCase
 from qianli.services.evidence import append_evidence
 from qianli.settings import Settings
@@ -59,6 +59,7 @@ def company_calendar(session: Session, company_id: str | None) -> ChineseCalenda
 def preview_notice(session: Session, settings: Settings, *, company_id: str | None, arrival: date,
                    probation: bool) -> NoticeComputation:
     company = session.get(Company, company_id) if company_id else None
+    keep(session, company)
     policy = company_policy(company, settings)
     return compute_notice(arrival, probation, calendar=company_calendar(session, company_id),
                           holidays_extend=policy.holidays_extend_notice,

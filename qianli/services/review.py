@@ -36,7 +36,7 @@ from cases.errors import (Conflict, Forbidden, InvalidInput, NotFound, PayloadTo
 from cases.evidence import verify_chain
 from cases.evidence_kinds import EvidenceKind
 from cases.states import OPEN_STATES, CaseAction, CaseState
-from qianli.db import utcnow
+from qianli.db import keep, utcnow
 from qianli.models import Company, Employee, EvidenceEntry, HrAlert, HrUser, ResignationCase
 from qianli.runtime import Runtime
 from qianli.services.alerts import open_alerts, raise_alert, resolve_alert
@@ -152,7 +152,9 @@ def _lock_employee_case(session: Session, case_id: str, employee_id: str, compan
 
 
 def _employee(session: Session, case: ResignationCase) -> Employee:
-    return session.get(Employee, case.employee_id)
+    employee = session.get(Employee, case.employee_id)
+    keep(session, employee)
+    return employee
 
 
 # ---- the queue -----------------------------------------------------------------------------------
@@ -287,7 +289,9 @@ def pending_withdrawal(session: Session, case: ResignationCase) -> EvidenceEntry
 
 
 def approval_status(session: Session, rt: Runtime, case: ResignationCase) -> ApprovalStatus:
-    chain = company_policy(session.get(Company, case.company_id), rt.settings).approval_chain
+    company = session.get(Company, case.company_id)
+    keep(session, company)
+    chain = company_policy(company, rt.settings).approval_chain
     first = None
     if case.state == _S.FIRST_APPROVED.value:
         e = _latest(session, case, (EvidenceKind.CASE_APPROVE_FIRST,))
