@@ -20,7 +20,8 @@ each operation for ``--duration`` seconds at ``--connections`` (32) after a shor
     getCase (an awaiting_letter case with 15 evidence entries), listReminders
 
 The last line printed is one JSON object: per operation ``rps``, ``p99_ms`` and ``ratio`` (rps /
-ceiling rps), plus the machine's load average before and after. The machine is shared: compare
+ceiling rps), plus the machine's load average before and after, and (``in_process``) per operation
+the SQL statements of one request and its median wall/CPU time one request at a time in process. The machine is shared: compare
 ratios taken in one run, not absolute figures across runs.
 
     .venv/bin/python bench/api.py [--reseed] [--duration 10] [--connections 32] [--workers 2]
@@ -352,6 +353,53 @@ def profile(env: dict[str, str], op: str, n: int) -> None:
     pstats.Stats(pr).sort_stats("cumulative").print_stats(45)
 
 
+def in_process(env: dict[str, str], n: int) -> dict[str, dict]:
+    """Per operation, one request at a time through the Flask test client on the same database:
+    SQL statements per request and the median wall and CPU milliseconds. The statement count does not
+    depend on the machine's load; the times much less than a 32-connection run's."""
+    import statistics
+
+    from sqlalchemy import event
+
+    import importlib.util
+
+    os.environ.update(env)
+    from qianli.runtime import get_runtime
+
+    t = _targets(env)
+    spec = importlib.util.spec_from_file_location("api_app", Path(__file__).with_name("api_app.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # the served app plus the ceiling operation
+    app = module.app
+    engine = get_runtime().engine
+    counter = [0]
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _count(*_a):
+        counter[0] += 1
+
+    c = app.test_client()
+    out: dict[str, dict] = {}
+    for name, path, kind in operations(t):
+        headers = {"Authorization": f"Bearer {t[kind + '_token']}"} if kind else {}
+        for _ in range(3):
+            assert c.get(path, headers=headers).status_code == 200, name
+        walls, cpus, queries = [], [], []
+        for _ in range(n):
+            counter[0] = 0
+            w0, c0 = time.perf_counter(), time.process_time()
+            c.get(path, headers=headers)
+            walls.append((time.perf_counter() - w0) * 1000)
+            cpus.append((time.process_time() - c0) * 1000)
+            queries.append(counter[0])
+        out[name] = {"queries": max(queries), "median_ms": round(statistics.median(walls), 2),
+                     "cpu_ms": round(statistics.median(cpus), 2)}
+        print(f"{name:22s} {out[name]['queries']:3d} SQL statements  median {out[name]['median_ms']:7.2f} ms  "
+              f"cpu {out[name]['cpu_ms']:6.2f} ms (in process, one at a time)", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--database-url", default=os.environ.get(
@@ -365,6 +413,8 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated operation names (the ceiling always runs)")
     ap.add_argument("--profile", default="", help="profile one operation in-process instead of running wrk")
     ap.add_argument("--profile-requests", type=int, default=200)
+    ap.add_argument("--in-process", type=int, default=30, metavar="N",
+                    help="also time N sequential in-process requests per operation and count their SQL (0: skip)")
     args = ap.parse_args()
     if not shutil.which("wrk") and not args.profile:
         raise SystemExit("wrk not found: apt-get install wrk (scripts/install-system.sh installs it)")
@@ -403,7 +453,8 @@ def main() -> None:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-    print(json.dumps({"operations": results, "workers": args.workers, "connections": args.connections,
+    inproc = in_process(env, args.in_process) if args.in_process else {}
+    print(json.dumps({"operations": results, "in_process": inproc, "workers": args.workers, "connections": args.connections,
                       "duration_s": args.duration, "load_before": load_before, "load_after": _load(),
                       "cpus": os.cpu_count()}, ensure_ascii=False))
 
