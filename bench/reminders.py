@@ -118,10 +118,24 @@ def _rate(rt: Runtime, provider: str) -> tuple[int, float]:
     return sent, (sent / span if sent and span > 0 else 0.0)
 
 
-def _workers(env: dict[str, str], count: int) -> list[subprocess.Popen]:
+def _workers(env: dict[str, str], count: int, tag: str = "w", redis=None) -> list[subprocess.Popen]:
+    """``count`` ``qianli worker`` processes; with ``redis``, returns once all have registered (their start-up,
+    imports included, takes seconds on a busy machine and must not eat the measured window)."""
     qianli = str(Path(sys.executable).with_name("qianli"))
-    return [subprocess.Popen([qianli, "worker", "--name", f"bench-{os.getpid()}-{i}"], env=env,
-                             stdout=subprocess.DEVNULL, stderr=open(os.environ.get("QIANLI_BENCH_WORKER_LOG", os.devnull), "ab")) for i in range(count)]
+    names = [f"bench-{os.getpid()}-{tag}-{i}" for i in range(count)]
+    procs = [subprocess.Popen([qianli, "worker", "--name", name], env=env, stdout=subprocess.DEVNULL,
+                              stderr=open(os.environ.get("QIANLI_BENCH_WORKER_LOG", os.devnull), "ab"))  # noqa: SIM115
+             for name in names]
+    if redis is not None:
+        from rq import Worker
+
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            up = {w.name for w in Worker.all(connection=redis)}
+            if all(n in up for n in names):
+                break
+            time.sleep(0.2)
+    return procs
 
 
 def _noop_ceiling(rt: Runtime, env: dict[str, str], workers: int, window: float) -> float:
@@ -135,7 +149,7 @@ def _noop_ceiling(rt: Runtime, env: dict[str, str], workers: int, window: float)
     for start in range(0, n, 1000):
         q.enqueue_many([Queue.prepare_data("builtins.len", ("x",), result_ttl=0, job_id=f"noop-{i}")
                         for i in range(start, start + 1000)])
-    procs = _workers(env, workers)
+    procs = _workers(env, workers, "noop")
     first = None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait for the first job to be taken (worker start-up excluded)
@@ -192,7 +206,7 @@ def main() -> None:
     assert res.scheduled == args.cases and res.enqueued == args.cases, res
     bytes_per_case = (mem1 - mem0) / args.cases
 
-    procs = _workers(env, args.workers)
+    procs = _workers(env, args.workers, "dev", rt.redis)
     time.sleep(args.window)
     _stop(procs)
     sent, per_s = _rate(rt, "dev")
@@ -207,7 +221,7 @@ def main() -> None:
                     "QIANLI_SMS_TENCENT_SECRET_ID": "AKIDbench", "QIANLI_SMS_TENCENT_SECRET_KEY": "bench-secret-key",
                     "QIANLI_SMS_TENCENT_SDK_APP_ID": "1400000001", "QIANLI_SMS_SIGN_NAME": "签离科技",
                     "QIANLI_SMS_TEMPLATE_REMINDER": "2000001", "QIANLI_SMS_TEMPLATE_CODE": "2000002"}
-        procs = _workers(slow_env, args.workers)
+        procs = _workers(slow_env, args.workers, "slow", rt.redis)
         time.sleep(args.window)
         _stop(procs)
     sent_slow, per_s_slow = _rate(rt, "tencent")
