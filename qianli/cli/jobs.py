@@ -96,13 +96,15 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)
 
 
-@click.command("scheduler", help="Sweep for due reminders every QIANLI_SWEEP_INTERVAL_S seconds and anchor the evidence "
+@click.command("scheduler", help="Sweep for due reminders, access revocations and webhook attempts every QIANLI_SWEEP_INTERVAL_S seconds and anchor the evidence "
                                  "chains every QIANLI_ANCHOR_INTERVAL_S (run exactly one).")
 @click.option("--once", is_flag=True, help="Sweep once, print the result as JSON, and exit.")
 def scheduler_command(once: bool) -> None:
     from qianli.runtime import get_runtime
     from qianli.services.anchors import anchor_if_due
     from qianli.services.reminders import sweep
+    from qianli.services.revocation import sweep as revocation_sweep
+    from qianli.services.webhooks import sweep as webhook_sweep
 
     rt = get_runtime()
     configure_logging(rt.settings.log_level, rt.settings.log_format)
@@ -131,11 +133,15 @@ def scheduler_command(once: bool) -> None:
         except Exception:  # noqa: BLE001 - keep sweeping; the database still holds everything
             log.exception("sweep failed")
         try:
-            from qianli.services.webhooks import sweep as webhook_sweep
-
-            requeued = webhook_sweep(rt).requeued
-            if requeued:
-                log.info("webhook sweep: %d attempts re-queued", requeued)
+            rev = revocation_sweep(rt)
+            if rev.sent or rev.cancelled or rev.alerted:
+                log.info("access revocation sweep: %s", rev.as_dict())
+        except Exception:  # noqa: BLE001 - the next round retries
+            log.exception("access revocation sweep failed")
+        try:
+            wh = webhook_sweep(rt)
+            if wh.requeued or wh.dispatched:
+                log.info("webhook sweep: %s", wh.as_dict())
         except Exception:  # noqa: BLE001 - the next round retries
             log.exception("webhook sweep failed")
         try:
