@@ -17,6 +17,7 @@ Layout of the zip::
     evidence/reminders.json     every reminder scheduled, sent, failed or escalated
     evidence/approvals.json     every approval, return, withdrawal and countersignature
     evidence/case.json          the case's own course: opened, form updated, letter signed, alerts, exports
+    evidence/access.json        access revocation, payroll stop, events sent to the company's systems, 权限验证
     documents/index.json        every stored document: kind, SHA-256, creation, signature report
     documents/<kind>/<file>     the documents' bytes (signed PDFs, screenshots, ...)
     pki/root.pem                the root certificate, for offline verification of PDFs and timestamp
@@ -229,6 +230,7 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     members["evidence/reminders.json"] = _json_bytes({"entries": by_category["reminders"]})
     members["evidence/approvals.json"] = _json_bytes({"entries": by_category["approvals"]})
     members["evidence/case.json"] = _json_bytes({"entries": by_category["case"]})
+    members["evidence/access.json"] = _json_bytes({"entries": by_category["access"]})
 
     doc_index = []
     pdf_reports: list[dict[str, Any]] = []
