@@ -52,9 +52,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "phone": ("手机号", "手机号码", "手机", "phone", "mobile"),
     "national_id": ("身份证号", "身份证号码", "national_id", "national id"),
     "photo": ("照片", "photo"),
+    "wecom_userid": ("企业微信ID", "企业微信账号", "企业微信userid", "wecom_userid", "wecom userid", "wecom"),
 }
 REQUIRED = ("employee_no", "name", "phone", "hire_date")
-MAX_LEN = {"employee_no": 64, "name": 100, "department": 100, "position": 100, "contract_term": 100, "photo": 200}
+MAX_LEN = {"employee_no": 64, "name": 100, "department": 100, "position": 100, "contract_term": 100, "photo": 200,
+           "wecom_userid": 64}
+WECOM_USERID_RE = re.compile(r"^[A-Za-z0-9_@.-]{1,64}$")
 EMPLOYEE_NO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Largest uncompressed XLSX content we open (a small file can inflate enormously).
 XLSX_MAX_UNCOMPRESSED_FACTOR = 20
@@ -66,7 +69,7 @@ MAX_REPORTED_ERRORS = 1000
 
 FIELD_LABELS = {"employee_no": "工号", "name": "姓名", "department": "部门", "position": "职位", "hire_date": "入职日期",
                 "probation_end": "试用期结束", "contract_term": "合同期限", "phone": "手机号", "national_id": "身份证号",
-                "photo": "照片"}
+                "photo": "照片", "wecom_userid": "企业微信ID"}
 
 
 @dataclass
@@ -91,6 +94,7 @@ class RosterRow:
     contract_term: str = ""
     national_id: str | None = None
     photo: str = ""
+    wecom_userid: str | None = None  # None: the file does not say (kept as it is)
 
 
 @dataclass
@@ -329,7 +333,7 @@ def _validate_row(number: int, raw: dict[str, Any]) -> tuple[RosterRow | None, l
         errs.append(RowError(number, code, f"{FIELD_LABELS[fieldname]}：{message}", fieldname, emp_no or None))
 
     values: dict[str, Any] = {}
-    for f in ("employee_no", "name", "department", "position", "contract_term", "photo"):
+    for f in ("employee_no", "name", "department", "position", "contract_term", "photo", "wecom_userid"):
         v = _text(raw.get(f))
         if any(ord(ch) < 32 and ch not in "\t" for ch in v):
             bad(f, "control_characters", "含有控制字符")
@@ -344,6 +348,10 @@ def _validate_row(number: int, raw: dict[str, Any]) -> tuple[RosterRow | None, l
     photo = values["photo"]
     if photo and (photo != photo.split("/")[-1].split("\\")[-1] or photo.startswith(".")):
         bad("photo", "invalid_photo_name", "只能是文件名，不能包含路径")
+
+    values["wecom_userid"] = values["wecom_userid"] or None
+    if values["wecom_userid"] and not WECOM_USERID_RE.match(values["wecom_userid"]):
+        bad("wecom_userid", "invalid_wecom_userid", "只能包含字母、数字和 _-@.（1-64 个字符）")
 
     phone = normalize_phone(_text(raw.get("phone")))
     if _text(raw.get("phone")) and not PHONE_RE.match(phone):
@@ -403,6 +411,8 @@ def validate_rows(rows: list[tuple[int, dict[str, Any]]]) -> tuple[list[RosterRo
 
 def _differences(rt: Runtime, emp: Employee, row: RosterRow) -> tuple[dict[str, Any], bool, bool]:
     plain = {f: getattr(row, f) for f in ("name", "department", "position", "hire_date", "probation_end", "contract_term")}
+    if row.wecom_userid is not None:
+        plain["wecom_userid"] = row.wecom_userid
     changed = {f: v for f, v in plain.items() if getattr(emp, f) != v}
     phone_changed = employee_phone(rt, emp) != row.phone
     nid_changed = row.national_id is not None and employee_national_id(rt, emp) != row.national_id
@@ -462,10 +472,11 @@ def import_roster(session: Session, rt: Runtime, *, company_id: str, data: bytes
             report.created += 1
             report.created_numbers.append(row.employee_no)
             if not dry_run:
-                create_employee(session, rt, company_id=company_id, employee_no=row.employee_no, name=row.name,
-                                phone=row.phone, national_id=row.national_id, department=row.department,
-                                position=row.position, hire_date=row.hire_date, probation_end=row.probation_end,
-                                contract_term=row.contract_term)
+                created = create_employee(session, rt, company_id=company_id, employee_no=row.employee_no,
+                                          name=row.name, phone=row.phone, national_id=row.national_id,
+                                          department=row.department, position=row.position, hire_date=row.hire_date,
+                                          probation_end=row.probation_end, contract_term=row.contract_term)
+                created.wecom_userid = row.wecom_userid
             continue
         changed, phone_changed, nid_changed = _differences(rt, emp, row)
         if not (changed or phone_changed or nid_changed):
