@@ -300,6 +300,12 @@ def run_wecom_disable(rt: Runtime, confirmation_id: str, attempt: int = 1) -> st
 
 # ---- confirmations ---------------------------------------------------------------------------------------------
 
+def _clean(text: Any, limit: int) -> str:
+    """Printable text only (no control characters, no lone surrogates), at most ``limit`` characters."""
+    raw = "".join(ch for ch in str(text or "") if ch.isprintable())
+    return raw.encode("utf-8", "ignore").decode("utf-8")[:limit].strip()
+
+
 @dataclass(frozen=True)
 class ConfirmResult:
     confirmation: RevocationConfirmation
@@ -314,16 +320,17 @@ def confirm_revocation(session: Session, settings: Settings, *, token: str, resu
     if result not in ("revoked", "failed"):
         raise InvalidInput("confirmation_result_invalid", "result must be revoked or failed")
     conf_id, _, _ = (token or "").partition(".")
-    if not conf_id or len(token) > 200 or not hmac.compare_digest(confirmation_token(settings, conf_id), token):
+    if not conf_id or len(token) > 200 or not token.isascii() \
+            or not hmac.compare_digest(confirmation_token(settings, conf_id), token):
         raise Unauthorized("confirmation_token_invalid", "confirmation token is invalid")
     conf = session.get(RevocationConfirmation, conf_id, with_for_update=True)
     if conf is None:
         raise Unauthorized("confirmation_token_invalid", "confirmation token is invalid")
     case = session.get(ResignationCase, conf.case_id)
-    via = f"callback:{source}"[:120]
-    changed = _apply(session, case, conf, result, detail, via)
+    via = _clean(f"callback:{source}", 120)
+    changed = _apply(session, case, conf, result, _clean(detail, MAX_DETAIL), via)
     for extra in systems or []:
-        name = str(extra.get("system", "")).strip()[:100]
+        name = _clean(extra.get("system", ""), 100)
         if not name or name == conf.system:
             continue
         sub = session.scalar(select(RevocationConfirmation).where(
@@ -336,7 +343,8 @@ def confirm_revocation(session: Session, settings: Settings, *, token: str, resu
             session.flush()
         elif sub.endpoint_id != conf.endpoint_id:
             continue  # another receiver's system: not this token's to confirm
-        changed |= _apply(session, case, sub, str(extra.get("result", "revoked")), str(extra.get("detail", "")), via)
+        changed |= _apply(session, case, sub, str(extra.get("result", "revoked")),
+                          _clean(extra.get("detail", ""), MAX_DETAIL), via)
     return ConfirmResult(conf, changed)
 
 

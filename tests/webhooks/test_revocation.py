@@ -206,7 +206,8 @@ def test_confirmation_tokens_are_checked(client, world, runtime, db_session):
         assert _deliver_all(runtime, world.company.id) == ["succeeded"]
         token = door.received[0].json["data"]["confirmation"]["token"]
     conf_id, _, mac = token.partition(".")
-    for bad in (f"{conf_id}.{'A' * len(mac)}", "nonsense", f"{'0' * 32}.{mac}", token + "x"):
+    for bad in (f"{conf_id}.{'A' * len(mac)}", "nonsense", f"{'0' * 32}.{mac}", token + "x", token[:-1] + "é",
+                f"{conf_id}é.{mac}"):
         r = client.post("/api/v1/access-revocations/confirm", json={"token": bad})
         assert r.status_code == 401 and r.json["code"] == "confirmation_token_invalid"
     r = client.post("/api/v1/access-revocations/confirm", json={"token": token, "result": "failed",
