@@ -19,10 +19,13 @@ BLUEPRINT_MODULES = [
     "api.identity_changes",
     "api.signing",
     "api.agreement",
+    "api.offboarding",
+    "api.alumni",
     "api.webhooks",
     "api.access",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).
 # Module exposes ``bp`` or ``register(app)``.
-PLAIN_BLUEPRINT_MODULES: list[str] = ["api.dev", "api.console", "api.pki", "api.ops"]
+PLAIN_BLUEPRINT_MODULES: list[str] = ["api.dev", "api.console", "api.console_offboarding", "api.pki", "api.ops",
+                                     "api.alumni_console"]

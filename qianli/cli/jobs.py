@@ -73,7 +73,7 @@ def _check_role(rt) -> None:
             raise click.ClickException(str(exc)) from None
 
 
-@click.command("worker", help="Run an RQ worker for the reminders and webhooks queues (as many as needed).")
+@click.command("worker", help="Run an RQ worker for the reminders, webhooks and alumni queues (as many as needed).")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--fork/--no-fork", default=False, show_default=True,
               help="Fork a work-horse per job (rq Worker) instead of running jobs in the worker process (SimpleWorker).")
@@ -82,6 +82,7 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     from rq import Queue, SimpleWorker, Worker
 
     from qianli.runtime import get_runtime
+    from qianli.services.alumni_outreach import QUEUE as ALUMNI_QUEUE
     from qianli.services.reminders import QUEUE
     from qianli.services.webhooks import QUEUE as WEBHOOK_QUEUE
 
@@ -91,17 +92,21 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     if rt.settings.database_url.startswith("sqlite"):
         sqlite_tuning(rt.engine)
     cls = observed_worker_class(Worker if fork else SimpleWorker)
-    w = cls([Queue(QUEUE, connection=rt.redis), Queue(WEBHOOK_QUEUE, connection=rt.redis)], connection=rt.redis, name=name,
+    w = cls([Queue(QUEUE, connection=rt.redis), Queue(WEBHOOK_QUEUE, connection=rt.redis),
+             Queue(ALUMNI_QUEUE, connection=rt.redis)], connection=rt.redis, name=name,
             exception_handlers=[count_job_failure])
     w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)
 
 
-@click.command("scheduler", help="Sweep for due reminders, access revocations and webhook attempts every QIANLI_SWEEP_INTERVAL_S seconds and anchor the evidence "
-                                 "chains every QIANLI_ANCHOR_INTERVAL_S (run exactly one).")
+@click.command("scheduler", help="Sweep for due reminders (letters and offboarding tasks), access revocations and webhook "
+                                 "attempts every QIANLI_SWEEP_INTERVAL_S seconds and anchor the evidence chains every "
+                                 "QIANLI_ANCHOR_INTERVAL_S (run exactly one).")
 @click.option("--once", is_flag=True, help="Sweep once, print the result as JSON, and exit.")
 def scheduler_command(once: bool) -> None:
     from qianli.runtime import get_runtime
+    from qianli.services.alumni_daily import enqueue_daily_if_due
     from qianli.services.anchors import anchor_if_due
+    from qianli.services.offboarding_reminders import plan_task_reminders
     from qianli.services.reminders import sweep
     from qianli.services.revocation import sweep as revocation_sweep
     from qianli.services.webhooks import sweep as webhook_sweep
@@ -133,6 +138,10 @@ def scheduler_command(once: bool) -> None:
         except Exception:  # noqa: BLE001 - keep sweeping; the database still holds everything
             log.exception("sweep failed")
         try:
+            plan_task_reminders(rt)
+        except Exception:  # noqa: BLE001 - the next round plans and recovers from the database
+            log.exception("planning offboarding task reminders failed")
+        try:
             rev = revocation_sweep(rt)
             if rev.sent or rev.cancelled or rev.alerted:
                 log.info("access revocation sweep: %s", rev.as_dict())
@@ -148,6 +157,10 @@ def scheduler_command(once: bool) -> None:
             anchor_if_due(rt)
         except Exception:  # noqa: BLE001 - e.g. the TSA is down: the next round retries
             log.exception("anchoring the evidence chains failed")
+        try:
+            enqueue_daily_if_due(rt)  # the alumni retention job and festival greetings, once a day
+        except Exception:  # noqa: BLE001 - Redis down: the next round retries
+            log.exception("enqueueing the daily alumni job failed")
         while not stop["now"] and time.monotonic() - started < interval:
             time.sleep(0.2)
 
@@ -163,3 +176,12 @@ def reminders_sweep() -> None:
     from qianli.services.reminders import sweep
 
     click.echo(json.dumps(sweep(get_runtime()).as_dict()))
+
+
+@reminders_group.command("tasks", help="Plan (and enqueue) today's offboarding task reminders and escalations now; "
+                                       "print the result as JSON.")
+def reminders_tasks() -> None:
+    from qianli.runtime import get_runtime
+    from qianli.services.offboarding_reminders import plan_task_reminders
+
+    click.echo(json.dumps(plan_task_reminders(get_runtime()).as_dict()))

@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 import pytest
 
+from cases.alumni import CONSENT_TEXT_VERSION as ALUMNI_CONSENT_VERSION
 from tests.signing_support import sign_case, signature_png  # at import: a later import may not resolve
 
 CALLERS = ("anonymous", "pending", "employee", "other_employee", "hr_specialist", "dept_head", "other_dept_head",
@@ -249,6 +250,43 @@ MATRIX: dict[str, Row] = {
                         path=lambda w: {"user_id": w.spec_id}, note="HR managers only; the other company's: 404"),
     "resetHrPassword": Row(hr(write=200, hr_specialist=403), _json({"new_password": "matrix new password"}),
                            path=lambda w: {"user_id": w.spec_id}),
+    # -- offboarding ----------------------------------------------------------------------------------
+    "listOffboardingTemplates": Row(hr(read=200, scoped=False)),
+    "updateOffboardingTemplate": Row(hr(write=200, hr_specialist=403, scoped=False), _json({"items": [
+        {"key": "return_laptop", "group": "assets", "title": "收回电脑", "owner_role": "it", "offset": 0}]}),
+        path=lambda w: {"departure_type": "resignation"}, note="HR managers only; each company its own template"),
+    "listCaseTasks": Row(hr(read=200), path=CASE),
+    "listMyTasks": Row(hr(read=200, scoped=False), note="each caller's own tasks (possibly none)"),
+    "completeTask": Row(hr(write=200, other_dept_head=404), _json({"note": "档案已转出"}),
+                        path=lambda w: {"task_id": w.hr_task_id},
+                        note="an HR-owned task: HR completes it; the case's department head sees it but is not its "
+                             "owner (403 task_not_owner); callers who cannot see the case: 404"),
+    "listMyCaseTasks": Row(employee_only(200, 404), path=CASE),
+    # -- alumni pool (issue 17) ----------------------------------------------------------------------
+    "getAlumniConsent": Row(employee_only(200)),
+    "giveAlumniConsent": Row(employee_only(200), _json({"text_version": ALUMNI_CONSENT_VERSION, "agree": True,
+                                                       "purposes": ["greetings"]})),
+    "withdrawAlumniConsent": Row(employee_only(200), _json({}), note="nothing given: nothing withdrawn, 200"),
+    "listMyJobOpenings": Row(employee_only(200)),
+    "answerJobOpening": Row(employee_only(404, 404), _json({"answer": "interested"}),
+                            path=lambda w: {"opening_id": "no-such-opening"}),
+    "getUnsubscribe": Row(public(404), path=lambda w: {"token": "no-such-token"},
+                          note="the token in the message is the credential"),
+    "unsubscribeAlumni": Row(public(404), _json({}), path=lambda w: {"token": "no-such-token"}),
+    "receiveSmsReply": Row(public(403), _json([]), note="QIANLI_SMS_REPLY_TOKEN unset in tests: disabled"),
+    "searchAlumni": Row(hr(read=200, scoped=False)),
+    "exportAlumni": Row(hr(read=200, scoped=False)),
+    "getAlumnus": Row(hr(read=404, scoped=False), path=lambda w: {"alumnus_id": "no-such-alumnus"}),
+    "updateAlumnusTags": Row(hr(write=404, scoped=False), _json({"tags": ["返聘优先"]}),
+                             path=lambda w: {"alumnus_id": "no-such-alumnus"}),
+    "markAlumnusRehired": Row(hr(write=404, scoped=False), _json({}), path=lambda w: {"alumnus_id": "no-such-alumnus"}),
+    "listCampaigns": Row(hr(write=200, auditor=200, scoped=False)),
+    "createCampaign": Row(hr(write=201, scoped=False), _json({"purpose": "company_news", "title": "公司动态",
+                                                             "body": "新办公室落成"})),
+    "listCampaignDeliveries": Row(hr(write=404, auditor=404, scoped=False), path=lambda w: {"campaign_id": "no-such"}),
+    "listJobOpenings": Row(hr(write=200, auditor=200, scoped=False)),
+    "createJobOpening": Row(hr(write=201, scoped=False), _json({"title": "区域销售经理", "skills": ["销售管理"]})),
+    "getJobOpening": Row(hr(write=404, auditor=404, scoped=False), path=lambda w: {"opening_id": "no-such"}),
 }
 
 # Cells where the app is known to answer wrongly, with the owner of the fix: the test accepts the
@@ -324,6 +362,10 @@ class World:
         self.alert_id = raise_alert(session, company_id=company.id, kind="other", message="matrix",
                                     case_id=case.id, employee_id=emp.id).id
         self.override_id = add_override(session, company.id, day=date(2030, 10, 9), kind="holiday", note="matrix").id
+        from qianli.services.offboarding import start_offboarding
+
+        tasks = start_offboarding(session, runtime, case, actor="system:matrix")
+        self.hr_task_id = next(t.id for t in tasks if t.owner_role == "hr")
         from qianli.services.webhooks import create_endpoint, send_test_event
 
         endpoint = create_endpoint(session, runtime, company_id=company.id, name="OA", url="http://127.0.0.1:9/hook",
