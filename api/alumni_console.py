@@ -56,7 +56,7 @@ def _ctx(**kw):
 
 def _scope() -> str | None:
     r = g.reviewer
-    return (r.department or "\x00") if r.role == "dept_head" else None
+    return (r.department or "") if r.role == "dept_head" else None
 
 
 def _terms(raw: str) -> list[str]:
