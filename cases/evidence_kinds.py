@@ -25,6 +25,7 @@ class DossierView(str, Enum):
     REMINDERS = "reminders"  # every reminder scheduled, sent, failed or escalated
     APPROVALS = "approvals"  # HR review: approvals, returns, last-day agreements, withdrawals, countersignature
     CHAT = "chat"            # instant messages HR recorded as the notice
+    OFFBOARDING = "offboarding"  # handover tasks: generated, completed, cancelled, reminded, escalated
     ACCESS = "access"        # access revocation, payroll stop, events sent to the company's systems, 权限验证
 
 
@@ -43,6 +44,11 @@ class EvidenceKind(str, Enum):
     HR_ALERT_RAISED = "hr_alert_raised"
     DOSSIER_EXPORTED = "dossier_exported"
     DATES_RECOMPUTED = "dates_recomputed"
+    # the end of the relationship (art. 50): certificate of termination, closing
+    TERMINATION_CERTIFICATE_ISSUED = "termination_certificate_issued"
+    TERMINATION_CERTIFICATE_DOWNLOADED = "termination_certificate_downloaded"
+    EMPLOYEE_DEACTIVATED = "employee_deactivated"
+    FACE_DATA_DELETED = "face_data_deleted"
     # HR review
     REVIEW_LAST_DAY_PROPOSED = "review_last_day_proposed"
     REVIEW_LAST_DAY_CONFIRMED = "review_last_day_confirmed"
@@ -80,6 +86,13 @@ class EvidenceKind(str, Enum):
     REMINDER_FAILED = "reminder_failed"
     REMINDER_ESCALATED = "reminder_escalated"
     REMINDERS_STOPPED = "reminders_stopped"
+    # offboarding (handover tasks)
+    OFFBOARDING_STARTED = "offboarding_started"
+    TASK_COMPLETED = "task_completed"
+    TASKS_CANCELLED = "tasks_cancelled"
+    TASK_REMINDER_SENT = "task_reminder_sent"
+    TASK_REMINDER_FAILED = "task_reminder_failed"
+    TASK_ESCALATED = "task_escalated"
     # alumni (issue 17)
     ALUMNI_CONSENT_GIVEN = "alumni_consent_given"
     ALUMNI_CONSENT_WITHDRAWN = "alumni_consent_withdrawn"
@@ -104,6 +117,8 @@ _K, _V = EvidenceKind, DossierView
 EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.CASE_OPENED: _V.CASE, _K.CASE_FORM_UPDATED: _V.CASE, _K.CASE_SUBMIT_LETTER: _V.CASE, _K.LETTER_SIGNED: _V.CASE,
     _K.HR_ALERT_RAISED: _V.CASE, _K.DOSSIER_EXPORTED: _V.CASE, _K.DATES_RECOMPUTED: _V.CASE,
+    _K.TERMINATION_CERTIFICATE_ISSUED: _V.CASE, _K.TERMINATION_CERTIFICATE_DOWNLOADED: _V.CASE,
+    _K.EMPLOYEE_DEACTIVATED: _V.CASE, _K.FACE_DATA_DELETED: _V.IDENTITY,
     _K.AGREEMENT_ADDENDUM_SIGNED: _V.APPROVALS,
     _K.CASE_APPROVE_FIRST: _V.APPROVALS, _K.CASE_APPROVE_FINAL: _V.APPROVALS, _K.CASE_RETURN_FOR_REVISION: _V.APPROVALS,
     _K.CASE_WITHDRAW: _V.APPROVALS, _K.CASE_CLOSE: _V.APPROVALS, _K.LETTER_COUNTERSIGNED: _V.APPROVALS,
@@ -122,6 +137,8 @@ EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.REMINDER_SCHEDULE_CREATED: _V.REMINDERS, _K.REMINDER_SENT: _V.REMINDERS, _K.REMINDER_DROPPED: _V.REMINDERS,
     _K.REMINDER_FALLBACK: _V.REMINDERS, _K.REMINDER_ATTEMPT_FAILED: _V.REMINDERS, _K.REMINDER_FAILED: _V.REMINDERS,
     _K.REMINDER_ESCALATED: _V.REMINDERS,
+    _K.OFFBOARDING_STARTED: _V.OFFBOARDING, _K.TASK_COMPLETED: _V.OFFBOARDING, _K.TASKS_CANCELLED: _V.OFFBOARDING,
+    _K.TASK_REMINDER_SENT: _V.OFFBOARDING, _K.TASK_REMINDER_FAILED: _V.OFFBOARDING, _K.TASK_ESCALATED: _V.OFFBOARDING,
     _K.ALUMNI_CONSENT_GIVEN: _V.IDENTITY, _K.ALUMNI_CONSENT_WITHDRAWN: _V.IDENTITY, _K.ALUMNI_JOINED: _V.CASE,
     _K.PERSONAL_DATA_PURGED: _V.CASE,
     _K.ACCESS_REVOKE_SCHEDULED: _V.ACCESS, _K.ACCESS_REVOKE_SENT: _V.ACCESS, _K.ACCESS_REVOKE_CANCELLED: _V.ACCESS,
@@ -143,6 +160,10 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.HR_ALERT_RAISED: "HR 提醒",
     _K.DOSSIER_EXPORTED: "导出离职档案",
     _K.DATES_RECOMPUTED: "按公布的节假日安排重新计算日期",
+    _K.TERMINATION_CERTIFICATE_ISSUED: "出具解除劳动合同证明（公司电子印章）",
+    _K.TERMINATION_CERTIFICATE_DOWNLOADED: "员工下载解除劳动合同证明",
+    _K.EMPLOYEE_DEACTIVATED: "结案：员工账号停用、登录失效",
+    _K.FACE_DATA_DELETED: "删除人脸模板和参考照片（处理目的已实现）",
     _K.AGREEMENT_ADDENDUM_SIGNED: "签署提前离职协议（劳动合同法第三十六条；员工签名、公司盖章）",
     _K.REVIEW_LAST_DAY_PROPOSED: "提出提前的最后工作日（协商一致）",
     _K.REVIEW_LAST_DAY_CONFIRMED: "员工确认最后工作日",
@@ -177,6 +198,12 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.REMINDER_ATTEMPT_FAILED: "提醒发送失败（将重试）",
     _K.REMINDER_FAILED: "提醒发送失败",
     _K.REMINDER_ESCALATED: "逾期未交辞职信，已通知 HR",
+    _K.OFFBOARDING_STARTED: "生成离职交接任务",
+    _K.TASK_COMPLETED: "交接任务已完成",
+    _K.TASKS_CANCELLED: "交接任务已取消",
+    _K.TASK_REMINDER_SENT: "催办交接任务负责人",
+    _K.TASK_REMINDER_FAILED: "交接任务催办发送失败",
+    _K.TASK_ESCALATED: "交接任务逾期，已通知 HR",
     _K.ALUMNI_CONSENT_GIVEN: "同意加入离职人才库",
     _K.ALUMNI_CONSENT_WITHDRAWN: "撤回离职人才库同意",
     _K.ALUMNI_JOINED: "转入离职人才库",

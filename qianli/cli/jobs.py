@@ -98,13 +98,16 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)
 
 
-@click.command("scheduler", help="Sweep for due reminders every QIANLI_SWEEP_INTERVAL_S seconds and anchor the evidence "
+@click.command("scheduler", help="Sweep for due reminders (letters and offboarding tasks) every QIANLI_SWEEP_INTERVAL_S "
+                                 "seconds, enqueue the certificates of termination due today, and anchor the evidence "
                                  "chains every QIANLI_ANCHOR_INTERVAL_S (run exactly one).")
 @click.option("--once", is_flag=True, help="Sweep once, print the result as JSON, and exit.")
 def scheduler_command(once: bool) -> None:
     from qianli.runtime import get_runtime
     from qianli.services.alumni_daily import enqueue_daily_if_due
     from qianli.services.anchors import anchor_if_due
+    from qianli.services.certificate import issue_due_certificates
+    from qianli.services.offboarding_reminders import plan_task_reminders
     from qianli.services.reminders import sweep
 
     rt = get_runtime()
@@ -134,6 +137,10 @@ def scheduler_command(once: bool) -> None:
         except Exception:  # noqa: BLE001 - keep sweeping; the database still holds everything
             log.exception("sweep failed")
         try:
+            plan_task_reminders(rt)
+        except Exception:  # noqa: BLE001 - the next round plans and recovers from the database
+            log.exception("planning offboarding task reminders failed")
+        try:
             from qianli.services.webhooks import sweep as webhook_sweep
 
             requeued = webhook_sweep(rt).requeued
@@ -145,6 +152,10 @@ def scheduler_command(once: bool) -> None:
             anchor_if_due(rt)
         except Exception:  # noqa: BLE001 - e.g. the TSA is down: the next round retries
             log.exception("anchoring the evidence chains failed")
+        try:
+            issue_due_certificates(rt)  # certificates of termination due today (art. 50)
+        except Exception:  # noqa: BLE001 - Redis or the database hiccuped: the next round retries
+            log.exception("enqueueing the due certificates of termination failed")
         try:
             enqueue_daily_if_due(rt)  # the alumni retention job and festival greetings, once a day
         except Exception:  # noqa: BLE001 - Redis down: the next round retries
@@ -164,3 +175,12 @@ def reminders_sweep() -> None:
     from qianli.services.reminders import sweep
 
     click.echo(json.dumps(sweep(get_runtime()).as_dict()))
+
+
+@reminders_group.command("tasks", help="Plan (and enqueue) today's offboarding task reminders and escalations now; "
+                                       "print the result as JSON.")
+def reminders_tasks() -> None:
+    from qianli.runtime import get_runtime
+    from qianli.services.offboarding_reminders import plan_task_reminders
+
+    click.echo(json.dumps(plan_task_reminders(get_runtime()).as_dict()))
