@@ -64,7 +64,7 @@ def _check_role(rt) -> None:
             raise click.ClickException(str(exc)) from None
 
 
-@click.command("worker", help="Run an RQ worker for the reminders queue (as many as needed).")
+@click.command("worker", help="Run an RQ worker for the reminders and reports queues (as many as needed).")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--fork/--no-fork", default=False, show_default=True,
               help="Fork a work-horse per job (rq Worker) instead of running jobs in the worker process (SimpleWorker).")
@@ -73,6 +73,7 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     from rq import Queue, SimpleWorker, Worker
 
     from qianli.runtime import get_runtime
+    from qianli.services.analytics_report import REPORT_QUEUE
     from qianli.services.reminders import QUEUE
 
     rt = get_runtime()
@@ -81,16 +82,18 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     if rt.settings.database_url.startswith("sqlite"):
         sqlite_tuning(rt.engine)
     cls = observed_worker_class(Worker if fork else SimpleWorker)
-    w = cls([Queue(QUEUE, connection=rt.redis)], connection=rt.redis, name=name,
+    w = cls([Queue(QUEUE, connection=rt.redis), Queue(REPORT_QUEUE, connection=rt.redis)], connection=rt.redis, name=name,
             exception_handlers=[count_job_failure])
     w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)
 
 
-@click.command("scheduler", help="Sweep for due reminders every QIANLI_SWEEP_INTERVAL_S seconds and anchor the evidence "
-                                 "chains every QIANLI_ANCHOR_INTERVAL_S (run exactly one).")
+@click.command("scheduler", help="Sweep for due reminders every QIANLI_SWEEP_INTERVAL_S seconds, anchor the evidence "
+                                 "chains every QIANLI_ANCHOR_INTERVAL_S and start each quarter's departure reports "
+                                 "(run exactly one).")
 @click.option("--once", is_flag=True, help="Sweep once, print the result as JSON, and exit.")
 def scheduler_command(once: bool) -> None:
     from qianli.runtime import get_runtime
+    from qianli.services.analytics_report import enqueue_due_reports
     from qianli.services.anchors import anchor_if_due
     from qianli.services.reminders import sweep
 
@@ -123,6 +126,11 @@ def scheduler_command(once: bool) -> None:
             anchor_if_due(rt)
         except Exception:  # noqa: BLE001 - e.g. the TSA is down: the next round retries
             log.exception("anchoring the evidence chains failed")
+        try:
+            if enqueue_due_reports(rt):
+                log.info("quarterly departure reports enqueued")
+        except Exception:  # noqa: BLE001 - the next round retries
+            log.exception("enqueueing the quarterly departure reports failed")
         while not stop["now"] and time.monotonic() - started < interval:
             time.sleep(0.2)
 

@@ -13,7 +13,7 @@ from qianli.db import Base, UTCDateTime, new_id, utcnow
 __all__ = ["Document", "DOCUMENT_KINDS", "HrAlert", "ALERT_KINDS"]
 
 DOCUMENT_KINDS = ("letter_unsigned", "letter_signed", "letter_countersigned", "chat_screenshot",
-                  "face_reference", "dossier", "agreement_addendum", "other")
+                  "face_reference", "dossier", "agreement_addendum", "departure_report", "other")
 ALERT_KINDS = ("face_locked", "reminder_failed", "letter_overdue", "case_submitted", "notice_disputed",
                "identity_objection", "hr_login_locked", "dates_recomputed", "other")
 
