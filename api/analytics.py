@@ -30,6 +30,7 @@ __all__ = ["blp"]
 
 blp = Blueprint("analytics", __name__, url_prefix="/api/v1/hr/analytics", description="Departure analytics (HR)")
 
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SUPPRESSED_NOTE = "null: suppressed (fewer than 5 people, or hidden so that a total cannot give it away)"
 
 
@@ -143,6 +144,9 @@ class DepartureAnalyticsExport(MethodView):
     @blp.response(200, {"type": "string", "format": "binary"}, content_type="text/csv",
                   description="CSV (UTF-8 with BOM) of one chart, or XLSX "
                               "(application/vnd.openxmlformats-officedocument.spreadsheetml.sheet)")
+    @blp.doc(responses={"200": {"description": "CSV (UTF-8 with BOM) of one chart, or XLSX", "content": {
+        "text/csv": {"schema": {"type": "string", "format": "binary"}},
+        XLSX_MIME: {"schema": {"type": "string", "format": "binary"}}}}})
     @blp.doc(operationId="exportDepartureAnalytics",
              summary="Export a dashboard chart as CSV or XLSX (every chart as XLSX)",
              description="The same numbers as getDepartureAnalytics with the same filters; suppressed numbers are "
@@ -158,7 +162,7 @@ class DepartureAnalyticsExport(MethodView):
             data, mime = export_csv(a, chart), "text/csv; charset=utf-8"
         else:
             data = export_xlsx(a, [chart] if chart else None)
-            mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            mime = XLSX_MIME
         return send_file(io.BytesIO(data), mimetype=mime, as_attachment=True,
                          download_name=export_filename(a, chart, fmt), max_age=0)
 

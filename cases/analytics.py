@@ -199,7 +199,8 @@ def protect_table(counts: Sequence[Sequence[int]], k: int = K_ANONYMITY) -> Prot
             break
         # Add an unknown to an equation an exposed quantity is in: first where it is a member, then
         # where it is the total; failing that (only zeros left around it), hide the grand total.
-        if not any(complement(n) for q in exposed for n in sorted(lines_of[q], key=lambda n, q=q: lines[n][1] == q)):
+        tries = [n for q in exposed for n in sorted(lines_of[q], key=lambda n: lines[n][1] == q)]  # noqa: B023
+        if not any(complement(n) for n in tries):
             if suppressed[grand]:
                 break  # everything that could be hidden is hidden
             suppressed[grand] = True

@@ -226,7 +226,7 @@ def _chart(chart_id: str, row_dim: str, col_dim: str, rows: list[tuple[str, str]
     return ChartTable(chart_id, CHART_TITLES[chart_id], row_dim, col_dim, rows, cols, protect_table(matrix))
 
 
-def _analytics(session: Session, scope, q: AnalyticsQuery, *, scope_department: str | None,
+def _analytics(session: Session, company_id: str, scope, q: AnalyticsQuery, *, scope_department: str | None,
                now: datetime | None) -> DepartureAnalytics:
     now = now or utcnow()
     today = beijing_today(now)
@@ -268,16 +268,17 @@ def _analytics(session: Session, scope, q: AnalyticsQuery, *, scope_department: 
         _chart("by_department_reason", "department", "reason", depts, reasons, by_dept_reason),
         _chart("by_type_period", "departure_type", "period", types, period_cols, by_type_period),
     ]
-    metrics, overall = _metrics(session, conds, depts, dept_totals, today)
+    metrics, overall = _metrics(session, company_id, conds, depts, dept_totals, today)
     return DepartureAnalytics(q, now, charts, metrics, overall, scope_department=scope_department, periods=periods)
 
 
-def _metrics(session: Session, conds: list, depts: list[tuple[str, str]], dept_totals: dict[str, int],
+def _metrics(session: Session, company_id: str, conds: list, depts: list[tuple[str, str]], dept_totals: dict[str, int],
              today: date) -> tuple[list[MetricsRow], MetricsRow]:
     dept_col = Employee.department
     # Notice to close: a histogram of whole days per department.
     closed = (select(EvidenceEntry.case_id, func.min(EvidenceEntry.occurred_at).label("closed_at"))
-              .where(EvidenceEntry.action == EvidenceKind.CASE_CLOSE.value).group_by(EvidenceEntry.case_id).subquery())
+              .where(EvidenceEntry.company_id == company_id, EvidenceEntry.action == EvidenceKind.CASE_CLOSE.value)
+              .group_by(EvidenceEntry.case_id).subquery())
     days = _whole_days(session, closed.c.closed_at, ResignationCase.notice_arrived_at)
     close_hist: dict[str, dict[int, int]] = {}
     for dept, d, n in session.execute(
@@ -297,7 +298,8 @@ def _metrics(session: Session, conds: list, depts: list[tuple[str, str]], dept_t
             _cases([*resignation, decidable]).add_columns(dept_col, func.sum(sql_case((late, 1), else_=0)), func.count())
             .group_by(dept_col)).all()}
     sent = (select(ReminderDelivery.case_id, func.count(distinct(ReminderDelivery.slot)).label("n"))
-            .where(ReminderDelivery.status == "sent", ReminderDelivery.slot >= 1)
+            .where(ReminderDelivery.company_id == company_id, ReminderDelivery.status == "sent",
+                   ReminderDelivery.slot >= 1)
             .group_by(ReminderDelivery.case_id).subquery())
     reminders: dict[str, tuple[int, int]] = {
         dept or "": (int(total or 0), int(n or 0)) for dept, total, n in session.execute(
@@ -335,7 +337,8 @@ def departure_analytics(session: Session, reviewer: Reviewer, q: AnalyticsQuery,
                         now: datetime | None = None) -> DepartureAnalytics:
     """getDepartureAnalytics: the reviewer's scope (a department head: their department only)."""
     scope_dept = reviewer.department if reviewer.role == "dept_head" else None
-    return _analytics(session, and_(department_scope(reviewer), ResignationCase.company_id == reviewer.company_id),
+    return _analytics(session, reviewer.company_id,
+                      and_(department_scope(reviewer), ResignationCase.company_id == reviewer.company_id),
                       q, scope_department=scope_dept, now=now)
 
 
@@ -348,5 +351,6 @@ def visible_departments(session: Session, reviewer: Reviewer) -> list[str]:
 def company_analytics(session: Session, company_id: str, q: AnalyticsQuery, *,
                       now: datetime | None = None) -> DepartureAnalytics:
     """The whole company (the scheduled quarterly report)."""
-    return _analytics(session, and_(Employee.company_id == company_id, ResignationCase.company_id == company_id), q,
+    return _analytics(session, company_id, and_(Employee.company_id == company_id,
+                                                ResignationCase.company_id == company_id), q,
                       scope_department=None, now=now)

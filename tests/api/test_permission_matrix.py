@@ -199,6 +199,11 @@ MATRIX: dict[str, Row] = {
         "sent_at": (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat()}}),
     "listAlerts": Row(hr(read=200, scoped=False)),
     "resolveAlert": Row(hr(write=200), path=lambda w: {"alert_id": w.alert_id}),
+    # -- HR: departure analytics ------------------------------------------------------------------------
+    "getDepartureAnalytics": Row(hr(read=200, scoped=False), note="a department head: their department only"),
+    "exportDepartureAnalytics": Row(hr(read=200, scoped=False), lambda w: {
+        "query_string": {"format": "csv", "chart": "by_reason_period"}}),
+    "getDepartureReport": Row(hr(read=200, scoped=False), note="the previous quarter, drawn now (nothing stored)"),
     # -- HR: company ----------------------------------------------------------------------------------
     "getCompanyPolicy": Row(hr(read=200, scoped=False)),
     "updateCompanyPolicy": Row(hr(write=200, hr_specialist=403, scoped=False), _json({"letter_due_working_days": 5})),
