@@ -19,6 +19,7 @@ BLUEPRINT_MODULES = [
     "api.identity_changes",
     "api.signing",
     "api.agreement",
+    "api.webhooks",
     "api.analytics",
 ]
 

@@ -588,3 +588,7 @@ def analytics_page():
                    departments=an.visible_departments(db(), g.reviewer), departure_labels=DEPARTURE_LABELS,
                    filters_text=filters_text(a), note=suppression_note(a.k), fmt=_fmt_number, pct=_fmt_share,
                    export_url=export_url, report_url=report_url, quarters=quarters)
+
+
+# Pages of other areas, on this blueprint (imported last: they use the helpers above).
+from api import console_webhooks  # noqa: E402,F401

@@ -25,6 +25,7 @@ class DossierView(str, Enum):
     REMINDERS = "reminders"  # every reminder scheduled, sent, failed or escalated
     APPROVALS = "approvals"  # HR review: approvals, returns, last-day agreements, withdrawals, countersignature
     CHAT = "chat"            # instant messages HR recorded as the notice
+    ACCESS = "access"        # access revocation, payroll stop, events sent to the company's systems, 权限验证
 
 
 class EvidenceKind(str, Enum):
@@ -79,6 +80,15 @@ class EvidenceKind(str, Enum):
     REMINDER_FAILED = "reminder_failed"
     REMINDER_ESCALATED = "reminder_escalated"
     REMINDERS_STOPPED = "reminders_stopped"
+    # access revocation and the company's systems (webhooks, WeCom)
+    ACCESS_REVOKE_SCHEDULED = "access_revoke_scheduled"
+    ACCESS_REVOKE_SENT = "access_revoke_sent"
+    ACCESS_REVOKE_CANCELLED = "access_revoke_cancelled"
+    ACCESS_REVOKE_CONFIRMED = "access_revoke_confirmed"
+    ACCESS_REVOKE_FAILED = "access_revoke_failed"
+    PAYROLL_STOP_SENT = "payroll_stop_sent"
+    WEBHOOK_DELIVERED = "webhook_delivered"
+    WEBHOOK_DELIVERY_FAILED = "webhook_delivery_failed"
 
     def __str__(self) -> str:
         return self.value
@@ -107,6 +117,9 @@ EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.REMINDER_SCHEDULE_CREATED: _V.REMINDERS, _K.REMINDER_SENT: _V.REMINDERS, _K.REMINDER_DROPPED: _V.REMINDERS,
     _K.REMINDER_FALLBACK: _V.REMINDERS, _K.REMINDER_ATTEMPT_FAILED: _V.REMINDERS, _K.REMINDER_FAILED: _V.REMINDERS,
     _K.REMINDER_ESCALATED: _V.REMINDERS,
+    _K.ACCESS_REVOKE_SCHEDULED: _V.ACCESS, _K.ACCESS_REVOKE_SENT: _V.ACCESS, _K.ACCESS_REVOKE_CANCELLED: _V.ACCESS,
+    _K.ACCESS_REVOKE_CONFIRMED: _V.ACCESS, _K.ACCESS_REVOKE_FAILED: _V.ACCESS, _K.PAYROLL_STOP_SENT: _V.ACCESS,
+    _K.WEBHOOK_DELIVERED: _V.ACCESS, _K.WEBHOOK_DELIVERY_FAILED: _V.ACCESS,
 }
 
 EVIDENCE_LABELS: dict[EvidenceKind, str] = {
@@ -157,6 +170,14 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.REMINDER_ATTEMPT_FAILED: "提醒发送失败（将重试）",
     _K.REMINDER_FAILED: "提醒发送失败",
     _K.REMINDER_ESCALATED: "逾期未交辞职信，已通知 HR",
+    _K.ACCESS_REVOKE_SCHEDULED: "已安排权限回收（最后工作日 23:59）",
+    _K.ACCESS_REVOKE_SENT: "已通知各系统回收权限",
+    _K.ACCESS_REVOKE_CANCELLED: "已取消权限回收",
+    _K.ACCESS_REVOKE_CONFIRMED: "系统确认已回收权限（权限验证）",
+    _K.ACCESS_REVOKE_FAILED: "权限回收失败",
+    _K.PAYROLL_STOP_SENT: "已通知财务停发薪资",
+    _K.WEBHOOK_DELIVERED: "事件已送达外部系统",
+    _K.WEBHOOK_DELIVERY_FAILED: "事件推送失败（重试已用尽）",
 }
 
 

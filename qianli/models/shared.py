@@ -15,7 +15,8 @@ __all__ = ["Document", "DOCUMENT_KINDS", "HrAlert", "ALERT_KINDS"]
 DOCUMENT_KINDS = ("letter_unsigned", "letter_signed", "letter_countersigned", "chat_screenshot",
                   "face_reference", "dossier", "agreement_addendum", "departure_report", "other")
 ALERT_KINDS = ("face_locked", "reminder_failed", "letter_overdue", "case_submitted", "notice_disputed",
-               "identity_objection", "hr_login_locked", "dates_recomputed", "other")
+               "identity_objection", "hr_login_locked", "dates_recomputed", "webhook_failed",
+               "revocation_unconfirmed", "wecom_failed", "other")
 
 
 class Document(Base):
