@@ -19,10 +19,11 @@ BLUEPRINT_MODULES = [
     "api.identity_changes",
     "api.signing",
     "api.agreement",
+    "api.alumni",
     "api.webhooks",
     "api.analytics",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).
 # Module exposes ``bp`` or ``register(app)``.
-PLAIN_BLUEPRINT_MODULES: list[str] = ["api.dev", "api.console", "api.pki", "api.ops"]
+PLAIN_BLUEPRINT_MODULES: list[str] = ["api.dev", "api.console", "api.pki", "api.ops", "api.alumni_console"]

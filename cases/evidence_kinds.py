@@ -80,6 +80,11 @@ class EvidenceKind(str, Enum):
     REMINDER_FAILED = "reminder_failed"
     REMINDER_ESCALATED = "reminder_escalated"
     REMINDERS_STOPPED = "reminders_stopped"
+    # alumni (issue 17)
+    ALUMNI_CONSENT_GIVEN = "alumni_consent_given"
+    ALUMNI_CONSENT_WITHDRAWN = "alumni_consent_withdrawn"
+    ALUMNI_JOINED = "alumni_joined"
+    PERSONAL_DATA_PURGED = "personal_data_purged"
     # access revocation and the company's systems (webhooks, WeCom)
     ACCESS_REVOKE_SCHEDULED = "access_revoke_scheduled"
     ACCESS_REVOKE_SENT = "access_revoke_sent"
@@ -117,6 +122,8 @@ EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.REMINDER_SCHEDULE_CREATED: _V.REMINDERS, _K.REMINDER_SENT: _V.REMINDERS, _K.REMINDER_DROPPED: _V.REMINDERS,
     _K.REMINDER_FALLBACK: _V.REMINDERS, _K.REMINDER_ATTEMPT_FAILED: _V.REMINDERS, _K.REMINDER_FAILED: _V.REMINDERS,
     _K.REMINDER_ESCALATED: _V.REMINDERS,
+    _K.ALUMNI_CONSENT_GIVEN: _V.IDENTITY, _K.ALUMNI_CONSENT_WITHDRAWN: _V.IDENTITY, _K.ALUMNI_JOINED: _V.CASE,
+    _K.PERSONAL_DATA_PURGED: _V.CASE,
     _K.ACCESS_REVOKE_SCHEDULED: _V.ACCESS, _K.ACCESS_REVOKE_SENT: _V.ACCESS, _K.ACCESS_REVOKE_CANCELLED: _V.ACCESS,
     _K.ACCESS_REVOKE_CONFIRMED: _V.ACCESS, _K.ACCESS_REVOKE_FAILED: _V.ACCESS, _K.PAYROLL_STOP_SENT: _V.ACCESS,
     _K.WEBHOOK_DELIVERED: _V.ACCESS, _K.WEBHOOK_DELIVERY_FAILED: _V.ACCESS,
@@ -170,6 +177,10 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.REMINDER_ATTEMPT_FAILED: "提醒发送失败（将重试）",
     _K.REMINDER_FAILED: "提醒发送失败",
     _K.REMINDER_ESCALATED: "逾期未交辞职信，已通知 HR",
+    _K.ALUMNI_CONSENT_GIVEN: "同意加入离职人才库",
+    _K.ALUMNI_CONSENT_WITHDRAWN: "撤回离职人才库同意",
+    _K.ALUMNI_JOINED: "转入离职人才库",
+    _K.PERSONAL_DATA_PURGED: "按保存期限删除个人信息",
     _K.ACCESS_REVOKE_SCHEDULED: "已安排权限回收（最后工作日 23:59）",
     _K.ACCESS_REVOKE_SENT: "已通知各系统回收权限",
     _K.ACCESS_REVOKE_CANCELLED: "已取消权限回收",

@@ -170,6 +170,16 @@ class Settings:
     # --- chat notices --------------------------------------------------------------------
     chat_notice_window_days: int = _s("QIANLI_CHAT_NOTICE_WINDOW_DAYS", 30, "A chat notice recorded with a sent_at older than this many days needs a screenshot and a reason (1-3650).")
 
+    # --- alumni (issue 17) ----------------------------------------------------------------
+    termination_records_retention_days: int = _s("QIANLI_TERMINATION_RECORDS_RETENTION_DAYS", 730, "Days after a case closes that its termination documents (case, letters, certificate, evidence chain) are kept at least (law: 2 years; >= 730).")
+    alumni_consent_grace_days: int = _s("QIANLI_ALUMNI_CONSENT_GRACE_DAYS", 30, "Days after close in which a former employee who did not join the alumni pool may still consent; then the retention job deletes their personal data beyond the termination documents (0-365).")
+    alumni_quiet_hours: str = _s("QIANLI_ALUMNI_QUIET_HOURS", "21:00-09:00", "Asia/Shanghai hours in which no alumni message is sent ('HH:MM-HH:MM', or 'off'); a message due inside them waits for their end.")
+    alumni_send_rate_per_minute: int = _s("QIANLI_ALUMNI_SEND_RATE_PER_MINUTE", 60, "Most alumni messages sent per minute per company (1-6000); the rest wait for the next minute.")
+    alumni_frequency_cap: int = _s("QIANLI_ALUMNI_FREQUENCY_CAP", 2, "Default per-person cap: at most this many alumni messages in QIANLI_ALUMNI_FREQUENCY_WINDOW_DAYS (a campaign may set a stricter one) (1-100).")
+    alumni_frequency_window_days: int = _s("QIANLI_ALUMNI_FREQUENCY_WINDOW_DAYS", 30, "Window of the per-person frequency cap, days (1-365).")
+    alumni_festival_greetings: bool = _s("QIANLI_ALUMNI_FESTIVAL_GREETINGS", True, "Send a greeting to the alumni who consented to greetings on Spring Festival and Mid-Autumn (dates from the lunar calendar); the daily alumni job creates the campaign.")
+    sms_template_alumni: str = _s("QIANLI_SMS_TEMPLATE_ALUMNI", "", "Provider template id for alumni messages (params: text, unsubscribe link).")
+    sms_reply_token: str = _s("QIANLI_SMS_REPLY_TOKEN", "", "Shared secret the SMS provider's reply callback sends (X-QianLi-Token header) to receiveSmsReply ('TD'/'退订' withdraws alumni consent). Empty: the endpoint answers 403 sms_reply_disabled (>= 16 chars when set).", secret=True)
     # --- WeCom (企业微信) ------------------------------------------------------------------
     wecom_backend: str = _s("QIANLI_WECOM_BACKEND", "off", "WeCom connector: 'off' (none), 'dev' (logs calls and keeps them in Redis; development/test only) or 'api' (the real server API at QIANLI_WECOM_API_BASE_URL).", choices=("off", "dev", "api"))
     wecom_api_base_url: str = _s("QIANLI_WECOM_API_BASE_URL", "https://qyapi.weixin.qq.com", "Base URL of the WeCom server API.")
@@ -381,6 +391,21 @@ def _check(s: Settings) -> None:
         raise SettingsError("QIANLI_MIGRATION_DATABASE_URL must name the same kind of database as DATABASE_URL")
     if s.metrics_token and len(s.metrics_token) < 16:
         raise SettingsError("QIANLI_METRICS_TOKEN must be at least 16 characters (or empty: loopback only)")
+    if s.termination_records_retention_days < 730:
+        raise SettingsError(f"QIANLI_TERMINATION_RECORDS_RETENTION_DAYS={s.termination_records_retention_days}: "
+                            "at least 730 (termination documents are kept 2 years)")
+    for var, value, low, high in (("QIANLI_ALUMNI_CONSENT_GRACE_DAYS", s.alumni_consent_grace_days, 0, 365),
+                                  ("QIANLI_ALUMNI_SEND_RATE_PER_MINUTE", s.alumni_send_rate_per_minute, 1, 6000),
+                                  ("QIANLI_ALUMNI_FREQUENCY_CAP", s.alumni_frequency_cap, 1, 100),
+                                  ("QIANLI_ALUMNI_FREQUENCY_WINDOW_DAYS", s.alumni_frequency_window_days, 1, 365)):
+        if not low <= value <= high:
+            raise SettingsError(f"{var}={value}: must be between {low} and {high}")
+    try:
+        QuietHours.parse(s.alumni_quiet_hours)
+    except ValueError as exc:
+        raise SettingsError(f"QIANLI_ALUMNI_QUIET_HOURS={s.alumni_quiet_hours!r}: {exc}") from exc
+    if s.sms_reply_token and len(s.sms_reply_token) < 16:
+        raise SettingsError("QIANLI_SMS_REPLY_TOKEN must be at least 16 characters (or empty: disabled)")
     if not 1 <= s.chat_notice_window_days <= 3650:
         raise SettingsError(f"QIANLI_CHAT_NOTICE_WINDOW_DAYS={s.chat_notice_window_days}: must be between 1 and 3650")
     if s.faceid_backend == "tencent" and not (s.faceid_tencent_secret_id and s.faceid_tencent_secret_key

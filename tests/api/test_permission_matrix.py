@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 import pytest
 
+from cases.alumni import CONSENT_TEXT_VERSION as ALUMNI_CONSENT_VERSION
 from tests.signing_support import sign_case, signature_png  # at import: a later import may not resolve
 
 CALLERS = ("anonymous", "pending", "employee", "other_employee", "hr_specialist", "dept_head", "other_dept_head",
@@ -250,6 +251,31 @@ MATRIX: dict[str, Row] = {
                         path=lambda w: {"user_id": w.spec_id}, note="HR managers only; the other company's: 404"),
     "resetHrPassword": Row(hr(write=200, hr_specialist=403), _json({"new_password": "matrix new password"}),
                            path=lambda w: {"user_id": w.spec_id}),
+    # -- alumni pool (issue 17) ----------------------------------------------------------------------
+    "getAlumniConsent": Row(employee_only(200)),
+    "giveAlumniConsent": Row(employee_only(200), _json({"text_version": ALUMNI_CONSENT_VERSION, "agree": True,
+                                                       "purposes": ["greetings"]})),
+    "withdrawAlumniConsent": Row(employee_only(200), _json({}), note="nothing given: nothing withdrawn, 200"),
+    "listMyJobOpenings": Row(employee_only(200)),
+    "answerJobOpening": Row(employee_only(404, 404), _json({"answer": "interested"}),
+                            path=lambda w: {"opening_id": "no-such-opening"}),
+    "getUnsubscribe": Row(public(404), path=lambda w: {"token": "no-such-token"},
+                          note="the token in the message is the credential"),
+    "unsubscribeAlumni": Row(public(404), _json({}), path=lambda w: {"token": "no-such-token"}),
+    "receiveSmsReply": Row(public(403), _json([]), note="QIANLI_SMS_REPLY_TOKEN unset in tests: disabled"),
+    "searchAlumni": Row(hr(read=200, scoped=False)),
+    "exportAlumni": Row(hr(read=200, scoped=False)),
+    "getAlumnus": Row(hr(read=404, scoped=False), path=lambda w: {"alumnus_id": "no-such-alumnus"}),
+    "updateAlumnusTags": Row(hr(write=404, scoped=False), _json({"tags": ["返聘优先"]}),
+                             path=lambda w: {"alumnus_id": "no-such-alumnus"}),
+    "markAlumnusRehired": Row(hr(write=404, scoped=False), _json({}), path=lambda w: {"alumnus_id": "no-such-alumnus"}),
+    "listCampaigns": Row(hr(write=200, auditor=200, scoped=False)),
+    "createCampaign": Row(hr(write=201, scoped=False), _json({"purpose": "company_news", "title": "公司动态",
+                                                             "body": "新办公室落成"})),
+    "listCampaignDeliveries": Row(hr(write=404, auditor=404, scoped=False), path=lambda w: {"campaign_id": "no-such"}),
+    "listJobOpenings": Row(hr(write=200, auditor=200, scoped=False)),
+    "createJobOpening": Row(hr(write=201, scoped=False), _json({"title": "区域销售经理", "skills": ["销售管理"]})),
+    "getJobOpening": Row(hr(write=404, auditor=404, scoped=False), path=lambda w: {"opening_id": "no-such"}),
 }
 
 # Cells where the app is known to answer wrongly, with the owner of the fix: the test accepts the
