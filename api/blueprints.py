@@ -19,6 +19,7 @@ BLUEPRINT_MODULES = [
     "api.identity_changes",
     "api.signing",
     "api.agreement",
+    "api.offboarding",
     "api.alumni",
     "api.webhooks",
     "api.analytics",
@@ -26,4 +27,5 @@ BLUEPRINT_MODULES = [
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).
 # Module exposes ``bp`` or ``register(app)``.
-PLAIN_BLUEPRINT_MODULES: list[str] = ["api.dev", "api.console", "api.pki", "api.ops", "api.alumni_console"]
+PLAIN_BLUEPRINT_MODULES: list[str] = ["api.dev", "api.console", "api.console_offboarding", "api.pki", "api.ops",
+                                     "api.alumni_console"]

@@ -46,7 +46,8 @@ ROLE_LABELS = {"hr_specialist": "人事专员", "hr_manager": "人事经理", "d
 SOURCE_LABELS = {"miniprogram": "小程序", "instant_message": "即时消息（聊天记录）"}
 DOC_LABELS = {"letter_unsigned": "辞职信（未签名）", "letter_signed": "辞职信（员工已签名）",
               "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案",
-              "agreement_addendum": "提前离职协议（员工签名、公司盖章）", "departure_report": "离职分析报告", "other": "其他"}
+              "agreement_addendum": "提前离职协议（员工签名、公司盖章）", "task_attachment": "交接任务附件",
+              "departure_report": "离职分析报告", "other": "其他"}
 FLASH_TEXT = {"first_approved": "一级审核已通过", "approved": "终审已通过，公司已会签",
               "awaiting_employee_confirmation": "已提出提前的最后工作日，等待员工确认", "returned": "已退回员工修改",
               "withdrawal_consented": "已同意撤回", "withdrawal_declined": "已记录不同意撤回", "alert_resolved": "提醒已处理",

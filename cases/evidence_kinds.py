@@ -25,6 +25,7 @@ class DossierView(str, Enum):
     REMINDERS = "reminders"  # every reminder scheduled, sent, failed or escalated
     APPROVALS = "approvals"  # HR review: approvals, returns, last-day agreements, withdrawals, countersignature
     CHAT = "chat"            # instant messages HR recorded as the notice
+    OFFBOARDING = "offboarding"  # handover tasks: generated, completed, cancelled, reminded, escalated
     ACCESS = "access"        # access revocation, payroll stop, events sent to the company's systems, 权限验证
 
 
@@ -80,6 +81,13 @@ class EvidenceKind(str, Enum):
     REMINDER_FAILED = "reminder_failed"
     REMINDER_ESCALATED = "reminder_escalated"
     REMINDERS_STOPPED = "reminders_stopped"
+    # offboarding (handover tasks)
+    OFFBOARDING_STARTED = "offboarding_started"
+    TASK_COMPLETED = "task_completed"
+    TASKS_CANCELLED = "tasks_cancelled"
+    TASK_REMINDER_SENT = "task_reminder_sent"
+    TASK_REMINDER_FAILED = "task_reminder_failed"
+    TASK_ESCALATED = "task_escalated"
     # alumni (issue 17)
     ALUMNI_CONSENT_GIVEN = "alumni_consent_given"
     ALUMNI_CONSENT_WITHDRAWN = "alumni_consent_withdrawn"
@@ -122,6 +130,8 @@ EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.REMINDER_SCHEDULE_CREATED: _V.REMINDERS, _K.REMINDER_SENT: _V.REMINDERS, _K.REMINDER_DROPPED: _V.REMINDERS,
     _K.REMINDER_FALLBACK: _V.REMINDERS, _K.REMINDER_ATTEMPT_FAILED: _V.REMINDERS, _K.REMINDER_FAILED: _V.REMINDERS,
     _K.REMINDER_ESCALATED: _V.REMINDERS,
+    _K.OFFBOARDING_STARTED: _V.OFFBOARDING, _K.TASK_COMPLETED: _V.OFFBOARDING, _K.TASKS_CANCELLED: _V.OFFBOARDING,
+    _K.TASK_REMINDER_SENT: _V.OFFBOARDING, _K.TASK_REMINDER_FAILED: _V.OFFBOARDING, _K.TASK_ESCALATED: _V.OFFBOARDING,
     _K.ALUMNI_CONSENT_GIVEN: _V.IDENTITY, _K.ALUMNI_CONSENT_WITHDRAWN: _V.IDENTITY, _K.ALUMNI_JOINED: _V.CASE,
     _K.PERSONAL_DATA_PURGED: _V.CASE,
     _K.ACCESS_REVOKE_SCHEDULED: _V.ACCESS, _K.ACCESS_REVOKE_SENT: _V.ACCESS, _K.ACCESS_REVOKE_CANCELLED: _V.ACCESS,
@@ -177,6 +187,12 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.REMINDER_ATTEMPT_FAILED: "提醒发送失败（将重试）",
     _K.REMINDER_FAILED: "提醒发送失败",
     _K.REMINDER_ESCALATED: "逾期未交辞职信，已通知 HR",
+    _K.OFFBOARDING_STARTED: "生成离职交接任务",
+    _K.TASK_COMPLETED: "交接任务已完成",
+    _K.TASKS_CANCELLED: "交接任务已取消",
+    _K.TASK_REMINDER_SENT: "催办交接任务负责人",
+    _K.TASK_REMINDER_FAILED: "交接任务催办发送失败",
+    _K.TASK_ESCALATED: "交接任务逾期，已通知 HR",
     _K.ALUMNI_CONSENT_GIVEN: "同意加入离职人才库",
     _K.ALUMNI_CONSENT_WITHDRAWN: "撤回离职人才库同意",
     _K.ALUMNI_JOINED: "转入离职人才库",

@@ -175,7 +175,7 @@ class DevOutboxSmsGateway(SmsGateway):
 
 def _template_ids(settings: Any) -> dict[str, str]:
     return {"code": settings.sms_template_code, "reminder": settings.sms_template_reminder,
-            "alumni": settings.sms_template_alumni}
+            "task": settings.sms_template_task, "alumni": settings.sms_template_alumni}
 
 
 def _resolve_template(templates: dict[str, str], template: str) -> str:

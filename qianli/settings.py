@@ -105,6 +105,7 @@ class Settings:
     sms_sign_name: str = _s("QIANLI_SMS_SIGN_NAME", "", "Approved SMS signature (签名) for either provider.")
     sms_template_code: str = _s("QIANLI_SMS_TEMPLATE_CODE", "", "Provider template id for verification codes.")
     sms_template_reminder: str = _s("QIANLI_SMS_TEMPLATE_REMINDER", "", "Provider template id for letter reminders.")
+    sms_template_task: str = _s("QIANLI_SMS_TEMPLATE_TASK", "", "Provider template id for offboarding task reminders and overdue escalations to task owners and HR (params: name, employee, task, due).")
     sms_aliyun_endpoint: str = _s("QIANLI_SMS_ALIYUN_ENDPOINT", "dysmsapi.aliyuncs.com", "Aliyun SMS endpoint host.")
     sms_aliyun_access_key_id: str = _s("QIANLI_SMS_ALIYUN_ACCESS_KEY_ID", "", "Aliyun AccessKey id.", secret=True)
     sms_aliyun_access_key_secret: str = _s("QIANLI_SMS_ALIYUN_ACCESS_KEY_SECRET", "", "Aliyun AccessKey secret.", secret=True)
@@ -166,6 +167,10 @@ class Settings:
     reminder_send_lease_s: int = _s("QIANLI_REMINDER_SEND_LEASE_S", 300, "A reminder send claimed longer ago than this (its worker died) is sent again by the sweep; jobs time out 30 s before it.")
     reminder_retry_intervals: str = _s("QIANLI_REMINDER_RETRY_INTERVALS", "30,120,600", "Seconds between retries of a reminder after a provider error (comma-separated; their count is the number of retries).")
     reminder_dev_send_delay_s: float = _s("QIANLI_REMINDER_DEV_SEND_DELAY_S", 0.0, "Development/test only: pause before each reminder send (to exercise a worker crash mid-send).")
+
+    # --- offboarding tasks ----------------------------------------------------------------
+    task_reminder_hours: str = _s("QIANLI_TASK_REMINDER_HOURS", "09:00-18:00", "Asia/Shanghai hours of a working day in which task owners are reminded ('HH:MM-HH:MM', or 'off' for any hour); no reminder on rest days of the company calendar.")
+    task_reminder_lead_days: int = _s("QIANLI_TASK_REMINDER_LEAD_DAYS", 2, "Daily reminders of an open task start this many working days before its due date (the owner is also told once the day the task is created).")
 
     # --- chat notices --------------------------------------------------------------------
     chat_notice_window_days: int = _s("QIANLI_CHAT_NOTICE_WINDOW_DAYS", 30, "A chat notice recorded with a sent_at older than this many days needs a screenshot and a reason (1-3650).")
@@ -368,6 +373,12 @@ def _check(s: Settings) -> None:
         QuietHours.parse(s.quiet_hours)
     except ValueError as exc:
         raise SettingsError(f"QIANLI_QUIET_HOURS={s.quiet_hours!r}: {exc}") from exc
+    try:
+        QuietHours.parse(s.task_reminder_hours)
+    except ValueError as exc:
+        raise SettingsError(f"QIANLI_TASK_REMINDER_HOURS={s.task_reminder_hours!r}: {exc}") from exc
+    if not 0 <= s.task_reminder_lead_days <= 30:
+        raise SettingsError(f"QIANLI_TASK_REMINDER_LEAD_DAYS={s.task_reminder_lead_days}: must be between 0 and 30")
     for f in dataclasses.fields(Settings):
         if f.type in ("int", "float", int, float) and getattr(s, f.name) < 0:
             raise SettingsError(f"{f.metadata['env']}={getattr(s, f.name)!r}: must not be negative")

@@ -623,10 +623,17 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
               default=FACES / "obama2.jpg", show_default=True, help="The reference photo HR enrols.")
 @click.option("--seed", type=int, default=None,
               help="Seed of the burst's sensor noise and the signature (default: random).")
-def demo_command(out_dir: Path, base_url: str, photo: Path, reference_photo: Path, seed: int | None) -> None:
+@click.option("--scenario", type=click.Choice(["resignation", "alumni"]), default="resignation", show_default=True,
+              help="resignation: one whole case; alumni: consent, close, the pool, search, a job-opening campaign, "
+                   "analytics.xlsx, departure-report.pdf and campaign-deliveries.jsonl.")
+def demo_command(out_dir: Path, base_url: str, photo: Path, reference_photo: Path, seed: int | None,
+                 scenario: str) -> None:
     from qianli.cli.devseed import DEMO_COMPANY, DEMO_HR, DEMO_HR_PASSWORD
 
     hr_users = {role: username for username, _name, role, _dept in DEMO_HR}
+    if scenario == "alumni":
+        _alumni_scenario(out_dir, base_url, DEMO_COMPANY[0], DEMO_HR_PASSWORD, hr_users)
+        return
     click.echo(f"QianLi demo against {base_url} → {out_dir}")
     t0 = time.perf_counter()
     try:
@@ -643,3 +650,22 @@ def demo_command(out_dir: Path, base_url: str, photo: Path, reference_photo: Pat
     click.echo(f"  signed PDF (employee + company): {result.files['signed_pdf']}")
     click.echo(f"  dossier:                         {result.files['dossier']}")
     click.echo(f"  check offline: pdfsig {result.files['signed_pdf']}; qianli dossier verify {result.files['dossier']}")
+
+
+def _alumni_scenario(out_dir: Path, base_url: str, company: str, password: str, hr_users: dict[str, str]) -> None:
+    from qianli.cli.demo_alumni import run_alumni_demo
+
+    click.echo(f"QianLi demo (alumni) against {base_url} → {out_dir}")
+    t0 = time.perf_counter()
+    try:
+        result = run_alumni_demo(base_url, out_dir, company=company, password=password, hr_users=hr_users)
+    except DemoFailed as exc:
+        click.echo(f"demo FAILED: {exc.message}", err=True)
+        if exc.status is not None:
+            click.echo(f"HTTP status: {exc.status}", err=True)
+        if exc.body:
+            click.echo(f"response body: {exc.body}", err=True)
+        sys.exit(1)
+    click.echo(f"done in {time.perf_counter() - t0:.1f} s")
+    for name, path in result.files.items():
+        click.echo(f"  {name}: {path}")

@@ -100,15 +100,16 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)
 
 
-@click.command("scheduler", help="Sweep for due reminders every QIANLI_SWEEP_INTERVAL_S seconds, anchor the evidence "
-                                 "chains every QIANLI_ANCHOR_INTERVAL_S and start each quarter's departure reports "
-                                 "(run exactly one).")
+@click.command("scheduler", help="Sweep for due reminders (letters and offboarding tasks) every QIANLI_SWEEP_INTERVAL_S "
+                                 "seconds, anchor the evidence chains every QIANLI_ANCHOR_INTERVAL_S and start each "
+                                 "quarter's departure reports (run exactly one).")
 @click.option("--once", is_flag=True, help="Sweep once, print the result as JSON, and exit.")
 def scheduler_command(once: bool) -> None:
     from qianli.runtime import get_runtime
     from qianli.services.alumni_daily import enqueue_daily_if_due
     from qianli.services.analytics_report import enqueue_due_reports
     from qianli.services.anchors import anchor_if_due
+    from qianli.services.offboarding_reminders import plan_task_reminders
     from qianli.services.reminders import sweep
 
     rt = get_runtime()
@@ -137,6 +138,10 @@ def scheduler_command(once: bool) -> None:
                 log.info("sweep: %s", res.as_dict())
         except Exception:  # noqa: BLE001 - keep sweeping; the database still holds everything
             log.exception("sweep failed")
+        try:
+            plan_task_reminders(rt)
+        except Exception:  # noqa: BLE001 - the next round plans and recovers from the database
+            log.exception("planning offboarding task reminders failed")
         try:
             from qianli.services.webhooks import sweep as webhook_sweep
 
@@ -173,3 +178,12 @@ def reminders_sweep() -> None:
     from qianli.services.reminders import sweep
 
     click.echo(json.dumps(sweep(get_runtime()).as_dict()))
+
+
+@reminders_group.command("tasks", help="Plan (and enqueue) today's offboarding task reminders and escalations now; "
+                                       "print the result as JSON.")
+def reminders_tasks() -> None:
+    from qianli.runtime import get_runtime
+    from qianli.services.offboarding_reminders import plan_task_reminders
+
+    click.echo(json.dumps(plan_task_reminders(get_runtime()).as_dict()))

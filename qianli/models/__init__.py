@@ -18,6 +18,8 @@ from qianli.models.faces import *  # noqa: F401,F403
 from qianli.models.faces import __all__ as _faces_all
 from qianli.models.identity import *  # noqa: F401,F403
 from qianli.models.identity import __all__ as _identity_all
+from qianli.models.offboarding import *  # noqa: F401,F403
+from qianli.models.offboarding import __all__ as _offboarding_all
 from qianli.models.reminders import *  # noqa: F401,F403
 from qianli.models.reminders import __all__ as _reminders_all
 from qianli.models.sessions import *  # noqa: F401,F403
@@ -30,6 +32,6 @@ from qianli.models.webhooks import __all__ as _webhooks_all
 from qianli.models.shared import __all__ as _shared_all
 
 __all__ = ["Base", *_alumni_all, *_anchors_all, *_calendar_all, *_core_all, *_events_all, *_faces_all, *_identity_all,
-           *_reminders_all,
+           *_offboarding_all, *_reminders_all,
            *_sessions_all, *_shared_all,
            *_signing_all, *_webhooks_all]

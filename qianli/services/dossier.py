@@ -17,6 +17,7 @@ Layout of the zip::
     evidence/reminders.json     every reminder scheduled, sent, failed or escalated
     evidence/approvals.json     every approval, return, withdrawal and countersignature
     evidence/case.json          the case's own course: opened, form updated, letter signed, alerts, exports
+    evidence/offboarding.json   handover tasks: generated, completed, cancelled, reminded, escalated; the tasks now
     documents/index.json        every stored document: kind, SHA-256, creation, signature report
     documents/<kind>/<file>     the documents' bytes (signed PDFs, screenshots, ...)
     pki/root.pem                the root certificate, for offline verification of PDFs and timestamp
@@ -55,7 +56,7 @@ from cases.clock import SHANGHAI
 from cases.errors import ServiceUnavailable
 from cases.evidence import EvidenceRecord, canonical_json, format_time, verify_chain
 from cases.evidence_kinds import EVIDENCE_VIEW, DossierView, EvidenceKind
-from qianli.models import Company, Document, Employee, ResignationCase, WechatBindingEvent
+from qianli.models import Company, Document, Employee, OffboardingTask, ResignationCase, WechatBindingEvent
 from qianli.runtime import Runtime
 from qianli.services.dossier_report import render_report
 from qianli.services.employees import employee_national_id, employee_phone
@@ -229,6 +230,8 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     members["evidence/reminders.json"] = _json_bytes({"entries": by_category["reminders"]})
     members["evidence/approvals.json"] = _json_bytes({"entries": by_category["approvals"]})
     members["evidence/case.json"] = _json_bytes({"entries": by_category["case"]})
+    members["evidence/offboarding.json"] = _json_bytes({"entries": by_category["offboarding"],
+                                                        "tasks": _offboarding_tasks(session, case)})
 
     doc_index = []
     pdf_reports: list[dict[str, Any]] = []
@@ -532,3 +535,15 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
 
     result.ok = not problems
     return result
+
+
+def _offboarding_tasks(session: Session, case: ResignationCase) -> list[dict[str, Any]]:
+    """The case's handover tasks as they stand at export (the evidence entries record each step)."""
+    tasks = session.scalars(select(OffboardingTask).where(OffboardingTask.case_id == case.id)
+                            .order_by(OffboardingTask.due_date, OffboardingTask.item_key)).all()
+    return [{"id": t.id, "key": t.item_key, "source": t.source, "template_version": t.template_version,
+             "group": t.group, "title": t.title, "owner_role": t.owner_role, "owner_user_id": t.owner_user_id,
+             "owner_department": t.owner_department, "due_date": t.due_date.isoformat(),
+             "due_provisional": t.due_provisional, "status": t.status, "completed_at": _iso(t.completed_at),
+             "completed_by": t.completed_by, "note": t.note, "document_id": t.document_id,
+             "cancelled_at": _iso(t.cancelled_at), "cancel_reason": t.cancel_reason} for t in tasks]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -225,3 +225,33 @@ def test_campaign_runs_in_an_rq_worker(db_session, runtime, world, redis_client)
         set_runtime(runtime)
     assert _statuses(db_session, c.id) == {emp.id: "sent"}
     assert len(_outbox(redis_client)) == 1
+
+
+def test_festival_greetings_from_the_lunar_calendar(db_session, runtime, world):
+    from cases.alumni import Festival, festival_dates, festival_on
+
+    assert festival_dates(2026) == {Festival.SPRING_FESTIVAL: date(2026, 2, 17), Festival.MID_AUTUMN: date(2026, 9, 25)}
+    assert festival_dates(2027) == {Festival.SPRING_FESTIVAL: date(2027, 2, 6), Festival.MID_AUTUMN: date(2027, 9, 15)}
+    assert festival_on(date(2027, 9, 14)) is None
+    greeter, _ = world.alumnus("冯一", purposes=("greetings",))
+    world.alumnus("冯二", purposes=("company_news",))
+    ordinary = datetime.combine(date(2027, 9, 14), time(10), SHANGHAI)
+    assert out.festival_campaigns(db_session, runtime, now=ordinary) == []
+    mid_autumn = datetime.combine(date(2027, 9, 15), time(0, 30), SHANGHAI)  # Beijing date, not the UTC one
+    made = out.festival_campaigns(db_session, runtime, now=mid_autumn)
+    assert [(c.purpose, c.title, c.recipients) for c in made] == [("greetings", "中秋节问候", 1)]
+    assert out.festival_campaigns(db_session, runtime, now=mid_autumn) == [], "once per festival and year"
+    db_session.commit()
+    assert _statuses(db_session, made[0].id) == {greeter.id: "pending"}
+
+
+def test_daily_job_is_queued_once_a_day(runtime, redis_client):
+    from rq import Queue
+
+    from qianli.services.alumni_daily import enqueue_daily_if_due
+
+    now = _beijing(1, 3)
+    assert enqueue_daily_if_due(runtime, now=now) is True
+    assert enqueue_daily_if_due(runtime, now=now + timedelta(hours=5)) is False
+    assert enqueue_daily_if_due(runtime, now=now + timedelta(days=1)) is True
+    assert Queue(out.QUEUE, connection=redis_client).count == 2

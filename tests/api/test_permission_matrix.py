@@ -251,6 +251,18 @@ MATRIX: dict[str, Row] = {
                         path=lambda w: {"user_id": w.spec_id}, note="HR managers only; the other company's: 404"),
     "resetHrPassword": Row(hr(write=200, hr_specialist=403), _json({"new_password": "matrix new password"}),
                            path=lambda w: {"user_id": w.spec_id}),
+    # -- offboarding ----------------------------------------------------------------------------------
+    "listOffboardingTemplates": Row(hr(read=200, scoped=False)),
+    "updateOffboardingTemplate": Row(hr(write=200, hr_specialist=403, scoped=False), _json({"items": [
+        {"key": "return_laptop", "group": "assets", "title": "收回电脑", "owner_role": "it", "offset": 0}]}),
+        path=lambda w: {"departure_type": "resignation"}, note="HR managers only; each company its own template"),
+    "listCaseTasks": Row(hr(read=200), path=CASE),
+    "listMyTasks": Row(hr(read=200, scoped=False), note="each caller's own tasks (possibly none)"),
+    "completeTask": Row(hr(write=200, other_dept_head=404), _json({"note": "档案已转出"}),
+                        path=lambda w: {"task_id": w.hr_task_id},
+                        note="an HR-owned task: HR completes it; the case's department head sees it but is not its "
+                             "owner (403 task_not_owner); callers who cannot see the case: 404"),
+    "listMyCaseTasks": Row(employee_only(200, 404), path=CASE),
     # -- alumni pool (issue 17) ----------------------------------------------------------------------
     "getAlumniConsent": Row(employee_only(200)),
     "giveAlumniConsent": Row(employee_only(200), _json({"text_version": ALUMNI_CONSENT_VERSION, "agree": True,
@@ -351,6 +363,10 @@ class World:
         self.alert_id = raise_alert(session, company_id=company.id, kind="other", message="matrix",
                                     case_id=case.id, employee_id=emp.id).id
         self.override_id = add_override(session, company.id, day=date(2030, 10, 9), kind="holiday", note="matrix").id
+        from qianli.services.offboarding import start_offboarding
+
+        tasks = start_offboarding(session, runtime, case, actor="system:matrix")
+        self.hr_task_id = next(t.id for t in tasks if t.owner_role == "hr")
         from qianli.services.webhooks import create_endpoint, send_test_event
 
         endpoint = create_endpoint(session, runtime, company_id=company.id, name="OA", url="http://127.0.0.1:9/hook",
