@@ -175,6 +175,13 @@ class Settings:
     # --- chat notices --------------------------------------------------------------------
     chat_notice_window_days: int = _s("QIANLI_CHAT_NOTICE_WINDOW_DAYS", 30, "A chat notice recorded with a sent_at older than this many days needs a screenshot and a reason (1-3650).")
 
+    # --- attendance and early warning --------------------------------------------------
+    attendance_max_bytes: int = _s("QIANLI_ATTENDANCE_MAX_BYTES", 10 * 1024 * 1024, "Largest attendance file (CSV or XLSX, clock-ins or leave) accepted for import, bytes.")
+    attendance_max_rows: int = _s("QIANLI_ATTENDANCE_MAX_ROWS", 100000, "Most data rows in one attendance file (a month of raw punches of ~1,000 employees).")
+    attrition_run_hour: int = _s("QIANLI_ATTRITION_RUN_HOUR", 7, "Beijing hour (0-23) from which the scheduler runs each company's daily early warning (WeCom check-in pull, risk list, notifications of new reds), once a day.")
+    wecom_checkin_days: int = _s("QIANLI_WECOM_CHECKIN_DAYS", 3, "Days of WeCom check-ins (ending yesterday) the daily job pulls again, so late or corrected records arrive (1-30).")
+
+
     # --- alumni (issue 17) ----------------------------------------------------------------
     termination_records_retention_days: int = _s("QIANLI_TERMINATION_RECORDS_RETENTION_DAYS", 730, "Days after a case closes that its termination documents (case, letters, certificate, evidence chain) are kept at least (law: 2 years; >= 730).")
     alumni_consent_grace_days: int = _s("QIANLI_ALUMNI_CONSENT_GRACE_DAYS", 30, "Days after close in which a former employee who did not join the alumni pool may still consent; then the retention job deletes their personal data beyond the termination documents (0-365).")
@@ -363,7 +370,11 @@ def _check(s: Settings) -> None:
         raise SettingsError("QIANLI_LOOKUP_KEY must be base64 of at least 32 bytes") from exc
     for var, value, low, high in (("QIANLI_MAX_JSON_DEPTH", s.max_json_depth, 2, 200),
                                   ("QIANLI_MAX_URL_BYTES", s.max_url_bytes, 256, 8000),
-                                  ("QIANLI_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 32 * 1024)):
+                                  ("QIANLI_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 32 * 1024),
+                                  ("QIANLI_ATTENDANCE_MAX_BYTES", s.attendance_max_bytes, 1024, 200 * 1024 * 1024),
+                                  ("QIANLI_ATTENDANCE_MAX_ROWS", s.attendance_max_rows, 1, 2_000_000),
+                                  ("QIANLI_ATTRITION_RUN_HOUR", s.attrition_run_hour, 0, 23),
+                                  ("QIANLI_WECOM_CHECKIN_DAYS", s.wecom_checkin_days, 1, 30)):
         if not low <= value <= high:
             raise SettingsError(f"{var}={value}: must be between {low} and {high}")
     s.reminder_retry_schedule()
