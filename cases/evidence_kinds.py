@@ -44,6 +44,11 @@ class EvidenceKind(str, Enum):
     HR_ALERT_RAISED = "hr_alert_raised"
     DOSSIER_EXPORTED = "dossier_exported"
     DATES_RECOMPUTED = "dates_recomputed"
+    # the end of the relationship (art. 50): certificate of termination, closing
+    TERMINATION_CERTIFICATE_ISSUED = "termination_certificate_issued"
+    TERMINATION_CERTIFICATE_DOWNLOADED = "termination_certificate_downloaded"
+    EMPLOYEE_DEACTIVATED = "employee_deactivated"
+    FACE_DATA_DELETED = "face_data_deleted"
     # HR review
     REVIEW_LAST_DAY_PROPOSED = "review_last_day_proposed"
     REVIEW_LAST_DAY_CONFIRMED = "review_last_day_confirmed"
@@ -112,6 +117,8 @@ _K, _V = EvidenceKind, DossierView
 EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.CASE_OPENED: _V.CASE, _K.CASE_FORM_UPDATED: _V.CASE, _K.CASE_SUBMIT_LETTER: _V.CASE, _K.LETTER_SIGNED: _V.CASE,
     _K.HR_ALERT_RAISED: _V.CASE, _K.DOSSIER_EXPORTED: _V.CASE, _K.DATES_RECOMPUTED: _V.CASE,
+    _K.TERMINATION_CERTIFICATE_ISSUED: _V.CASE, _K.TERMINATION_CERTIFICATE_DOWNLOADED: _V.CASE,
+    _K.EMPLOYEE_DEACTIVATED: _V.CASE, _K.FACE_DATA_DELETED: _V.IDENTITY,
     _K.AGREEMENT_ADDENDUM_SIGNED: _V.APPROVALS,
     _K.CASE_APPROVE_FIRST: _V.APPROVALS, _K.CASE_APPROVE_FINAL: _V.APPROVALS, _K.CASE_RETURN_FOR_REVISION: _V.APPROVALS,
     _K.CASE_WITHDRAW: _V.APPROVALS, _K.CASE_CLOSE: _V.APPROVALS, _K.LETTER_COUNTERSIGNED: _V.APPROVALS,
@@ -153,6 +160,10 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.HR_ALERT_RAISED: "HR 提醒",
     _K.DOSSIER_EXPORTED: "导出离职档案",
     _K.DATES_RECOMPUTED: "按公布的节假日安排重新计算日期",
+    _K.TERMINATION_CERTIFICATE_ISSUED: "出具解除劳动合同证明（公司电子印章）",
+    _K.TERMINATION_CERTIFICATE_DOWNLOADED: "员工下载解除劳动合同证明",
+    _K.EMPLOYEE_DEACTIVATED: "结案：员工账号停用、登录失效",
+    _K.FACE_DATA_DELETED: "删除人脸模板和参考照片（处理目的已实现）",
     _K.AGREEMENT_ADDENDUM_SIGNED: "签署提前离职协议（劳动合同法第三十六条；员工签名、公司盖章）",
     _K.REVIEW_LAST_DAY_PROPOSED: "提出提前的最后工作日（协商一致）",
     _K.REVIEW_LAST_DAY_CONFIRMED: "员工确认最后工作日",

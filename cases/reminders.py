@@ -152,6 +152,7 @@ NOTIFICATION_KINDS = {
     "withdrawal_consented": "公司已同意您撤回离职申请",
     "withdrawal_declined": "公司未同意撤回，离职申请继续有效",
     "dates_recomputed": "节假日安排已公布，您的离职日期已更新",
+    "termination_certificate_issued": "公司已为您出具解除劳动合同证明",
 }
 
 
@@ -205,6 +206,8 @@ def notification_message(kind: str, *, name: str, params: dict[str, Any]) -> Mes
         detail = f"辞职信截止日：{_zh_date(date.fromisoformat(str(params['letter_due_date'])))}{mark}"
         if params.get("earliest_last_day"):
             detail += f"，最早离职日：{_zh_date(date.fromisoformat(str(params['earliest_last_day'])))}"
+    elif kind == "termination_certificate_issued" and params.get("termination_date"):
+        detail = f"劳动合同解除日期：{_zh_date(date.fromisoformat(str(params['termination_date'])))}，可在小程序内下载"
     elif params.get("comment"):
         detail = f"说明：{params['comment']}"
     text = f"{name}，{title}。{detail + '。' if detail else ''}请在小程序内查看。"

@@ -80,7 +80,7 @@ ANCHOR = "evidence/anchor.json"
 TSA_ROOTS_PEM = "pki/tsa-roots.pem"  # only with an external TSA (QIANLI_TSA_TRUST_ROOTS)
 MAX_MEMBERS = 5000
 MAX_UNCOMPRESSED = 1024 * 1024 * 1024
-PDF_KINDS = ("letter_signed", "letter_countersigned", "agreement_addendum")
+PDF_KINDS = ("letter_signed", "letter_countersigned", "agreement_addendum", "termination_certificate")
 
 
 # ---- trust services (timestamp authority + root) ------------------------------------------------

@@ -13,7 +13,8 @@
   confirmation of system ``wecom``.
 * A system that has not confirmed ``QIANLI_REVOCATION_CONFIRM_DEADLINE_S`` after the send raises an
   HR alert (once). Everything is in the case's evidence (view ``access``).
-* :func:`publish_case_approved` and :func:`publish_case_closed` define those events' payloads.
+* :func:`publish_case_approved` defines that event's payload (``case.closed`` is close_case's, in
+  qianli.services.closing).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from qianli.settings import Settings
 
 __all__ = ["revoke_time", "case_last_day", "employee_summary", "schedule_access_revoke", "cancel_access_revoke",
            "revoke_access_now", "confirm_revocation", "confirmation_token", "case_access_status", "sweep",
-           "run_wecom_disable", "publish_case_approved", "publish_case_closed", "RevocationSweepResult",
+           "run_wecom_disable", "publish_case_approved", "RevocationSweepResult",
            "WECOM_SYSTEM", "CONFIRM_PATH"]
 
 log = logging.getLogger(__name__)
@@ -89,19 +90,6 @@ def publish_case_approved(session: Session, case: ResignationCase, *, approved_b
     return publish(session, company_id=case.company_id, event_type="case.approved", case_id=case.id,
                    employee_id=employee.id, data={**_case_data(case, employee), "approved_by": approved_by,
                                                   "approved_at": utcnow().isoformat()})
-
-
-def publish_case_closed(session: Session, case: ResignationCase, *, closed_by: str,
-                        certificate_document_id: str | None = None,
-                        open_task_count: int | None = None) -> OutboxEvent:
-    """``case.closed`` (h15c's close_case): the case, the employee, the last day, when and by whom, the
-    certificate of termination's document id, and how many handover tasks were still open."""
-    employee = session.get(Employee, case.employee_id)
-    return publish(session, company_id=case.company_id, event_type="case.closed", case_id=case.id,
-                   employee_id=employee.id, data={**_case_data(case, employee), "closed_by": closed_by,
-                                                  "closed_at": utcnow().isoformat(),
-                                                  "certificate_document_id": certificate_document_id,
-                                                  "open_task_count": open_task_count})
 
 
 # ---- scheduling -----------------------------------------------------------------------------------------
