@@ -10,16 +10,11 @@ the employee saw can be bound into the signing intent.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
-
-from fpdf import FPDF
-from fpdf.enums import OutputIntentSubType
-from fpdf.output import PDFICCProfile
+from datetime import date, datetime
 
 from cases.clock import SHANGHAI
-from signing.letter import LetterLayout, _d, _srgb_icc, finish_with_signature_block, font_path
+from signing.letter import LetterLayout, _d, finish_with_signature_block, start_document
 
 __all__ = ["AddendumData", "render_addendum", "ADDENDUM_TITLE"]
 
@@ -42,47 +37,12 @@ class AddendumData:
     addendum_date: date
 
 
-def _xmp(data: AddendumData, created: datetime) -> str:
-    e = lambda v: html.escape(str(v), quote=True)  # noqa: E731
-    when = created.isoformat(timespec="seconds")
-    return "\n".join([
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/">',
-        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"',
-        '   xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/"',
-        '   xmlns:pdf="http://ns.adobe.com/pdf/1.3/" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">',
-        f'  <rdf:Description rdf:about="" xmp:CreatorTool="QianLi 签离" xmp:CreateDate="{when}"'
-        f' xmp:ModifyDate="{when}" xmp:MetadataDate="{when}" pdf:Producer="QianLi 签离 (fpdf2)">',
-        "   <pdfaid:part>2</pdfaid:part><pdfaid:conformance>B</pdfaid:conformance>",
-        f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{e(ADDENDUM_TITLE)} - {e(data.employee_name)}'
-        "</rdf:li></rdf:Alt></dc:title>",
-        f"   <dc:creator><rdf:Seq><rdf:li>{e(data.employee_name)}</rdf:li><rdf:li>{e(data.company_name)}</rdf:li>"
-        "</rdf:Seq></dc:creator>",
-        f'   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">QianLi case {e(data.case_id)} art. 36 addendum'
-        "</rdf:li></rdf:Alt></dc:description>",
-        "  </rdf:Description>",
-        " </rdf:RDF>",
-        "</x:xmpmeta>",
-    ])
-
-
 def render_addendum(data: AddendumData) -> tuple[bytes, LetterLayout]:
 
-    pdf = FPDF(format="A4", unit="mm", enforce_compliance="PDFA_2B")
-    created = datetime.combine(data.addendum_date, time(0, 0), tzinfo=timezone.utc)
-    pdf.set_creation_date(created)
-    pdf.set_title(f"{ADDENDUM_TITLE} - {data.employee_name}")
-    pdf.set_author(data.employee_name)
-    pdf.set_subject(f"QianLi case {data.case_id}")
-    pdf.set_creator("QianLi 签离")
-    pdf.set_producer("QianLi 签离 (fpdf2)")
-    pdf.set_lang("zh-CN")
-    pdf.add_output_intent(OutputIntentSubType.PDFA, "sRGB", "sRGB IEC61966-2.1", "https://www.color.org",
-                          PDFICCProfile(contents=_srgb_icc(), n=3, alternate="DeviceRGB"), "sRGB IEC61966-2.1")
-    pdf.set_xmp_metadata(_xmp(data, created))
-    pdf.add_font("zh", "", font_path(), collection_font_number=0)
-    pdf.set_margins(25, 25, 25)
-    pdf.set_auto_page_break(True, margin=25)
-    pdf.add_page()
+    pdf = start_document(
+        title=f"{ADDENDUM_TITLE} - {data.employee_name}", author=data.employee_name,
+        creators=(data.employee_name, data.company_name), subject=f"QianLi case {data.case_id}",
+        description=f"QianLi case {data.case_id} art. 36 addendum", created_on=data.addendum_date)
     w = pdf.epw
 
     pdf.set_font("zh", size=18)

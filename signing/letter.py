@@ -25,7 +25,7 @@ from fpdf.output import PDFICCProfile
 from signing.fonts import font_path, stamp_font_path
 
 __all__ = ["LetterData", "LetterLayout", "LetterTemplate", "render_letter", "finish_with_signature_block", "font_path", "stamp_font_path",
-           "REASON_LABELS"]
+           "REASON_LABELS", "start_document"]
 
 MM = 72 / 25.4
 REASON_LABELS = {"career_development": "职业发展", "compensation": "薪酬待遇", "family": "家庭原因", "health": "健康原因",
@@ -134,6 +134,47 @@ def _xmp(data: LetterData, created: datetime) -> str:
     ])
 
 
+def start_document(*, title: str, author: str, creators: tuple[str, ...], subject: str, description: str,
+                   created_on: date) -> FPDF:
+    """A deterministic PDF/A-2b A4 page in the house style (Chinese font ``zh``, 25 mm margins, sRGB
+    output intent, our own XMP with every date fixed to ``created_on``) for documents other than the
+    letter: the art. 36 addendum, the notices of a departure without notice."""
+    e = lambda v: html.escape(str(v), quote=True)  # noqa: E731
+    created = datetime.combine(created_on, time(0, 0), tzinfo=timezone.utc)
+    when = created.isoformat(timespec="seconds")
+    pdf = FPDF(format="A4", unit="mm", enforce_compliance="PDFA_2B")
+    pdf.set_creation_date(created)
+    pdf.set_title(title)
+    pdf.set_author(author)
+    pdf.set_subject(subject)
+    pdf.set_creator("QianLi 签离")
+    pdf.set_producer("QianLi 签离 (fpdf2)")
+    pdf.set_lang("zh-CN")
+    pdf.add_output_intent(OutputIntentSubType.PDFA, "sRGB", "sRGB IEC61966-2.1", "https://www.color.org",
+                          PDFICCProfile(contents=_srgb_icc(), n=3, alternate="DeviceRGB"), "sRGB IEC61966-2.1")
+    pdf.set_xmp_metadata("\n".join([
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">',
+        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"',
+        '   xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/"',
+        '   xmlns:pdf="http://ns.adobe.com/pdf/1.3/" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">',
+        f'  <rdf:Description rdf:about="" xmp:CreatorTool="QianLi 签离" xmp:CreateDate="{when}"'
+        f' xmp:ModifyDate="{when}" xmp:MetadataDate="{when}" pdf:Producer="QianLi 签离 (fpdf2)">',
+        "   <pdfaid:part>2</pdfaid:part><pdfaid:conformance>B</pdfaid:conformance>",
+        f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{e(title)}</rdf:li></rdf:Alt></dc:title>',
+        "   <dc:creator><rdf:Seq>" + "".join(f"<rdf:li>{e(c)}</rdf:li>" for c in creators) + "</rdf:Seq></dc:creator>",
+        f'   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">{e(description)}</rdf:li></rdf:Alt>'
+        "</dc:description>",
+        "  </rdf:Description>",
+        " </rdf:RDF>",
+        "</x:xmpmeta>",
+    ]))
+    pdf.add_font("zh", "", font_path(), collection_font_number=0)
+    pdf.set_margins(25, 25, 25)
+    pdf.set_auto_page_break(True, margin=25)
+    pdf.add_page()
+    return pdf
+
+
 def render_letter(data: LetterData) -> tuple[bytes, LetterLayout]:
     pdf = FPDF(format="A4", unit="mm", enforce_compliance="PDFA_2B")
     created = datetime.combine(data.letter_date, time(0, 0), tzinfo=timezone.utc)
@@ -222,10 +263,13 @@ def finish_with_signature_block(pdf: FPDF, w: float, *, employee_label: str, com
     box_h = 36
     pdf.set_xy(pdf.l_margin, box_top + box_h + 2)
     pdf.cell(half, 7, f"日期：{_d(signed_on)}")
+    page = pdf.page - 1
     pdf.set_font("zh", size=8)
+    # The footer sits inside the bottom margin: without this, the automatic page break moved it (and
+    # the page the signature boxes are said to be on) to a new, otherwise empty page.
+    pdf.set_auto_page_break(False)
     pdf.set_xy(pdf.l_margin, pdf.h - 18)
     pdf.cell(w, 5, footer, align="C")
-    page = pdf.page - 1
     ph = pdf.h
 
     def box(x_mm: float) -> tuple[int, int, int, int]:
