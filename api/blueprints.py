@@ -19,6 +19,7 @@ BLUEPRINT_MODULES = [
     "api.identity_changes",
     "api.signing",
     "api.agreement",
+    "api.absconding",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).

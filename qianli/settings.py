@@ -170,6 +170,9 @@ class Settings:
     # --- chat notices --------------------------------------------------------------------
     chat_notice_window_days: int = _s("QIANLI_CHAT_NOTICE_WINDOW_DAYS", 30, "A chat notice recorded with a sent_at older than this many days needs a screenshot and a reason (1-3650).")
 
+    # --- leaving without notice ----------------------------------------------------------
+    return_notice_deadline_days: int = _s("QIANLI_RETURN_NOTICE_DEADLINE_DAYS", 3, "Chinese working days after the return-to-work notice is served (that day not counted) by which the employee must return or explain (1-30; companies may override).")
+
     # --- roster import -------------------------------------------------------------------
     roster_max_bytes: int = _s("QIANLI_ROSTER_MAX_BYTES", 5 * 1024 * 1024, "Largest roster file (CSV or XLSX) accepted for import, bytes.")
     roster_max_rows: int = _s("QIANLI_ROSTER_MAX_ROWS", 20000, "Most data rows in one roster file.")
@@ -346,6 +349,8 @@ def _check(s: Settings) -> None:
         raise SettingsError("QIANLI_MIGRATION_DATABASE_URL must name the same kind of database as DATABASE_URL")
     if s.metrics_token and len(s.metrics_token) < 16:
         raise SettingsError("QIANLI_METRICS_TOKEN must be at least 16 characters (or empty: loopback only)")
+    if not 1 <= s.return_notice_deadline_days <= 30:
+        raise SettingsError(f"QIANLI_RETURN_NOTICE_DEADLINE_DAYS={s.return_notice_deadline_days}: must be between 1 and 30")
     if not 1 <= s.chat_notice_window_days <= 3650:
         raise SettingsError(f"QIANLI_CHAT_NOTICE_WINDOW_DAYS={s.chat_notice_window_days}: must be between 1 and 3650")
     if s.faceid_backend == "tencent" and not (s.faceid_tencent_secret_id and s.faceid_tencent_secret_key

@@ -4,6 +4,8 @@
 Layer: models. May import core (``qianli.db``, ``qianli.settings``) and the domain; nothing above."""
 
 from qianli.db import Base
+from qianli.models.absconding import *  # noqa: F401,F403
+from qianli.models.absconding import __all__ as _absconding_all
 from qianli.models.anchors import *  # noqa: F401,F403
 from qianli.models.anchors import __all__ as _anchors_all
 from qianli.models.calendar import *  # noqa: F401,F403
@@ -23,6 +25,6 @@ from qianli.models.signing import *  # noqa: F401,F403
 from qianli.models.signing import __all__ as _signing_all
 from qianli.models.shared import __all__ as _shared_all
 
-__all__ = ["Base", *_anchors_all, *_calendar_all, *_core_all, *_faces_all, *_identity_all, *_reminders_all,
+__all__ = ["Base", *_absconding_all, *_anchors_all, *_calendar_all, *_core_all, *_faces_all, *_identity_all, *_reminders_all,
            *_sessions_all, *_shared_all,
            *_signing_all]

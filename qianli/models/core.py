@@ -20,7 +20,7 @@ __all__ = ["Company", "Employee", "HrUser", "HR_ROLES", "ResignationCase", "Evid
 HR_ROLES = ("hr_specialist", "hr_manager", "dept_head", "auditor")
 REASON_CATEGORIES = ("career_development", "compensation", "family", "health", "relocation", "further_study",
                      "work_environment", "other")
-CASE_SOURCES = ("miniprogram", "instant_message")
+CASE_SOURCES = ("miniprogram", "instant_message", "hr_confirmation")
 
 
 class Company(Base):
