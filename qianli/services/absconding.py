@@ -546,7 +546,7 @@ def record_union_notification(session: Session, rt: Runtime, reviewer: Reviewer,
     case, absence = _hr_absence(session, reviewer, case_id)
     if case.state not in {_S.NOTICE_SERVED.value, _S.EXPLANATION_RECEIVED.value, _S.DISMISSAL_PENDING.value}:
         raise Conflict("case_not_dismissible", "该案件当前状态不需要通知工会", details={"state": case.state})
-    if absence.confirmed_at is not None and notified_at < absence.confirmed_at:
+    if notified_at < absence.confirmed_at.replace(second=0, microsecond=0):  # forms give minutes
         raise InvalidInput("union_time_invalid", "通知工会的时间不能早于确认擅自离职的时间")
     row = UnionNotification(company_id=case.company_id, case_id=case.id, union_name=union_name,
                             contact_name=contact_name, notified_at=notified_at, method=method, response=response,
