@@ -143,6 +143,21 @@ def create_app(rt: Runtime | None = None) -> Flask:
         log.warning("redis unavailable: %s", err)
         return _unavailable("redis_unavailable", "服务暂时不可用，请稍后重试")
 
+    if settings.allows_dev_backends:
+        from qianli.services import devclock
+
+        @app.before_request
+        def _dev_clock():
+            # Development/test only: every worker follows the deployment's clock offset (POST /api/v1/dev/clock).
+            g.qianli_dev_clock_offset = devclock.apply(app.extensions["qianli_runtime"])
+
+        @app.after_request
+        def _dev_clock_header(response):
+            offset = g.get("qianli_dev_clock_offset", 0)
+            if offset:
+                response.headers["X-QianLi-Dev-Clock-Offset"] = str(offset)
+            return response
+
     @app.before_request
     def _request_limits():
         # First: nothing below may parse a body nested deeper than the limit (RecursionError).

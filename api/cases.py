@@ -40,6 +40,9 @@ class CaseSchema(ma.Schema):
     id = ma.fields.String(required=True)
     state = ma.fields.String(required=True)
     source = ma.fields.String(required=True)
+    departure_type = ma.fields.String(required=True, metadata={"description": (
+        "How the employment ends: resignation (art. 37), absconding (擅自离职), agreement (art. 36)"),
+        "enum": ["resignation", "absconding", "agreement"]})
     notice_arrived_at = ma.fields.AwareDateTime(required=True, metadata={"description": "UTC"})
     arrival_date = ma.fields.Date(required=True, metadata={"description": "Asia/Shanghai date"})
     probation = ma.fields.Boolean(required=True)

@@ -12,6 +12,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from cases.departure import DepartureType
 from cases.errors import InvalidInput
 from cases.states import CaseState
 from qianli.models import Employee
@@ -64,6 +65,9 @@ class CaseListQuery(StrictSchema):
     state = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(STATES)), load_default=list,
                            metadata={"description": "Repeat to filter by several states"})
     overdue = ma.fields.Boolean(load_default=None, allow_none=True)
+    departure_type = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf([t.value for t in DepartureType])),
+                                    load_default=list, metadata={"description": (
+                                        "Repeat to filter by several departure types (resignation, absconding, agreement)")})
     department = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=100))
     created_from = ma.fields.Date(load_default=None, metadata={"description": "Beijing date, inclusive"})
     created_to = ma.fields.Date(load_default=None, metadata={"description": "Beijing date, inclusive"})
@@ -192,7 +196,7 @@ class Cases(MethodView):
         q = svc.CaseQuery(states=args["state"], overdue=args["overdue"], department=args["department"],
                           created_from=args["created_from"], created_to=args["created_to"],
                           arrival_from=args["arrival_from"], arrival_to=args["arrival_to"], search=args["q"],
-                          page=args["page"], page_size=args["page_size"])
+                          departure_types=args["departure_type"], page=args["page"], page_size=args["page_size"])
         page = svc.list_cases(db(), reviewer(), q)
         return {"items": [case_body(c, e, o) for c, e, o in page.items], "total": page.total, "page": page.page,
                 "page_size": page.page_size}

@@ -7,17 +7,35 @@ instant come from here, so that the time zone is written once and tests can trav
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-__all__ = ["SHANGHAI", "utcnow", "aware", "beijing_date", "beijing_today", "beijing_day_start", "beijing_text"]
+__all__ = ["SHANGHAI", "utcnow", "set_offset", "current_offset", "aware", "beijing_date", "beijing_today", "beijing_day_start", "beijing_text"]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
+_offset = timedelta(0)
+
+
 def utcnow() -> datetime:
-    """The current instant, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    """The current instant, timezone-aware UTC (moved by the development clock offset, if one is set)."""
+    return datetime.now(timezone.utc) + _offset
+
+
+def set_offset(offset: timedelta) -> None:
+    """Move this process's clock by ``offset`` (development and test deployments only).
+
+    Only ``qianli.services.devclock`` calls this, and never in production: there the offset stays zero.
+    It exists so that a demo driving a running service can let a deadline pass.
+    """
+    global _offset
+    _offset = offset
+
+
+def current_offset() -> timedelta:
+    """The offset ``utcnow`` adds (zero unless a development deployment moved its clock)."""
+    return _offset
 
 
 def aware(t: datetime) -> datetime:

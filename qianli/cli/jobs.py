@@ -32,11 +32,20 @@ def sqlite_tuning(engine) -> None:
 
 
 
+def _follow_dev_clock() -> None:
+    """Development/test deployments: run each job at the deployment's clock (POST /api/v1/dev/clock)."""
+    from qianli.runtime import get_runtime
+    from qianli.services import devclock
+
+    devclock.apply(get_runtime())
+
+
 def observed_worker_class(base: type) -> type:
     """``base`` (an rq worker class) whose jobs log with ``request_id`` = ``job:<job id>``."""
 
     class ObservedWorker(base):
         def perform_job(self, job, queue):
+            _follow_dev_clock()
             token = request_id_var.set(f"job:{job.id}")
             try:
                 return super().perform_job(job, queue)
@@ -113,6 +122,7 @@ def scheduler_command(once: bool) -> None:
     log.info("reminder scheduler: sweeping every %ss", interval)
     while not stop["now"]:
         started = time.monotonic()
+        _follow_dev_clock()
         try:
             res = sweep(rt)
             if res.scheduled or res.recovered or res.paused or res.stopped or res.digests_enqueued:

@@ -12,6 +12,8 @@ from qianli.models.calendar import *  # noqa: F401,F403
 from qianli.models.calendar import __all__ as _calendar_all
 from qianli.models.core import *  # noqa: F401,F403
 from qianli.models.core import __all__ as _core_all
+from qianli.models.events import *  # noqa: F401,F403
+from qianli.models.events import __all__ as _events_all
 from qianli.models.faces import *  # noqa: F401,F403
 from qianli.models.faces import __all__ as _faces_all
 from qianli.models.identity import *  # noqa: F401,F403
@@ -25,6 +27,7 @@ from qianli.models.signing import *  # noqa: F401,F403
 from qianli.models.signing import __all__ as _signing_all
 from qianli.models.shared import __all__ as _shared_all
 
-__all__ = ["Base", *_absconding_all, *_anchors_all, *_calendar_all, *_core_all, *_faces_all, *_identity_all, *_reminders_all,
+__all__ = ["Base", *_absconding_all, *_anchors_all, *_calendar_all, *_core_all, *_events_all, *_faces_all, *_identity_all,
+           *_reminders_all,
            *_sessions_all, *_shared_all,
            *_signing_all]

@@ -85,6 +85,8 @@ class ResignationCase(Base):
     employee_id: Mapped[str] = mapped_column(ForeignKey("employees.id"), index=True)
     state: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(String(32))
+    # cases.departure.DepartureType: resignation (art. 37), absconding (擅自离职), agreement (art. 36).
+    departure_type: Mapped[str] = mapped_column(String(20), default="resignation", server_default="resignation")
     notice_arrived_at: Mapped[datetime] = mapped_column(UTCDateTime)
     arrival_date: Mapped[date] = mapped_column(Date)  # Asia/Shanghai calendar date of arrival
     probation: Mapped[bool] = mapped_column(Boolean, default=False)

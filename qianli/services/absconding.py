@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from cases import absconding as rules
 from cases.absconding import HandbookClause
 from cases.clock import SHANGHAI, beijing_date, beijing_today
+from cases.departure import DepartureType
 from cases.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from cases.evidence_kinds import EvidenceKind
 from cases.states import ANY_OPEN_STATES, CaseAction, CaseState
@@ -60,7 +61,7 @@ __all__ = ["AbsencePolicy", "absence_policy", "confirm_departure", "send_return_
 
 log = logging.getLogger(__name__)
 
-DEPARTURE_TYPE = "absconding"
+DEPARTURE_TYPE = DepartureType.ABSCONDING.value
 MAX_TEXT = 2000
 MAX_ATTACHMENTS = 5
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
@@ -225,8 +226,7 @@ def confirm_departure(session: Session, rt: Runtime, reviewer: Reviewer, *, empl
         company_id=employee.company_id, employee_id=employee.id, state=_S.CONFIRMED.value, source="hr_confirmation",
         notice_arrived_at=now, arrival_date=today, probation=False, reason_category=None, reason_text="",
         requested_last_day=None, earliest_lawful_last_day=today, handover_items=[], letter_due_date=today,
-        dates_provisional=False, created_by=reviewer.actor)
-    _set_departure_type(case)
+        dates_provisional=False, created_by=reviewer.actor, departure_type=DepartureType.ABSCONDING.value)
     session.add(case)
     session.flush()
     absence = AbsenceCase(case_id=case.id, company_id=case.company_id, employee_id=employee.id,
@@ -242,15 +242,6 @@ def confirm_departure(session: Session, rt: Runtime, reviewer: Reviewer, *, empl
         "calendar": {d.isoformat(): company_calendar(session, reviewer.company_id).reason(d) for d in days}},
         occurred_at=now)
     return case
-
-
-def _set_departure_type(case: ResignationCase) -> None:
-    """The coordinator's ``ResignationCase.departure_type`` column (cases.departure)."""
-    try:  # TODO(h16b): plain import once the coordinator's cases/departure.py is merged
-        from cases.departure import DepartureType
-    except ImportError:
-        return
-    case.departure_type = DepartureType.ABSCONDING.value  # type: ignore[attr-defined]  # TODO(h16b): drop on merge
 
 
 # ---- 2. the return-to-work notice -----------------------------------------------------------------------

@@ -173,6 +173,7 @@ class CaseQuery:
     arrival_from: date | None = None
     arrival_to: date | None = None
     search: str | None = None
+    departure_types: list[str] = field(default_factory=list)
     page: int = 1
     page_size: int = 20
 
@@ -197,6 +198,8 @@ def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datet
     conds = [ResignationCase.company_id == reviewer.company_id, department_scope(reviewer)]
     if q.states:
         conds.append(ResignationCase.state.in_(q.states))
+    if q.departure_types:
+        conds.append(ResignationCase.departure_type.in_(q.departure_types))
     if q.overdue is True:
         conds.append(overdue_expr)
     elif q.overdue is False:

@@ -51,7 +51,7 @@ def test_confirm_serve_read_post_and_come_back(world, client, runtime, db_sessio
     assert body["state"] == "confirmed" and len(body["absent_days"]) == 3 and body["return_notice"] is None
     assert body["dismissal_blockers"][0] == "return_notice_not_served"
     case = db_session.get(ResignationCase, case_id)
-    assert case.source == "hr_confirmation" and getattr(case, "departure_type", "absconding") == "absconding"
+    assert case.source == "hr_confirmation" and case.departure_type == "absconding"
     assert _actions(db_session, case_id) == ["departure_confirmed"]
     # one case at a time; a holiday is no absence; the employee sees nothing to answer yet
     r = client.post("/api/v1/hr/departures", headers=world.h(world.spec),
@@ -160,7 +160,7 @@ def test_resign_instead_becomes_a_resignation_the_employee_signs(world, client, 
     db_session.expire_all()
     new = db_session.get(ResignationCase, new_id)
     assert new.source == "miniprogram" and new.reason_category == "family" and new.requested_last_day.isoformat() == last
-    assert getattr(new, "departure_type", "resignation") == "resignation"
+    assert new.departure_type == "resignation"
     opened = db_session.scalar(select(EvidenceEntry).where(EvidenceEntry.case_id == new_id,
                                                            EvidenceEntry.action == "case_opened"))
     assert opened.payload["converted_from_case_id"] == case_id and opened.actor == f"employee:{world.emp.id}"
