@@ -164,10 +164,17 @@ NOTIFICATION_STATES = {"return_notice_reminder": frozenset({CaseState.NOTICE_SER
 at send time once the employee answered or the case ended)."""
 
 
-def notification_due(kind: str, case_state: str) -> bool:
-    """Whether a notification of ``kind`` is still to be sent to a case in ``case_state``."""
+def notification_due(kind: str, case_state: str, params: dict[str, Any] | None = None,
+                     now: datetime | None = None) -> bool:
+    """Whether a notification of ``kind`` is still to be sent to a case in ``case_state`` at ``now``:
+    a reminder of a deadline (``params["deadline"]``) is not sent once that day has ended (Beijing)."""
     states = NOTIFICATION_STATES.get(kind)
-    return states is None or case_state in states
+    if states is not None and case_state not in states:
+        return False
+    deadline = (params or {}).get("deadline")
+    if kind == "return_notice_reminder" and deadline and now is not None:
+        return beijing_date(_aware(now)) <= date.fromisoformat(str(deadline))
+    return True
 
 
 def _cut(s: str, n: int) -> str:

@@ -175,3 +175,17 @@ def test_handbook_clause_parsing():
     assert ab.HandbookClause.from_policy(None) is None
     with pytest.raises(InvalidInput):
         ab.HandbookClause.parse("第5条", "太短")
+
+
+def test_deadline_reminders_stop_with_the_state_or_the_deadline():
+    from datetime import datetime, timezone
+
+    from cases.reminders import notification_due
+
+    params = {"deadline": "2026-10-15"}
+    before = datetime(2026, 10, 15, 15, 59, tzinfo=timezone.utc)  # 23:59 Beijing on the deadline
+    after = datetime(2026, 10, 15, 16, 0, tzinfo=timezone.utc)    # 00:00 Beijing the day after
+    assert notification_due("return_notice_reminder", "notice_served", params, before)
+    assert not notification_due("return_notice_reminder", "notice_served", params, after)
+    assert not notification_due("return_notice_reminder", "returned_to_work", params, before)
+    assert notification_due("case_returned", "returned", {}, after)

@@ -94,7 +94,7 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
                 return DeliveryOutcome("skipped", None, "claimed by another worker")
             return DeliveryOutcome("skipped", d.provider_message_id, f"already {d.status}")
         case, employee = session.execute(_CASE_AND_EMPLOYEE, {"p_case": case_id}).one()
-        if (case.state not in LETTER_STATES) if slot >= 0 else not notification_due(d.kind, case.state):
+        if (case.state not in LETTER_STATES) if slot >= 0 else not notification_due(d.kind, case.state, d.params, now):
             d.status, d.finished_at, d.error_code, d.lease_until = "dropped", now, f"case_{case.state}", None
             session.flush()
             append_evidence(session, case, ACTOR, EvidenceKind.REMINDER_DROPPED, {
