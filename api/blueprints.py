@@ -20,6 +20,7 @@ BLUEPRINT_MODULES = [
     "api.signing",
     "api.agreement",
     "api.absconding",
+    "api.webhooks",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).

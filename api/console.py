@@ -548,3 +548,5 @@ def change_password():
 
 # Leaving without notice: its pages live in their own module, on this blueprint.
 from api import console_absence  # noqa: E402,F401
+# Pages of other areas, on this blueprint (imported last: they use the helpers above).
+from api import console_webhooks  # noqa: E402,F401

@@ -26,6 +26,7 @@ class DossierView(str, Enum):
     APPROVALS = "approvals"  # HR review: approvals, returns, last-day agreements, withdrawals, countersignature
     CHAT = "chat"            # instant messages HR recorded as the notice
     ABSCONDING = "absconding"  # leaving without notice: confirmation, notices and their service, answers, union, dismissal
+    ACCESS = "access"        # access revocation, payroll stop, events sent to the company's systems, 权限验证
 
 
 class EvidenceKind(str, Enum):
@@ -95,6 +96,15 @@ class EvidenceKind(str, Enum):
     UNION_NOTIFIED = "union_notified"
     RESIGNATION_OPENED_FROM_ABSENCE = "resignation_opened_from_absence"
     OFFBOARDING_AFTER_DISMISSAL = "offboarding_after_dismissal"
+    # access revocation and the company's systems (webhooks, WeCom)
+    ACCESS_REVOKE_SCHEDULED = "access_revoke_scheduled"
+    ACCESS_REVOKE_SENT = "access_revoke_sent"
+    ACCESS_REVOKE_CANCELLED = "access_revoke_cancelled"
+    ACCESS_REVOKE_CONFIRMED = "access_revoke_confirmed"
+    ACCESS_REVOKE_FAILED = "access_revoke_failed"
+    PAYROLL_STOP_SENT = "payroll_stop_sent"
+    WEBHOOK_DELIVERED = "webhook_delivered"
+    WEBHOOK_DELIVERY_FAILED = "webhook_delivery_failed"
 
     def __str__(self) -> str:
         return self.value
@@ -129,6 +139,9 @@ EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.CASE_DISMISS: _V.ABSCONDING, _K.NOTICE_READ: _V.ABSCONDING, _K.POSTAL_DELIVERY_RECORDED: _V.ABSCONDING,
     _K.POSTAL_DELIVERY_UPDATED: _V.ABSCONDING, _K.ABSENCE_ANSWERED: _V.ABSCONDING, _K.UNION_NOTIFIED: _V.ABSCONDING,
     _K.RESIGNATION_OPENED_FROM_ABSENCE: _V.ABSCONDING, _K.OFFBOARDING_AFTER_DISMISSAL: _V.ABSCONDING,
+    _K.ACCESS_REVOKE_SCHEDULED: _V.ACCESS, _K.ACCESS_REVOKE_SENT: _V.ACCESS, _K.ACCESS_REVOKE_CANCELLED: _V.ACCESS,
+    _K.ACCESS_REVOKE_CONFIRMED: _V.ACCESS, _K.ACCESS_REVOKE_FAILED: _V.ACCESS, _K.PAYROLL_STOP_SENT: _V.ACCESS,
+    _K.WEBHOOK_DELIVERED: _V.ACCESS, _K.WEBHOOK_DELIVERY_FAILED: _V.ACCESS,
 }
 
 EVIDENCE_LABELS: dict[EvidenceKind, str] = {
@@ -193,6 +206,14 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.UNION_NOTIFIED: "登记通知工会（劳动合同法第四十三条）",
     _K.RESIGNATION_OPENED_FROM_ABSENCE: "员工辞职，已开立辞职案件",
     _K.OFFBOARDING_AFTER_DISMISSAL: "解除后办理离职手续（立即收回权限、出具离职证明）",
+    _K.ACCESS_REVOKE_SCHEDULED: "已安排权限回收（最后工作日 23:59）",
+    _K.ACCESS_REVOKE_SENT: "已通知各系统回收权限",
+    _K.ACCESS_REVOKE_CANCELLED: "已取消权限回收",
+    _K.ACCESS_REVOKE_CONFIRMED: "系统确认已回收权限（权限验证）",
+    _K.ACCESS_REVOKE_FAILED: "权限回收失败",
+    _K.PAYROLL_STOP_SENT: "已通知财务停发薪资",
+    _K.WEBHOOK_DELIVERED: "事件已送达外部系统",
+    _K.WEBHOOK_DELIVERY_FAILED: "事件推送失败（重试已用尽）",
 }
 
 

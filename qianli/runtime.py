@@ -29,6 +29,7 @@ from identity.sms import SmsGateway, sms_gateway_from_settings
 from identity.sms_codes import SmsCodeService, sms_code_service_from_settings
 from identity.wechat import WeChatClient, wechat_client_from_settings
 from qianli.crypto import FieldCipher, lookup_hash
+from qianli.integrations.wecom import WeComClient, wecom_client_from_settings
 from qianli.db import make_engine, make_session_factory
 from qianli.settings import Settings, get_settings
 from qianli.storage import DocumentStore, open_store
@@ -38,7 +39,7 @@ from signing.tsa import make_timestamper
 __all__ = ["Runtime", "ADAPTERS", "get_runtime", "set_runtime"]
 
 ADAPTERS = ("engine", "session_factory", "redis", "cipher", "store", "sms_gateway", "sms_codes", "wechat",
-            "liveness", "faceid", "pki", "timestamper")
+            "liveness", "faceid", "pki", "timestamper", "wecom")
 """The names :meth:`Runtime.override` and :meth:`Runtime.reset` accept."""
 
 T = TypeVar("T")
@@ -127,6 +128,12 @@ class Runtime:
     def faceid(self) -> TencentFaceIdClient | None:
         """Tencent Cloud FaceID (real-name face check), or None with QIANLI_FACEID_BACKEND=off."""
         return self._get("faceid", lambda: faceid_client_from_settings(self.settings))
+
+    # ---- integrations ------------------------------------------------------------------------------
+    @property
+    def wecom(self) -> WeComClient | None:
+        """The WeCom (企业微信) connector, or None with QIANLI_WECOM_BACKEND=off."""
+        return self._get("wecom", lambda: wecom_client_from_settings(self.settings, self.redis))
 
     # ---- signing -----------------------------------------------------------------------------------
     @property

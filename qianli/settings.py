@@ -172,6 +172,21 @@ class Settings:
 
     # --- leaving without notice ----------------------------------------------------------
     return_notice_deadline_days: int = _s("QIANLI_RETURN_NOTICE_DEADLINE_DAYS", 3, "Chinese working days after the return-to-work notice is served (that day not counted) by which the employee must return or explain (1-30; companies may override).")
+    # --- WeCom (企业微信) ------------------------------------------------------------------
+    wecom_backend: str = _s("QIANLI_WECOM_BACKEND", "off", "WeCom connector: 'off' (none), 'dev' (logs calls and keeps them in Redis; development/test only) or 'api' (the real server API at QIANLI_WECOM_API_BASE_URL).", choices=("off", "dev", "api"))
+    wecom_api_base_url: str = _s("QIANLI_WECOM_API_BASE_URL", "https://qyapi.weixin.qq.com", "Base URL of the WeCom server API.")
+    wecom_corp_id: str = _s("QIANLI_WECOM_CORP_ID", "", "WeCom corp id (企业ID); required with QIANLI_WECOM_BACKEND=api.")
+    wecom_secret: str = _s("QIANLI_WECOM_SECRET", "", "Secret of the WeCom app (needs contacts write permission to disable members, and check-in read for attendance); required with QIANLI_WECOM_BACKEND=api.", secret=True)
+    wecom_agent_id: int = _s("QIANLI_WECOM_AGENT_ID", 0, "AgentId of the WeCom app that sends task messages; required (> 0) with QIANLI_WECOM_BACKEND=api.")
+    wecom_timeout_s: float = _s("QIANLI_WECOM_TIMEOUT_S", 5.0, "HTTP timeout of one WeCom API call, seconds.")
+
+    # --- outbound webhooks ------------------------------------------------------------------
+    webhook_retry_schedule: str = _s("QIANLI_WEBHOOK_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h", "Delays before each retry of a failed webhook delivery (comma-separated, units s/m/h/d, or 'none'; their count is the number of retries; Standard Webhooks' recommendation by default). After the last one the delivery is failed and HR alerted.")
+    webhook_timeout_s: float = _s("QIANLI_WEBHOOK_TIMEOUT_S", 10.0, "Timeout of one webhook delivery attempt (connect and read), seconds; longer counts as a failed attempt.")
+    webhook_allow_private: bool = _s("QIANLI_WEBHOOK_ALLOW_PRIVATE", False, "Production: allow webhook endpoints whose host resolves to a loopback, private, link-local or reserved address (SSRF guard). Development and test always allow loopback.")
+    webhook_secret_grace_s: int = _s("QIANLI_WEBHOOK_SECRET_GRACE_S", 86400, "After a secret rotation, deliveries are signed with the new and the previous secret for this long, seconds, so receivers can switch without losing messages.")
+    webhook_lease_s: int = _s("QIANLI_WEBHOOK_LEASE_S", 120, "A delivery attempt claimed longer ago than this (its worker died) is re-queued by the sweep, seconds (more than the timeout).")
+    revocation_confirm_deadline_s: int = _s("QIANLI_REVOCATION_CONFIRM_DEADLINE_S", 4 * 3600, "A system that has not confirmed an access revocation this long after it was sent raises an HR alert (权限验证), seconds.")
 
     # --- roster import -------------------------------------------------------------------
     roster_max_bytes: int = _s("QIANLI_ROSTER_MAX_BYTES", 5 * 1024 * 1024, "Largest roster file (CSV or XLSX) accepted for import, bytes.")
@@ -221,6 +236,25 @@ class Settings:
                 raise SettingsError(f"QIANLI_REMINDER_RETRY_INTERVALS={self.reminder_retry_intervals!r}: "
                                     "intervals cannot be negative")
             out.append(seconds)
+        return tuple(out)
+
+    def webhook_retry_delays(self) -> tuple[int, ...]:
+        """Parsed ``QIANLI_WEBHOOK_RETRY_SCHEDULE``: seconds before each retry (empty: no retries)."""
+        raw = self.webhook_retry_schedule.strip()
+        if raw.lower() in ("", "none"):
+            return ()
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+        out: list[int] = []
+        for item in raw.split(","):
+            token = item.strip().lower()
+            number, unit = (token[:-1], token[-1]) if token[-1:] in units else (token, "s")
+            if not number.isdigit():
+                raise SettingsError(f"QIANLI_WEBHOOK_RETRY_SCHEDULE={self.webhook_retry_schedule!r}: {item.strip()!r} "
+                                    "is not a delay such as 5s, 30m, 2h or 1d")
+            out.append(int(number) * units[unit])
+        if len(out) > 20 or sum(out) > 7 * 86400:
+            raise SettingsError(f"QIANLI_WEBHOOK_RETRY_SCHEDULE={self.webhook_retry_schedule!r}: at most 20 retries "
+                                "within 7 days")
         return tuple(out)
 
     def lookup_key_bytes(self) -> bytes:
@@ -366,6 +400,19 @@ def _check(s: Settings) -> None:
             raise SettingsError("QIANLI_TSA_URL must name a trusted TSA in production")
         if s.database_url.startswith("sqlite"):
             raise SettingsError("DATABASE_URL must be PostgreSQL in production")
+    s.webhook_retry_delays()
+    if not 1 <= s.webhook_timeout_s <= 60:
+        raise SettingsError(f"QIANLI_WEBHOOK_TIMEOUT_S={s.webhook_timeout_s}: must be between 1 and 60 seconds")
+    if s.webhook_lease_s <= s.webhook_timeout_s + 5:
+        raise SettingsError(f"QIANLI_WEBHOOK_LEASE_S={s.webhook_lease_s}: must exceed QIANLI_WEBHOOK_TIMEOUT_S by more "
+                            "than 5 seconds")
+    if s.revocation_confirm_deadline_s < 60:
+        raise SettingsError(f"QIANLI_REVOCATION_CONFIRM_DEADLINE_S={s.revocation_confirm_deadline_s}: at least 60 seconds")
+    if s.wecom_backend == "api" and not (s.wecom_corp_id and s.wecom_secret and s.wecom_agent_id > 0):
+        raise SettingsError("QIANLI_WECOM_CORP_ID, QIANLI_WECOM_SECRET and QIANLI_WECOM_AGENT_ID are required with "
+                            "QIANLI_WECOM_BACKEND=api")
+    if s.is_production and s.wecom_backend == "dev":
+        raise SettingsError("QIANLI_WECOM_BACKEND=dev is for development only")
     if s.wechat_backend == "api" and not (s.wechat_appid and s.wechat_appsecret):
         raise SettingsError("QIANLI_WECHAT_APPID and QIANLI_WECHAT_APPSECRET are required with QIANLI_WECHAT_BACKEND=api")
 

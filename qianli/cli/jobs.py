@@ -73,7 +73,7 @@ def _check_role(rt) -> None:
             raise click.ClickException(str(exc)) from None
 
 
-@click.command("worker", help="Run an RQ worker for the reminders queue (as many as needed).")
+@click.command("worker", help="Run an RQ worker for the reminders and webhooks queues (as many as needed).")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--fork/--no-fork", default=False, show_default=True,
               help="Fork a work-horse per job (rq Worker) instead of running jobs in the worker process (SimpleWorker).")
@@ -83,6 +83,7 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
 
     from qianli.runtime import get_runtime
     from qianli.services.reminders import QUEUE
+    from qianli.services.webhooks import QUEUE as WEBHOOK_QUEUE
 
     rt = get_runtime()
     configure_logging(rt.settings.log_level, rt.settings.log_format)
@@ -90,7 +91,7 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     if rt.settings.database_url.startswith("sqlite"):
         sqlite_tuning(rt.engine)
     cls = observed_worker_class(Worker if fork else SimpleWorker)
-    w = cls([Queue(QUEUE, connection=rt.redis)], connection=rt.redis, name=name,
+    w = cls([Queue(QUEUE, connection=rt.redis), Queue(WEBHOOK_QUEUE, connection=rt.redis)], connection=rt.redis, name=name,
             exception_handlers=[count_job_failure])
     w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)
 
@@ -129,6 +130,14 @@ def scheduler_command(once: bool) -> None:
                 log.info("sweep: %s", res.as_dict())
         except Exception:  # noqa: BLE001 - keep sweeping; the database still holds everything
             log.exception("sweep failed")
+        try:
+            from qianli.services.webhooks import sweep as webhook_sweep
+
+            requeued = webhook_sweep(rt).requeued
+            if requeued:
+                log.info("webhook sweep: %d attempts re-queued", requeued)
+        except Exception:  # noqa: BLE001 - the next round retries
+            log.exception("webhook sweep failed")
         try:
             anchor_if_due(rt)
         except Exception:  # noqa: BLE001 - e.g. the TSA is down: the next round retries

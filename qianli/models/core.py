@@ -54,6 +54,7 @@ class Employee(Base):
     national_id_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     national_id_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     wechat_openid: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    wecom_userid: Mapped[str | None] = mapped_column(String(64), nullable=True)  # 企业微信 member, disabled at revocation
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped when the employee's sessions must end at once (an HR unbind): access tokens carry the
     # epoch they were issued in and are refused once it moved on.
@@ -73,6 +74,7 @@ class HrUser(Base):
     role: Mapped[str] = mapped_column(String(32))
     department: Mapped[str | None] = mapped_column(String(100), nullable=True)
     phone_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    wecom_userid: Mapped[str | None] = mapped_column(String(64), nullable=True)  # 企业微信 member (task messages)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -16,7 +16,8 @@ DOCUMENT_KINDS = ("letter_unsigned", "letter_signed", "letter_countersigned", "c
                   "face_reference", "dossier", "agreement_addendum", "return_to_work_notice", "dismissal_notice",
                   "absence_attachment", "other")
 ALERT_KINDS = ("face_locked", "reminder_failed", "letter_overdue", "case_submitted", "notice_disputed",
-               "identity_objection", "hr_login_locked", "dates_recomputed", "absence_answered", "other")
+               "identity_objection", "hr_login_locked", "dates_recomputed", "absence_answered", "webhook_failed",
+               "revocation_unconfirmed", "wecom_failed", "other")
 
 
 class Document(Base):

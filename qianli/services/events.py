@@ -47,3 +47,8 @@ def publish(session: Session, *, company_id: str, event_type: str, data: dict[st
     for hook in list(publish_hooks):
         hook(session, event)
     return event
+
+
+# Delivery registers its hook when imported; import it here so that every process that publishes
+# delivers (the scheduler's sweep also dispatches any event left undispatched).
+from qianli.services import webhooks as _webhooks  # noqa: E402,F401

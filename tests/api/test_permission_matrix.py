@@ -247,6 +247,19 @@ MATRIX: dict[str, Row] = {
     "importRoster": Row(hr(write=200, scoped=False), lambda w: {
         "query_string": {"dry_run": "true"}, "data": {"file": (io.BytesIO(_roster_csv()), "roster.csv")},
         "content_type": "multipart/form-data"}),
+    # -- HR: outbound webhooks ---------------------------------------------------------------------------
+    "listWebhookEventTypes": Row(hr(read=200, scoped=False, dept_head=403, other_dept_head=403)),
+    "listWebhookEndpoints": Row(hr(read=200, scoped=False, dept_head=403, other_dept_head=403)),
+    "createWebhookEndpoint": Row(hr(write=201, hr_specialist=403, scoped=False), _json({
+        "name": "门禁", "url": "http://127.0.0.1:9/hook", "event_types": ["employee.access_revoke"]})),
+    "getWebhookEndpoint": Row(hr(read=200, dept_head=403, other_dept_head=403), path=lambda w: {"endpoint_id": w.endpoint_id}),
+    "updateWebhookEndpoint": Row(hr(write=200, hr_specialist=403), _json({"enabled": False}),
+                                 path=lambda w: {"endpoint_id": w.endpoint_id}),
+    "deleteWebhookEndpoint": Row(hr(write=204, hr_specialist=403), path=lambda w: {"endpoint_id": w.endpoint_id}),
+    "rotateWebhookSecret": Row(hr(write=200, hr_specialist=403), path=lambda w: {"endpoint_id": w.endpoint_id}),
+    "sendTestWebhook": Row(hr(write=202), path=lambda w: {"endpoint_id": w.endpoint_id}),
+    "listWebhookDeliveries": Row(hr(read=200, scoped=False, dept_head=403, other_dept_head=403)),
+    "replayWebhookDelivery": Row(hr(write=202), path=lambda w: {"delivery_id": w.delivery_id}),
     # -- HR: employees --------------------------------------------------------------------------------
     "getFaceEnrolment": Row(hr(read=200), path=EMPLOYEE),
     "enrolFace": Row(hr(write=201), lambda w: {
@@ -342,6 +355,12 @@ class World:
         self.alert_id = raise_alert(session, company_id=company.id, kind="other", message="matrix",
                                     case_id=case.id, employee_id=emp.id).id
         self.override_id = add_override(session, company.id, day=date(2030, 10, 9), kind="holiday", note="matrix").id
+        from qianli.services.webhooks import create_endpoint, send_test_event
+
+        endpoint = create_endpoint(session, runtime, company_id=company.id, name="OA", url="http://127.0.0.1:9/hook",
+                                   event_types=["case.approved"], actor="matrix").endpoint
+        self.endpoint_id = endpoint.id
+        self.delivery_id = send_test_event(session, runtime, company.id, endpoint.id, actor="matrix").id
         self.refresh_token = issue_employee_session(session, runtime.settings, emp, openid=emp.wechat_openid).refresh_token
         session.commit()
         pending, _ = issue_access_token(runtime.settings, Principal("wechat_pending", None, None, "openid-matrix-pending"))
