@@ -64,7 +64,7 @@ def test_confirm_serve_read_post_and_come_back(world, client, runtime, db_sessio
     assert r.status_code == 409 and r.json["code"] == "absence_answer_closed"
     assert client.get(f"/api/v1/cases/{case_id}/notices/return_to_work", headers=world.eh).status_code == 404
     # the notice goes to the phone on record: HR cannot swap it while the case is in progress
-    r = client.post(f"/api/v1/hr/employees/{world.emp.id}/phone", headers=world.h(world.spec),
+    r = client.put(f"/api/v1/hr/employees/{world.emp.id}/phone", headers=world.h(world.spec),
                     json={"phone": "13700001111", "reason": "员工换号"})
     assert r.status_code == 409 and r.json["code"] == "phone_change_case_open"
 
