@@ -609,6 +609,7 @@ def dismiss_for_absence(session: Session, rt: Runtime, reviewer: Reviewer, case_
                          meta={"unsigned_sha256": sha256_hex(unsigned), "seal_cert_serial": seal.cert_serial,
                                "level": "B-LTA", "termination_date": termination.isoformat()})
     absence.dismissal_document_id, absence.dismissed_at, absence.termination_date = doc.id, now, termination
+    case.agreed_last_day = termination  # the day the contract ends, where the offboarding and certificate read it
     notify_employee(session, rt, case, "dismissal_notice", {"termination_date": termination.isoformat()}, now=now)
     apply_action(session, case, CaseAction.DISMISS, actor=reviewer.actor, payload={
         **base, "document_id": doc.id, "sha256": seal.sha256, "unsigned_sha256": sha256_hex(unsigned),
