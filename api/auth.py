@@ -26,6 +26,7 @@ from api.context import db, runtime
 from api.csrf import check_csrf_header
 
 __all__ = ["EMPLOYEE_SECURITY", "HR_SECURITY", "PENDING_SECURITY", "current_principal", "employee_required", "signed_in_required",
+           "employee_or_alumnus_required",
            "wechat_user_required", "hr_required", "HR_COOKIE", "SECURITY_SCHEMES"]
 
 HR_COOKIE = "qianli_hr"
@@ -78,6 +79,8 @@ def _decorate(check: Callable[[Principal], None], security: list, responses=(401
 
 def _employee(p: Principal) -> None:
     if p.kind != "employee":
+        if p.kind == "alumnus":
+            raise Forbidden("alumni_only", "您已离职，仅可使用离职人才库相关功能")
         raise Forbidden("employee_only", "仅限已绑定的员工使用") if p.kind == "wechat_pending" else Forbidden("employee_only", "仅限员工使用")
 
 
@@ -109,6 +112,14 @@ def _signed_in(p: Principal) -> None:
     if p.kind not in ("employee", "hr"):
         raise Forbidden("signed_in_only", "请先登录")
 
+
+def _employee_or_alumnus(p: Principal) -> None:
+    if p.kind not in ("employee", "alumnus"):
+        raise Forbidden("employee_only", "仅限员工或离职员工使用")
+
+
+employee_or_alumnus_required = _decorate(_employee_or_alumnus, EMPLOYEE_SECURITY)
+"""A bound employee, or a former employee with an alumni-only token (wechatLogin: alumni_only)."""
 
 signed_in_required = _decorate(_signed_in, EMPLOYEE_SECURITY + HR_SECURITY)
 """A bound employee or HR staff (e.g. verifyDocument)."""

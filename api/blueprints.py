@@ -10,6 +10,7 @@ BLUEPRINT_MODULES = [
     "api.wechat",
     "api.sms",
     "api.roster",
+    "api.attendance",
     "api.dossier",
     "api.hr_cases",
     "api.hr_users",
@@ -20,9 +21,13 @@ BLUEPRINT_MODULES = [
     "api.signing",
     "api.agreement",
     "api.absconding",
+    "api.certificate",
+    "api.offboarding",
+    "api.alumni",
     "api.webhooks",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).
 # Module exposes ``bp`` or ``register(app)``.
-PLAIN_BLUEPRINT_MODULES: list[str] = ["api.dev", "api.console", "api.pki", "api.ops"]
+PLAIN_BLUEPRINT_MODULES: list[str] = ["api.dev", "api.console", "api.console_offboarding", "api.pki", "api.ops",
+                                     "api.alumni_console"]

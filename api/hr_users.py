@@ -12,6 +12,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from cases.offboarding import DUTY_ROLES
 from qianli.models import HR_ROLES, HrUser
 from qianli.services import hr_users as svc
 
@@ -33,6 +34,8 @@ class HrUserSchema(ma.Schema):
     active = ma.fields.Boolean(required=True)
     created_at = ma.fields.AwareDateTime(required=True)
     live_sessions = ma.fields.Integer(required=True, metadata={"description": "Sessions open now"})
+    task_roles = ma.fields.List(ma.fields.String(), required=True, metadata={
+        "description": "Offboarding duties (it, admin, finance): tasks a template gives to that role are this user's"})
 
 
 class HrUserListSchema(ma.Schema):
@@ -44,11 +47,14 @@ class HrUserUpdateSchema(StrictSchema):
     role = ma.fields.String(validate=ma.validate.OneOf(HR_ROLES))
     department = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=100),
                                   metadata={"description": "Required for dept_head; null or '' clears it"})
+    task_roles = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf([r.value for r in DUTY_ROLES])),
+                                validate=ma.validate.Length(max=len(DUTY_ROLES)),
+                                metadata={"description": "Offboarding duties: it, admin, finance ([] clears them)"})
 
     @ma.validates_schema
     def _not_empty(self, data, **_kw):
         if not data:
-            raise ma.ValidationError("give at least one of active, role, department")
+            raise ma.ValidationError("give at least one of active, role, department, task_roles")
 
 
 class PasswordResetSchema(StrictSchema):
@@ -84,14 +90,14 @@ class HrUserItem(MethodView):
     @blp.arguments(HrUserUpdateSchema)
     @blp.response(200, HrUserSchema)
     @blp.doc(operationId="updateHrUser",
-             summary="Deactivate / reactivate an HR account or change its role or department",
+             summary="Deactivate / reactivate an HR account or change its role, department or offboarding duties",
              description="Deactivation ends every session of the account at once; a role or department change "
                          "applies to its next request. A manager cannot deactivate or demote themself "
                          "(409 hr_self_change).")
     def patch(self, args, user_id):
         actor, actor_id = _actor()
         user: HrUser = svc.get_hr_user(db(), current_principal().company_id, user_id)
-        kwargs = {k: args[k] for k in ("active", "role") if k in args}
+        kwargs = {k: args[k] for k in ("active", "role", "task_roles") if k in args}
         if "department" in args:
             kwargs["department"] = args["department"] or None
         svc.update_hr_user(db(), user, actor=actor, actor_user_id=actor_id, ip=request.remote_addr or "", **kwargs)

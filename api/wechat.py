@@ -42,6 +42,10 @@ class WechatLoginResultSchema(TokenSchema):
     bound = ma.fields.Boolean(required=True, metadata={
         "description": "False: the token only allows bindEmployee (and sendSmsCode for purpose 'bind')"})
     employee = ma.fields.Nested(EmployeeBriefSchema, allow_none=True)
+    alumni_only = ma.fields.Boolean(metadata={
+        "description": "True for a former employee (deactivated at close): the token allows only the alumni "
+                       "operations (getAlumniConsent, giveAlumniConsent, withdrawAlumniConsent, "
+                       "listMyJobOpenings, answerJobOpening); no refresh token"})
 
 
 class BindSchema(StrictSchema):
@@ -77,7 +81,8 @@ class WechatSession(MethodView):
         if runtime().settings.wechat_backend == "dev":  # 'dev-<openid>' logs in as anyone: this machine only
             require_loopback_client("wechat")
         out = svc.wechat_login(db(), runtime(), args["code"], company_code=args.get("company_code"))
-        return {**token_body(out.tokens), "bound": out.employee is not None, "employee": out.employee}
+        return {**token_body(out.tokens), "bound": out.employee is not None, "employee": out.employee,
+                "alumni_only": out.alumnus}
 
 
 @blp.route("/wechat/binding")

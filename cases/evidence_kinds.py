@@ -26,6 +26,7 @@ class DossierView(str, Enum):
     APPROVALS = "approvals"  # HR review: approvals, returns, last-day agreements, withdrawals, countersignature
     CHAT = "chat"            # instant messages HR recorded as the notice
     ABSCONDING = "absconding"  # leaving without notice: confirmation, notices and their service, answers, union, dismissal
+    OFFBOARDING = "offboarding"  # handover tasks: generated, completed, cancelled, reminded, escalated
     ACCESS = "access"        # access revocation, payroll stop, events sent to the company's systems, 权限验证
 
 
@@ -44,6 +45,11 @@ class EvidenceKind(str, Enum):
     HR_ALERT_RAISED = "hr_alert_raised"
     DOSSIER_EXPORTED = "dossier_exported"
     DATES_RECOMPUTED = "dates_recomputed"
+    # the end of the relationship (art. 50): certificate of termination, closing
+    TERMINATION_CERTIFICATE_ISSUED = "termination_certificate_issued"
+    TERMINATION_CERTIFICATE_DOWNLOADED = "termination_certificate_downloaded"
+    EMPLOYEE_DEACTIVATED = "employee_deactivated"
+    FACE_DATA_DELETED = "face_data_deleted"
     # HR review
     REVIEW_LAST_DAY_PROPOSED = "review_last_day_proposed"
     REVIEW_LAST_DAY_CONFIRMED = "review_last_day_confirmed"
@@ -96,6 +102,18 @@ class EvidenceKind(str, Enum):
     UNION_NOTIFIED = "union_notified"
     RESIGNATION_OPENED_FROM_ABSENCE = "resignation_opened_from_absence"
     OFFBOARDING_AFTER_DISMISSAL = "offboarding_after_dismissal"
+    # offboarding (handover tasks)
+    OFFBOARDING_STARTED = "offboarding_started"
+    TASK_COMPLETED = "task_completed"
+    TASKS_CANCELLED = "tasks_cancelled"
+    TASK_REMINDER_SENT = "task_reminder_sent"
+    TASK_REMINDER_FAILED = "task_reminder_failed"
+    TASK_ESCALATED = "task_escalated"
+    # alumni (issue 17)
+    ALUMNI_CONSENT_GIVEN = "alumni_consent_given"
+    ALUMNI_CONSENT_WITHDRAWN = "alumni_consent_withdrawn"
+    ALUMNI_JOINED = "alumni_joined"
+    PERSONAL_DATA_PURGED = "personal_data_purged"
     # access revocation and the company's systems (webhooks, WeCom)
     ACCESS_REVOKE_SCHEDULED = "access_revoke_scheduled"
     ACCESS_REVOKE_SENT = "access_revoke_sent"
@@ -115,6 +133,8 @@ _K, _V = EvidenceKind, DossierView
 EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.CASE_OPENED: _V.CASE, _K.CASE_FORM_UPDATED: _V.CASE, _K.CASE_SUBMIT_LETTER: _V.CASE, _K.LETTER_SIGNED: _V.CASE,
     _K.HR_ALERT_RAISED: _V.CASE, _K.DOSSIER_EXPORTED: _V.CASE, _K.DATES_RECOMPUTED: _V.CASE,
+    _K.TERMINATION_CERTIFICATE_ISSUED: _V.CASE, _K.TERMINATION_CERTIFICATE_DOWNLOADED: _V.CASE,
+    _K.EMPLOYEE_DEACTIVATED: _V.CASE, _K.FACE_DATA_DELETED: _V.IDENTITY,
     _K.AGREEMENT_ADDENDUM_SIGNED: _V.APPROVALS,
     _K.CASE_APPROVE_FIRST: _V.APPROVALS, _K.CASE_APPROVE_FINAL: _V.APPROVALS, _K.CASE_RETURN_FOR_REVISION: _V.APPROVALS,
     _K.CASE_WITHDRAW: _V.APPROVALS, _K.CASE_CLOSE: _V.APPROVALS, _K.LETTER_COUNTERSIGNED: _V.APPROVALS,
@@ -139,6 +159,10 @@ EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.CASE_DISMISS: _V.ABSCONDING, _K.NOTICE_READ: _V.ABSCONDING, _K.POSTAL_DELIVERY_RECORDED: _V.ABSCONDING,
     _K.POSTAL_DELIVERY_UPDATED: _V.ABSCONDING, _K.ABSENCE_ANSWERED: _V.ABSCONDING, _K.UNION_NOTIFIED: _V.ABSCONDING,
     _K.RESIGNATION_OPENED_FROM_ABSENCE: _V.ABSCONDING, _K.OFFBOARDING_AFTER_DISMISSAL: _V.ABSCONDING,
+    _K.OFFBOARDING_STARTED: _V.OFFBOARDING, _K.TASK_COMPLETED: _V.OFFBOARDING, _K.TASKS_CANCELLED: _V.OFFBOARDING,
+    _K.TASK_REMINDER_SENT: _V.OFFBOARDING, _K.TASK_REMINDER_FAILED: _V.OFFBOARDING, _K.TASK_ESCALATED: _V.OFFBOARDING,
+    _K.ALUMNI_CONSENT_GIVEN: _V.IDENTITY, _K.ALUMNI_CONSENT_WITHDRAWN: _V.IDENTITY, _K.ALUMNI_JOINED: _V.CASE,
+    _K.PERSONAL_DATA_PURGED: _V.CASE,
     _K.ACCESS_REVOKE_SCHEDULED: _V.ACCESS, _K.ACCESS_REVOKE_SENT: _V.ACCESS, _K.ACCESS_REVOKE_CANCELLED: _V.ACCESS,
     _K.ACCESS_REVOKE_CONFIRMED: _V.ACCESS, _K.ACCESS_REVOKE_FAILED: _V.ACCESS, _K.PAYROLL_STOP_SENT: _V.ACCESS,
     _K.WEBHOOK_DELIVERED: _V.ACCESS, _K.WEBHOOK_DELIVERY_FAILED: _V.ACCESS,
@@ -158,6 +182,10 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.HR_ALERT_RAISED: "HR 提醒",
     _K.DOSSIER_EXPORTED: "导出离职档案",
     _K.DATES_RECOMPUTED: "按公布的节假日安排重新计算日期",
+    _K.TERMINATION_CERTIFICATE_ISSUED: "出具解除劳动合同证明（公司电子印章）",
+    _K.TERMINATION_CERTIFICATE_DOWNLOADED: "员工下载解除劳动合同证明",
+    _K.EMPLOYEE_DEACTIVATED: "结案：员工账号停用、登录失效",
+    _K.FACE_DATA_DELETED: "删除人脸模板和参考照片（处理目的已实现）",
     _K.AGREEMENT_ADDENDUM_SIGNED: "签署提前离职协议（劳动合同法第三十六条；员工签名、公司盖章）",
     _K.REVIEW_LAST_DAY_PROPOSED: "提出提前的最后工作日（协商一致）",
     _K.REVIEW_LAST_DAY_CONFIRMED: "员工确认最后工作日",
@@ -206,6 +234,16 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.UNION_NOTIFIED: "登记通知工会（劳动合同法第四十三条）",
     _K.RESIGNATION_OPENED_FROM_ABSENCE: "员工辞职，已开立辞职案件",
     _K.OFFBOARDING_AFTER_DISMISSAL: "解除后办理离职手续（立即收回权限、出具离职证明）",
+    _K.OFFBOARDING_STARTED: "生成离职交接任务",
+    _K.TASK_COMPLETED: "交接任务已完成",
+    _K.TASKS_CANCELLED: "交接任务已取消",
+    _K.TASK_REMINDER_SENT: "催办交接任务负责人",
+    _K.TASK_REMINDER_FAILED: "交接任务催办发送失败",
+    _K.TASK_ESCALATED: "交接任务逾期，已通知 HR",
+    _K.ALUMNI_CONSENT_GIVEN: "同意加入离职人才库",
+    _K.ALUMNI_CONSENT_WITHDRAWN: "撤回离职人才库同意",
+    _K.ALUMNI_JOINED: "转入离职人才库",
+    _K.PERSONAL_DATA_PURGED: "按保存期限删除个人信息",
     _K.ACCESS_REVOKE_SCHEDULED: "已安排权限回收（最后工作日 23:59）",
     _K.ACCESS_REVOKE_SENT: "已通知各系统回收权限",
     _K.ACCESS_REVOKE_CANCELLED: "已取消权限回收",

@@ -157,6 +157,7 @@ NOTIFICATION_KINDS = {
     "return_notice_reminder": "返岗通知书的期限即将届满",
     "dismissal_notice": "公司向您发出解除劳动合同通知书",
     "absence_withdrawn": "公司已撤回擅自离职的认定",
+    "termination_certificate_issued": "公司已为您出具解除劳动合同证明",
 }
 
 NOTIFICATION_STATES = {"return_notice_reminder": frozenset({CaseState.NOTICE_SERVED.value})}
@@ -231,6 +232,8 @@ def notification_message(kind: str, *, name: str, params: dict[str, Any]) -> Mes
         detail = f"请于{_zh_date(date.fromisoformat(str(params['deadline'])))}（含）前返岗或在小程序内说明"
     elif kind == "dismissal_notice" and params.get("termination_date"):
         detail = f"劳动合同解除日期：{_zh_date(date.fromisoformat(str(params['termination_date'])))}"
+    elif kind == "termination_certificate_issued" and params.get("termination_date"):
+        detail = f"劳动合同解除日期：{_zh_date(date.fromisoformat(str(params['termination_date'])))}，可在小程序内下载"
     elif params.get("comment"):
         detail = f"说明：{params['comment']}"
     text = f"{name}，{title}。{detail + '。' if detail else ''}请在小程序内查看。"

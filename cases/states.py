@@ -10,7 +10,8 @@
           |          first_approved --approve_final-------------------+----------/
           |          first_approved --return_for_revision--> returned
           |          returned --submit_letter--> submitted
-          +--withdraw--> withdrawn   (from any open state; after notice arrived only with HR consent)
+          +--withdraw--> withdrawn   (from any open state; after notice arrived only with HR consent;
+                                      from approved until the last day, with HR consent)
 
 ``awaiting_letter``: notice has arrived (form or recorded instant message); the signed letter is
 due and reminders run. ``submitted``: the employee's signed letter is in; HR reviews (checks and
@@ -114,6 +115,8 @@ TRANSITIONS: dict[tuple[CaseState, CaseAction], CaseState] = {
     (S.SUBMITTED, A.WITHDRAW): S.WITHDRAWN,
     (S.FIRST_APPROVED, A.WITHDRAW): S.WITHDRAWN,
     (S.RETURNED, A.WITHDRAW): S.WITHDRAWN,
+    # Until the last day the employer may agree that the employee stays (the handover tasks are cancelled).
+    (S.APPROVED, A.WITHDRAW): S.WITHDRAWN,
     (S.APPROVED, A.CLOSE): S.CLOSED,
     # leaving without notice
     (S.CONFIRMED, A.SERVE_RETURN_NOTICE): S.NOTICE_SERVED,

@@ -174,7 +174,8 @@ class DevOutboxSmsGateway(SmsGateway):
 
 
 def _template_ids(settings: Any) -> dict[str, str]:
-    return {"code": settings.sms_template_code, "reminder": settings.sms_template_reminder}
+    return {"code": settings.sms_template_code, "reminder": settings.sms_template_reminder,
+            "task": settings.sms_template_task, "alumni": settings.sms_template_alumni}
 
 
 def _resolve_template(templates: dict[str, str], template: str) -> str:

@@ -105,6 +105,7 @@ class Settings:
     sms_sign_name: str = _s("QIANLI_SMS_SIGN_NAME", "", "Approved SMS signature (签名) for either provider.")
     sms_template_code: str = _s("QIANLI_SMS_TEMPLATE_CODE", "", "Provider template id for verification codes.")
     sms_template_reminder: str = _s("QIANLI_SMS_TEMPLATE_REMINDER", "", "Provider template id for letter reminders.")
+    sms_template_task: str = _s("QIANLI_SMS_TEMPLATE_TASK", "", "Provider template id for offboarding task reminders and overdue escalations to task owners and HR (params: name, employee, task, due).")
     sms_aliyun_endpoint: str = _s("QIANLI_SMS_ALIYUN_ENDPOINT", "dysmsapi.aliyuncs.com", "Aliyun SMS endpoint host.")
     sms_aliyun_access_key_id: str = _s("QIANLI_SMS_ALIYUN_ACCESS_KEY_ID", "", "Aliyun AccessKey id.", secret=True)
     sms_aliyun_access_key_secret: str = _s("QIANLI_SMS_ALIYUN_ACCESS_KEY_SECRET", "", "Aliyun AccessKey secret.", secret=True)
@@ -167,11 +168,32 @@ class Settings:
     reminder_retry_intervals: str = _s("QIANLI_REMINDER_RETRY_INTERVALS", "30,120,600", "Seconds between retries of a reminder after a provider error (comma-separated; their count is the number of retries).")
     reminder_dev_send_delay_s: float = _s("QIANLI_REMINDER_DEV_SEND_DELAY_S", 0.0, "Development/test only: pause before each reminder send (to exercise a worker crash mid-send).")
 
+    # --- offboarding tasks ----------------------------------------------------------------
+    task_reminder_hours: str = _s("QIANLI_TASK_REMINDER_HOURS", "09:00-18:00", "Asia/Shanghai hours of a working day in which task owners are reminded ('HH:MM-HH:MM', or 'off' for any hour); no reminder on rest days of the company calendar.")
+    task_reminder_lead_days: int = _s("QIANLI_TASK_REMINDER_LEAD_DAYS", 2, "Daily reminders of an open task start this many working days before its due date (the owner is also told once the day the task is created).")
+
     # --- chat notices --------------------------------------------------------------------
     chat_notice_window_days: int = _s("QIANLI_CHAT_NOTICE_WINDOW_DAYS", 30, "A chat notice recorded with a sent_at older than this many days needs a screenshot and a reason (1-3650).")
 
     # --- leaving without notice ----------------------------------------------------------
     return_notice_deadline_days: int = _s("QIANLI_RETURN_NOTICE_DEADLINE_DAYS", 3, "Chinese working days after the return-to-work notice is served (that day not counted) by which the employee must return or explain (1-30; companies may override).")
+    # --- attendance and early warning --------------------------------------------------
+    attendance_max_bytes: int = _s("QIANLI_ATTENDANCE_MAX_BYTES", 10 * 1024 * 1024, "Largest attendance file (CSV or XLSX, clock-ins or leave) accepted for import, bytes.")
+    attendance_max_rows: int = _s("QIANLI_ATTENDANCE_MAX_ROWS", 100000, "Most data rows in one attendance file (a month of raw punches of ~1,000 employees).")
+    attrition_run_hour: int = _s("QIANLI_ATTRITION_RUN_HOUR", 7, "Beijing hour (0-23) from which the scheduler runs each company's daily early warning (WeCom check-in pull, risk list, notifications of new reds), once a day.")
+    wecom_checkin_days: int = _s("QIANLI_WECOM_CHECKIN_DAYS", 3, "Days of WeCom check-ins (ending yesterday) the daily job pulls again, so late or corrected records arrive (1-30).")
+
+
+    # --- alumni (issue 17) ----------------------------------------------------------------
+    termination_records_retention_days: int = _s("QIANLI_TERMINATION_RECORDS_RETENTION_DAYS", 730, "Days after a case closes that its termination documents (case, letters, certificate, evidence chain) are kept at least (law: 2 years; >= 730).")
+    alumni_consent_grace_days: int = _s("QIANLI_ALUMNI_CONSENT_GRACE_DAYS", 30, "Days after close in which a former employee who did not join the alumni pool may still consent; then the retention job deletes their personal data beyond the termination documents (0-365).")
+    alumni_quiet_hours: str = _s("QIANLI_ALUMNI_QUIET_HOURS", "21:00-09:00", "Asia/Shanghai hours in which no alumni message is sent ('HH:MM-HH:MM', or 'off'); a message due inside them waits for their end.")
+    alumni_send_rate_per_minute: int = _s("QIANLI_ALUMNI_SEND_RATE_PER_MINUTE", 60, "Most alumni messages sent per minute per company (1-6000); the rest wait for the next minute.")
+    alumni_frequency_cap: int = _s("QIANLI_ALUMNI_FREQUENCY_CAP", 2, "Default per-person cap: at most this many alumni messages in QIANLI_ALUMNI_FREQUENCY_WINDOW_DAYS (a campaign may set a stricter one) (1-100).")
+    alumni_frequency_window_days: int = _s("QIANLI_ALUMNI_FREQUENCY_WINDOW_DAYS", 30, "Window of the per-person frequency cap, days (1-365).")
+    alumni_festival_greetings: bool = _s("QIANLI_ALUMNI_FESTIVAL_GREETINGS", True, "Send a greeting to the alumni who consented to greetings on Spring Festival and Mid-Autumn (dates from the lunar calendar); the daily alumni job creates the campaign.")
+    sms_template_alumni: str = _s("QIANLI_SMS_TEMPLATE_ALUMNI", "", "Provider template id for alumni messages (params: text, unsubscribe link).")
+    sms_reply_token: str = _s("QIANLI_SMS_REPLY_TOKEN", "", "Shared secret the SMS provider's reply callback sends (X-QianLi-Token header) to receiveSmsReply ('TD'/'退订' withdraws alumni consent). Empty: the endpoint answers 403 sms_reply_disabled (>= 16 chars when set).", secret=True)
     # --- WeCom (企业微信) ------------------------------------------------------------------
     wecom_backend: str = _s("QIANLI_WECOM_BACKEND", "off", "WeCom connector: 'off' (none), 'dev' (logs calls and keeps them in Redis; development/test only) or 'api' (the real server API at QIANLI_WECOM_API_BASE_URL).", choices=("off", "dev", "api"))
     wecom_api_base_url: str = _s("QIANLI_WECOM_API_BASE_URL", "https://qyapi.weixin.qq.com", "Base URL of the WeCom server API.")
@@ -350,7 +372,11 @@ def _check(s: Settings) -> None:
         raise SettingsError("QIANLI_LOOKUP_KEY must be base64 of at least 32 bytes") from exc
     for var, value, low, high in (("QIANLI_MAX_JSON_DEPTH", s.max_json_depth, 2, 200),
                                   ("QIANLI_MAX_URL_BYTES", s.max_url_bytes, 256, 8000),
-                                  ("QIANLI_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 32 * 1024)):
+                                  ("QIANLI_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 32 * 1024),
+                                  ("QIANLI_ATTENDANCE_MAX_BYTES", s.attendance_max_bytes, 1024, 200 * 1024 * 1024),
+                                  ("QIANLI_ATTENDANCE_MAX_ROWS", s.attendance_max_rows, 1, 2_000_000),
+                                  ("QIANLI_ATTRITION_RUN_HOUR", s.attrition_run_hour, 0, 23),
+                                  ("QIANLI_WECOM_CHECKIN_DAYS", s.wecom_checkin_days, 1, 30)):
         if not low <= value <= high:
             raise SettingsError(f"{var}={value}: must be between {low} and {high}")
     s.reminder_retry_schedule()
@@ -360,6 +386,12 @@ def _check(s: Settings) -> None:
         QuietHours.parse(s.quiet_hours)
     except ValueError as exc:
         raise SettingsError(f"QIANLI_QUIET_HOURS={s.quiet_hours!r}: {exc}") from exc
+    try:
+        QuietHours.parse(s.task_reminder_hours)
+    except ValueError as exc:
+        raise SettingsError(f"QIANLI_TASK_REMINDER_HOURS={s.task_reminder_hours!r}: {exc}") from exc
+    if not 0 <= s.task_reminder_lead_days <= 30:
+        raise SettingsError(f"QIANLI_TASK_REMINDER_LEAD_DAYS={s.task_reminder_lead_days}: must be between 0 and 30")
     for f in dataclasses.fields(Settings):
         if f.type in ("int", "float", int, float) and getattr(s, f.name) < 0:
             raise SettingsError(f"{f.metadata['env']}={getattr(s, f.name)!r}: must not be negative")
@@ -385,6 +417,21 @@ def _check(s: Settings) -> None:
         raise SettingsError("QIANLI_METRICS_TOKEN must be at least 16 characters (or empty: loopback only)")
     if not 1 <= s.return_notice_deadline_days <= 30:
         raise SettingsError(f"QIANLI_RETURN_NOTICE_DEADLINE_DAYS={s.return_notice_deadline_days}: must be between 1 and 30")
+    if s.termination_records_retention_days < 730:
+        raise SettingsError(f"QIANLI_TERMINATION_RECORDS_RETENTION_DAYS={s.termination_records_retention_days}: "
+                            "at least 730 (termination documents are kept 2 years)")
+    for var, value, low, high in (("QIANLI_ALUMNI_CONSENT_GRACE_DAYS", s.alumni_consent_grace_days, 0, 365),
+                                  ("QIANLI_ALUMNI_SEND_RATE_PER_MINUTE", s.alumni_send_rate_per_minute, 1, 6000),
+                                  ("QIANLI_ALUMNI_FREQUENCY_CAP", s.alumni_frequency_cap, 1, 100),
+                                  ("QIANLI_ALUMNI_FREQUENCY_WINDOW_DAYS", s.alumni_frequency_window_days, 1, 365)):
+        if not low <= value <= high:
+            raise SettingsError(f"{var}={value}: must be between {low} and {high}")
+    try:
+        QuietHours.parse(s.alumni_quiet_hours)
+    except ValueError as exc:
+        raise SettingsError(f"QIANLI_ALUMNI_QUIET_HOURS={s.alumni_quiet_hours!r}: {exc}") from exc
+    if s.sms_reply_token and len(s.sms_reply_token) < 16:
+        raise SettingsError("QIANLI_SMS_REPLY_TOKEN must be at least 16 characters (or empty: disabled)")
     if not 1 <= s.chat_notice_window_days <= 3650:
         raise SettingsError(f"QIANLI_CHAT_NOTICE_WINDOW_DAYS={s.chat_notice_window_days}: must be between 1 and 3650")
     if s.faceid_backend == "tencent" and not (s.faceid_tencent_secret_id and s.faceid_tencent_secret_key

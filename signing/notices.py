@@ -6,7 +6,7 @@
   the deadline that passed, the clause, the union notified (art. 43), the termination date, and
   what the company owes (wages for the days worked, the certificate, art. 50).
 
-The company seals each (``qianli.services.signing.seal_document``, PAdES B-LTA) in the right-hand
+The company seals each (``qianli.services.signing.seal_with_company``, PAdES B-LTA) in the right-hand
 box; the left-hand box names the person served. Deterministic: the same data give the same bytes.
 """
 
@@ -17,7 +17,7 @@ from datetime import date, datetime
 
 from cases.absconding import ARTICLE_39_2, ARTICLE_43
 from cases.clock import SHANGHAI
-from signing.letter import LetterLayout, _d, finish_with_signature_block, start_document
+from signing.letter import LetterLayout, _d, finish_with_signature_block, new_pdfa, xmp_packet
 
 __all__ = ["ReturnNoticeData", "DismissalNoticeData", "render_return_notice", "render_dismissal_notice",
            "RETURN_NOTICE_TITLE", "DISMISSAL_NOTICE_TITLE"]
@@ -66,6 +66,14 @@ class DismissalNoticeData:
     issued_on: date
 
 
+def _document(title: str, employee_name: str, company_name: str, case_id: str, what: str, on: date):
+    """The house PDF/A page of a notice the company issues (dated ``on``: the same data, the same bytes)."""
+    full = f"{title} - {employee_name}"
+    return new_pdfa(on=on, title=full, author=company_name, subject=f"QianLi case {case_id}",
+                    xmp=lambda created: xmp_packet(created, title=full, creators=(company_name,),
+                                                   description=f"QianLi case {case_id} {what}"))
+
+
 def _days(days: tuple[date, ...]) -> str:
     return "、".join(_d(d) for d in days) + f"（共 {len(days)} 个工作日）"
 
@@ -87,9 +95,8 @@ def _paragraphs(pdf, w: float, items: list[str]) -> None:
 
 
 def render_return_notice(data: ReturnNoticeData) -> tuple[bytes, LetterLayout]:
-    pdf = start_document(title=f"{RETURN_NOTICE_TITLE} - {data.employee_name}", author=data.company_name,
-                         creators=(data.company_name,), subject=f"QianLi case {data.case_id}",
-                         description=f"QianLi case {data.case_id} return-to-work notice", created_on=data.served_on)
+    pdf = _document(RETURN_NOTICE_TITLE, data.employee_name, data.company_name, data.case_id, "return-to-work notice",
+                    data.served_on)
     w = pdf.epw
     _head(pdf, w, RETURN_NOTICE_TITLE, data.employee_name, data.employee_no, data.department, data.position)
     seen = f"您最后一次出勤的日期为{_d(data.last_seen_on)}。" if data.last_seen_on else ""
@@ -113,10 +120,8 @@ def render_return_notice(data: ReturnNoticeData) -> tuple[bytes, LetterLayout]:
 
 
 def render_dismissal_notice(data: DismissalNoticeData) -> tuple[bytes, LetterLayout]:
-    pdf = start_document(title=f"{DISMISSAL_NOTICE_TITLE} - {data.employee_name}", author=data.company_name,
-                         creators=(data.company_name,), subject=f"QianLi case {data.case_id}",
-                         description=f"QianLi case {data.case_id} dismissal notice (art. 39(2))",
-                         created_on=data.issued_on)
+    pdf = _document(DISMISSAL_NOTICE_TITLE, data.employee_name, data.company_name, data.case_id,
+                    "dismissal notice (art. 39(2))", data.issued_on)
     w = pdf.epw
     _head(pdf, w, DISMISSAL_NOTICE_TITLE, data.employee_name, data.employee_no, data.department, data.position)
     post = f"，并邮寄至您约定的送达地址（{'；'.join(data.postal)}）" if data.postal else ""

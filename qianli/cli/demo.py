@@ -623,38 +623,69 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
               default=FACES / "obama2.jpg", show_default=True, help="The reference photo HR enrols.")
 @click.option("--seed", type=int, default=None,
               help="Seed of the burst's sensor noise and the signature (default: random).")
-@click.option("--scenario", type=click.Choice(["resignation", "absconding"]), default="resignation", show_default=True,
-              help="resignation: the employee resigns and signs; absconding: the employee stops coming (attendance, "
-                   "return-to-work notice, deadline passed with the development clock, union, art. 39(2) dismissal).")
+@click.option("--scenario", type=click.Choice(["resignation", "alumni", "absconding"]), default="resignation",
+              show_default=True,
+              help="resignation: one whole case; alumni: consent, close, the pool, search, a job-opening campaign, "
+                   "analytics.xlsx, departure-report.pdf and campaign-deliveries.jsonl; absconding: attendance with a "
+                   "gap, the risk list, the return-to-work notice, the deadline passed (development clock), the union, "
+                   "the art. 39(2) dismissal: return-to-work-notice.pdf, dismissal-notice.pdf, dossier.zip.")
 def demo_command(out_dir: Path, base_url: str, photo: Path, reference_photo: Path, seed: int | None,
                  scenario: str) -> None:
     from qianli.cli.devseed import DEMO_COMPANY, DEMO_HR, DEMO_HR_PASSWORD
 
     hr_users = {role: username for username, _name, role, _dept in DEMO_HR}
-    click.echo(f"QianLi demo ({scenario}) against {base_url} → {out_dir}")
+    if scenario == "alumni":
+        _alumni_scenario(out_dir, base_url, DEMO_COMPANY[0], DEMO_HR_PASSWORD, hr_users)
+        return
+    if scenario == "absconding":
+        _absconding_scenario(out_dir, base_url, DEMO_COMPANY[0], DEMO_HR_PASSWORD, hr_users)
+        return
+    click.echo(f"QianLi demo against {base_url} → {out_dir}")
     t0 = time.perf_counter()
     try:
-        if scenario == "absconding":
-            from qianli.cli.demo_absconding import run_absconding_demo
-
-            result = run_absconding_demo(base_url, out_dir, company=DEMO_COMPANY[0], password=DEMO_HR_PASSWORD,
-                                         hr_users=hr_users)
-        else:
-            result = run_demo(base_url, out_dir, photo=photo, reference_photo=reference_photo, company=DEMO_COMPANY[0],
-                              password=DEMO_HR_PASSWORD, hr_users=hr_users, seed=seed)
+        result = run_demo(base_url, out_dir, photo=photo, reference_photo=reference_photo, company=DEMO_COMPANY[0],
+                          password=DEMO_HR_PASSWORD, hr_users=hr_users, seed=seed)
     except DemoFailed as exc:
-        click.echo(f"demo FAILED: {exc.message}", err=True)
-        if exc.status is not None:
-            click.echo(f"HTTP status: {exc.status}", err=True)
-        if exc.body:
-            click.echo(f"response body: {exc.body}", err=True)
-        sys.exit(1)
+        _failed(exc)
     click.echo(f"done in {time.perf_counter() - t0:.1f} s: case {result.case_id} (employee {result.employee_no})")
-    if scenario == "absconding":
-        for label, key in (("return-to-work notice", "return_to_work_notice"), ("dismissal notice", "dismissal_notice"),
-                           ("dossier", "dossier")):
-            click.echo(f"  {label + ':':23s}{result.files[key]}")
-        return
     click.echo(f"  signed PDF (employee + company): {result.files['signed_pdf']}")
     click.echo(f"  dossier:                         {result.files['dossier']}")
     click.echo(f"  check offline: pdfsig {result.files['signed_pdf']}; qianli dossier verify {result.files['dossier']}")
+
+
+def _failed(exc: DemoFailed) -> None:
+    """The first failing step's question and the service's answer on stderr; exit status 1."""
+    click.echo(f"demo FAILED: {exc.message}", err=True)
+    if exc.status is not None:
+        click.echo(f"HTTP status: {exc.status}", err=True)
+    if exc.body:
+        click.echo(f"response body: {exc.body}", err=True)
+    sys.exit(1)
+
+
+def _alumni_scenario(out_dir: Path, base_url: str, company: str, password: str, hr_users: dict[str, str]) -> None:
+    from qianli.cli.demo_alumni import run_alumni_demo
+
+    click.echo(f"QianLi demo (alumni) against {base_url} → {out_dir}")
+    t0 = time.perf_counter()
+    try:
+        result = run_alumni_demo(base_url, out_dir, company=company, password=password, hr_users=hr_users)
+    except DemoFailed as exc:
+        _failed(exc)
+    click.echo(f"done in {time.perf_counter() - t0:.1f} s")
+    for name, path in result.files.items():
+        click.echo(f"  {name}: {path}")
+
+
+def _absconding_scenario(out_dir: Path, base_url: str, company: str, password: str, hr_users: dict[str, str]) -> None:
+    from qianli.cli.demo_absconding import run_absconding_demo
+
+    click.echo(f"QianLi demo (absconding) against {base_url} → {out_dir}")
+    t0 = time.perf_counter()
+    try:
+        result = run_absconding_demo(base_url, out_dir, company=company, password=password, hr_users=hr_users)
+    except DemoFailed as exc:
+        _failed(exc)
+    click.echo(f"done in {time.perf_counter() - t0:.1f} s: case {result.case_id} (employee {result.employee_no})")
+    for name, path in result.files.items():
+        click.echo(f"  {name}: {path}")

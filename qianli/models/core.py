@@ -74,6 +74,9 @@ class HrUser(Base):
     role: Mapped[str] = mapped_column(String(32))
     department: Mapped[str | None] = mapped_column(String(100), nullable=True)
     phone_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Offboarding duties besides the HR role (cases.offboarding.DUTY_ROLES: it, admin, finance): the
+    # tasks a template gives to that role are this user's too ("my tasks", reminders).
+    task_roles: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     wecom_userid: Mapped[str | None] = mapped_column(String(64), nullable=True)  # 企业微信 member (task messages)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

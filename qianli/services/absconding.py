@@ -49,7 +49,7 @@ from qianli.services.cases import apply_action, company_calendar, get_employee_c
 from qianli.services.evidence import append_evidence
 from qianli.services.reminders import notify_employee, on_case_opened, reminder_policy
 from qianli.services.review import HR_WRITERS, Reviewer, get_hr_case, sees_employee
-from qianli.services.signing import seal_document
+from qianli.services.signing import seal_with_company
 from qianli.storage import read_document, sha256_hex, store_document
 from signing.notices import (DismissalNoticeData, ReturnNoticeData, render_dismissal_notice, render_return_notice)
 
@@ -275,9 +275,10 @@ def send_return_notice(session: Session, rt: Runtime, reviewer: Reviewer, case_i
         deadline=deadline.date, deadline_working_days=policy.deadline_working_days,
         deadline_provisional=deadline.provisional)
     unsigned, layout = render_return_notice(data)
-    seal = seal_document(session, rt, company, unsigned, page=layout.page, box=layout.company_box,
-                         label=f"{company.name} 电子印章", time_label="送达时间：",
-                         reason="返岗通知书（公司盖章）", metric="notice", what="return_notice_seal")
+    seal = seal_with_company(rt, company, unsigned, page=layout.page, box=layout.company_box,
+                             caption=f"{company.name} 电子印章", time_label="送达时间：", reason="返岗通知书（公司盖章）",
+                             kind="notice", failure_code="return_notice_seal_failed",
+                             failure_message="公司签章暂不可用，返岗通知书未送达，请稍后重试")
     doc = store_document(session, rt.store, company_id=case.company_id, kind="return_to_work_notice",
                          filename=f"返岗通知书-{emp.employee_no}.pdf", content_type="application/pdf", data=seal.pdf,
                          created_by=reviewer.actor, case_id=case.id, employee_id=case.employee_id,
@@ -291,7 +292,7 @@ def send_return_notice(session: Session, rt: Runtime, reviewer: Reviewer, case_i
     absence.deadline_provisional = deadline.provisional
     reminders = _schedule_notice_deliveries(session, rt, case, deadline.date, now)
     apply_action(session, case, CaseAction.SERVE_RETURN_NOTICE, actor=reviewer.actor, payload={
-        "document_id": doc.id, "sha256": seal.sha256, "unsigned_sha256": sha256_hex(unsigned), "pades_level": "B-LTA",
+        "document_id": doc.id, "sha256": doc.sha256, "unsigned_sha256": sha256_hex(unsigned), "pades_level": "B-LTA",
         "seal_backend": seal.backend, "seal_cert_serial": seal.cert_serial, "seal_cert_subject": seal.cert_subject,
         "sealed_at": seal.signed_at.isoformat(), "absent_days": absence.absent_days,
         "handbook_clause": absence.handbook_clause, "served_on": served_on.isoformat(),
@@ -599,10 +600,11 @@ def dismiss_for_absence(session: Session, rt: Runtime, reviewer: Reviewer, case_
         union_notified_at=union.notified_at, union_response=union.response, termination_date=termination,
         issued_on=termination)
     unsigned, layout = render_dismissal_notice(data)
-    seal = seal_document(session, rt, company, unsigned, page=layout.page, box=layout.company_box,
-                         label=f"{company.name} 电子印章", time_label="解除时间：",
-                         reason="解除劳动合同通知书（劳动合同法第三十九条第二项，公司盖章）", metric="notice",
-                         what="dismissal_notice_seal")
+    seal = seal_with_company(rt, company, unsigned, page=layout.page, box=layout.company_box,
+                             caption=f"{company.name} 电子印章", time_label="解除时间：",
+                             reason="解除劳动合同通知书（劳动合同法第三十九条第二项，公司盖章）", kind="notice",
+                             failure_code="dismissal_notice_seal_failed",
+                             failure_message="公司签章暂不可用，解除未生效，请稍后重试")
     doc = store_document(session, rt.store, company_id=case.company_id, kind="dismissal_notice",
                          filename=f"解除劳动合同通知书-{emp.employee_no}.pdf", content_type="application/pdf",
                          data=seal.pdf, created_by=reviewer.actor, case_id=case.id, employee_id=case.employee_id,
@@ -612,7 +614,7 @@ def dismiss_for_absence(session: Session, rt: Runtime, reviewer: Reviewer, case_
     case.agreed_last_day = termination  # the day the contract ends, where the offboarding and certificate read it
     notify_employee(session, rt, case, "dismissal_notice", {"termination_date": termination.isoformat()}, now=now)
     apply_action(session, case, CaseAction.DISMISS, actor=reviewer.actor, payload={
-        **base, "document_id": doc.id, "sha256": seal.sha256, "unsigned_sha256": sha256_hex(unsigned),
+        **base, "document_id": doc.id, "sha256": doc.sha256, "unsigned_sha256": sha256_hex(unsigned),
         "pades_level": "B-LTA", "seal_backend": seal.backend, "seal_cert_serial": seal.cert_serial,
         "seal_cert_subject": seal.cert_subject, "sealed_at": seal.signed_at.isoformat(),
         "termination_date": termination.isoformat(), "served_via": ["miniprogram", "sms", "wechat_subscribe"],

@@ -42,7 +42,7 @@ from qianli.models import HR_ROLES, Company, Employee, HrAccountEvent, HrSession
 from qianli.settings import Settings
 
 __all__ = ["Principal", "TokenPair", "issue_access_token", "decode_access_token", "issue_employee_session",
-           "issue_pending_session", "refresh_employee_session", "hash_password", "verify_password", "hr_login",
+           "issue_pending_session", "issue_alumnus_session", "refresh_employee_session", "hash_password", "verify_password", "hr_login",
            "create_hr_user", "revoke_employee_sessions", "open_hr_session", "resolve_principal", "end_hr_session",
            "end_hr_sessions", "record_account_event", "clear_login_lock"]
 
@@ -54,7 +54,8 @@ _DUMMY_HASH = _hasher.hash("timing-equaliser")
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: kind is 'employee', 'wechat_pending' (logged in, not yet bound) or 'hr'."""
+    """Who is calling: kind is 'employee', 'wechat_pending' (logged in, not yet bound), 'alumnus' (a
+    former employee, deactivated at close: alumni operations only) or 'hr'."""
 
     kind: str
     subject_id: str | None
@@ -96,7 +97,7 @@ def decode_access_token(settings: Settings, token: str) -> Principal:
         raise Unauthorized("token_expired", "登录已过期，请重新登录") from None
     except jwt.PyJWTError:
         raise Unauthorized("token_invalid", "登录凭证无效") from None
-    if c["typ"] not in ("employee", "wechat_pending", "hr"):
+    if c["typ"] not in ("employee", "wechat_pending", "hr", "alumnus"):
         raise Unauthorized("token_invalid", "登录凭证无效")
     return Principal(c["typ"], c.get("sub"), c.get("cid"), c.get("oid"), session_id=c.get("sid"),
                      epoch=int(c.get("sep") or 0))
@@ -120,7 +121,7 @@ def resolve_principal(session: Session, principal: Principal) -> Principal:
         if user is None or not user.active or user.company_id != principal.company_id:
             raise Unauthorized(*_REVOKED)
         return replace(principal, role=user.role, department=user.department)
-    if principal.kind == "employee":
+    if principal.kind in ("employee", "alumnus"):
         emp = session.get(Employee, principal.subject_id) if principal.subject_id else None
         if emp is None or emp.company_id != principal.company_id or (emp.session_epoch or 0) != principal.epoch:
             raise Unauthorized(*_REVOKED)
@@ -141,6 +142,14 @@ def issue_employee_session(session: Session, settings: Settings, employee: Emplo
                              expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl_s)))
     session.flush()
     return TokenPair(access, ttl, refresh, settings.refresh_token_ttl_s)
+
+
+def issue_alumnus_session(settings: Settings, employee: Employee, *, openid: str) -> TokenPair:
+    """A former employee (deactivated) logging in with WeChat: an access token for the alumni
+    operations only (consent, job openings), no refresh token (wx.login again when it expires)."""
+    access, ttl = issue_access_token(settings, Principal("alumnus", employee.id, employee.company_id, openid,
+                                                         epoch=employee.session_epoch or 0))
+    return TokenPair(access, ttl)
 
 
 def issue_pending_session(settings: Settings, openid: str) -> TokenPair:

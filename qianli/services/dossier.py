@@ -21,6 +21,7 @@ Layout of the zip::
                                 receipts, postal deliveries), the employee's answers, the union record, the dismissal
     case/absence.json           leaving without notice only: the absent working days, the handbook clause, the
                                 notices (deadline, read receipts), postal deliveries, union notifications, answers
+    evidence/offboarding.json   handover tasks: generated, completed, cancelled, reminded, escalated; the tasks now
     documents/index.json        every stored document: kind, SHA-256, creation, signature report
     documents/<kind>/<file>     the documents' bytes (signed PDFs, screenshots, ...)
     pki/root.pem                the root certificate, for offline verification of PDFs and timestamp
@@ -59,7 +60,7 @@ from cases.clock import SHANGHAI
 from cases.errors import ServiceUnavailable
 from cases.evidence import EvidenceRecord, canonical_json, format_time, verify_chain
 from cases.evidence_kinds import EVIDENCE_VIEW, DossierView, EvidenceKind
-from qianli.models import Company, Document, Employee, ResignationCase, WechatBindingEvent
+from qianli.models import Company, Document, Employee, OffboardingTask, ResignationCase, WechatBindingEvent
 from qianli.runtime import Runtime
 from qianli.services.dossier_report import render_report
 from qianli.services.employees import employee_national_id, employee_phone
@@ -82,7 +83,8 @@ ANCHOR = "evidence/anchor.json"
 TSA_ROOTS_PEM = "pki/tsa-roots.pem"  # only with an external TSA (QIANLI_TSA_TRUST_ROOTS)
 MAX_MEMBERS = 5000
 MAX_UNCOMPRESSED = 1024 * 1024 * 1024
-PDF_KINDS = ("letter_signed", "letter_countersigned", "agreement_addendum", "return_to_work_notice", "dismissal_notice")
+PDF_KINDS = ("letter_signed", "letter_countersigned", "agreement_addendum", "termination_certificate",
+             "return_to_work_notice", "dismissal_notice")
 
 
 # ---- trust services (timestamp authority + root) ------------------------------------------------
@@ -237,6 +239,8 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     if absence is not None:
         members["evidence/absconding.json"] = _json_bytes({"entries": by_category["absconding"]})
         members["case/absence.json"] = _json_bytes(absence)
+    members["evidence/offboarding.json"] = _json_bytes({"entries": by_category["offboarding"],
+                                                        "tasks": _offboarding_tasks(session, case)})
 
     doc_index = []
     pdf_reports: list[dict[str, Any]] = []
@@ -552,3 +556,15 @@ def verify_dossier(data: bytes, *, trust_roots: Iterable[Any] | None = None,
 
     result.ok = not problems
     return result
+
+
+def _offboarding_tasks(session: Session, case: ResignationCase) -> list[dict[str, Any]]:
+    """The case's handover tasks as they stand at export (the evidence entries record each step)."""
+    tasks = session.scalars(select(OffboardingTask).where(OffboardingTask.case_id == case.id)
+                            .order_by(OffboardingTask.due_date, OffboardingTask.item_key)).all()
+    return [{"id": t.id, "key": t.item_key, "source": t.source, "template_version": t.template_version,
+             "group": t.group, "title": t.title, "owner_role": t.owner_role, "owner_user_id": t.owner_user_id,
+             "owner_department": t.owner_department, "due_date": t.due_date.isoformat(),
+             "due_provisional": t.due_provisional, "status": t.status, "completed_at": _iso(t.completed_at),
+             "completed_by": t.completed_by, "note": t.note, "document_id": t.document_id,
+             "cancelled_at": _iso(t.cancelled_at), "cancel_reason": t.cancel_reason} for t in tasks]

@@ -14,7 +14,7 @@ from qianli.models import Employee
 from qianli.runtime import Runtime
 
 __all__ = ["PHONE_RE", "create_employee", "employee_phone", "employee_national_id", "find_employee",
-           "set_personal_data"]
+           "set_personal_data", "erase_phone", "PHONE_ERASED"]
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 
@@ -49,6 +49,17 @@ def create_employee(session: Session, rt: Runtime, *, company_id: str, employee_
     session.add(emp)
     session.flush()
     return emp
+
+
+PHONE_ERASED = "erased"
+
+
+def erase_phone(rt: Runtime, emp: Employee) -> bool:
+    """Delete the phone number (retention): ``employee_phone`` then returns ''. Returns whether one was there."""
+    if emp.phone_hash == PHONE_ERASED:
+        return False
+    emp.phone_enc, emp.phone_hash = rt.cipher.encrypt("", _aad(emp, "phone")), PHONE_ERASED
+    return True
 
 
 def employee_phone(rt: Runtime, emp: Employee) -> str:

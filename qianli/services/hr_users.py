@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cases.errors import Conflict, Forbidden, InvalidInput, NotFound
+from cases.offboarding import DUTY_ROLES
 from qianli.db import utcnow
 from qianli.models import HR_ROLES, Company, HrSession, HrUser
 from qianli.services.auth import (clear_login_lock, end_hr_sessions, hash_password, record_account_event,
@@ -35,6 +36,7 @@ class HrUserView:
     active: bool
     created_at: Any
     live_sessions: int
+    task_roles: tuple[str, ...] = ()
 
 
 def _live_sessions(session: Session, user_ids: list[str]) -> dict[str, int]:
@@ -48,7 +50,7 @@ def _live_sessions(session: Session, user_ids: list[str]) -> dict[str, int]:
 
 def _view(user: HrUser, live: int) -> HrUserView:
     return HrUserView(user.id, user.username, user.display_name, user.role, user.department, bool(user.active),
-                      user.created_at, live)
+                      user.created_at, live, tuple(user.task_roles or ()))
 
 
 def list_hr_users(session: Session, company_id: str) -> list[HrUserView]:
@@ -82,8 +84,9 @@ KEEP: Any = object()
 
 def update_hr_user(session: Session, user: HrUser, *, actor: str, actor_user_id: str | None = None,
                    active: bool | None = None, role: str | None = None, department: Any = KEEP,
-                   ip: str = "") -> HrUser:
-    """Change activity, role and/or department. A manager cannot deactivate or demote themself."""
+                   task_roles: list[str] | None = None, ip: str = "") -> HrUser:
+    """Change activity, role, department and/or offboarding duties (``task_roles``: it, admin, finance).
+    A manager cannot deactivate or demote themself."""
     new_role = role if role is not None else user.role
     new_dept = user.department if department is KEEP else (department or None)
     if new_role not in HR_ROLES:
@@ -98,6 +101,16 @@ def update_hr_user(session: Session, user: HrUser, *, actor: str, actor_user_id:
         user.role, user.department = new_role, new_dept
         record_account_event(session, company_id=user.company_id, hr_user_id=user.id, action="role_changed",
                              actor=actor, detail=detail, ip=ip)
+    if task_roles is not None:
+        allowed = [r.value for r in DUTY_ROLES]
+        bad = sorted(set(task_roles) - set(allowed))
+        if bad:
+            raise InvalidInput("invalid_task_role", f"未知的交接职责：{', '.join(bad)}", details={"allowed": allowed})
+        new_roles = sorted(set(task_roles))
+        if new_roles != sorted(user.task_roles or []):
+            record_account_event(session, company_id=user.company_id, hr_user_id=user.id, action="task_roles_changed",
+                                 actor=actor, detail={"from": sorted(user.task_roles or []), "to": new_roles}, ip=ip)
+            user.task_roles = new_roles
     if active is not None and active != bool(user.active):
         user.active = active
         ended = 0 if active else end_hr_sessions(session, user.id, "deactivated")

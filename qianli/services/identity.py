@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from cases.errors import Conflict, DomainError, InvalidInput, NotFound, RateLimited
@@ -23,9 +23,11 @@ from identity import intent
 from identity.sms import mask_phone, normalize_cn_mobile
 from identity.sms_codes import SmsCodeSent, SmsCodeVerified
 from identity.wechat import WeChatApiError, WeChatSession
-from qianli.models import Company, Employee, ResignationCase, WechatBindingEvent
+from qianli.models import (AlumniConsent, Alumnus, Company, Employee, ResignationCase, RetentionSchedule,
+                           WechatBindingEvent)
 from qianli.runtime import Runtime
-from qianli.services.auth import TokenPair, issue_employee_session, issue_pending_session, revoke_employee_sessions
+from qianli.services.auth import (TokenPair, issue_alumnus_session, issue_employee_session, issue_pending_session,
+                                  revoke_employee_sessions)
 from qianli.services.cases import get_employee, get_employee_case
 from qianli.services.employees import employee_phone
 from qianli.services.evidence import RequestMeta, append_evidence
@@ -48,11 +50,13 @@ _BIND_FAILED = ("binding_failed", "企业代码、工号、手机号或验证码
 
 @dataclass(frozen=True)
 class LoginOutcome:
-    """``employee`` is None for a WeChat user who still has to bind (the tokens then only allow binding)."""
+    """``employee`` is None for a WeChat user who still has to bind (the tokens then only allow binding);
+    ``alumnus`` is True for a former employee (the token allows the alumni operations only)."""
 
     openid: str
     tokens: TokenPair
     employee: Employee | None
+    alumnus: bool = False
 
 
 # -- login ----------------------------------------------------------------------------------
@@ -70,9 +74,28 @@ def wechat_login(session: Session, rt: Runtime, code: str, *, company_code: str 
         raise Conflict("wechat_multiple_companies", "该微信已绑定多家企业，请指定企业代码",
                        details={"companies": sorted(_company_codes(session, bound))})
     if not bound:
+        former = _former_in_alumni_scope(session, who.openid, company_code)
+        if former is not None:
+            return LoginOutcome(who.openid, issue_alumnus_session(rt.settings, former, openid=who.openid), former,
+                                alumnus=True)
         return LoginOutcome(who.openid, issue_pending_session(rt.settings, who.openid), None)
     emp = bound[0]
     return LoginOutcome(who.openid, issue_employee_session(session, rt.settings, emp, openid=who.openid), emp)
+
+
+def _former_in_alumni_scope(session: Session, openid: str, company_code: str | None) -> Employee | None:
+    """A deactivated employee still bound to ``openid`` whose alumni consent may still be managed: an
+    alumnus, someone with a consent in force, or someone whose retention is pending (they may still
+    join). Several companies: the most recently closed one, unless ``company_code`` says which."""
+    query = (select(Employee).where(Employee.wechat_openid == openid, Employee.active.is_(False))
+             .where(or_(exists().where(Alumnus.employee_id == Employee.id),
+                        exists().where(AlumniConsent.employee_id == Employee.id, AlumniConsent.withdrawn_at.is_(None)),
+                        exists().where(RetentionSchedule.employee_id == Employee.id,
+                                       RetentionSchedule.state == "pending")))
+             .order_by(Employee.updated_at.desc()))
+    if company_code:
+        query = query.join(Company, Company.id == Employee.company_id).where(Company.code == company_code)
+    return session.scalars(query.limit(1)).first()
 
 
 def _company_codes(session: Session, employees: list[Employee]) -> set[str]:

@@ -51,7 +51,7 @@ __all__ = ["HR_WRITERS", "CHAT_PLATFORMS", "SCREENSHOT_TYPES", "MAX_SCREENSHOT_B
            "approval_status", "hr_allowed_actions", "approve_case",
            "return_case", "confirm_agreed_last_day", "request_withdrawal", "decide_withdrawal",
            "pending_withdrawal", "pending_agreement", "record_chat_evidence", "list_alerts", "resolve_hr_alert",
-           "notify_employee_safely", "chat_notice", "respond_to_chat_notice", "DISPUTE_STATEMENT"]
+           "notify_employee_safely", "chat_notice", "respond_to_chat_notice", "DISPUTE_STATEMENT", "withdrawable"]
 
 log = logging.getLogger(__name__)
 
@@ -282,8 +282,7 @@ def hr_allowed_actions(session: Session, rt: Runtime, case: ResignationCase, rev
         if notice is None or notice["state"] != "disputed" or _employee_signed_letter(session, case):
             actions.append("approve")
         actions.append("return")
-    if reviewer.role in HR_WRITERS and case.state in {s.value for s in OPEN_STATES} \
-            and pending_withdrawal(session, case) is not None:
+    if reviewer.role in HR_WRITERS and withdrawable(case) and pending_withdrawal(session, case) is not None:
         actions += ["consent_withdrawal", "decline_withdrawal"]
     return actions
 
@@ -336,6 +335,9 @@ def approve_case(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str
     apply_action(session, case, CaseAction.APPROVE_FINAL, actor=reviewer.actor,
                  payload={**base, "mutual_agreement": decision.mutual_agreement})
     _countersign(session, rt, case, reviewer)
+    from qianli.services.offboarding import start_offboarding
+
+    start_offboarding(session, rt, case, actor=reviewer.actor)
     return case, "approved"
 
 
@@ -395,6 +397,15 @@ def confirm_agreed_last_day(session: Session, *, employee_id: str, company_id: s
 
 # ---- withdrawal ----------------------------------------------------------------------------------
 
+def withdrawable(case: ResignationCase, today: date | None = None) -> bool:
+    """Whether a withdrawal may still be asked for: an open case, or an approved one until its last day
+    (the employer may agree that the employee stays; the handover tasks are then cancelled)."""
+    if case.state in {s.value for s in OPEN_STATES}:
+        return True
+    last_day = case.agreed_last_day or case.requested_last_day or case.earliest_lawful_last_day
+    return case.state == _S.APPROVED.value and (today or beijing_today()) <= last_day
+
+
 def request_withdrawal(session: Session, *, employee_id: str, company_id: str, case_id: str, actor: str,
                        reason: str = "", now: datetime | None = None) -> tuple[ResignationCase, str]:
     """Before the notice arrived the employee withdraws freely; afterwards this records a request for
@@ -403,7 +414,7 @@ def request_withdrawal(session: Session, *, employee_id: str, company_id: str, c
         raise InvalidInput("reason_too_long", f"撤回原因不能超过 {MAX_COMMENT} 个字")
     now = now or utcnow()
     case = _lock_employee_case(session, case_id, employee_id, company_id)
-    if case.state not in {s.value for s in OPEN_STATES}:
+    if not withdrawable(case):
         raise Conflict("case_not_open", "该离职申请已结束，不能撤回", details={"state": case.state})
     if now < case.notice_arrived_at:
         apply_action(session, case, CaseAction.WITHDRAW, actor=actor,
@@ -428,12 +439,16 @@ def decide_withdrawal(session: Session, rt: Runtime, reviewer: Reviewer, case_id
         raise InvalidInput("comment_too_long", f"意见不能超过 {MAX_COMMENT} 个字")
     case = get_hr_case(session, reviewer, case_id, for_update=True)
     request = pending_withdrawal(session, case)
-    if request is None or case.state not in {s.value for s in OPEN_STATES}:
+    if request is None or not withdrawable(case):
         raise Conflict("withdrawal_not_requested", "员工没有待处理的撤回申请")
     decision = {"request_seq": request.seq, "decided_by": reviewer.display_name, "comment": comment}
     if consent:
         apply_action(session, case, CaseAction.WITHDRAW, actor=reviewer.actor,
                      payload={**decision, "employer_consent": True, "reason": request.payload.get("reason", "")})
+        from qianli.services.offboarding import cancel_offboarding
+
+        cancel_offboarding(session, case, actor=reviewer.actor,
+                           reason=f"员工撤回离职申请，{reviewer.display_name}同意撤回" + (f"：{comment}" if comment else ""))
         notify_employee_safely(session, rt, case, "withdrawal_consented", {"comment": comment})
     else:
         append_evidence(session, case, reviewer.actor, EV_WITHDRAWAL_DECLINED, decision)

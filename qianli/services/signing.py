@@ -46,7 +46,7 @@ from signing.pki import SigningContext
 from signing.seal import seal_signer
 from signing.verify import VerificationReport, verify_pdf
 
-__all__ = ["SignOutcome", "CompanySeal", "seal_document", "letter_for_case", "preview_letter", "sign_letter", "countersign_case",
+__all__ = ["SignOutcome", "CompanySeal", "seal_with_company", "letter_for_case", "preview_letter", "sign_letter", "countersign_case",
            "latest_letter", "verify_document", "SIGNABLE_STATES"]
 
 log = logging.getLogger(__name__)
@@ -200,42 +200,39 @@ def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layou
 
 @dataclass(frozen=True)
 class CompanySeal:
-    """A PDF sealed by the company (B-LTA) and who sealed it."""
+    """A PDF with the company's seal signature (PAdES B-LTA) and what the evidence records about it."""
 
     pdf: bytes
-    sha256: str
     backend: str
     cert_serial: str
     cert_subject: str
     signed_at: datetime
 
 
-def seal_document(session: Session, rt: Runtime, company: Company, data: bytes, *, page: int, box,
-                  label: str, time_label: str, reason: str, metric: str, what: str) -> CompanySeal:
-    """The company seal over ``data`` (PAdES B-LTA, field ``company_seal``) at ``box`` of ``page``:
-    the seal picture, ``label`` and the time under ``time_label``. One code path for every document the
-    company seals (the countersignature, the notices of a departure without notice). HSM or TSA
-    trouble: ServiceUnavailable ``{what}_failed`` and nothing is sealed."""
+def seal_with_company(rt: Runtime, company: Company, pdf: bytes, *, page: int, box: tuple[int, int, int, int],
+                      caption: str, time_label: str, reason: str, kind: str, failure_code: str,
+                      failure_message: str) -> CompanySeal:
+    """The company seal (SoftHSM/PKCS#11 or the PKCS#12 seal, see signing.seal) over ``pdf`` as a B-LTA
+    signature in field ``company_seal``: the countersignature of the letter and the certificate of
+    termination both go through here. TSA or HSM trouble is a 503 ``failure_code``; nothing is recorded."""
     pki = rt.pki
     now = datetime.now(timezone.utc)
     try:
-        with observe_signing(metric), seal_signer(rt.settings, pki, company_id=company.id,
-                                                  company_name=company.name,
-                                                  company_code=company.code) as (signer, info):
+        with observe_signing(kind), seal_signer(rt.settings, pki, company_id=company.id, company_name=company.name,
+                                                company_code=company.code) as (signer, info):
             signed = pades.sign_b_lta(
-                data, signer=signer, pki=pki, timestamper=rt.timestamper,
+                pdf, signer=signer, pki=pki, timestamper=rt.timestamper,
                 field_name="company_seal", page=page, box=box,
-                appearance=pades.Appearance(seal_image(company.name), label, time_label + now_text(now, SHANGHAI),
+                appearance=pades.Appearance(seal_image(company.name), caption, time_label + now_text(now, SHANGHAI),
                                             stamp_font_path(str(rt.settings.var_dir / "fonts"))),
                 reason=reason, signer_cert=info.cert)
     except (Conflict, InvalidInput, NotFound):
         raise
     except Exception as exc:  # noqa: BLE001 - HSM or TSA trouble: the caller records nothing either
-        log.exception("company seal failed (%s)", what)
-        raise ServiceUnavailable(f"{what}_failed", "公司签章暂不可用，请稍后重试",
-                                 details={"error": type(exc).__name__}) from None
+        log.exception("company seal (%s) failed", kind)
+        raise ServiceUnavailable(failure_code, failure_message, details={"error": type(exc).__name__}) from None
     subject, serial = pades.cert_summary(info.cert)
-    return CompanySeal(signed, sha256_hex(signed), info.backend, serial, subject, now)
+    return CompanySeal(signed, info.backend, serial, subject, now)
 
 
 def countersign_case(session: Session, rt: Runtime, case: ResignationCase, *, actor: str) -> Document:
@@ -248,15 +245,16 @@ def countersign_case(session: Session, rt: Runtime, case: ResignationCase, *, ac
         raise Conflict("document_corrupted", "存储的辞职信与登记的摘要不符", details={"document_id": source.id})
     company = session.get(Company, case.company_id)
     page, box = seal_placement(data)
-    seal = seal_document(session, rt, company, data, page=page, box=box, label=f"{company.name} 电子印章",
-                         time_label="签收时间：", reason="公司签收（终审通过）", metric="countersign",
-                         what="countersign")
+    seal = seal_with_company(rt, company, data, page=page, box=box, caption=f"{company.name} 电子印章",
+                             time_label="签收时间：", reason="公司签收（终审通过）", kind="countersign",
+                             failure_code="countersign_failed", failure_message="公司签章暂不可用，请稍后重试")
+    signed_sha = sha256_hex(seal.pdf)
     doc = store_document(session, rt.store, company_id=case.company_id, kind="letter_countersigned",
                          filename=f"辞职通知书-公司会签-{case.id}.pdf", content_type="application/pdf", data=seal.pdf,
                          created_by=actor, case_id=case.id, employee_id=case.employee_id,
                          meta={"source_document_id": source.id, "seal_cert_serial": seal.cert_serial, "level": "B-LTA"})
     append_evidence(session, case, actor, EvidenceKind.LETTER_COUNTERSIGNED, {
-        "document_id": doc.id, "sha256": seal.sha256, "source_document_id": source.id, "source_sha256": source.sha256,
+        "document_id": doc.id, "sha256": signed_sha, "source_document_id": source.id, "source_sha256": source.sha256,
         "seal_backend": seal.backend, "seal_cert_serial": seal.cert_serial, "seal_cert_subject": seal.cert_subject,
         "signed_at": seal.signed_at.isoformat(), "pades_level": "B-LTA"})
     session.flush()

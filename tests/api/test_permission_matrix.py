@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 import pytest
 
+from cases.alumni import CONSENT_TEXT_VERSION as ALUMNI_CONSENT_VERSION
 from tests.signing_support import sign_case, signature_png  # at import: a later import may not resolve
 
 CALLERS = ("anonymous", "pending", "employee", "other_employee", "hr_specialist", "dept_head", "other_dept_head",
@@ -96,6 +97,10 @@ def _roster_csv() -> bytes:
     header = "工号,姓名,部门,职位,入职日期,试用期结束,合同期限,手机号,身份证号,照片"
     row = "M900,韩梅梅,研发部,工程师,2023-03-01,2023-09-01,2023-03-01至2026-02-28,13800139000,110105199003071239,"
     return f"{header}\r\n{row}\r\n".encode()
+
+
+def _attendance_csv(w: "World") -> bytes:
+    return f"姓名,工号,日期,上班打卡时间,下班打卡时间\r\n李四,{w.other_employee_no},2025-10-09,09:00,18:00\r\n".encode()
 
 
 def _signature_png() -> bytes:
@@ -195,6 +200,8 @@ MATRIX: dict[str, Row] = {
     "getSignedLetter": Row(employee_or_hr(200, read=200), path=CASE),
     "listReminders": Row(employee_or_hr(200, read=200), path=CASE),
     "getAgreementAddendum": Row(employee_or_hr(404, read=404), path=CASE, note="no addendum signed"),
+    "getTerminationCertificate": Row(employee_or_hr(404, read=404), path=CASE,
+                                     note="not issued yet: certificate_not_issued (the others: case_not_found)"),
     # -- HR: cases ------------------------------------------------------------------------------------
     "listCases": Row(hr(read=200, scoped=False)),
     "getCase": Row(hr(read=200), path=CASE),
@@ -207,6 +214,9 @@ MATRIX: dict[str, Row] = {
     "recordChatEvidence": Row(hr(write=201, foreign=404), lambda w: {"json": {
         "employee_no": w.other_employee_no, "platform": "wechat", "sender_name": "张三", "text": "我要辞职",
         "sent_at": (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat()}}),
+    "issueTerminationCertificate": Row(hr(write=409), _json({}), path=CASE,
+                                       note="the case is not at final approval: certificate_not_issuable"),
+    "closeCase": Row(hr(write=409), _json({}), path=CASE, note="the case is not at final approval: case_not_closable"),
     "listAlerts": Row(hr(read=200, scoped=False)),
     "resolveAlert": Row(hr(write=200), path=lambda w: {"alert_id": w.alert_id}),
     # -- leaving without notice (the world's case is a resignation: the absconding operations answer 409) ----
@@ -247,6 +257,15 @@ MATRIX: dict[str, Row] = {
     "importRoster": Row(hr(write=200, scoped=False), lambda w: {
         "query_string": {"dry_run": "true"}, "data": {"file": (io.BytesIO(_roster_csv()), "roster.csv")},
         "content_type": "multipart/form-data"}),
+    "importAttendance": Row(hr(write=200, scoped=False, foreign_hr=422), lambda w: {
+        "query_string": {"dry_run": "true"}, "data": {"file": (io.BytesIO(_attendance_csv(w)), "打卡.csv")},
+        "content_type": "multipart/form-data"}, note="another company's HR: the employee is not on their roster"),
+    "listAttendanceImports": Row(hr(read=200, scoped=False)),
+    "listAttritionRisks": Row(hr(read=200, scoped=False)),
+    "dismissAttritionRisk": Row(hr(write=409, dept_head=409, other_dept_head=404), _json({"reason": "出差"}),
+                                path=EMPLOYEE, note="the employee has no attendance data: no risk to dismiss"),
+    "getAttritionRules": Row(hr(read=200, scoped=False)),
+    "updateAttritionRules": Row(hr(write=200, hr_specialist=403, scoped=False), _json({"red_consecutive_days": 4})),
     # -- HR: outbound webhooks ---------------------------------------------------------------------------
     "listWebhookEventTypes": Row(hr(read=200, scoped=False, dept_head=403, other_dept_head=403)),
     "listWebhookEndpoints": Row(hr(read=200, scoped=False, dept_head=403, other_dept_head=403)),
@@ -280,6 +299,43 @@ MATRIX: dict[str, Row] = {
                         path=lambda w: {"user_id": w.spec_id}, note="HR managers only; the other company's: 404"),
     "resetHrPassword": Row(hr(write=200, hr_specialist=403), _json({"new_password": "matrix new password"}),
                            path=lambda w: {"user_id": w.spec_id}),
+    # -- offboarding ----------------------------------------------------------------------------------
+    "listOffboardingTemplates": Row(hr(read=200, scoped=False)),
+    "updateOffboardingTemplate": Row(hr(write=200, hr_specialist=403, scoped=False), _json({"items": [
+        {"key": "return_laptop", "group": "assets", "title": "收回电脑", "owner_role": "it", "offset": 0}]}),
+        path=lambda w: {"departure_type": "resignation"}, note="HR managers only; each company its own template"),
+    "listCaseTasks": Row(hr(read=200), path=CASE),
+    "listMyTasks": Row(hr(read=200, scoped=False), note="each caller's own tasks (possibly none)"),
+    "completeTask": Row(hr(write=200, other_dept_head=404), _json({"note": "档案已转出"}),
+                        path=lambda w: {"task_id": w.hr_task_id},
+                        note="an HR-owned task: HR completes it; the case's department head sees it but is not its "
+                             "owner (403 task_not_owner); callers who cannot see the case: 404"),
+    "listMyCaseTasks": Row(employee_only(200, 404), path=CASE),
+    # -- alumni pool (issue 17) ----------------------------------------------------------------------
+    "getAlumniConsent": Row(employee_only(200)),
+    "giveAlumniConsent": Row(employee_only(200), _json({"text_version": ALUMNI_CONSENT_VERSION, "agree": True,
+                                                       "purposes": ["greetings"]})),
+    "withdrawAlumniConsent": Row(employee_only(200), _json({}), note="nothing given: nothing withdrawn, 200"),
+    "listMyJobOpenings": Row(employee_only(200)),
+    "answerJobOpening": Row(employee_only(404, 404), _json({"answer": "interested"}),
+                            path=lambda w: {"opening_id": "no-such-opening"}),
+    "getUnsubscribe": Row(public(404), path=lambda w: {"token": "no-such-token"},
+                          note="the token in the message is the credential"),
+    "unsubscribeAlumni": Row(public(404), _json({}), path=lambda w: {"token": "no-such-token"}),
+    "receiveSmsReply": Row(public(403), _json([]), note="QIANLI_SMS_REPLY_TOKEN unset in tests: disabled"),
+    "searchAlumni": Row(hr(read=200, scoped=False)),
+    "exportAlumni": Row(hr(read=200, scoped=False)),
+    "getAlumnus": Row(hr(read=404, scoped=False), path=lambda w: {"alumnus_id": "no-such-alumnus"}),
+    "updateAlumnusTags": Row(hr(write=404, scoped=False), _json({"tags": ["返聘优先"]}),
+                             path=lambda w: {"alumnus_id": "no-such-alumnus"}),
+    "markAlumnusRehired": Row(hr(write=404, scoped=False), _json({}), path=lambda w: {"alumnus_id": "no-such-alumnus"}),
+    "listCampaigns": Row(hr(write=200, auditor=200, scoped=False)),
+    "createCampaign": Row(hr(write=201, scoped=False), _json({"purpose": "company_news", "title": "公司动态",
+                                                             "body": "新办公室落成"})),
+    "listCampaignDeliveries": Row(hr(write=404, auditor=404, scoped=False), path=lambda w: {"campaign_id": "no-such"}),
+    "listJobOpenings": Row(hr(write=200, auditor=200, scoped=False)),
+    "createJobOpening": Row(hr(write=201, scoped=False), _json({"title": "区域销售经理", "skills": ["销售管理"]})),
+    "getJobOpening": Row(hr(write=404, auditor=404, scoped=False), path=lambda w: {"opening_id": "no-such"}),
 }
 
 # Cells where the app is known to answer wrongly, with the owner of the fix: the test accepts the
@@ -355,6 +411,10 @@ class World:
         self.alert_id = raise_alert(session, company_id=company.id, kind="other", message="matrix",
                                     case_id=case.id, employee_id=emp.id).id
         self.override_id = add_override(session, company.id, day=date(2030, 10, 9), kind="holiday", note="matrix").id
+        from qianli.services.offboarding import start_offboarding
+
+        tasks = start_offboarding(session, runtime, case, actor="system:matrix")
+        self.hr_task_id = next(t.id for t in tasks if t.owner_role == "hr")
         from qianli.services.webhooks import create_endpoint, send_test_event
 
         endpoint = create_endpoint(session, runtime, company_id=company.id, name="OA", url="http://127.0.0.1:9/hook",

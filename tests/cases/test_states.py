@@ -39,9 +39,10 @@ def test_terminal_states_allow_nothing():
     assert allowed_actions(CaseState.WITHDRAWN) == []
 
 
-def test_withdraw_possible_from_every_open_state_and_only_there():
+def test_withdraw_possible_from_every_open_state_and_approved_only():
+    # approved: until the last day, with the employer's consent (qianli.services.review.withdrawable)
     for s in CaseState:
-        assert ((s, CaseAction.WITHDRAW) in TRANSITIONS) == (s in ANY_OPEN_STATES)
+        assert ((s, CaseAction.WITHDRAW) in TRANSITIONS) == (s in ANY_OPEN_STATES or s == CaseState.APPROVED)
     assert not OPEN_STATES & ABSCONDING_OPEN_STATES
 
 
@@ -51,6 +52,6 @@ def test_every_state_has_a_chinese_label():
 
 
 def test_approved_case_cannot_be_returned_or_resubmitted():
-    for a in (CaseAction.RETURN_FOR_REVISION, CaseAction.SUBMIT_LETTER, CaseAction.WITHDRAW):
+    for a in (CaseAction.RETURN_FOR_REVISION, CaseAction.SUBMIT_LETTER):
         with pytest.raises(InvalidTransition):
             next_state(CaseState.APPROVED, a)
