@@ -17,7 +17,7 @@ Layout of the zip::
     evidence/reminders.json     every reminder scheduled, sent, failed or escalated
     evidence/approvals.json     every approval, return, withdrawal and countersignature
     evidence/case.json          the case's own course: opened, form updated, letter signed, alerts, exports
-    evidence/absconding.json    leaving without notice only: the confirmation, the notices and their service (read
+    evidence/absconding.json    leaving without notice (empty otherwise): the confirmation, the notices and their service (read
                                 receipts, postal deliveries), the employee's answers, the union record, the dismissal
     case/absence.json           leaving without notice only: the absent working days, the handbook clause, the
                                 notices (deadline, read receipts), postal deliveries, union notifications, answers
@@ -237,10 +237,11 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     members["evidence/case.json"] = _json_bytes({"entries": by_category["case"]})
     absence = _absence_member(session, rt, case)
     if absence is not None:
-        members["evidence/absconding.json"] = _json_bytes({"entries": by_category["absconding"]})
         members["case/absence.json"] = _json_bytes(absence)
     members["evidence/offboarding.json"] = _json_bytes({"entries": by_category["offboarding"],
                                                         "tasks": _offboarding_tasks(session, case)})
+    for view in DossierView:  # every view has its member (absconding, access, ...), empty when nothing is in it
+        members.setdefault(f"evidence/{view.value}.json", _json_bytes({"entries": by_category[view.value]}))
 
     doc_index = []
     pdf_reports: list[dict[str, Any]] = []
