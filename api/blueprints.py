@@ -10,6 +10,7 @@ BLUEPRINT_MODULES = [
     "api.wechat",
     "api.sms",
     "api.roster",
+    "api.attendance",
     "api.dossier",
     "api.hr_cases",
     "api.hr_users",
@@ -23,6 +24,7 @@ BLUEPRINT_MODULES = [
     "api.offboarding",
     "api.alumni",
     "api.webhooks",
+    "api.analytics",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).

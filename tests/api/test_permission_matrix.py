@@ -99,6 +99,10 @@ def _roster_csv() -> bytes:
     return f"{header}\r\n{row}\r\n".encode()
 
 
+def _attendance_csv(w: "World") -> bytes:
+    return f"姓名,工号,日期,上班打卡时间,下班打卡时间\r\n李四,{w.other_employee_no},2025-10-09,09:00,18:00\r\n".encode()
+
+
 def _signature_png() -> bytes:
     return signature_png()
 
@@ -205,6 +209,11 @@ MATRIX: dict[str, Row] = {
     "closeCase": Row(hr(write=409), _json({}), path=CASE, note="the case is not at final approval: case_not_closable"),
     "listAlerts": Row(hr(read=200, scoped=False)),
     "resolveAlert": Row(hr(write=200), path=lambda w: {"alert_id": w.alert_id}),
+    # -- HR: departure analytics ------------------------------------------------------------------------
+    "getDepartureAnalytics": Row(hr(read=200, scoped=False), note="a department head: their department only"),
+    "exportDepartureAnalytics": Row(hr(read=200, scoped=False), lambda w: {
+        "query_string": {"format": "csv", "chart": "by_reason_period"}}),
+    "getDepartureReport": Row(hr(read=200, scoped=False), note="the previous quarter, drawn now (nothing stored)"),
     # -- HR: company ----------------------------------------------------------------------------------
     "getCompanyPolicy": Row(hr(read=200, scoped=False)),
     "updateCompanyPolicy": Row(hr(write=200, hr_specialist=403, scoped=False), _json({"letter_due_working_days": 5})),
@@ -218,6 +227,15 @@ MATRIX: dict[str, Row] = {
     "importRoster": Row(hr(write=200, scoped=False), lambda w: {
         "query_string": {"dry_run": "true"}, "data": {"file": (io.BytesIO(_roster_csv()), "roster.csv")},
         "content_type": "multipart/form-data"}),
+    "importAttendance": Row(hr(write=200, scoped=False, foreign_hr=422), lambda w: {
+        "query_string": {"dry_run": "true"}, "data": {"file": (io.BytesIO(_attendance_csv(w)), "打卡.csv")},
+        "content_type": "multipart/form-data"}, note="another company's HR: the employee is not on their roster"),
+    "listAttendanceImports": Row(hr(read=200, scoped=False)),
+    "listAttritionRisks": Row(hr(read=200, scoped=False)),
+    "dismissAttritionRisk": Row(hr(write=409, dept_head=409, other_dept_head=404), _json({"reason": "出差"}),
+                                path=EMPLOYEE, note="the employee has no attendance data: no risk to dismiss"),
+    "getAttritionRules": Row(hr(read=200, scoped=False)),
+    "updateAttritionRules": Row(hr(write=200, hr_specialist=403, scoped=False), _json({"red_consecutive_days": 4})),
     # -- HR: outbound webhooks ---------------------------------------------------------------------------
     "listWebhookEventTypes": Row(hr(read=200, scoped=False, dept_head=403, other_dept_head=403)),
     "listWebhookEndpoints": Row(hr(read=200, scoped=False, dept_head=403, other_dept_head=403)),
