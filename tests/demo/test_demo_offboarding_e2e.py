@@ -65,7 +65,7 @@ def service(tmp_path_factory):
         log.close()
 
 
-def test_offboarding_demo_from_the_form_to_closed(service, tmp_path, pdfsig_for):
+def test_offboarding_demo_from_the_form_to_closed(service, tmp_path, pdfsig_for):  # noqa: F811 - the fixture
     from qianli.cli.demo_offboarding import verify_standard_webhook
     from signing.verify import verify_pdf
 
