@@ -25,6 +25,7 @@ BLUEPRINT_MODULES = [
     "api.offboarding",
     "api.alumni",
     "api.webhooks",
+    "api.analytics",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).

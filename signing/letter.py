@@ -22,14 +22,13 @@ from fpdf import FPDF
 from fpdf.enums import OutputIntentSubType
 from fpdf.output import PDFICCProfile
 
+from cases.reasons import REASON_LABELS
 from signing.fonts import font_path, stamp_font_path
 
 __all__ = ["LetterData", "LetterLayout", "LetterTemplate", "render_letter", "finish_with_signature_block", "new_pdfa", "xmp_packet", "font_path", "stamp_font_path",
            "REASON_LABELS"]
 
 MM = 72 / 25.4
-REASON_LABELS = {"career_development": "职业发展", "compensation": "薪酬待遇", "family": "家庭原因", "health": "健康原因",
-                 "relocation": "工作地点变更", "further_study": "继续深造", "work_environment": "工作环境", "other": "其他"}
 SOURCE_LABELS = {"miniprogram": "员工通过签离小程序提交", "instant_message": "员工通过即时消息告知，公司记录"}
 
 

@@ -244,6 +244,11 @@ MATRIX: dict[str, Row] = {
                             note="not_absconding_case"),
     "answerReturnNotice": Row(employee_only(409, 404), _json({"answer": "back"}), path=CASE,
                               note="not_absconding_case"),
+    # -- HR: departure analytics ------------------------------------------------------------------------
+    "getDepartureAnalytics": Row(hr(read=200, scoped=False), note="a department head: their department only"),
+    "exportDepartureAnalytics": Row(hr(read=200, scoped=False), lambda w: {
+        "query_string": {"format": "csv", "chart": "by_reason_period"}}),
+    "getDepartureReport": Row(hr(read=200, scoped=False), note="the previous quarter, drawn now (nothing stored)"),
     # -- HR: company ----------------------------------------------------------------------------------
     "getCompanyPolicy": Row(hr(read=200, scoped=False)),
     "updateCompanyPolicy": Row(hr(write=200, hr_specialist=403, scoped=False), _json({"letter_due_working_days": 5})),

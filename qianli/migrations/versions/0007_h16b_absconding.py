@@ -1,7 +1,7 @@
 """absconding: absence cases, postal deliveries, union notifications (h16b)
 
 Revision ID: 0007_h16b_absconding
-Revises: 0007_h16a_attendance
+Revises: 0009_h18_perf_indexes
 Create Date: 2026-11-27 15:29:09.139946
 """
 from alembic import op
@@ -10,7 +10,7 @@ import qianli.db
 
 
 revision = '0007_h16b_absconding'
-down_revision = '0007_h16a_attendance'
+down_revision = '0009_h18_perf_indexes'
 branch_labels = None
 depends_on = None
 
