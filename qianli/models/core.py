@@ -12,15 +12,14 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cases.reasons import REASON_CATEGORIES
 from qianli.db import Base, UTCDateTime, new_id, utcnow
 
 __all__ = ["Company", "Employee", "HrUser", "HR_ROLES", "ResignationCase", "EvidenceEntry", "HolidayOverride", "RefreshToken",
            "REASON_CATEGORIES", "CASE_SOURCES"]
 
 HR_ROLES = ("hr_specialist", "hr_manager", "dept_head", "auditor")
-REASON_CATEGORIES = ("career_development", "compensation", "family", "health", "relocation", "further_study",
-                     "work_environment", "other")
-CASE_SOURCES = ("miniprogram", "instant_message")
+CASE_SOURCES = ("miniprogram", "instant_message", "hr_confirmation")
 
 
 class Company(Base):
