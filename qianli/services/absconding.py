@@ -630,9 +630,36 @@ def _zh(d: date) -> str:
 
 
 def after_dismissal(session: Session, rt: Runtime, case: ResignationCase, *, actor: str) -> None:
-    """What follows the dismissal: the offboarding run with access revoked at once and the certificate
-    of termination (the "after the letter" pieces, called by their owners' names)."""
-    return None
+    """What follows the dismissal, in its transaction: the offboarding run counted from today
+    (``start_offboarding(immediate=True)``), access revoked at once (``revoke_access_now``, when that
+    part is deployed) and the certificate of termination (``issue_certificate``; art. 50: never
+    conditional on the handover). A certificate that lacks a roster fact does not undo the dismissal:
+    HR is alerted with the facts to complete and issues it from the case page."""
+    from qianli.services.certificate import issue_certificate
+    from qianli.services.offboarding import start_offboarding
+
+    tasks = start_offboarding(session, rt, case, actor=actor, immediate=True)
+    revocation: dict[str, Any]
+    try:
+        from qianli.services.revocation import revoke_access_now  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        revocation = {"status": "not_deployed", "note": "权限回收模块未部署：请按交接任务手动回收权限"}
+    else:
+        rev = revoke_access_now(session, rt, case, actor=actor, reason="依据劳动合同法第三十九条第二项解除劳动合同")
+        revocation = {"status": getattr(rev, "status", "sent"), "id": getattr(rev, "id", None)}
+    certificate: dict[str, Any]
+    try:
+        issued = issue_certificate(session, rt, case, actor=actor)
+        certificate = {"document_id": issued.document.id, "sha256": issued.document.sha256}
+    except InvalidInput as exc:
+        emp = _employee(session, case)
+        raise_alert(session, company_id=case.company_id, kind="certificate_facts_missing", case_id=case.id,
+                    employee_id=emp.id, actor="system", message=f"{emp.name}（{emp.employee_no}）已解除劳动合同，"
+                    f"解除劳动合同证明无法出具：{exc.message}", payload={"missing": exc.details.get("missing", [])})
+        certificate = {"error": exc.code, "missing": exc.details.get("missing", [])}
+    append_evidence(session, case, actor, EvidenceKind.OFFBOARDING_AFTER_DISMISSAL, {
+        "offboarding_tasks": len(tasks), "immediate": True, "access_revocation": revocation,
+        "certificate": certificate})
 
 
 def withdraw_departure(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str, *,

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 DOC_KIND = "termination_certificate"
 CERTIFICATE_JOB_FUNC = "jobs.certificates.issue_certificate_job"
-CERTIFICATE_STATES = frozenset({CaseState.APPROVED.value})
+CERTIFICATE_STATES = frozenset({CaseState.APPROVED.value, CaseState.DISMISSED.value})
 """States in which the relationship is ending and the certificate may be issued (reissued also when closed).
 A departure type with its own final state (a dismissal) adds it here."""
 

@@ -259,8 +259,20 @@ def test_dismissal_refusals_then_two_levels_and_the_sealed_notice(world, client,
                    "第四十三条", "示例科技有限公司工会委员会", "SF1000000001"):
         assert needle.replace(" ", "") in text, needle
     actions = _actions(db_session, case_id)
-    for a in ("union_notified", "case_approve_dismissal", "case_dismiss", "notice_read"):
+    for a in ("union_notified", "case_approve_dismissal", "case_dismiss", "notice_read", "offboarding_started",
+              "offboarding_after_dismissal"):
         assert a in actions, a
+    # after the dismissal: the offboarding run counted from the termination date, the certificate issued
+    from qianli.models import Document, OffboardingTask
+
+    tasks = db_session.scalars(select(OffboardingTask).where(OffboardingTask.case_id == case_id)).all()
+    assert tasks and {t.last_day for t in tasks} == {termination}
+    certs = db_session.scalars(select(Document).where(Document.case_id == case_id,
+                                                      Document.kind == "termination_certificate")).all()
+    assert len(certs) == 1
+    after = db_session.scalar(select(EvidenceEntry).where(EvidenceEntry.case_id == case_id,
+                                                          EvidenceEntry.action == "offboarding_after_dismissal"))
+    assert after.payload["certificate"]["document_id"] == certs[0].id and after.payload["offboarding_tasks"] == len(tasks)
     dismiss = db_session.scalar(select(EvidenceEntry).where(EvidenceEntry.case_id == case_id,
                                                             EvidenceEntry.action == "case_dismiss"))
     assert dismiss.payload["level"] == 2 and dismiss.payload["handbook_clause"] == CLAUSE
