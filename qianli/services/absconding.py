@@ -671,22 +671,16 @@ def _zh(d: date) -> str:
 
 def after_dismissal(session: Session, rt: Runtime, case: ResignationCase, *, actor: str) -> None:
     """What follows the dismissal, in its transaction: the offboarding run counted from today
-    (``start_offboarding(immediate=True)``), access revoked at once (``revoke_access_now``, when that
-    part is deployed) and the certificate of termination (``issue_certificate``; art. 50: never
+    (``start_offboarding(immediate=True)``), access revoked at once (``revoke_access_now``) and the certificate of termination (``issue_certificate``; art. 50: never
     conditional on the handover). A certificate that lacks a roster fact does not undo the dismissal:
     HR is alerted with the facts to complete and issues it from the case page."""
     from qianli.services.certificate import issue_certificate
     from qianli.services.offboarding import start_offboarding
+    from qianli.services.revocation import revoke_access_now
 
     tasks = start_offboarding(session, rt, case, actor=actor, immediate=True)
-    revocation: dict[str, Any]
-    try:
-        from qianli.services.revocation import revoke_access_now  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        revocation = {"status": "not_deployed", "note": "权限回收模块未部署：请按交接任务手动回收权限"}
-    else:
-        rev = revoke_access_now(session, rt, case, actor=actor, reason="依据劳动合同法第三十九条第二项解除劳动合同")
-        revocation = {"status": getattr(rev, "status", "sent"), "id": getattr(rev, "id", None)}
+    rev = revoke_access_now(session, rt, case, actor=actor, reason="依据劳动合同法第三十九条第二项解除劳动合同")
+    revocation = {"status": rev.status, "id": rev.id}
     certificate: dict[str, Any]
     try:
         issued = issue_certificate(session, rt, case, actor=actor)

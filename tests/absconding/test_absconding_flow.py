@@ -292,6 +292,7 @@ def test_dismissal_refusals_then_two_levels_and_the_sealed_notice(world, client,
     after = db_session.scalar(select(EvidenceEntry).where(EvidenceEntry.case_id == case_id,
                                                           EvidenceEntry.action == "offboarding_after_dismissal"))
     assert after.payload["certificate"]["document_id"] == certs[0].id and after.payload["offboarding_tasks"] == len(tasks)
+    assert after.payload["access_revocation"]["status"] == "sent"
     dismiss = db_session.scalar(select(EvidenceEntry).where(EvidenceEntry.case_id == case_id,
                                                             EvidenceEntry.action == "case_dismiss"))
     assert dismiss.payload["level"] == 2 and dismiss.payload["handbook_clause"] == CLAUSE
