@@ -91,6 +91,9 @@ class SummarySchema(ma.Schema):
     close_p90_days = ma.fields.Float(allow_none=True, metadata={"description": "Notice to close, 90th percentile"})
     letters_overdue_share = ma.fields.Float(allow_none=True, metadata={"description": "0..1"})
     reminders_per_case = ma.fields.Float(allow_none=True)
+    handover_median_days = ma.fields.Float(allow_none=True, metadata={
+        "description": "First offboarding task created to last completed, median, days"})
+    rehire_rate = ma.fields.Float(allow_none=True, metadata={"description": "0..1: departures marked re-hired"})
 
 
 class DepartureAnalyticsSchema(ma.Schema):

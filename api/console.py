@@ -633,7 +633,7 @@ def analytics_page():
     from cases.clock import beijing_today
     from cases.departure import DEPARTURE_LABELS
     from qianli.services import analytics as an
-    from qianli.services.analytics_export import filters_text, suppression_note
+    from qianli.services.analytics_export import SHARE_COLUMNS, filters_text, suppression_note
 
     q = an.make_query(start=_date_arg("from"), end=_date_arg("to"),
                       granularity=request.args.get("granularity", "").strip() or None,
@@ -661,7 +661,7 @@ def analytics_page():
     return _render("hr/analytics.html", q=q, data=data, chart_data={"charts": data["charts"]},
                    departments=an.visible_departments(db(), g.reviewer), departure_labels=DEPARTURE_LABELS,
                    filters_text=filters_text(a), note=suppression_note(a.k), fmt=_fmt_number, pct=_fmt_share,
-                   export_url=export_url, report_url=report_url, quarters=quarters)
+                   export_url=export_url, report_url=report_url, quarters=quarters, share_keys=SHARE_COLUMNS)
 
 
 # Pages of other areas, on this blueprint (imported last: they use the helpers above).
