@@ -111,7 +111,12 @@ class _Report:
         self.room(7 * min(len(rows) + 1, 6))
         pdf.set_fill_color(238, 241, 248)
         for w, h in zip(widths, header, strict=True):
+            size = 8.0
+            while size > 5 and pdf.get_string_width(h) > w - 1:  # long labels shrink to fit their column
+                size -= 0.5
+                pdf.set_font("zh", size=size)
             pdf.cell(w, 6, h, border=1, align="C", fill=True)
+            pdf.set_font("zh", size=8)
         pdf.ln(6)
         for row in rows:
             self.room(6)
