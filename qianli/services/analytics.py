@@ -1,6 +1,7 @@
 """Departure analytics for HR: who leaves, from which department, why, how, and how fast.
 
-Counting rule. A *departure* is a case that was not withdrawn, counted in the period (Beijing
+Counting rule. A *departure* is a case that was not withdrawn (nor an absconding case that ended in a
+return to work or was converted to a resignation: ``NOT_DEPARTURES``), counted in the period (Beijing
 month or quarter) of its notice's arrival (``arrival_date``, a Beijing date), whatever its state:
 open, approved or closed. The numbers are grouped in SQL (one ``GROUP BY`` per figure, never a
 loop over cases) and handed to the pure rules in ``cases.analytics`` as group counts; every
@@ -213,8 +214,14 @@ def _whole_days(session: Session, later, earlier):
     return cast(func.julianday(later) - func.julianday(earlier), Integer)
 
 
+NOT_DEPARTURES = (CaseState.WITHDRAWN.value, CaseState.RETURNED_TO_WORK.value,
+                  CaseState.CONVERTED_TO_RESIGNATION.value)
+"""States of cases that are no departure: withdrawn resignations, absconding employees who came back,
+and absconding cases converted to a resignation (the resignation case they opened counts instead)."""
+
+
 def _conditions(scope, q: AnalyticsQuery) -> list:
-    conds = [scope, ResignationCase.state != CaseState.WITHDRAWN.value,
+    conds = [scope, ResignationCase.state.not_in(NOT_DEPARTURES),
              ResignationCase.arrival_date >= q.start, ResignationCase.arrival_date <= q.end]
     if q.department:
         conds.append(Employee.department == q.department)

@@ -15,7 +15,8 @@ dept       month    reason x type                                   cases
 =========  =======  ==============================================  =====
 
 29 departures. Not counted: a withdrawn 研发部 case (2026-01), a 研发部 case whose notice arrived
-2025-12-31 23:30 Beijing (before the period), and company B's case.
+2025-12-31 23:30 Beijing (before the period), company B's case, and two 研发部 absconding cases of
+2026-04 that ended in a return to work and in a conversion to a resignation.
 
 Letters (resignations; due = arrival + 3 days): 研发部 has 3 late (one sent 00:30 Beijing the day
 after the due date, still the due date in UTC), 1 missing, 11 on time (one sent 23:30 Beijing on the
@@ -153,6 +154,8 @@ def world(factory, db_session, runtime):
     add(a, Spec("研发部", date(2026, 1, 12), "career_development", reminders=((1, "wechat", "sent"),)), state="withdrawn")
     add(a, Spec("研发部", date(2025, 12, 31), "career_development"), arrived_at=_at(date(2025, 12, 31), 23, 30))
     add(b, Spec("研发部", date(2026, 1, 12), "career_development"))
+    add(a, Spec("研发部", date(2026, 4, 13), None, dtype="absconding", letter=None), state="returned_to_work")
+    add(a, Spec("研发部", date(2026, 4, 13), None, dtype="absconding", letter=None), state="converted_to_resignation")
     s.commit()
     users = {role: factory.hr(a, role, username=f"u-{role}") for role in ("hr_specialist", "hr_manager", "auditor")}
     users["dept_head"] = factory.hr(a, "dept_head", username="u-head", department="研发部")
