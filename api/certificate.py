@@ -127,6 +127,7 @@ class OpenTaskSchema(ma.Schema):
     title = ma.fields.String(allow_none=True)
     owner_role = ma.fields.String(allow_none=True)
     owner_user_id = ma.fields.String(allow_none=True)
+    owner_department = ma.fields.String(allow_none=True)
     due_date = ma.fields.String(allow_none=True)
     status = ma.fields.String(allow_none=True)
 

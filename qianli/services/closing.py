@@ -68,7 +68,7 @@ def open_tasks_of(session: Session, case: ResignationCase) -> list[dict[str, Any
     out = []
     for t in open_tasks(session, case.id):
         out.append({k: _plain(getattr(t, k, None)) for k in ("id", "group", "title", "owner_role", "owner_user_id",
-                                                             "due_date", "status") if hasattr(t, k)})
+                                                             "owner_department", "due_date", "status") if hasattr(t, k)})
     return out
 
 
