@@ -20,6 +20,7 @@ BLUEPRINT_MODULES = [
     "api.identity_changes",
     "api.signing",
     "api.agreement",
+    "api.absconding",
     "api.certificate",
     "api.offboarding",
     "api.alumni",

@@ -20,7 +20,7 @@ from flask import (Blueprint, flash, g, get_flashed_messages, redirect, render_t
                    send_file, url_for)
 from werkzeug.wrappers import Response
 
-from cases.clock import beijing_text
+from cases.clock import beijing_text, beijing_today
 from cases.errors import DomainError, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from cases.evidence_kinds import evidence_label
 from cases.states import STATE_LABELS
@@ -43,12 +43,13 @@ bp = Blueprint("hr_console", __name__, url_prefix="/hr", template_folder="templa
 
 LOGIN_CSRF_COOKIE = "qianli_hr_login"
 ROLE_LABELS = {"hr_specialist": "人事专员", "hr_manager": "人事经理", "dept_head": "部门负责人", "auditor": "审计（只读）"}
-SOURCE_LABELS = {"miniprogram": "小程序", "instant_message": "即时消息（聊天记录）"}
+SOURCE_LABELS = {"miniprogram": "小程序", "instant_message": "即时消息（聊天记录）", "hr_confirmation": "HR 确认擅自离职"}
 DOC_LABELS = {"letter_unsigned": "辞职信（未签名）", "letter_signed": "辞职信（员工已签名）",
               "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案",
-              "agreement_addendum": "提前离职协议（员工签名、公司盖章）", "task_attachment": "交接任务附件",
-              "termination_certificate": "解除劳动合同证明（公司盖章）", "departure_report": "离职分析报告",
-              "other": "其他"}
+              "agreement_addendum": "提前离职协议（员工签名、公司盖章）", "return_to_work_notice": "返岗通知书（公司盖章）",
+              "dismissal_notice": "解除劳动合同通知书（公司盖章）", "absence_attachment": "员工说明附件",
+              "task_attachment": "交接任务附件", "termination_certificate": "解除劳动合同证明（公司盖章）",
+              "departure_report": "离职分析报告", "other": "其他"}
 FLASH_TEXT = {"first_approved": "一级审核已通过", "approved": "终审已通过，公司已会签",
               "awaiting_employee_confirmation": "已提出提前的最后工作日，等待员工确认", "returned": "已退回员工修改",
               "withdrawal_consented": "已同意撤回", "withdrawal_declined": "已记录不同意撤回", "alert_resolved": "提醒已处理",
@@ -276,9 +277,11 @@ def case_page(case_id: str):
     timeline = [{"seq": e.seq, "at": _beijing(e.occurred_at), "actor": e.actor, "action": e.action,
                  "label": evidence_label(e.action), "summary": _payload_summary(e.payload),
                  "digest": e.digest} for e in d["timeline"]]
+    from api.console_absence import absence_context
+
     return _render("hr/case.html", d=d, case=d["case"], employee=d["employee"], timeline=timeline,
                    letter=_letter_document(d["case"]), doc_labels=DOC_LABELS, source_labels=SOURCE_LABELS,
-                   end=_end_of_case(d["case"]))
+                   absence=absence_context(d["case"]), end=_end_of_case(d["case"]))
 
 
 def _end_of_case(case) -> dict[str, Any]:
@@ -437,7 +440,7 @@ def identity_page(employee_id: str):
              "status": identity_trust.change_status(c), "usable_from": _beijing(c.usable_from)} for c in changes]
     blockers = identity_trust.signing_blockers(db(), runtime(), emp)
     return _render("hr/identity.html", employee=emp, rows=rows, blockers=blockers,
-                   can_write=g.reviewer.role in svc.HR_WRITERS)
+                   can_write=g.reviewer.role in svc.HR_WRITERS, today=beijing_today())
 
 
 @bp.post("/employees/<employee_id>/phone")
@@ -664,6 +667,8 @@ def analytics_page():
                    export_url=export_url, report_url=report_url, quarters=quarters)
 
 
+# Leaving without notice: its pages live in their own module, on this blueprint.
+from api import console_absence  # noqa: E402,F401
 # Pages of other areas, on this blueprint (imported last: they use the helpers above).
 from api import console_attendance  # noqa: E402,F401
 from api import console_webhooks  # noqa: E402,F401

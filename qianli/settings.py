@@ -178,6 +178,8 @@ class Settings:
     # --- chat notices --------------------------------------------------------------------
     chat_notice_window_days: int = _s("QIANLI_CHAT_NOTICE_WINDOW_DAYS", 30, "A chat notice recorded with a sent_at older than this many days needs a screenshot and a reason (1-3650).")
 
+    # --- leaving without notice ----------------------------------------------------------
+    return_notice_deadline_days: int = _s("QIANLI_RETURN_NOTICE_DEADLINE_DAYS", 3, "Chinese working days after the return-to-work notice is served (that day not counted) by which the employee must return or explain (1-30; companies may override).")
     # --- attendance and early warning --------------------------------------------------
     attendance_max_bytes: int = _s("QIANLI_ATTENDANCE_MAX_BYTES", 10 * 1024 * 1024, "Largest attendance file (CSV or XLSX, clock-ins or leave) accepted for import, bytes.")
     attendance_max_rows: int = _s("QIANLI_ATTENDANCE_MAX_ROWS", 100000, "Most data rows in one attendance file (a month of raw punches of ~1,000 employees).")
@@ -423,6 +425,8 @@ def _check(s: Settings) -> None:
         raise SettingsError("QIANLI_MIGRATION_DATABASE_URL must name the same kind of database as DATABASE_URL")
     if s.metrics_token and len(s.metrics_token) < 16:
         raise SettingsError("QIANLI_METRICS_TOKEN must be at least 16 characters (or empty: loopback only)")
+    if not 1 <= s.return_notice_deadline_days <= 30:
+        raise SettingsError(f"QIANLI_RETURN_NOTICE_DEADLINE_DAYS={s.return_notice_deadline_days}: must be between 1 and 30")
     if s.termination_records_retention_days < 730:
         raise SettingsError(f"QIANLI_TERMINATION_RECORDS_RETENTION_DAYS={s.termination_records_retention_days}: "
                             "at least 730 (termination documents are kept 2 years)")

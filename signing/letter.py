@@ -25,7 +25,7 @@ from fpdf.output import PDFICCProfile
 from cases.reasons import REASON_LABELS
 from signing.fonts import font_path, stamp_font_path
 
-__all__ = ["LetterData", "LetterLayout", "LetterTemplate", "render_letter", "finish_with_signature_block", "new_pdfa", "font_path", "stamp_font_path",
+__all__ = ["LetterData", "LetterLayout", "LetterTemplate", "render_letter", "finish_with_signature_block", "new_pdfa", "xmp_packet", "font_path", "stamp_font_path",
            "REASON_LABELS"]
 
 MM = 72 / 25.4
@@ -110,8 +110,8 @@ def _srgb_icc() -> bytes:
     return SRGB_ICC_PATH.read_bytes()
 
 
-def _xmp(data: LetterData, created: datetime) -> str:
-    """Our own XMP packet (fpdf2's would stamp the current time): dates fixed to the letter date."""
+def xmp_packet(created: datetime, *, title: str, creators: tuple[str, ...], description: str) -> str:
+    """Our own XMP packet (fpdf2's would stamp the current time): every date fixed to ``created``."""
     e = lambda v: html.escape(str(v), quote=True)  # noqa: E731
     when = created.isoformat(timespec="seconds")
     return "\n".join([
@@ -122,15 +122,20 @@ def _xmp(data: LetterData, created: datetime) -> str:
         f'  <rdf:Description rdf:about="" xmp:CreatorTool="QianLi 签离" xmp:CreateDate="{when}"'
         f' xmp:ModifyDate="{when}" xmp:MetadataDate="{when}" pdf:Producer="QianLi 签离 (fpdf2)">',
         "   <pdfaid:part>2</pdfaid:part><pdfaid:conformance>B</pdfaid:conformance>",
-        f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{e(data.template.title)} - {e(data.employee_name)}'
-        "</rdf:li></rdf:Alt></dc:title>",
-        f"   <dc:creator><rdf:Seq><rdf:li>{e(data.employee_name)}</rdf:li></rdf:Seq></dc:creator>",
-        f'   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">QianLi case {e(data.case_id)}</rdf:li></rdf:Alt>'
+        f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{e(title)}</rdf:li></rdf:Alt></dc:title>',
+        "   <dc:creator><rdf:Seq>" + "".join(f"<rdf:li>{e(c)}</rdf:li>" for c in creators) + "</rdf:Seq></dc:creator>",
+        f'   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">{e(description)}</rdf:li></rdf:Alt>'
         "</dc:description>",
         "  </rdf:Description>",
         " </rdf:RDF>",
         "</x:xmpmeta>",
     ])
+
+
+def _xmp(data: LetterData, created: datetime) -> str:
+    """The letter's XMP: dates fixed to the letter date."""
+    return xmp_packet(created, title=f"{data.template.title} - {data.employee_name}", creators=(data.employee_name,),
+                      description=f"QianLi case {data.case_id}")
 
 
 def new_pdfa(*, on: date, title: str, author: str, subject: str, xmp: Callable[[datetime], str]) -> FPDF:
@@ -230,10 +235,13 @@ def finish_with_signature_block(pdf: FPDF, w: float, *, employee_label: str, com
     box_h = 36
     pdf.set_xy(pdf.l_margin, box_top + box_h + 2)
     pdf.cell(half, 7, f"日期：{_d(signed_on)}")
+    page = pdf.page - 1
     pdf.set_font("zh", size=8)
+    # The footer sits inside the bottom margin: without this, the automatic page break moved it (and
+    # the page the signature boxes are said to be on) to a new, otherwise empty page.
+    pdf.set_auto_page_break(False)
     pdf.set_xy(pdf.l_margin, pdf.h - 18)
     pdf.cell(w, 5, footer, align="C")
-    page = pdf.page - 1
     ph = pdf.h
 
     def box(x_mm: float) -> tuple[int, int, int, int]:

@@ -678,12 +678,16 @@ SCENARIOS: dict[str, Callable[[], DemoHooks]] = {"resignation": DemoHooks, "offb
               default=FACES / "obama2.jpg", show_default=True, help="The reference photo HR enrols.")
 @click.option("--seed", type=int, default=None,
               help="Seed of the burst's sensor noise and the signature (default: random).")
-@click.option("--scenario", type=click.Choice([*SCENARIOS, "alumni"]), default="resignation", show_default=True,
+@click.option("--scenario", type=click.Choice([*SCENARIOS, "alumni", "absconding"]), default="resignation",
+              show_default=True,
               help="resignation: the form to the countersigned letter and the dossier. offboarding: the same, then a "
                    "local webhook receiver, the handover tasks, the last day (development clock), the certificate of "
                    "termination and closing (termination-certificate.pdf, webhook-deliveries.jsonl, "
                    "webhook-secret.txt). alumni: consent, close, the pool, search, a job-opening campaign, "
-                   "analytics.xlsx, departure-report.pdf and campaign-deliveries.jsonl.")
+                   "analytics.xlsx, departure-report.pdf and campaign-deliveries.jsonl. absconding: attendance with a "
+                   "gap across a holiday, the risk list, the return-to-work notice, the deadline passed (development "
+                   "clock), the union, the art. 39(2) dismissal (return-to-work-notice.pdf, dismissal-notice.pdf, "
+                   "dossier.zip).")
 def demo_command(out_dir: Path, base_url: str, photo: Path, reference_photo: Path, seed: int | None,
                  scenario: str) -> None:
     from qianli.cli.devseed import DEMO_COMPANY, DEMO_HR, DEMO_HR_PASSWORD
@@ -692,18 +696,16 @@ def demo_command(out_dir: Path, base_url: str, photo: Path, reference_photo: Pat
     if scenario == "alumni":
         _alumni_scenario(out_dir, base_url, DEMO_COMPANY[0], DEMO_HR_PASSWORD, hr_users)
         return
+    if scenario == "absconding":
+        _absconding_scenario(out_dir, base_url, DEMO_COMPANY[0], DEMO_HR_PASSWORD, hr_users)
+        return
     click.echo(f"QianLi demo ({scenario}) against {base_url} → {out_dir}")
     t0 = time.perf_counter()
     try:
         result = run_demo(base_url, out_dir, photo=photo, reference_photo=reference_photo, company=DEMO_COMPANY[0],
                           password=DEMO_HR_PASSWORD, hr_users=hr_users, seed=seed, hooks=SCENARIOS[scenario]())
     except DemoFailed as exc:
-        click.echo(f"demo FAILED: {exc.message}", err=True)
-        if exc.status is not None:
-            click.echo(f"HTTP status: {exc.status}", err=True)
-        if exc.body:
-            click.echo(f"response body: {exc.body}", err=True)
-        sys.exit(1)
+        _failed(exc)
     click.echo(f"done in {time.perf_counter() - t0:.1f} s: case {result.case_id} (employee {result.employee_no})")
     click.echo(f"  signed PDF (employee + company): {result.files['signed_pdf']}")
     click.echo(f"  dossier:                         {result.files['dossier']}")
@@ -715,6 +717,16 @@ def demo_command(out_dir: Path, base_url: str, photo: Path, reference_photo: Pat
     click.echo(f"  check offline: pdfsig {result.files['signed_pdf']}; qianli dossier verify {result.files['dossier']}")
 
 
+def _failed(exc: DemoFailed) -> None:
+    """The first failing step's question and the service's answer on stderr; exit status 1."""
+    click.echo(f"demo FAILED: {exc.message}", err=True)
+    if exc.status is not None:
+        click.echo(f"HTTP status: {exc.status}", err=True)
+    if exc.body:
+        click.echo(f"response body: {exc.body}", err=True)
+    sys.exit(1)
+
+
 def _alumni_scenario(out_dir: Path, base_url: str, company: str, password: str, hr_users: dict[str, str]) -> None:
     from qianli.cli.demo_alumni import run_alumni_demo
 
@@ -723,12 +735,21 @@ def _alumni_scenario(out_dir: Path, base_url: str, company: str, password: str, 
     try:
         result = run_alumni_demo(base_url, out_dir, company=company, password=password, hr_users=hr_users)
     except DemoFailed as exc:
-        click.echo(f"demo FAILED: {exc.message}", err=True)
-        if exc.status is not None:
-            click.echo(f"HTTP status: {exc.status}", err=True)
-        if exc.body:
-            click.echo(f"response body: {exc.body}", err=True)
-        sys.exit(1)
+        _failed(exc)
     click.echo(f"done in {time.perf_counter() - t0:.1f} s")
+    for name, path in result.files.items():
+        click.echo(f"  {name}: {path}")
+
+
+def _absconding_scenario(out_dir: Path, base_url: str, company: str, password: str, hr_users: dict[str, str]) -> None:
+    from qianli.cli.demo_absconding import run_absconding_demo
+
+    click.echo(f"QianLi demo (absconding) against {base_url} → {out_dir}")
+    t0 = time.perf_counter()
+    try:
+        result = run_absconding_demo(base_url, out_dir, company=company, password=password, hr_users=hr_users)
+    except DemoFailed as exc:
+        _failed(exc)
+    click.echo(f"done in {time.perf_counter() - t0:.1f} s: case {result.case_id} (employee {result.employee_no})")
     for name, path in result.files.items():
         click.echo(f"  {name}: {path}")

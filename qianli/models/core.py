@@ -19,7 +19,7 @@ __all__ = ["Company", "Employee", "HrUser", "HR_ROLES", "ResignationCase", "Evid
            "REASON_CATEGORIES", "CASE_SOURCES"]
 
 HR_ROLES = ("hr_specialist", "hr_manager", "dept_head", "auditor")
-CASE_SOURCES = ("miniprogram", "instant_message")
+CASE_SOURCES = ("miniprogram", "instant_message", "hr_confirmation")
 
 
 class Company(Base):

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from cases.errors import DomainError, InvalidInput, PayloadTooLarge
 from qianli.crypto import normalize_phone
-from cases.states import OPEN_STATES
+from cases.states import ANY_OPEN_STATES
 from qianli.models import Employee, ResignationCase
 from qianli.runtime import Runtime
 from qianli.services.faces import enrol_reference
@@ -357,7 +357,7 @@ def import_roster(session: Session, rt: Runtime, *, company_id: str, data: bytes
     from qianli.services.identity_trust import change_phone
 
     open_case_employees = set(session.scalars(select(ResignationCase.employee_id).where(
-        ResignationCase.company_id == company_id, ResignationCase.state.in_([st.value for st in OPEN_STATES]))))
+        ResignationCase.company_id == company_id, ResignationCase.state.in_([st.value for st in ANY_OPEN_STATES]))))
     s = rt.settings
     fmt, raw_rows = parse_roster(data, max_bytes=s.roster_max_bytes, max_rows=s.roster_max_rows)
     valid, errors = validate_rows(raw_rows)

@@ -111,6 +111,16 @@ def _schedule_2027() -> dict[str, Any]:
     return json.loads((FIXTURES / "holidays" / "schedule-2027-test.json").read_text(encoding="utf-8"))
 
 
+def _last_working_day() -> date:
+    from cases.calendar import ChineseCalendar
+    from cases.clock import beijing_today
+
+    cal, d = ChineseCalendar(), beijing_today()
+    while not cal.is_working_day(d):
+        d -= timedelta(days=1)
+    return d
+
+
 CASE = lambda w: {"case_id": w.case_id}  # noqa: E731 - path-parameter shorthands
 EMPLOYEE = lambda w: {"employee_id": w.employee_id}  # noqa: E731
 
@@ -209,6 +219,31 @@ MATRIX: dict[str, Row] = {
     "closeCase": Row(hr(write=409), _json({}), path=CASE, note="the case is not at final approval: case_not_closable"),
     "listAlerts": Row(hr(read=200, scoped=False)),
     "resolveAlert": Row(hr(write=200), path=lambda w: {"alert_id": w.alert_id}),
+    # -- leaving without notice (the world's case is a resignation: the absconding operations answer 409) ----
+    "confirmDeparture": Row(hr(write=201, scoped=False, foreign_hr=404), lambda w: {"json": {
+        "employee_no": w.other_employee_no, "absent_days": [_last_working_day().isoformat()]}},
+        note="the other employee (no case) is confirmed; another company's HR does not find them"),
+    "getAbsence": Row(hr(read=409), path=CASE, note="not_absconding_case"),
+    "sendReturnToWorkNotice": Row(hr(write=409), path=CASE, note="not_absconding_case"),
+    "recordPostalDelivery": Row(hr(write=409), _json({
+        "carrier": "EMS", "tracking_no": "1180000000001", "address": "上海市浦东新区世纪大道 100 号",
+        "sent_at": "2026-01-05T10:00:00+08:00"}), path=CASE, note="not_absconding_case"),
+    "updatePostalDelivery": Row(hr(write=409), _json({"status": "delivered", "status_at": "2026-01-06T10:00:00+08:00"}),
+                                path=lambda w: {"case_id": w.case_id, "delivery_id": "no-such-delivery"},
+                                note="not_absconding_case"),
+    "recordUnionNotification": Row(hr(write=409), _json({
+        "union_name": "公司工会委员会", "contact_name": "赵六", "notified_at": "2026-01-05T10:00:00+08:00",
+        "method": "written"}), path=CASE, note="not_absconding_case"),
+    "dismissForAbsence": Row(hr(write=409, dept_head=409, other_dept_head=404), _json({}), path=CASE,
+                             note="the absconding chain's roles (hr_manager, dept_head, hr_specialist) reach the case: "
+                                  "not_absconding_case"),
+    "withdrawDeparture": Row(hr(write=409), _json({"reason": "误报"}), path=CASE, note="not_absconding_case"),
+    "getMyAbsence": Row(employee_only(409, 404), path=CASE, note="not_absconding_case"),
+    "getAbsenceNotice": Row(employee_or_hr(409, read=409), path=lambda w: {"case_id": w.case_id,
+                                                                         "notice": "return_to_work"},
+                            note="not_absconding_case"),
+    "answerReturnNotice": Row(employee_only(409, 404), _json({"answer": "back"}), path=CASE,
+                              note="not_absconding_case"),
     # -- HR: departure analytics ------------------------------------------------------------------------
     "getDepartureAnalytics": Row(hr(read=200, scoped=False), note="a department head: their department only"),
     "exportDepartureAnalytics": Row(hr(read=200, scoped=False), lambda w: {

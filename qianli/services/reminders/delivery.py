@@ -16,7 +16,8 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from cases.evidence_kinds import EvidenceKind
-from cases.reminders import (LETTER_STATES, Message, content_digest, letter_message, notification_message)
+from cases.reminders import (LETTER_STATES, Message, content_digest, letter_message, notification_due,
+                             notification_message)
 from identity.sms import SmsGatewayError, mask_phone
 from identity.wechat import WeChatApiError
 from qianli.db import run_in_transaction, session_scope, utcnow
@@ -109,7 +110,7 @@ def _claim(session: Session, rt: Runtime, case_id: str, slot: int, channel: str,
             return DeliveryOutcome("skipped", None, "claimed by another worker")
         return DeliveryOutcome("skipped", d.provider_message_id, f"already {d.status}")
     case, employee = session.execute(_CASE_AND_EMPLOYEE, {"p_case": case_id}).one()
-    if slot >= 0 and case.state not in LETTER_STATES:
+    if (case.state not in LETTER_STATES) if slot >= 0 else not notification_due(d.kind, case.state, d.params, now):
         d.status, d.finished_at, d.error_code, d.lease_until = "dropped", now, f"case_{case.state}", None
         session.flush()
         append_evidence(session, case, ACTOR, EvidenceKind.REMINDER_DROPPED, {
