@@ -49,9 +49,9 @@ log = logging.getLogger(__name__)
 
 DOC_KIND = "termination_certificate"
 CERTIFICATE_JOB_FUNC = "jobs.certificates.issue_certificate_job"
-CERTIFICATE_STATES = frozenset({CaseState.APPROVED.value})
-"""States in which the relationship is ending and the certificate may be issued (reissued also when closed).
-A departure type with its own final state (a dismissal) adds it here."""
+CERTIFICATE_STATES = frozenset({CaseState.APPROVED.value, CaseState.DISMISSED.value})
+"""States in which the relationship is ending and the certificate may be issued (reissued also when closed):
+a resignation at final approval, a dismissal (art. 39(2)) once decided."""
 
 FACT_LABELS = {
     "contract_term": "劳动合同期限",
