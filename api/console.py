@@ -308,7 +308,8 @@ def _end_of_case(case) -> dict[str, Any]:
                         if e.action == "case_close"), None)
     return {"close_blocked": close_message if close_code and case.state != "closed" else None,
             "may_close": writer and close_code is None, "closing": closing,
-            "open_tasks": open_tasks_of(db(), case) if case.state in ("approved", "closed") else [],
+            "open_tasks": open_tasks_of(db(), case) if case.state in cert.CERTIFICATE_STATES | {"closed"} else [],
+            "stage": case.state in cert.CERTIFICATE_STATES | {"closed"},
             "certificate": doc, "termination_date": end, "missing": missing,
             "before_last_day": end is not None and beijing_today() < end,
             "may_issue": writer and case.state in cert.CERTIFICATE_STATES,
