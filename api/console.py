@@ -441,7 +441,8 @@ def identity_page(employee_id: str):
              "status": identity_trust.change_status(c), "usable_from": _beijing(c.usable_from)} for c in changes]
     blockers = identity_trust.signing_blockers(db(), runtime(), emp)
     return _render("hr/identity.html", employee=emp, rows=rows, blockers=blockers,
-                   can_write=g.reviewer.role in svc.HR_WRITERS, today=beijing_today())
+                   can_write=g.reviewer.role in svc.HR_WRITERS, today=beijing_today(),
+                   prefill={k: request.args.get(k, "")[:800] for k in ("risk_id", "absent_days", "last_seen_on")})
 
 
 @bp.post("/employees/<employee_id>/phone")
