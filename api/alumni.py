@@ -271,7 +271,7 @@ def _reviewer():
 
 def _scope(r) -> str | None:
     """A department head sees their department's alumni only (none without a department)."""
-    return (r.department or "\x00") if r.role == "dept_head" else None
+    return (r.department or "") if r.role == "dept_head" else None
 
 
 def _filters(args) -> svc.SearchFilters:

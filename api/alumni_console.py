@@ -56,7 +56,7 @@ def _ctx(**kw):
 
 def _scope() -> str | None:
     r = g.reviewer
-    return (r.department or "\x00") if r.role == "dept_head" else None
+    return (r.department or "") if r.role == "dept_head" else None
 
 
 def _terms(raw: str) -> list[str]:
@@ -91,8 +91,8 @@ def search():
     profiles = [svc.profile_view(db(), a, role=g.reviewer.role) for a in result.items]
     pages = max(1, (result.total + 19) // 20)
     base = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
-    export_args = [(k, v) for k, v in base if k in ("q", "department", "reason_category", "grade", "left_from",
-                                                    "left_to")]
+    export_args = [(k, v) for k, v in base if v and k in ("q", "department", "reason_category", "grade", "left_from",
+                                                          "left_to")]
     export_args += [("skill", s) for s in filters.skills] + [("tag", t) for t in filters.tags]
     if filters.eligible_only:
         export_args.append(("eligible_only", "true"))

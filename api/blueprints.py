@@ -10,6 +10,7 @@ BLUEPRINT_MODULES = [
     "api.wechat",
     "api.sms",
     "api.roster",
+    "api.attendance",
     "api.dossier",
     "api.hr_cases",
     "api.hr_users",
@@ -19,9 +20,12 @@ BLUEPRINT_MODULES = [
     "api.identity_changes",
     "api.signing",
     "api.agreement",
+    "api.absconding",
+    "api.certificate",
     "api.offboarding",
     "api.alumni",
     "api.webhooks",
+    "api.analytics",
 ]
 
 # Plain Flask blueprints outside the OpenAPI contract (binary PKI endpoints, HR console pages).

@@ -11,9 +11,11 @@ from qianli.models import REASON_CATEGORIES
 from qianli.services import cases as svc
 from qianli.services.evidence import case_evidence, employee_view
 from qianli.services.reminders import on_case_opened
+from qianli.services.certificate import latest_certificate
 from qianli.services.review import chat_notice
 
 from api.auth import current_principal, employee_required
+from api.certificate import CertificateInfoSchema, certificate_info
 from api.context import db, runtime
 from api.schemas import StrictSchema
 
@@ -96,6 +98,9 @@ class CaseDetailSchema(CaseSchema):
     chat_notice = ma.fields.Nested(ChatNoticeSchema, allow_none=True, required=True, metadata={
         "description": "For a case HR opened from a chat message: the message and the employee's answer "
                        "(respondToChatNotice)"})
+    termination_certificate = ma.fields.Nested(CertificateInfoSchema, allow_none=True, required=True, metadata={
+        "description": "The certificate of termination once the company issued it (download it with "
+                       "getTerminationCertificate); null before"})
 
 
 def _form_items(items):
@@ -138,6 +143,8 @@ class MyCase(MethodView):
         case = svc.get_employee_case(db(), case_id, employee_id=p.subject_id, company_id=p.company_id)
         case.timeline = [employee_view(e) for e in case_evidence(db(), case.id, case.company_id)]
         case.chat_notice = chat_notice(db(), case)
+        doc = latest_certificate(db(), case)
+        case.termination_certificate = certificate_info(doc) if doc is not None else None
         return case
 
     @employee_required

@@ -7,6 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from qianli.services import company as svc
+from qianli.services.absconding import absence_policy
 from qianli.services.cases import company_policy
 
 from api.auth import current_principal, hr_required
@@ -18,10 +19,24 @@ __all__ = ["blp"]
 blp = Blueprint("company", __name__, url_prefix="/api/v1/hr/company", description="Company policy (HR)")
 
 
+class HandbookClauseSchema(StrictSchema):
+    reference = ma.fields.String(required=True, validate=ma.validate.Length(min=2, max=100), metadata={
+        "description": "Where the rule is, e.g. 《员工手册》第五章第十二条"})
+    text = ma.fields.String(required=True, validate=ma.validate.Length(min=10, max=2000), metadata={
+        "description": "The rule's wording, quoted in the return-to-work and dismissal notices"})
+
+
 class PolicySchema(ma.Schema):
     letter_due_working_days = ma.fields.Integer(required=True)
     holidays_extend_notice = ma.fields.Boolean(required=True)
     approval_chain = ma.fields.List(ma.fields.String(), required=True)
+    absconding_handbook_clause = ma.fields.Nested(HandbookClauseSchema, allow_none=True, required=True, metadata={
+        "description": "The handbook rule an unexcused absence breaches (null: not configured; the return-to-work "
+                       "notice and an art. 39(2) dismissal are refused until it is)"})
+    return_notice_deadline_days = ma.fields.Integer(required=True, metadata={
+        "description": "Chinese working days to return or explain after the return-to-work notice is served"})
+    absconding_approval_chain = ma.fields.List(ma.fields.String(), required=True, metadata={
+        "description": "Who approves a dismissal for absence, level by level (default hr_manager, dept_head)"})
 
 
 class PolicyUpdateSchema(StrictSchema):
@@ -29,6 +44,10 @@ class PolicyUpdateSchema(StrictSchema):
     holidays_extend_notice = ma.fields.Boolean()
     approval_chain = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(svc.APPROVAL_LEVELS)),
                                     validate=ma.validate.Length(min=1, max=2))
+    absconding_handbook_clause = ma.fields.Nested(HandbookClauseSchema, allow_none=True)
+    return_notice_deadline_days = ma.fields.Integer(validate=ma.validate.Range(min=1, max=30))
+    absconding_approval_chain = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(svc.APPROVAL_LEVELS)),
+                                               validate=ma.validate.Length(min=1, max=2))
 
 
 class OverrideSchema(ma.Schema):
@@ -48,9 +67,14 @@ class YearQuery(StrictSchema):
 
 def _policy_body():
     p = current_principal()
-    pol = company_policy(svc.get_company(db(), p.company_id), runtime().settings)
+    company = svc.get_company(db(), p.company_id)
+    pol = company_policy(company, runtime().settings)
+    absence = absence_policy(company, runtime())
     return {"letter_due_working_days": pol.letter_due_working_days, "holidays_extend_notice": pol.holidays_extend_notice,
-            "approval_chain": list(pol.approval_chain)}
+            "approval_chain": list(pol.approval_chain),
+            "absconding_handbook_clause": absence.clause.as_dict() if absence.clause else None,
+            "return_notice_deadline_days": absence.deadline_working_days,
+            "absconding_approval_chain": list(absence.approval_chain)}
 
 
 @blp.route("/policy")

@@ -20,7 +20,7 @@ from flask import (Blueprint, flash, g, get_flashed_messages, redirect, render_t
                    send_file, url_for)
 from werkzeug.wrappers import Response
 
-from cases.clock import beijing_text
+from cases.clock import beijing_text, beijing_today
 from cases.errors import DomainError, Forbidden, InvalidInput, NotFound, RateLimited, Unauthorized
 from cases.evidence_kinds import evidence_label
 from cases.states import STATE_LABELS
@@ -43,15 +43,20 @@ bp = Blueprint("hr_console", __name__, url_prefix="/hr", template_folder="templa
 
 LOGIN_CSRF_COOKIE = "qianli_hr_login"
 ROLE_LABELS = {"hr_specialist": "人事专员", "hr_manager": "人事经理", "dept_head": "部门负责人", "auditor": "审计（只读）"}
-SOURCE_LABELS = {"miniprogram": "小程序", "instant_message": "即时消息（聊天记录）"}
+SOURCE_LABELS = {"miniprogram": "小程序", "instant_message": "即时消息（聊天记录）", "hr_confirmation": "HR 确认擅自离职"}
 DOC_LABELS = {"letter_unsigned": "辞职信（未签名）", "letter_signed": "辞职信（员工已签名）",
               "letter_countersigned": "辞职信（公司已会签）", "chat_screenshot": "聊天截图", "dossier": "离职档案",
-              "agreement_addendum": "提前离职协议（员工签名、公司盖章）", "task_attachment": "交接任务附件", "other": "其他"}
+              "agreement_addendum": "提前离职协议（员工签名、公司盖章）", "return_to_work_notice": "返岗通知书（公司盖章）",
+              "dismissal_notice": "解除劳动合同通知书（公司盖章）", "absence_attachment": "员工说明附件",
+              "task_attachment": "交接任务附件", "termination_certificate": "解除劳动合同证明（公司盖章）",
+              "departure_report": "离职分析报告", "other": "其他"}
 FLASH_TEXT = {"first_approved": "一级审核已通过", "approved": "终审已通过，公司已会签",
               "awaiting_employee_confirmation": "已提出提前的最后工作日，等待员工确认", "returned": "已退回员工修改",
               "withdrawal_consented": "已同意撤回", "withdrawal_declined": "已记录不同意撤回", "alert_resolved": "提醒已处理",
               "user_updated": "账号已更新", "password_reset": "密码已重置，该账号的登录已全部失效",
-              "password_changed": "密码已修改，其他设备上的登录已失效"}
+              "password_changed": "密码已修改，其他设备上的登录已失效",
+              "certificate_issued": "解除劳动合同证明已出具并通知员工", "certificate_exists": "解除劳动合同证明此前已出具",
+              "case_closed": "案件已结案：员工账号已停用，人脸数据已删除"}
 
 
 # ---- session --------------------------------------------------------------------------------------
@@ -272,8 +277,42 @@ def case_page(case_id: str):
     timeline = [{"seq": e.seq, "at": _beijing(e.occurred_at), "actor": e.actor, "action": e.action,
                  "label": evidence_label(e.action), "summary": _payload_summary(e.payload),
                  "digest": e.digest} for e in d["timeline"]]
+    from api.console_absence import absence_context
+
     return _render("hr/case.html", d=d, case=d["case"], employee=d["employee"], timeline=timeline,
-                   letter=_letter_document(d["case"]), doc_labels=DOC_LABELS, source_labels=SOURCE_LABELS)
+                   letter=_letter_document(d["case"]), doc_labels=DOC_LABELS, source_labels=SOURCE_LABELS,
+                   absence=absence_context(d["case"]), end=_end_of_case(d["case"]))
+
+
+def _end_of_case(case) -> dict[str, Any]:
+    """The certificate card: the issued certificate, or what issuing it now would meet (facts, last day)."""
+    from cases.clock import beijing_today
+    from qianli.services import certificate as cert
+
+    doc = cert.latest_certificate(db(), case)
+    end = cert.termination_date(case)
+    missing: list[str] = []
+    if doc is None and case.state in cert.CERTIFICATE_STATES:
+        try:
+            cert.certificate_facts(db(), runtime(), case)
+        except InvalidInput as exc:
+            missing = [cert.FACT_LABELS.get(m, m) for m in exc.details.get("missing", [])] or [exc.message]
+    writer = g.reviewer.role in svc.HR_WRITERS
+    from qianli.services.closing import closable, open_tasks_of
+    from qianli.services.evidence import case_evidence
+
+    close_code, close_message, _details = closable(db(), case)
+    closing = None
+    if case.state == "closed":
+        closing = next((e for e in reversed(case_evidence(db(), case.id, case.company_id))
+                        if e.action == "case_close"), None)
+    return {"close_blocked": close_message if close_code and case.state != "closed" else None,
+            "may_close": writer and close_code is None, "closing": closing,
+            "open_tasks": open_tasks_of(db(), case) if case.state in ("approved", "closed") else [],
+            "certificate": doc, "termination_date": end, "missing": missing,
+            "before_last_day": end is not None and beijing_today() < end,
+            "may_issue": writer and case.state in cert.CERTIFICATE_STATES,
+            "may_reissue": writer and doc is not None and case.state in cert.CERTIFICATE_STATES | {"closed"}}
 
 
 def _done(case_id: str, outcome: str) -> Response:
@@ -338,6 +377,44 @@ def addendum_pdf(case_id: str):
                      download_name=f"addendum-{case.id}.pdf", max_age=0)
 
 
+@bp.post("/cases/<case_id>/certificate")
+@login_required
+def issue_certificate(case_id: str):
+    from qianli.services.certificate import issue_certificate as issue
+
+    case = svc.get_hr_case(db(), g.reviewer, case_id)
+    if g.reviewer.role not in svc.HR_WRITERS:
+        raise Forbidden("role_forbidden", "requires role: hr_specialist, hr_manager", details={"role": g.reviewer.role})
+    reissue = request.form.get("reissue") == "yes"
+    out = issue(db(), runtime(), case, actor=g.reviewer.actor, reissue=reissue,
+                reason=request.form.get("reason", "").strip()[:500],
+                state_ground=request.form.get("state_ground") == "yes")
+    return _done(case_id, "certificate_issued" if out.created else "certificate_exists")
+
+
+@bp.post("/cases/<case_id>/close")
+@login_required
+def close(case_id: str):
+    from qianli.services.closing import close_case
+
+    case = svc.get_hr_case(db(), g.reviewer, case_id)
+    close_case(db(), runtime(), case, actor=g.reviewer.actor, role=g.reviewer.role,
+               comment=request.form.get("comment", "").strip())
+    return _done(case_id, "case_closed")
+
+
+@bp.get("/cases/<case_id>/certificate.pdf")
+@login_required
+def certificate_pdf(case_id: str):
+    from qianli.services.certificate import certificate_document
+
+    case = svc.get_hr_case(db(), g.reviewer, case_id)
+    doc = certificate_document(db(), case)
+    data = read_document(runtime().store, doc)
+    return send_file(io.BytesIO(data), mimetype="application/pdf", as_attachment=request.args.get("download") == "1",
+                     download_name=f"termination-certificate-{case.id}.pdf", max_age=0)
+
+
 @bp.get("/cases/<case_id>/dossier.zip")
 @login_required
 def dossier_zip(case_id: str):
@@ -363,7 +440,7 @@ def identity_page(employee_id: str):
              "status": identity_trust.change_status(c), "usable_from": _beijing(c.usable_from)} for c in changes]
     blockers = identity_trust.signing_blockers(db(), runtime(), emp)
     return _render("hr/identity.html", employee=emp, rows=rows, blockers=blockers,
-                   can_write=g.reviewer.role in svc.HR_WRITERS)
+                   can_write=g.reviewer.role in svc.HR_WRITERS, today=beijing_today())
 
 
 @bp.post("/employees/<employee_id>/phone")
@@ -542,5 +619,56 @@ def change_password():
     return redirect(url_for("hr_console.queue"), code=303)
 
 
+# ---- departure analytics --------------------------------------------------------------------------------
+
+def _fmt_number(value: Any) -> str:
+    return "*" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
+
+
+def _fmt_share(value: Any) -> str:
+    return "*" if value is None else f"{value * 100:.1f}%"
+
+
+@bp.get("/analytics")
+@login_required
+def analytics_page():
+    from cases.analytics import previous_quarter
+    from cases.clock import beijing_today
+    from cases.departure import DEPARTURE_LABELS
+    from qianli.services import analytics as an
+    from qianli.services.analytics_export import filters_text, suppression_note
+
+    q = an.make_query(start=_date_arg("from"), end=_date_arg("to"),
+                      granularity=request.args.get("granularity", "").strip() or None,
+                      department=request.args.get("department", "").strip()[:100] or None,
+                      departure_type=request.args.get("departure_type", "").strip() or None)
+    a = an.departure_analytics(db(), g.reviewer, q)
+    data = a.as_dict()
+    params = {"from": q.start.isoformat(), "to": q.end.isoformat(), "granularity": q.granularity.value,
+              **({"department": q.department} if q.department else {}),
+              **({"departure_type": q.departure_type} if q.departure_type else {})}
+
+    def export_url(chart_id: str | None, fmt: str) -> str:
+        return "/api/v1/hr/analytics/departures/export?" + urlencode(
+            {**params, "format": fmt, **({"chart": chart_id} if chart_id else {})})
+
+    def report_url(year: int | None, quarter: int | None) -> str:
+        args = {"year": year, "quarter": quarter} if year else {}
+        return "/api/v1/hr/analytics/departures/report" + ("?" + urlencode(args) if args else "")
+
+    quarters = []
+    y, qn = previous_quarter(beijing_today())
+    for _ in range(4):
+        quarters.append((y, qn, f"{y}年第{qn}季度"))
+        y, qn = (y - 1, 4) if qn == 1 else (y, qn - 1)
+    return _render("hr/analytics.html", q=q, data=data, chart_data={"charts": data["charts"]},
+                   departments=an.visible_departments(db(), g.reviewer), departure_labels=DEPARTURE_LABELS,
+                   filters_text=filters_text(a), note=suppression_note(a.k), fmt=_fmt_number, pct=_fmt_share,
+                   export_url=export_url, report_url=report_url, quarters=quarters)
+
+
+# Leaving without notice: its pages live in their own module, on this blueprint.
+from api import console_absence  # noqa: E402,F401
 # Pages of other areas, on this blueprint (imported last: they use the helpers above).
+from api import console_attendance  # noqa: E402,F401
 from api import console_webhooks  # noqa: E402,F401

@@ -71,6 +71,8 @@ HTTP_CODES = {
 def domain_error_response(err: de.DomainError):
     status = next((s for cls, s in STATUS_BY_ERROR if isinstance(err, cls)), 400)
     body = {"code": err.code, "status": status, "message": err.message}
+    if err.errors:
+        body["errors"] = err.errors
     if err.details:
         body["details"] = err.details
     headers = {}

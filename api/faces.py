@@ -255,8 +255,11 @@ class VerifyFace(MethodView):
              summary="Submit the liveness burst for the challenge; checks the actions, one person throughout, "
                      "and the match with the enrolled face",
              description="Success counts as the face factor of the signing intent. Failures: 422 liveness_failed "
-                         "(details.reason), 403 face_mismatch; 5 consecutive failures lock face checks (423 "
-                         "face_locked) until HR unlocks. The challenge is spent by any submission.")
+                         "(details.reason), 403 face_mismatch (distance above QIANLI_FACE_RETAKE_THRESHOLD); 5 "
+                         "consecutive failures lock face checks (423 face_locked) until HR unlocks. A distance "
+                         "between QIANLI_FACE_THRESHOLD and QIANLI_FACE_RETAKE_THRESHOLD is 422 face_retake (take "
+                         "the photos again; recorded, not counted towards the lock). The challenge is spent by any "
+                         "submission.")
     def post(self, files, nonce):
         p = current_principal()
         rt = runtime()

@@ -89,7 +89,7 @@ class Roster(MethodView):
     @blp.doc(operationId="importRoster", summary="Import or update employees from a CSV/XLSX roster",
              description="Columns (Chinese or English headers): 工号/employee_no, 姓名/name, 部门/department, "
                          "职位/position, 入职日期/hire_date, 试用期结束/probation_end, 合同期限/contract_term, "
-                         "手机号/phone, 身份证号/national_id, 照片/photo. Re-importing updates by employee number. "
+                         "手机号/phone, 身份证号/national_id, 照片/photo, 企业微信账号/wecom_userid. Re-importing updates by employee number. "
                          "Any bad row: 422 roster_has_errors with the report in details and nothing changed, "
                          "unless good_rows_only. A changed phone is an identity change (see phone_changes); for "
                          "an employee with a case in progress it is a bad row (phone_change_case_open). "

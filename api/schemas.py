@@ -44,11 +44,15 @@ class StrictSchema(ma.Schema):
 
     @ma.validates_schema(skip_on_field_errors=False)
     def _dates_in_range(self, data: dict[str, Any], **_kw: Any) -> None:
-        errors = {}
+        errors: dict[str, Any] = {}
         for name, value in data.items():
             if _out_of_range(value):
                 field = self.fields.get(name)
-                errors[(field.data_key if field is not None else None) or name] = [DATE_RANGE_MESSAGE]
+                key = (field.data_key if field is not None else None) or name
+                if isinstance(value, (list, tuple)):  # per item, like marshmallow's own list errors (they merge)
+                    errors[key] = {i: [DATE_RANGE_MESSAGE] for i, v in enumerate(value) if _out_of_range(v)}
+                else:
+                    errors[key] = [DATE_RANGE_MESSAGE]
         if errors:
             raise ma.ValidationError(errors)
 

@@ -6,6 +6,10 @@
 - ``deliveries_per_s``: deliveries completed per second by 2 ``qianli worker`` processes through
   the development SMS gateway (claim, send, record, evidence entry), measured over a window of the
   queue from the first claim to the last recorded send.
+- ``deliveries_per_s_100ms``: the same with a provider that takes time: the workers send through the
+  Tencent SMS client (the official SDK) to a local HTTP emulation of its wire format
+  (tests/identity/wire_servers.py) that answers each request after 100 ms. One rq job carries
+  ``QIANLI_REMINDER_BATCH_SIZE`` deliveries, sent ``QIANLI_REMINDER_SEND_CONCURRENCY`` at a time.
 - ``rq_noop_jobs_per_s``: the ceiling rq itself sets on this machine: the same 2 ``qianli worker``
   processes running jobs that do nothing (``builtins.len``, ``result_ttl=0`` like the reminder jobs)
   from the same queue. Deliveries cannot go faster than this.
@@ -13,7 +17,7 @@
 Uses Redis database QIANLI_BENCH_REDIS_DB (default 13, flushed). The last line printed is one
 JSON object.
 
-    .venv/bin/python bench/reminders.py [--cases 100000] [--window 20]
+    .venv/bin/python bench/reminders.py [--cases 100000] [--window 20] [--latency-ms 100]
 """
 
 from __future__ import annotations
@@ -72,6 +76,48 @@ def _populate(rt: Runtime, n: int) -> None:
             conn.execute(insert(m.ReminderSchedule), scheds)
 
 
+class _SlowTencentSms:
+    """The Tencent SMS wire emulation answering every request after ``latency`` seconds."""
+
+    def __new__(cls, latency: float):
+        from tests.identity.wire_servers import TencentSmsWireServer
+
+        class Slow(TencentSmsWireServer):
+            def handle(self, method, path, query, headers, body):
+                time.sleep(latency)
+                answer = super().handle(method, path, query, headers, body)
+                with self.lock:
+                    self.requests.clear()  # keep memory flat over a long window
+                return answer
+
+        server = Slow()
+        server._server.request_queue_size = 1024  # noqa: SLF001 - many concurrent clients
+        return server
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        p.send_signal(signal.SIGTERM)  # warm shutdown: the current job finishes
+    for p in procs:
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def _rate(rt: Runtime, provider: str) -> tuple[int, float]:
+    """(deliveries sent by ``provider``, per second from the first claim to the last recorded send)."""
+    import qianli.models as m
+
+    with rt.session_factory() as s:
+        sent, first, last = s.execute(select(func.count(), func.min(m.ReminderDelivery.started_at),
+                                             func.max(m.ReminderDelivery.finished_at))
+                                      .where(m.ReminderDelivery.status == "sent",
+                                             m.ReminderDelivery.provider == provider)).one()
+    span = (last - first).total_seconds() if sent else 0.0
+    return sent, (sent / span if sent and span > 0 else 0.0)
+
+
 def _workers(env: dict[str, str], count: int) -> list[subprocess.Popen]:
     qianli = str(Path(sys.executable).with_name("qianli"))
     return [subprocess.Popen([qianli, "worker", "--name", f"bench-{os.getpid()}-{i}"], env=env,
@@ -114,6 +160,7 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=100_000)
     ap.add_argument("--window", type=float, default=20.0, help="seconds the 2 workers deliver before being stopped")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--latency-ms", type=float, default=100.0, help="the slow provider's answer time")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="qianli-bench-reminders-"))
@@ -147,30 +194,35 @@ def main() -> None:
 
     procs = _workers(env, args.workers)
     time.sleep(args.window)
-    for p in procs:
-        p.send_signal(signal.SIGTERM)  # warm shutdown: the current job finishes
-    for p in procs:
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    _stop(procs)
+    sent, per_s = _rate(rt, "dev")
     with rt.session_factory() as s:
-        sent, first, last = s.execute(select(func.count(), func.min(m.ReminderDelivery.started_at),
-                                             func.max(m.ReminderDelivery.finished_at))
-                                      .where(m.ReminderDelivery.status == "sent")).one()
         evidence = s.scalar(select(func.count()).select_from(m.EvidenceEntry).where(m.EvidenceEntry.action == "reminder_sent"))
-    from qianli.db import UTCDateTime  # noqa: F401 - datetimes come back aware
+    print(f"deliveries: {sent} sent ({evidence} evidence entries) at {per_s:.1f}/s with {args.workers} workers "
+          f"(development gateway, no latency)", flush=True)
 
-    span = (last - first).total_seconds() if sent else float("nan")
-    per_s = sent / span if sent and span > 0 else 0.0
-    print(f"deliveries: {sent} sent ({evidence} evidence entries) in {span:.1f} s with {args.workers} workers", flush=True)
+    # the same queue, now through the Tencent SMS client to an emulation answering after --latency-ms
+    with _SlowTencentSms(args.latency_ms / 1000) as gw:
+        slow_env = {**env, "QIANLI_SMS_BACKEND": "tencent", "QIANLI_SMS_TENCENT_ENDPOINT": gw.url,
+                    "QIANLI_SMS_TENCENT_SECRET_ID": "AKIDbench", "QIANLI_SMS_TENCENT_SECRET_KEY": "bench-secret-key",
+                    "QIANLI_SMS_TENCENT_SDK_APP_ID": "1400000001", "QIANLI_SMS_SIGN_NAME": "签离科技",
+                    "QIANLI_SMS_TEMPLATE_REMINDER": "2000001", "QIANLI_SMS_TEMPLATE_CODE": "2000002"}
+        procs = _workers(slow_env, args.workers)
+        time.sleep(args.window)
+        _stop(procs)
+    sent_slow, per_s_slow = _rate(rt, "tencent")
+    print(f"deliveries: {sent_slow} sent at {per_s_slow:.1f}/s with {args.workers} workers "
+          f"(Tencent SMS client, emulation answering after {args.latency_ms:g} ms)", flush=True)
     rt.redis.flushdb()
     noop_per_s = _noop_ceiling(rt, env, args.workers, min(args.window, 10.0))
     print(f"rq ceiling: {noop_per_s:.1f} no-op jobs/s with {args.workers} workers", flush=True)
     rt.redis.flushdb()
     rt.dispose()
     print(json.dumps({"sweep_s_100k": round(res.seconds * 100_000 / args.cases, 2),
-                      "deliveries_per_s": round(per_s, 1), "redis_bytes_per_case": round(bytes_per_case),
+                      "deliveries_per_s": round(per_s, 1), "deliveries_per_s_100ms": round(per_s_slow, 1),
+                      "latency_ms": args.latency_ms, "batch_size": settings.reminder_batch_size,
+                      "send_concurrency": settings.reminder_send_concurrency, "load": os.getloadavg()[0],
+                      "redis_bytes_per_case": round(bytes_per_case),
                       "rq_noop_jobs_per_s": round(noop_per_s, 1),
                       "cases": args.cases, "workers": args.workers, "sent": sent}))
 

@@ -10,6 +10,12 @@ the same kind of key (an EC P-256 event certificate from our issuing CA) and the
   and CJK text, signature timestamp, CRLs + OCSP in the DSS, document timestamp) with the timestamper
   ``make_timestamper`` gives (one per process and TSA, as in the service), and the key dropped.
 - ``letters_per_s_2proc``: (b) in a loop in two worker processes at once, for ``--window`` seconds.
+- ``letters_per_s_net_tsa``: the same with the TSA over the network: QianLi's TSA (``signing.tsa.respond``,
+  what ``POST /pki/tsa`` serves) on an HTTP server on loopback that adds ``--tsa-delay-ms`` (20 ms) to
+  every request, reached through pyHanko's ``HTTPTimeStamper`` (``QIANLI_TSA_URL``, as in production).
+  Each of the 2 processes signs with ``--threads`` threads (4: one gunicorn worker's threads, the way
+  concurrent signLetter requests arrive), so one letter's two TSA round trips overlap another's CPU work.
+  ``letters_per_s_net_tsa_1thread`` is one thread per process (every round trip waited for).
 
 The TSA is QianLi's development TSA (``signing.tsa.DevTsa``) **in process** for both: no HTTP round
 trip, so the figures measure the signing work, not a network. A real TSA adds its round trip to (a)
@@ -108,25 +114,36 @@ def _timed(fn, runs: int) -> list[float]:
 _STATE: tuple = ()  # (settings, pki, pdf, layout, png): set before forking, inherited by the workers
 
 
-def _worker(barrier, window: float, results) -> None:
+def _worker(barrier, window: float, threads: int, results) -> None:
+    import threading
+
     settings, pki, pdf, layout, png = _STATE
     qianli_sign(settings, pki, pdf, layout, png)  # warm this process
     barrier.wait()
     start = time.perf_counter()
     deadline = start + window
-    n = 0
-    while time.perf_counter() < deadline:
-        qianli_sign(settings, pki, pdf, layout, png)
-        n += 1
-    results.put((n, start, time.perf_counter()))
+    counts = [0] * threads
+
+    def loop(i: int) -> None:
+        while time.perf_counter() < deadline:
+            qianli_sign(settings, pki, pdf, layout, png)
+            counts[i] += 1
+
+    pool = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    results.put((sum(counts), start, time.perf_counter()))
 
 
-def _two_processes(settings, pki, pdf, layout, png, window: float, procs: int = 2) -> tuple[float, int, float]:
+def _two_processes(settings, pki, pdf, layout, png, window: float, procs: int = 2,
+                   threads: int = 1) -> tuple[float, int, float]:
     global _STATE
     _STATE = (settings, pki, pdf, layout, png)
     ctx = mp.get_context("fork")  # each worker then has its own PKI objects, signer state and caches
     barrier, results = ctx.Barrier(procs), ctx.Queue()
-    workers = [ctx.Process(target=_worker, args=(barrier, window, results)) for _ in range(procs)]
+    workers = [ctx.Process(target=_worker, args=(barrier, window, threads, results)) for _ in range(procs)]
     for w in workers:
         w.start()
     got = [results.get(timeout=window + 120) for _ in workers]
@@ -138,10 +155,51 @@ def _two_processes(settings, pki, pdf, layout, png, window: float, procs: int = 
     return total / span, total, span
 
 
+class NetTsa:
+    """QianLi's TSA over HTTP on loopback (what ``POST /pki/tsa`` answers), ``delay`` seconds added per request."""
+
+    def __init__(self, pki, delay: float):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from threading import Thread
+
+        from signing.tsa import respond
+
+        owner = self
+        self.requests = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real TSA behind a proxy
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(delay)
+                der = respond(pki, body)
+                owner.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/timestamp-reply")
+                self.send_header("Content-Length", str(len(der)))
+                self.end_headers()
+                self.wfile.write(der)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/tsa"
+        Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15, help="timed signatures of each kind (after 2 warm-ups)")
     ap.add_argument("--window", type=float, default=15.0, help="seconds the two worker processes sign")
+    ap.add_argument("--tsa-delay-ms", type=float, default=20.0, help="added to every request of the network TSA")
+    ap.add_argument("--threads", type=int, default=4, help="signing threads per process with the network TSA")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     tmp = Path(tempfile.mkdtemp(prefix="qianli-bench-sign-"))
@@ -191,9 +249,33 @@ def main() -> None:
 
     per_s, total, span = _two_processes(settings, pki, pdf, layout, png, args.window)
     print(f"2 worker processes: {total} B-LTA letters in {span:.1f} s = {per_s:.2f} letters/s", flush=True)
+
+    from dataclasses import replace
+
+    net = NetTsa(pki, args.tsa_delay_ms / 1000)
+    try:
+        net_settings = replace(settings, tsa_url=net.url)
+        net_pdf = qianli_sign(net_settings, pki, pdf, layout, png)
+        rep = verify_pdf(net_pdf, trust_roots=[pki.root_pem])
+        sig = next(s for s in rep.signatures if s.kind == "signature")
+        assert sig.intact and sig.valid and sig.trusted and sig.pades_level == "B-LTA", sig
+        n0 = net.requests
+        qianli_sign(net_settings, pki, pdf, layout, png)
+        per_letter = net.requests - n0
+        net1, total1, span1 = _two_processes(net_settings, pki, pdf, layout, png, args.window, threads=1)
+        print(f"network TSA (+{args.tsa_delay_ms:g} ms, {per_letter} requests per letter), 2 processes x 1 thread: "
+              f"{total1} letters in {span1:.1f} s = {net1:.2f} letters/s", flush=True)
+        netn, totaln, spann = _two_processes(net_settings, pki, pdf, layout, png, args.window, threads=args.threads)
+        print(f"network TSA, 2 processes x {args.threads} threads: {totaln} letters in {spann:.1f} s = "
+              f"{netn:.2f} letters/s", flush=True)
+    finally:
+        net.close()
     print(json.dumps({
         "naive_bt_p50_ms": round(a50, 1), "qianli_blta_p50_ms": round(b50, 1), "ratio": round(b50 / a50, 2),
-        "letters_per_s_2proc": round(per_s, 2),
+        "letters_per_s_2proc": round(per_s, 2), "letters_per_s_net_tsa": round(netn, 2),
+        "letters_per_s_net_tsa_1thread": round(net1, 2), "net_tsa_delay_ms": args.tsa_delay_ms,
+        "net_tsa_requests_per_letter": per_letter, "threads_per_process": args.threads,
+        "load": round(os.getloadavg()[0], 2),
         "naive_bt_p95_ms": round(_pct(t_naive, 95), 1), "qianli_blta_p95_ms": round(_pct(t_blta, 95), 1),
         "naive_bt_visible_p50_ms": round(statistics.median(t_visible), 1), "runs": args.runs,
         "tsa": "DevTsa in process (no network round trip)", "goal_ratio_met": b50 / a50 <= 1.0,

@@ -33,10 +33,12 @@ class DomainError(Exception):
 
     default_code = "error"
 
-    def __init__(self, code: str | None = None, message: str = "", *, details: dict[str, Any] | None = None):
+    def __init__(self, code: str | None = None, message: str = "", *, details: dict[str, Any] | None = None,
+                 errors: dict[str, Any] | None = None):
         self.code = code or self.default_code
         self.message = message or self.code
         self.details = details or {}
+        self.errors = errors or {}  # field errors (the error model's ``errors``), e.g. {"facts": {"position": [...]}}
         super().__init__(f"{self.code}: {self.message}")
 
 

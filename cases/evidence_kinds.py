@@ -25,6 +25,7 @@ class DossierView(str, Enum):
     REMINDERS = "reminders"  # every reminder scheduled, sent, failed or escalated
     APPROVALS = "approvals"  # HR review: approvals, returns, last-day agreements, withdrawals, countersignature
     CHAT = "chat"            # instant messages HR recorded as the notice
+    ABSCONDING = "absconding"  # leaving without notice: confirmation, notices and their service, answers, union, dismissal
     OFFBOARDING = "offboarding"  # handover tasks: generated, completed, cancelled, reminded, escalated
     ACCESS = "access"        # access revocation, payroll stop, events sent to the company's systems, 权限验证
 
@@ -44,6 +45,11 @@ class EvidenceKind(str, Enum):
     HR_ALERT_RAISED = "hr_alert_raised"
     DOSSIER_EXPORTED = "dossier_exported"
     DATES_RECOMPUTED = "dates_recomputed"
+    # the end of the relationship (art. 50): certificate of termination, closing
+    TERMINATION_CERTIFICATE_ISSUED = "termination_certificate_issued"
+    TERMINATION_CERTIFICATE_DOWNLOADED = "termination_certificate_downloaded"
+    EMPLOYEE_DEACTIVATED = "employee_deactivated"
+    FACE_DATA_DELETED = "face_data_deleted"
     # HR review
     REVIEW_LAST_DAY_PROPOSED = "review_last_day_proposed"
     REVIEW_LAST_DAY_CONFIRMED = "review_last_day_confirmed"
@@ -81,6 +87,21 @@ class EvidenceKind(str, Enum):
     REMINDER_FAILED = "reminder_failed"
     REMINDER_ESCALATED = "reminder_escalated"
     REMINDERS_STOPPED = "reminders_stopped"
+    # leaving without notice (擅自离职)
+    DEPARTURE_CONFIRMED = "departure_confirmed"
+    CASE_SERVE_RETURN_NOTICE = "case_serve_return_notice"
+    CASE_RETURN_TO_WORK = "case_return_to_work"
+    CASE_EXPLAIN = "case_explain"
+    CASE_CONVERT_TO_RESIGNATION = "case_convert_to_resignation"
+    CASE_APPROVE_DISMISSAL = "case_approve_dismissal"
+    CASE_DISMISS = "case_dismiss"
+    NOTICE_READ = "notice_read"
+    POSTAL_DELIVERY_RECORDED = "postal_delivery_recorded"
+    POSTAL_DELIVERY_UPDATED = "postal_delivery_updated"
+    ABSENCE_ANSWERED = "absence_answered"
+    UNION_NOTIFIED = "union_notified"
+    RESIGNATION_OPENED_FROM_ABSENCE = "resignation_opened_from_absence"
+    OFFBOARDING_AFTER_DISMISSAL = "offboarding_after_dismissal"
     # offboarding (handover tasks)
     OFFBOARDING_STARTED = "offboarding_started"
     TASK_COMPLETED = "task_completed"
@@ -112,6 +133,8 @@ _K, _V = EvidenceKind, DossierView
 EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.CASE_OPENED: _V.CASE, _K.CASE_FORM_UPDATED: _V.CASE, _K.CASE_SUBMIT_LETTER: _V.CASE, _K.LETTER_SIGNED: _V.CASE,
     _K.HR_ALERT_RAISED: _V.CASE, _K.DOSSIER_EXPORTED: _V.CASE, _K.DATES_RECOMPUTED: _V.CASE,
+    _K.TERMINATION_CERTIFICATE_ISSUED: _V.CASE, _K.TERMINATION_CERTIFICATE_DOWNLOADED: _V.CASE,
+    _K.EMPLOYEE_DEACTIVATED: _V.CASE, _K.FACE_DATA_DELETED: _V.IDENTITY,
     _K.AGREEMENT_ADDENDUM_SIGNED: _V.APPROVALS,
     _K.CASE_APPROVE_FIRST: _V.APPROVALS, _K.CASE_APPROVE_FINAL: _V.APPROVALS, _K.CASE_RETURN_FOR_REVISION: _V.APPROVALS,
     _K.CASE_WITHDRAW: _V.APPROVALS, _K.CASE_CLOSE: _V.APPROVALS, _K.LETTER_COUNTERSIGNED: _V.APPROVALS,
@@ -130,6 +153,12 @@ EVIDENCE_VIEW: dict[EvidenceKind, DossierView] = {
     _K.REMINDER_SCHEDULE_CREATED: _V.REMINDERS, _K.REMINDER_SENT: _V.REMINDERS, _K.REMINDER_DROPPED: _V.REMINDERS,
     _K.REMINDER_FALLBACK: _V.REMINDERS, _K.REMINDER_ATTEMPT_FAILED: _V.REMINDERS, _K.REMINDER_FAILED: _V.REMINDERS,
     _K.REMINDER_ESCALATED: _V.REMINDERS,
+    _K.DEPARTURE_CONFIRMED: _V.ABSCONDING, _K.CASE_SERVE_RETURN_NOTICE: _V.ABSCONDING,
+    _K.CASE_RETURN_TO_WORK: _V.ABSCONDING, _K.CASE_EXPLAIN: _V.ABSCONDING,
+    _K.CASE_CONVERT_TO_RESIGNATION: _V.ABSCONDING, _K.CASE_APPROVE_DISMISSAL: _V.ABSCONDING,
+    _K.CASE_DISMISS: _V.ABSCONDING, _K.NOTICE_READ: _V.ABSCONDING, _K.POSTAL_DELIVERY_RECORDED: _V.ABSCONDING,
+    _K.POSTAL_DELIVERY_UPDATED: _V.ABSCONDING, _K.ABSENCE_ANSWERED: _V.ABSCONDING, _K.UNION_NOTIFIED: _V.ABSCONDING,
+    _K.RESIGNATION_OPENED_FROM_ABSENCE: _V.ABSCONDING, _K.OFFBOARDING_AFTER_DISMISSAL: _V.ABSCONDING,
     _K.OFFBOARDING_STARTED: _V.OFFBOARDING, _K.TASK_COMPLETED: _V.OFFBOARDING, _K.TASKS_CANCELLED: _V.OFFBOARDING,
     _K.TASK_REMINDER_SENT: _V.OFFBOARDING, _K.TASK_REMINDER_FAILED: _V.OFFBOARDING, _K.TASK_ESCALATED: _V.OFFBOARDING,
     _K.ALUMNI_CONSENT_GIVEN: _V.IDENTITY, _K.ALUMNI_CONSENT_WITHDRAWN: _V.IDENTITY, _K.ALUMNI_JOINED: _V.CASE,
@@ -153,6 +182,10 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.HR_ALERT_RAISED: "HR 提醒",
     _K.DOSSIER_EXPORTED: "导出离职档案",
     _K.DATES_RECOMPUTED: "按公布的节假日安排重新计算日期",
+    _K.TERMINATION_CERTIFICATE_ISSUED: "出具解除劳动合同证明（公司电子印章）",
+    _K.TERMINATION_CERTIFICATE_DOWNLOADED: "员工下载解除劳动合同证明",
+    _K.EMPLOYEE_DEACTIVATED: "结案：员工账号停用、登录失效",
+    _K.FACE_DATA_DELETED: "删除人脸模板和参考照片（处理目的已实现）",
     _K.AGREEMENT_ADDENDUM_SIGNED: "签署提前离职协议（劳动合同法第三十六条；员工签名、公司盖章）",
     _K.REVIEW_LAST_DAY_PROPOSED: "提出提前的最后工作日（协商一致）",
     _K.REVIEW_LAST_DAY_CONFIRMED: "员工确认最后工作日",
@@ -187,6 +220,20 @@ EVIDENCE_LABELS: dict[EvidenceKind, str] = {
     _K.REMINDER_ATTEMPT_FAILED: "提醒发送失败（将重试）",
     _K.REMINDER_FAILED: "提醒发送失败",
     _K.REMINDER_ESCALATED: "逾期未交辞职信，已通知 HR",
+    _K.DEPARTURE_CONFIRMED: "HR 确认擅自离职（证据链起点）",
+    _K.CASE_SERVE_RETURN_NOTICE: "送达返岗通知书（公司电子印章）",
+    _K.CASE_RETURN_TO_WORK: "员工返岗，案件结束（不解除）",
+    _K.CASE_EXPLAIN: "员工作出说明，待 HR 处理",
+    _K.CASE_CONVERT_TO_RESIGNATION: "员工改为辞职（转为劳动合同法第三十七条辞职）",
+    _K.CASE_APPROVE_DISMISSAL: "解除劳动合同一级审批通过",
+    _K.CASE_DISMISS: "解除劳动合同（劳动合同法第三十九条第二项），送达解除通知书",
+    _K.NOTICE_READ: "员工在小程序内阅读通知书（已读回执）",
+    _K.POSTAL_DELIVERY_RECORDED: "登记邮寄送达（快递单号）",
+    _K.POSTAL_DELIVERY_UPDATED: "邮寄送达状态更新（签收或退回）",
+    _K.ABSENCE_ANSWERED: "员工答复返岗通知",
+    _K.UNION_NOTIFIED: "登记通知工会（劳动合同法第四十三条）",
+    _K.RESIGNATION_OPENED_FROM_ABSENCE: "员工辞职，已开立辞职案件",
+    _K.OFFBOARDING_AFTER_DISMISSAL: "解除后办理离职手续（立即收回权限、出具离职证明）",
     _K.OFFBOARDING_STARTED: "生成离职交接任务",
     _K.TASK_COMPLETED: "交接任务已完成",
     _K.TASKS_CANCELLED: "交接任务已取消",

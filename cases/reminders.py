@@ -27,7 +27,8 @@ from cases.states import CaseState
 
 __all__ = ["QuietHours", "ReminderPolicy", "ScheduleDecision", "LETTER_STATES", "PAUSED_STATES",
            "schedule_decision", "is_overdue", "Message", "letter_message", "notification_message",
-           "hr_digest_message", "content_digest", "NOTIFICATION_KINDS", "PROVISIONAL_NOTE"]
+           "hr_digest_message", "content_digest", "NOTIFICATION_KINDS", "NOTIFICATION_STATES", "notification_due",
+           "PROVISIONAL_NOTE"]
 
 LETTER_STATES = frozenset({CaseState.AWAITING_LETTER.value, CaseState.RETURNED.value})
 """The signed letter is awaited: reminders run."""
@@ -152,7 +153,29 @@ NOTIFICATION_KINDS = {
     "withdrawal_consented": "公司已同意您撤回离职申请",
     "withdrawal_declined": "公司未同意撤回，离职申请继续有效",
     "dates_recomputed": "节假日安排已公布，您的离职日期已更新",
+    "return_to_work_notice": "公司向您发出返岗通知书",
+    "return_notice_reminder": "返岗通知书的期限即将届满",
+    "dismissal_notice": "公司向您发出解除劳动合同通知书",
+    "absence_withdrawn": "公司已撤回擅自离职的认定",
+    "termination_certificate_issued": "公司已为您出具解除劳动合同证明",
 }
+
+NOTIFICATION_STATES = {"return_notice_reminder": frozenset({CaseState.NOTICE_SERVED.value})}
+"""Kinds sent only while the case is in one of these states (a reminder scheduled ahead is dropped
+at send time once the employee answered or the case ended)."""
+
+
+def notification_due(kind: str, case_state: str, params: dict[str, Any] | None = None,
+                     now: datetime | None = None) -> bool:
+    """Whether a notification of ``kind`` is still to be sent to a case in ``case_state`` at ``now``:
+    a reminder of a deadline (``params["deadline"]``) is not sent once that day has ended (Beijing)."""
+    states = NOTIFICATION_STATES.get(kind)
+    if states is not None and case_state not in states:
+        return False
+    deadline = (params or {}).get("deadline")
+    if kind == "return_notice_reminder" and deadline and now is not None:
+        return beijing_date(_aware(now)) <= date.fromisoformat(str(deadline))
+    return True
 
 
 def _cut(s: str, n: int) -> str:
@@ -205,11 +228,18 @@ def notification_message(kind: str, *, name: str, params: dict[str, Any]) -> Mes
         detail = f"辞职信截止日：{_zh_date(date.fromisoformat(str(params['letter_due_date'])))}{mark}"
         if params.get("earliest_last_day"):
             detail += f"，最早离职日：{_zh_date(date.fromisoformat(str(params['earliest_last_day'])))}"
+    elif kind in ("return_to_work_notice", "return_notice_reminder") and params.get("deadline"):
+        detail = f"请于{_zh_date(date.fromisoformat(str(params['deadline'])))}（含）前返岗或在小程序内说明"
+    elif kind == "dismissal_notice" and params.get("termination_date"):
+        detail = f"劳动合同解除日期：{_zh_date(date.fromisoformat(str(params['termination_date'])))}"
+    elif kind == "termination_certificate_issued" and params.get("termination_date"):
+        detail = f"劳动合同解除日期：{_zh_date(date.fromisoformat(str(params['termination_date'])))}，可在小程序内下载"
     elif params.get("comment"):
         detail = f"说明：{params['comment']}"
     text = f"{name}，{title}。{detail + '。' if detail else ''}请在小程序内查看。"
     return Message(kind, {"name": name, "text": text},
-                   {"thing1": _cut(title, 20), "date2": "", "thing3": _cut(detail or "请在小程序内查看", 20)}, text)
+                   {"thing1": _cut(title, 20), "date2": str(params.get("deadline") or params.get("termination_date") or ""),
+                    "thing3": _cut(detail or "请在小程序内查看", 20)}, text)
 
 
 def hr_digest_message(*, hr_name: str, day: date, cases: list[tuple[Any, ...]]) -> Message:

@@ -110,3 +110,13 @@ def face_distance(a: np.ndarray, b: np.ndarray) -> float:
 def compare(a: np.ndarray, b: np.ndarray, threshold: float) -> tuple[bool, float]:
     d = face_distance(a, b)
     return d <= threshold, d
+
+
+def decide(distance: float, threshold: float, retake_threshold: float | None = None) -> str:
+    """``match`` (distance <= threshold), ``retake`` (up to retake_threshold: too close to call,
+    take the photos again) or ``mismatch``."""
+    if distance <= threshold:
+        return "match"
+    if retake_threshold is not None and distance <= retake_threshold:
+        return "retake"
+    return "mismatch"

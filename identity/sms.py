@@ -299,6 +299,14 @@ class AliyunSmsGateway(SmsGateway):
         return SmsSendResult(provider=self.name, message_id=body.biz_id or body.request_id or "")
 
 
+def _endpoint(value: str) -> tuple[str, str]:
+    """(host, protocol) of ``host`` (HTTPS, the provider's) or ``http://host:port`` (a local emulation)."""
+    for scheme in ("http", "https"):
+        if value.startswith(f"{scheme}://"):
+            return value[len(scheme) + 3:].rstrip("/"), scheme
+    return value, "https"
+
+
 def sms_gateway_from_settings(settings: Any, redis: Any) -> SmsGateway:
     """The gateway chosen by ``QIANLI_SMS_BACKEND``."""
     if settings.sms_backend == "dev":
@@ -307,7 +315,8 @@ def sms_gateway_from_settings(settings: Any, redis: Any) -> SmsGateway:
         return TencentSmsGateway(secret_id=settings.sms_tencent_secret_id, secret_key=settings.sms_tencent_secret_key,
                                  sdk_app_id=settings.sms_tencent_sdk_app_id, sign_name=settings.sms_sign_name,
                                  templates=_template_ids(settings), region=settings.sms_tencent_region,
-                                 endpoint=settings.sms_tencent_endpoint)
+                                 endpoint=_endpoint(settings.sms_tencent_endpoint)[0],
+                                 protocol=_endpoint(settings.sms_tencent_endpoint)[1])
     if settings.sms_backend == "aliyun":
         return AliyunSmsGateway(access_key_id=settings.sms_aliyun_access_key_id,
                                 access_key_secret=settings.sms_aliyun_access_key_secret,

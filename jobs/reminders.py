@@ -1,7 +1,10 @@
 """RQ job functions for reminders. They take ids only and re-read everything from the database.
 
-``deliver_reminder`` runs with rq ``Retry`` (QIANLI_REMINDER_RETRY_INTERVALS): a provider error
-raises so rq retries it; on the last attempt the delivery is recorded as failed and HR alerted.
+``deliver_reminders`` sends a batch of deliveries concurrently (``deliver_batch``); a delivery of the
+batch that meets a provider error worth retrying is scheduled again on its own as a
+``deliver_reminder`` job. ``deliver_reminder`` (one delivery) runs with rq ``Retry``
+(QIANLI_REMINDER_RETRY_INTERVALS): a provider error raises so rq retries it; on the last attempt
+the delivery is recorded as failed and HR alerted.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from rq import get_current_job
 from qianli.observability import REMINDER_DELIVERIES
 from qianli.runtime import get_runtime
 
-__all__ = ["deliver_reminder", "send_hr_digests_job", "sweep_job"]
+__all__ = ["deliver_reminder", "deliver_reminders", "send_hr_digests_job", "sweep_job"]
 
 
 def _final_attempt() -> bool:
@@ -37,6 +40,25 @@ def deliver_reminder(case_id: str, slot: int, channel: str) -> dict[str, Any]:
         raise
     REMINDER_DELIVERIES.labels(channel, out.status).inc()
     return {"status": out.status, "provider_message_id": out.provider_message_id, "detail": out.detail}
+
+
+def deliver_reminders(items: list[list[Any]]) -> dict[str, int]:
+    from qianli.services.reminders import deliver_batch
+    from qianli.services.reminders.queue import enqueue_retry
+
+    rt = get_runtime()
+    keys = [(str(c), int(sl), str(ch)) for c, sl, ch in items]
+    try:
+        outcomes = deliver_batch(rt, keys, on_retry=lambda item: enqueue_retry(rt, item))
+    except Exception:
+        for _, _, ch in keys:
+            REMINDER_DELIVERIES.labels(ch, "error").inc()
+        raise
+    counts: dict[str, int] = {}
+    for (_, _, ch), out in zip(keys, outcomes, strict=True):
+        REMINDER_DELIVERIES.labels(ch, out.status).inc()
+        counts[out.status] = counts.get(out.status, 0) + 1
+    return counts
 
 
 def send_hr_digests_job(company_id: str, day: str) -> dict[str, str]:

@@ -97,7 +97,7 @@ class Settings:
     bind_failures_per_openid_hour: int = _s("QIANLI_BIND_FAILURES_PER_OPENID_HOUR", 10, "Failed bindEmployee attempts per WeChat user per hour before 429 bind_attempts_exhausted.")
     bind_failures_per_ip_hour: int = _s("QIANLI_BIND_FAILURES_PER_IP_HOUR", 50, "Failed bindEmployee attempts per client IP per hour before 429 bind_attempts_exhausted.")
     bind_answer_floor_s: float = _s("QIANLI_BIND_ANSWER_FLOOR_S", 0.4, "Failed bindEmployee answers and every sendSmsCode 'bind' answer take at least this long, so timing does not tell a roster match from a mismatch.")
-    sms_tencent_endpoint: str = _s("QIANLI_SMS_TENCENT_ENDPOINT", "sms.tencentcloudapi.com", "Tencent Cloud SMS endpoint host.")
+    sms_tencent_endpoint: str = _s("QIANLI_SMS_TENCENT_ENDPOINT", "sms.tencentcloudapi.com", "Tencent Cloud SMS endpoint host (HTTPS), or http://host:port of a local emulation (tests, benchmarks).")
     sms_tencent_region: str = _s("QIANLI_SMS_TENCENT_REGION", "ap-guangzhou", "Tencent Cloud region.")
     sms_tencent_secret_id: str = _s("QIANLI_SMS_TENCENT_SECRET_ID", "", "Tencent Cloud SecretId.", secret=True)
     sms_tencent_secret_key: str = _s("QIANLI_SMS_TENCENT_SECRET_KEY", "", "Tencent Cloud SecretKey.", secret=True)
@@ -111,7 +111,8 @@ class Settings:
     sms_aliyun_access_key_secret: str = _s("QIANLI_SMS_ALIYUN_ACCESS_KEY_SECRET", "", "Aliyun AccessKey secret.", secret=True)
 
     # --- identity: face ------------------------------------------------------------------
-    face_threshold: float = _s("QIANLI_FACE_THRESHOLD", 0.5, "Largest face distance accepted as the same person (measured; see README).")
+    face_threshold: float = _s("QIANLI_FACE_THRESHOLD", 0.5, "Largest face distance accepted as the same person (published figures and measured margins; see README 'Face match').")
+    face_retake_threshold: float = _s("QIANLI_FACE_RETAKE_THRESHOLD", 0.6, "Distances above QIANLI_FACE_THRESHOLD up to this one are neither accepted nor counted as a mismatch: 422 face_retake asks for a new burst (dlib's published operating point 0.6; equal to QIANLI_FACE_THRESHOLD: no retake band). Above it: 403 face_mismatch.")
     face_max_pixels: int = _s("QIANLI_FACE_MAX_PIXELS", 40_000_000, "Images with more pixels are refused before decoding (decompression bombs).")
     face_detect_max_side: int = _s("QIANLI_FACE_DETECT_MAX_SIDE", 640, "Longest side an image is downscaled to before face detection.")
     face_lock_after_failures: int = _s("QIANLI_FACE_LOCK_AFTER_FAILURES", 5, "Consecutive failed face checks that lock face verification.")
@@ -166,6 +167,8 @@ class Settings:
     wechat_miniprogram_state: str = _s("QIANLI_WECHAT_MINIPROGRAM_STATE", "formal", "developer, trial or formal.", choices=("developer", "trial", "formal"))
     reminder_send_lease_s: int = _s("QIANLI_REMINDER_SEND_LEASE_S", 300, "A reminder send claimed longer ago than this (its worker died) is sent again by the sweep; jobs time out 30 s before it.")
     reminder_retry_intervals: str = _s("QIANLI_REMINDER_RETRY_INTERVALS", "30,120,600", "Seconds between retries of a reminder after a provider error (comma-separated; their count is the number of retries).")
+    reminder_batch_size: int = _s("QIANLI_REMINDER_BATCH_SIZE", 100, "Reminder deliveries per rq job (1..1000): a job claims its batch in one transaction, sends concurrently, records in one transaction. 1: one job per delivery.")
+    reminder_send_concurrency: int = _s("QIANLI_REMINDER_SEND_CONCURRENCY", 50, "Provider calls (SMS, WeChat) one rq worker makes at once within a batch (1..256). With providers answering in ~100 ms, each worker delivers about this many x 10 per second.")
     reminder_dev_send_delay_s: float = _s("QIANLI_REMINDER_DEV_SEND_DELAY_S", 0.0, "Development/test only: pause before each reminder send (to exercise a worker crash mid-send).")
 
     # --- offboarding tasks ----------------------------------------------------------------
@@ -174,6 +177,15 @@ class Settings:
 
     # --- chat notices --------------------------------------------------------------------
     chat_notice_window_days: int = _s("QIANLI_CHAT_NOTICE_WINDOW_DAYS", 30, "A chat notice recorded with a sent_at older than this many days needs a screenshot and a reason (1-3650).")
+
+    # --- leaving without notice ----------------------------------------------------------
+    return_notice_deadline_days: int = _s("QIANLI_RETURN_NOTICE_DEADLINE_DAYS", 3, "Chinese working days after the return-to-work notice is served (that day not counted) by which the employee must return or explain (1-30; companies may override).")
+    # --- attendance and early warning --------------------------------------------------
+    attendance_max_bytes: int = _s("QIANLI_ATTENDANCE_MAX_BYTES", 10 * 1024 * 1024, "Largest attendance file (CSV or XLSX, clock-ins or leave) accepted for import, bytes.")
+    attendance_max_rows: int = _s("QIANLI_ATTENDANCE_MAX_ROWS", 100000, "Most data rows in one attendance file (a month of raw punches of ~1,000 employees).")
+    attrition_run_hour: int = _s("QIANLI_ATTRITION_RUN_HOUR", 7, "Beijing hour (0-23) from which the scheduler runs each company's daily early warning (WeCom check-in pull, risk list, notifications of new reds), once a day.")
+    wecom_checkin_days: int = _s("QIANLI_WECOM_CHECKIN_DAYS", 3, "Days of WeCom check-ins (ending yesterday) the daily job pulls again, so late or corrected records arrive (1-30).")
+
 
     # --- alumni (issue 17) ----------------------------------------------------------------
     termination_records_retention_days: int = _s("QIANLI_TERMINATION_RECORDS_RETENTION_DAYS", 730, "Days after a case closes that its termination documents (case, letters, certificate, evidence chain) are kept at least (law: 2 years; >= 730).")
@@ -363,10 +375,21 @@ def _check(s: Settings) -> None:
         raise SettingsError("QIANLI_LOOKUP_KEY must be base64 of at least 32 bytes") from exc
     for var, value, low, high in (("QIANLI_MAX_JSON_DEPTH", s.max_json_depth, 2, 200),
                                   ("QIANLI_MAX_URL_BYTES", s.max_url_bytes, 256, 8000),
-                                  ("QIANLI_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 32 * 1024)):
+                                  ("QIANLI_MAX_HEADER_BYTES", s.max_header_bytes, 1024, 32 * 1024),
+                                  ("QIANLI_ATTENDANCE_MAX_BYTES", s.attendance_max_bytes, 1024, 200 * 1024 * 1024),
+                                  ("QIANLI_ATTENDANCE_MAX_ROWS", s.attendance_max_rows, 1, 2_000_000),
+                                  ("QIANLI_ATTRITION_RUN_HOUR", s.attrition_run_hour, 0, 23),
+                                  ("QIANLI_WECOM_CHECKIN_DAYS", s.wecom_checkin_days, 1, 30)):
         if not low <= value <= high:
             raise SettingsError(f"{var}={value}: must be between {low} and {high}")
     s.reminder_retry_schedule()
+    if not 0.2 <= s.face_threshold <= s.face_retake_threshold <= 0.8:
+        raise SettingsError(f"QIANLI_FACE_THRESHOLD={s.face_threshold}, QIANLI_FACE_RETAKE_THRESHOLD="
+                            f"{s.face_retake_threshold}: need 0.2 <= threshold <= retake threshold <= 0.8")
+    for var, value, low, high in (("QIANLI_REMINDER_BATCH_SIZE", s.reminder_batch_size, 1, 1000),
+                                  ("QIANLI_REMINDER_SEND_CONCURRENCY", s.reminder_send_concurrency, 1, 256)):
+        if not low <= value <= high:
+            raise SettingsError(f"{var}={value}: must be between {low} and {high}")
     from cases.reminders import QuietHours
 
     try:
@@ -402,6 +425,8 @@ def _check(s: Settings) -> None:
         raise SettingsError("QIANLI_MIGRATION_DATABASE_URL must name the same kind of database as DATABASE_URL")
     if s.metrics_token and len(s.metrics_token) < 16:
         raise SettingsError("QIANLI_METRICS_TOKEN must be at least 16 characters (or empty: loopback only)")
+    if not 1 <= s.return_notice_deadline_days <= 30:
+        raise SettingsError(f"QIANLI_RETURN_NOTICE_DEADLINE_DAYS={s.return_notice_deadline_days}: must be between 1 and 30")
     if s.termination_records_retention_days < 730:
         raise SettingsError(f"QIANLI_TERMINATION_RECORDS_RETENTION_DAYS={s.termination_records_retention_days}: "
                             "at least 730 (termination documents are kept 2 years)")
@@ -432,6 +457,8 @@ def _check(s: Settings) -> None:
             raise SettingsError("QIANLI_TSA_URL must name a trusted TSA in production")
         if s.database_url.startswith("sqlite"):
             raise SettingsError("DATABASE_URL must be PostgreSQL in production")
+        if s.sms_tencent_endpoint.startswith("http://"):
+            raise SettingsError("QIANLI_SMS_TENCENT_ENDPOINT must not be plain http:// in production")
     s.webhook_retry_delays()
     if not 1 <= s.webhook_timeout_s <= 60:
         raise SettingsError(f"QIANLI_WEBHOOK_TIMEOUT_S={s.webhook_timeout_s}: must be between 1 and 60 seconds")

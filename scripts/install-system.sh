@@ -4,9 +4,9 @@
 # poppler-utils: pdfsig/pdffonts, the independent signature validator; libnss3-tools: certutil for pdfsig's trust store;
 # softhsm2 + opensc: the PKCS#11 token for the company seal; chromium: the HR console's end-to-end test;
 # gcc + libc6-dev + libnss3-dev + libnspr4-dev: build the test-only preload that works around Debian 12 pdfsig's stale-error bug (tests/tools/pdfsig_pkix_fix.c).
-# fonts-noto-cjk / fonts-wqy-zenhei: CJK fonts for the letter.
+# fonts-noto-cjk / fonts-wqy-zenhei: CJK fonts for the letter; wrk: the HTTP load generator of bench/api.py.
 set -euo pipefail
-PKGS=(redis-server postgresql postgresql-contrib poppler-utils libnss3-tools softhsm2 opensc chromium fonts-noto-cjk fonts-wqy-zenhei libjpeg62-turbo libopenblas0 liblapack3 gcc libc6-dev libnss3-dev libnspr4-dev)
+PKGS=(redis-server postgresql postgresql-contrib poppler-utils libnss3-tools softhsm2 opensc chromium fonts-noto-cjk fonts-wqy-zenhei libjpeg62-turbo libopenblas0 liblapack3 gcc libc6-dev libnss3-dev libnspr4-dev wrk)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

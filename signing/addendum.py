@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
-
-from fpdf import FPDF
-from fpdf.enums import OutputIntentSubType
-from fpdf.output import PDFICCProfile
+from datetime import date, datetime
 
 from cases.clock import SHANGHAI
-from signing.letter import LetterLayout, _d, _srgb_icc, finish_with_signature_block, font_path
+from signing.letter import LetterLayout, _d, finish_with_signature_block, new_pdfa
 
 __all__ = ["AddendumData", "render_addendum", "ADDENDUM_TITLE"]
 
@@ -67,22 +63,9 @@ def _xmp(data: AddendumData, created: datetime) -> str:
 
 def render_addendum(data: AddendumData) -> tuple[bytes, LetterLayout]:
 
-    pdf = FPDF(format="A4", unit="mm", enforce_compliance="PDFA_2B")
-    created = datetime.combine(data.addendum_date, time(0, 0), tzinfo=timezone.utc)
-    pdf.set_creation_date(created)
-    pdf.set_title(f"{ADDENDUM_TITLE} - {data.employee_name}")
-    pdf.set_author(data.employee_name)
-    pdf.set_subject(f"QianLi case {data.case_id}")
-    pdf.set_creator("QianLi 签离")
-    pdf.set_producer("QianLi 签离 (fpdf2)")
-    pdf.set_lang("zh-CN")
-    pdf.add_output_intent(OutputIntentSubType.PDFA, "sRGB", "sRGB IEC61966-2.1", "https://www.color.org",
-                          PDFICCProfile(contents=_srgb_icc(), n=3, alternate="DeviceRGB"), "sRGB IEC61966-2.1")
-    pdf.set_xmp_metadata(_xmp(data, created))
-    pdf.add_font("zh", "", font_path(), collection_font_number=0)
-    pdf.set_margins(25, 25, 25)
-    pdf.set_auto_page_break(True, margin=25)
-    pdf.add_page()
+    pdf = new_pdfa(on=data.addendum_date, title=f"{ADDENDUM_TITLE} - {data.employee_name}",
+                   author=data.employee_name, subject=f"QianLi case {data.case_id}",
+                   xmp=lambda created: _xmp(data, created))
     w = pdf.epw
 
     pdf.set_font("zh", size=18)

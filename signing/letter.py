@@ -16,20 +16,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from fpdf import FPDF
 from fpdf.enums import OutputIntentSubType
 from fpdf.output import PDFICCProfile
 
+from cases.reasons import REASON_LABELS
 from signing.fonts import font_path, stamp_font_path
 
-__all__ = ["LetterData", "LetterLayout", "LetterTemplate", "render_letter", "finish_with_signature_block", "font_path", "stamp_font_path",
+__all__ = ["LetterData", "LetterLayout", "LetterTemplate", "render_letter", "finish_with_signature_block", "new_pdfa", "xmp_packet", "font_path", "stamp_font_path",
            "REASON_LABELS"]
 
 MM = 72 / 25.4
-REASON_LABELS = {"career_development": "职业发展", "compensation": "薪酬待遇", "family": "家庭原因", "health": "健康原因",
-                 "relocation": "工作地点变更", "further_study": "继续深造", "work_environment": "工作环境", "other": "其他"}
 SOURCE_LABELS = {"miniprogram": "员工通过签离小程序提交", "instant_message": "员工通过即时消息告知，公司记录"}
 
 
@@ -111,8 +110,8 @@ def _srgb_icc() -> bytes:
     return SRGB_ICC_PATH.read_bytes()
 
 
-def _xmp(data: LetterData, created: datetime) -> str:
-    """Our own XMP packet (fpdf2's would stamp the current time): dates fixed to the letter date."""
+def xmp_packet(created: datetime, *, title: str, creators: tuple[str, ...], description: str) -> str:
+    """Our own XMP packet (fpdf2's would stamp the current time): every date fixed to ``created``."""
     e = lambda v: html.escape(str(v), quote=True)  # noqa: E731
     when = created.isoformat(timespec="seconds")
     return "\n".join([
@@ -123,10 +122,9 @@ def _xmp(data: LetterData, created: datetime) -> str:
         f'  <rdf:Description rdf:about="" xmp:CreatorTool="QianLi 签离" xmp:CreateDate="{when}"'
         f' xmp:ModifyDate="{when}" xmp:MetadataDate="{when}" pdf:Producer="QianLi 签离 (fpdf2)">',
         "   <pdfaid:part>2</pdfaid:part><pdfaid:conformance>B</pdfaid:conformance>",
-        f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{e(data.template.title)} - {e(data.employee_name)}'
-        "</rdf:li></rdf:Alt></dc:title>",
-        f"   <dc:creator><rdf:Seq><rdf:li>{e(data.employee_name)}</rdf:li></rdf:Seq></dc:creator>",
-        f'   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">QianLi case {e(data.case_id)}</rdf:li></rdf:Alt>'
+        f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{e(title)}</rdf:li></rdf:Alt></dc:title>',
+        "   <dc:creator><rdf:Seq>" + "".join(f"<rdf:li>{e(c)}</rdf:li>" for c in creators) + "</rdf:Seq></dc:creator>",
+        f'   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">{e(description)}</rdf:li></rdf:Alt>'
         "</dc:description>",
         "  </rdf:Description>",
         " </rdf:RDF>",
@@ -134,23 +132,38 @@ def _xmp(data: LetterData, created: datetime) -> str:
     ])
 
 
-def render_letter(data: LetterData) -> tuple[bytes, LetterLayout]:
+def _xmp(data: LetterData, created: datetime) -> str:
+    """The letter's XMP: dates fixed to the letter date."""
+    return xmp_packet(created, title=f"{data.template.title} - {data.employee_name}", creators=(data.employee_name,),
+                      description=f"QianLi case {data.case_id}")
+
+
+def new_pdfa(*, on: date, title: str, author: str, subject: str, xmp: Callable[[datetime], str]) -> FPDF:
+    """An A4 PDF/A-2b document with the zh font, 25 mm margins and its first page, dated ``on`` (00:00 UTC)
+    so that the same data give the same bytes; ``xmp`` builds the XMP packet from that creation time."""
     pdf = FPDF(format="A4", unit="mm", enforce_compliance="PDFA_2B")
-    created = datetime.combine(data.letter_date, time(0, 0), tzinfo=timezone.utc)
+    created = datetime.combine(on, time(0, 0), tzinfo=timezone.utc)
     pdf.set_creation_date(created)
-    pdf.set_title(f"{data.template.title} - {data.employee_name}")
-    pdf.set_author(data.employee_name)
-    pdf.set_subject(f"QianLi case {data.case_id}")
+    pdf.set_title(title)
+    pdf.set_author(author)
+    pdf.set_subject(subject)
     pdf.set_creator("QianLi 签离")
     pdf.set_producer("QianLi 签离 (fpdf2)")
     pdf.set_lang("zh-CN")
     pdf.add_output_intent(OutputIntentSubType.PDFA, "sRGB", "sRGB IEC61966-2.1", "https://www.color.org",
                           PDFICCProfile(contents=_srgb_icc(), n=3, alternate="DeviceRGB"), "sRGB IEC61966-2.1")
-    pdf.set_xmp_metadata(_xmp(data, created))
+    pdf.set_xmp_metadata(xmp(created))
     pdf.add_font("zh", "", font_path(), collection_font_number=0)
     pdf.set_margins(25, 25, 25)
     pdf.set_auto_page_break(True, margin=25)
     pdf.add_page()
+    return pdf
+
+
+def render_letter(data: LetterData) -> tuple[bytes, LetterLayout]:
+    pdf = new_pdfa(on=data.letter_date, title=f"{data.template.title} - {data.employee_name}",
+                   author=data.employee_name, subject=f"QianLi case {data.case_id}",
+                   xmp=lambda created: _xmp(data, created))
     fill = _SafeFormat({"company": data.company_name, "name": data.employee_name, "employee_no": data.employee_no}).fill
     w = pdf.epw
 
@@ -222,10 +235,13 @@ def finish_with_signature_block(pdf: FPDF, w: float, *, employee_label: str, com
     box_h = 36
     pdf.set_xy(pdf.l_margin, box_top + box_h + 2)
     pdf.cell(half, 7, f"日期：{_d(signed_on)}")
+    page = pdf.page - 1
     pdf.set_font("zh", size=8)
+    # The footer sits inside the bottom margin: without this, the automatic page break moved it (and
+    # the page the signature boxes are said to be on) to a new, otherwise empty page.
+    pdf.set_auto_page_break(False)
     pdf.set_xy(pdf.l_margin, pdf.h - 18)
     pdf.cell(w, 5, footer, align="C")
-    page = pdf.page - 1
     ph = pdf.h
 
     def box(x_mm: float) -> tuple[int, int, int, int]:

@@ -17,6 +17,8 @@ from pathlib import Path
 import click
 
 from qianli.cli.alumni import alumni_group
+from qianli.cli.analytics import analytics_group
+from qianli.cli.attendance import attendance_group
 from qianli.cli.calendar import calendar_group
 from qianli.cli.demo import demo_command
 from qianli.cli.devseed import dev_group
@@ -265,7 +267,7 @@ def serve(host: str, port: int) -> None:
 
 for _command in (dev_group, outbox_command, faces_group, roster_group, dossier_group, hr_group, purge_face_photos_command,
                  worker_command, scheduler_command, reminders_group, demo_command, pki_group, verify_command,
-                 calendar_group, alumni_group):
+                 calendar_group, alumni_group, attendance_group, analytics_group):
     cli.add_command(_command)
 
 

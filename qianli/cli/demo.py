@@ -38,7 +38,7 @@ import click
 
 from cases.clock import SHANGHAI
 
-__all__ = ["demo_command", "run_demo", "DemoFailed", "signature_png", "DEFAULT_BASE_URL"]
+__all__ = ["demo_command", "run_demo", "DemoFailed", "DemoContext", "DemoHooks", "signature_png", "DEFAULT_BASE_URL"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 FACES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "faces"
@@ -71,6 +71,46 @@ class DemoResult:
     files: dict[str, str]
     steps: list[StepLog] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DemoContext:
+    """What a scenario built on the resignation demo needs to go on (``qianli.cli.demo_offboarding``)."""
+
+    api: Api
+    run: Runner
+    out_dir: Path
+    company: str
+    password: str
+    hr_users: dict[str, str]
+    hr_tokens: dict[str, str]
+    emp: dict[str, Any]
+    case: dict[str, Any]
+    facts: dict[str, Any]
+    files: dict[str, str] = field(default_factory=dict)
+
+    def hr_token(self, role: str) -> str:
+        """A logged-in HR user of ``role`` (logging in on first use, as a step)."""
+        user = self.hr_users.get(role) or self.hr_users["hr_manager"]
+        if user not in self.hr_tokens:
+            def go():
+                body = _json(self.api.call("hrLogin", json={"company_code": self.company, "username": user,
+                                                            "password": self.password}))
+                self.hr_tokens[user] = body["access_token"]
+                return body, f"{body['display_name']} ({body['role']})"
+            self.run.step(f"HR 登录 hrLogin {self.company}/{user}", go)
+        return self.hr_tokens[user]
+
+
+class DemoHooks:
+    """Extension points of the resignation demo: ``prepare`` right after HR's first login, ``finish``
+    after the dossier (the case is approved); either may add steps and files."""
+
+    def prepare(self, ctx: DemoContext) -> None:
+        pass
+
+    def finish(self, ctx: DemoContext) -> None:
+        pass
 
 
 # ---- the signature ------------------------------------------------------------------------------
@@ -282,7 +322,7 @@ def _status_counts(deliveries: list[dict[str, Any]]) -> str:
 
 def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path, company: str, password: str,
              hr_users: dict[str, str], echo: Callable[..., None] = click.echo, seed: int | None = None,
-             reminder_wait_s: float = 20.0) -> DemoResult:
+             reminder_wait_s: float = 20.0, hooks: DemoHooks | None = None) -> DemoResult:
     api = Api(base_url)
     run = Runner(echo)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -318,6 +358,12 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
 
     specialist = hr_users["hr_specialist"]
     run.step(f"HR 登录 hrLogin {company}/{specialist}", hr_login(specialist))
+    emp: dict[str, Any] = {}
+    case: dict[str, Any] = {}
+    hooks = hooks or DemoHooks()
+    ctx = DemoContext(api=api, run=run, out_dir=out_dir, company=company, password=password, hr_users=hr_users,
+                      hr_tokens=hr_tokens, emp=emp, case=case, facts=facts)
+    hooks.prepare(ctx)
 
     def roster():
         csv_text = ("工号,姓名,部门,职位,入职日期,试用期结束,合同期限,手机号\n"
@@ -330,7 +376,6 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
     run.step("HR 导入花名册 importRoster (CSV)", roster)
 
     # -- the employee binds -----------------------------------------------------------------------
-    emp: dict[str, Any] = {}
 
     def wechat_login():
         body = _json(api.call("wechatLogin", json={"code": f"dev-{openid}"}))
@@ -368,8 +413,6 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
                       f"{body['earliest_last_day']}, letter due {body['letter_due_date']}"
                       f"{' (provisional)' if body['provisional'] else ''}")
     preview = run.step("预览通知期 previewNoticePeriod", notice)
-
-    case: dict[str, Any] = {}
 
     def submit():
         last_day = date.fromisoformat(preview["earliest_last_day"]) + timedelta(days=7)
@@ -599,16 +642,28 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
         return resp.content, f"{len(members)} files, {len(resp.content) // 1024} KiB → {path}"
     run.step("导出仲裁证据包 exportDossier", dossier)
 
+    hooks.finish(ctx)
+
     files = {"signed_pdf": str(out_dir / "signed-letter.pdf"),
              "employee_signed_pdf": str(out_dir / "letter-employee-signed.pdf"),
              "dossier": str(out_dir / "dossier.zip"), "letter_preview": str(out_dir / "letter-preview.pdf"),
-             "signature": str(out_dir / "signature.png")}
+             "signature": str(out_dir / "signature.png"), **ctx.files}
     result = DemoResult(case_id=case_id, employee_no=employee_no, files=files, steps=run.steps, facts=facts)
     summary = {"case_id": case_id, "employee_no": employee_no, "base_url": api.base, "files": files,
                "started_at": started.isoformat(), "seconds": round(sum(s.seconds for s in run.steps), 3),
                "steps": [s.__dict__ for s in run.steps]}
     (out_dir / "demo-summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     return result
+
+
+def _offboarding_hooks() -> DemoHooks:
+    from qianli.cli.demo_offboarding import OffboardingHooks
+
+    return OffboardingHooks()
+
+
+SCENARIOS: dict[str, Callable[[], DemoHooks]] = {"resignation": DemoHooks, "offboarding": _offboarding_hooks}
+"""``--scenario`` name -> the hooks that extend the resignation demo."""
 
 
 @click.command("demo", help="Drive one whole resignation through the running service over HTTP (development only); "
@@ -623,9 +678,16 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
               default=FACES / "obama2.jpg", show_default=True, help="The reference photo HR enrols.")
 @click.option("--seed", type=int, default=None,
               help="Seed of the burst's sensor noise and the signature (default: random).")
-@click.option("--scenario", type=click.Choice(["resignation", "alumni"]), default="resignation", show_default=True,
-              help="resignation: one whole case; alumni: consent, close, the pool, search, a job-opening campaign, "
-                   "analytics.xlsx, departure-report.pdf and campaign-deliveries.jsonl.")
+@click.option("--scenario", type=click.Choice([*SCENARIOS, "alumni", "absconding"]), default="resignation",
+              show_default=True,
+              help="resignation: the form to the countersigned letter and the dossier. offboarding: the same, then a "
+                   "local webhook receiver, the handover tasks, the last day (development clock), the certificate of "
+                   "termination and closing (termination-certificate.pdf, webhook-deliveries.jsonl, "
+                   "webhook-secret.txt). alumni: consent, close, the pool, search, a job-opening campaign, "
+                   "analytics.xlsx, departure-report.pdf and campaign-deliveries.jsonl. absconding: attendance with a "
+                   "gap across a holiday, the risk list, the return-to-work notice, the deadline passed (development "
+                   "clock), the union, the art. 39(2) dismissal (return-to-work-notice.pdf, dismissal-notice.pdf, "
+                   "dossier.zip).")
 def demo_command(out_dir: Path, base_url: str, photo: Path, reference_photo: Path, seed: int | None,
                  scenario: str) -> None:
     from qianli.cli.devseed import DEMO_COMPANY, DEMO_HR, DEMO_HR_PASSWORD
@@ -634,22 +696,35 @@ def demo_command(out_dir: Path, base_url: str, photo: Path, reference_photo: Pat
     if scenario == "alumni":
         _alumni_scenario(out_dir, base_url, DEMO_COMPANY[0], DEMO_HR_PASSWORD, hr_users)
         return
-    click.echo(f"QianLi demo against {base_url} → {out_dir}")
+    if scenario == "absconding":
+        _absconding_scenario(out_dir, base_url, DEMO_COMPANY[0], DEMO_HR_PASSWORD, hr_users)
+        return
+    click.echo(f"QianLi demo ({scenario}) against {base_url} → {out_dir}")
     t0 = time.perf_counter()
     try:
         result = run_demo(base_url, out_dir, photo=photo, reference_photo=reference_photo, company=DEMO_COMPANY[0],
-                          password=DEMO_HR_PASSWORD, hr_users=hr_users, seed=seed)
+                          password=DEMO_HR_PASSWORD, hr_users=hr_users, seed=seed, hooks=SCENARIOS[scenario]())
     except DemoFailed as exc:
-        click.echo(f"demo FAILED: {exc.message}", err=True)
-        if exc.status is not None:
-            click.echo(f"HTTP status: {exc.status}", err=True)
-        if exc.body:
-            click.echo(f"response body: {exc.body}", err=True)
-        sys.exit(1)
+        _failed(exc)
     click.echo(f"done in {time.perf_counter() - t0:.1f} s: case {result.case_id} (employee {result.employee_no})")
     click.echo(f"  signed PDF (employee + company): {result.files['signed_pdf']}")
     click.echo(f"  dossier:                         {result.files['dossier']}")
+    for key, label in (("termination_certificate", "certificate of termination:      "),
+                       ("webhook_deliveries", "webhook deliveries received:     "),
+                       ("webhook_secret", "webhook secret:                  ")):
+        if key in result.files:
+            click.echo(f"  {label}{result.files[key]}")
     click.echo(f"  check offline: pdfsig {result.files['signed_pdf']}; qianli dossier verify {result.files['dossier']}")
+
+
+def _failed(exc: DemoFailed) -> None:
+    """The first failing step's question and the service's answer on stderr; exit status 1."""
+    click.echo(f"demo FAILED: {exc.message}", err=True)
+    if exc.status is not None:
+        click.echo(f"HTTP status: {exc.status}", err=True)
+    if exc.body:
+        click.echo(f"response body: {exc.body}", err=True)
+    sys.exit(1)
 
 
 def _alumni_scenario(out_dir: Path, base_url: str, company: str, password: str, hr_users: dict[str, str]) -> None:
@@ -660,12 +735,21 @@ def _alumni_scenario(out_dir: Path, base_url: str, company: str, password: str, 
     try:
         result = run_alumni_demo(base_url, out_dir, company=company, password=password, hr_users=hr_users)
     except DemoFailed as exc:
-        click.echo(f"demo FAILED: {exc.message}", err=True)
-        if exc.status is not None:
-            click.echo(f"HTTP status: {exc.status}", err=True)
-        if exc.body:
-            click.echo(f"response body: {exc.body}", err=True)
-        sys.exit(1)
+        _failed(exc)
     click.echo(f"done in {time.perf_counter() - t0:.1f} s")
+    for name, path in result.files.items():
+        click.echo(f"  {name}: {path}")
+
+
+def _absconding_scenario(out_dir: Path, base_url: str, company: str, password: str, hr_users: dict[str, str]) -> None:
+    from qianli.cli.demo_absconding import run_absconding_demo
+
+    click.echo(f"QianLi demo (absconding) against {base_url} → {out_dir}")
+    t0 = time.perf_counter()
+    try:
+        result = run_absconding_demo(base_url, out_dir, company=company, password=password, hr_users=hr_users)
+    except DemoFailed as exc:
+        _failed(exc)
+    click.echo(f"done in {time.perf_counter() - t0:.1f} s: case {result.case_id} (employee {result.employee_no})")
     for name, path in result.files.items():
         click.echo(f"  {name}: {path}")

@@ -2,10 +2,11 @@
 
 Over HTTP (the contract's operationIds): four employees are imported and bind their WeChat, three
 consent to the alumni network (different purposes), one does not; each gives notice. Their cases
-are then closed — through ``closeCase`` when the service offers it and the case can be closed,
-otherwise in this process on the same (development) database, with what close does for the pool
-(the case closed, the employee deactivated, sessions ended, ``on_case_closed``) — so the
-consenting three join the pool and the fourth gets a retention schedule. A former employee logs
+are then closed in this process on the same (development) database, with what close does for the
+pool (the case closed, the employee deactivated, sessions ended, ``on_case_closed``): over HTTP,
+``closeCase`` needs a signed, approved case past its last day with its certificate, which a demo
+starting from four fresh notices does not reach. The consenting three join the pool and the
+fourth gets a retention schedule. A former employee logs
 in with WeChat (alumni-only token); HR tags the profiles (the grade as manager), searches in
 Chinese (the grade present for the manager only), posts a job opening; the worker sends the
 matching messages; the alumnus answers "interested" and HR sees it. Leaves

@@ -42,7 +42,7 @@ def faces_group() -> None:
 @click.option("--threshold", type=float, default=None, help="Default: QIANLI_FACE_THRESHOLD.")
 def faces_compare_command(a: str, b: str, threshold: float | None) -> None:
     from cases.errors import DomainError
-    from identity.faces import compare, encode_single_face
+    from identity.faces import compare, decide, encode_single_face
     from qianli.settings import get_settings
 
     s = get_settings()
@@ -57,4 +57,7 @@ def faces_compare_command(a: str, b: str, threshold: float | None) -> None:
             click.echo(json.dumps({"error": exc.code, "image": path, "faces": faces}), err=True)
             raise click.ClickException(f"{path}: {exc.code} ({'no face' if faces == 0 else f'{faces} faces' if faces else 'unreadable image'})") from None
     match, dist = compare(encs[0].encoding, encs[1].encoding, thr)
-    click.echo(json.dumps({"match": match, "distance": round(dist, 4), "threshold": thr, "faces_a": encs[0].faces, "faces_b": encs[1].faces}))
+    retake = max(thr, s.face_retake_threshold)
+    click.echo(json.dumps({"match": match, "decision": decide(dist, thr, retake), "distance": round(dist, 4),
+                           "threshold": thr, "retake_threshold": retake, "faces_a": encs[0].faces,
+                           "faces_b": encs[1].faces}))

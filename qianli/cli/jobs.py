@@ -73,7 +73,7 @@ def _check_role(rt) -> None:
             raise click.ClickException(str(exc)) from None
 
 
-@click.command("worker", help="Run an RQ worker for the reminders, webhooks and alumni queues (as many as needed).")
+@click.command("worker", help="Run an RQ worker for the reminders, webhooks, alumni and reports queues (as many as needed).")
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--fork/--no-fork", default=False, show_default=True,
               help="Fork a work-horse per job (rq Worker) instead of running jobs in the worker process (SimpleWorker).")
@@ -82,7 +82,9 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     from rq import Queue, SimpleWorker, Worker
 
     from qianli.runtime import get_runtime
+    from qianli.services.attrition import QUEUE as ATTENDANCE_QUEUE
     from qianli.services.alumni_outreach import QUEUE as ALUMNI_QUEUE
+    from qianli.services.analytics_report import REPORT_QUEUE
     from qianli.services.reminders import QUEUE
     from qianli.services.webhooks import QUEUE as WEBHOOK_QUEUE
 
@@ -93,18 +95,25 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
         sqlite_tuning(rt.engine)
     cls = observed_worker_class(Worker if fork else SimpleWorker)
     w = cls([Queue(QUEUE, connection=rt.redis), Queue(WEBHOOK_QUEUE, connection=rt.redis),
-             Queue(ALUMNI_QUEUE, connection=rt.redis)], connection=rt.redis, name=name,
+             Queue(ALUMNI_QUEUE, connection=rt.redis), Queue(ATTENDANCE_QUEUE, connection=rt.redis),
+             Queue(REPORT_QUEUE, connection=rt.redis)],
+            connection=rt.redis, name=name,
             exception_handlers=[count_job_failure])
     w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)
 
 
 @click.command("scheduler", help="Sweep for due reminders (letters and offboarding tasks) every QIANLI_SWEEP_INTERVAL_S "
-                                 "seconds and anchor the evidence chains every QIANLI_ANCHOR_INTERVAL_S (run exactly one).")
+                                 "seconds, enqueue the certificates of termination due today, anchor the evidence "
+                                 "chains every QIANLI_ANCHOR_INTERVAL_S and start each quarter's departure reports "
+                                 "(run exactly one).")
 @click.option("--once", is_flag=True, help="Sweep once, print the result as JSON, and exit.")
 def scheduler_command(once: bool) -> None:
     from qianli.runtime import get_runtime
     from qianli.services.alumni_daily import enqueue_daily_if_due
+    from qianli.services.analytics_report import enqueue_due_reports
     from qianli.services.anchors import anchor_if_due
+    from qianli.services.attrition import enqueue_due_runs
+    from qianli.services.certificate import issue_due_certificates
     from qianli.services.offboarding_reminders import plan_task_reminders
     from qianli.services.reminders import sweep
 
@@ -151,9 +160,22 @@ def scheduler_command(once: bool) -> None:
         except Exception:  # noqa: BLE001 - e.g. the TSA is down: the next round retries
             log.exception("anchoring the evidence chains failed")
         try:
+            issue_due_certificates(rt)  # certificates of termination due today (art. 50)
+        except Exception:  # noqa: BLE001 - Redis or the database hiccuped: the next round retries
+            log.exception("enqueueing the due certificates of termination failed")
+        try:
             enqueue_daily_if_due(rt)  # the alumni retention job and festival greetings, once a day
         except Exception:  # noqa: BLE001 - Redis down: the next round retries
             log.exception("enqueueing the daily alumni job failed")
+        try:
+            enqueue_due_runs(rt)  # the attendance early warning, once a day per company
+        except Exception:  # noqa: BLE001 - the next round tries again
+            log.exception("enqueueing the daily early-warning runs failed")
+        try:
+            if enqueue_due_reports(rt):
+                log.info("quarterly departure reports enqueued")
+        except Exception:  # noqa: BLE001 - the next round retries
+            log.exception("enqueueing the quarterly departure reports failed")
         while not stop["now"] and time.monotonic() - started < interval:
             time.sleep(0.2)
 

@@ -9,18 +9,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cases.reasons import REASON_CATEGORIES
 from qianli.db import Base, UTCDateTime, new_id, utcnow
 
 __all__ = ["Company", "Employee", "HrUser", "HR_ROLES", "ResignationCase", "EvidenceEntry", "HolidayOverride", "RefreshToken",
            "REASON_CATEGORIES", "CASE_SOURCES"]
 
 HR_ROLES = ("hr_specialist", "hr_manager", "dept_head", "auditor")
-REASON_CATEGORIES = ("career_development", "compensation", "family", "health", "relocation", "further_study",
-                     "work_environment", "other")
-CASE_SOURCES = ("miniprogram", "instant_message")
+CASE_SOURCES = ("miniprogram", "instant_message", "hr_confirmation")
 
 
 class Company(Base):
@@ -39,6 +38,7 @@ class Employee(Base):
         UniqueConstraint("company_id", "employee_no"),
         UniqueConstraint("company_id", "wechat_openid", name="uq_employees_company_openid"),
         Index("ix_employees_phone_hash", "phone_hash"),
+        Index("ix_employees_company_department", "company_id", "department"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     company_id: Mapped[str] = mapped_column(ForeignKey("companies.id"), index=True)
@@ -84,7 +84,16 @@ class HrUser(Base):
 
 class ResignationCase(Base):
     __tablename__ = "resignation_cases"
-    __table_args__ = (Index("ix_cases_company_state", "company_id", "state"),)
+    __table_args__ = (
+        Index("ix_cases_company_state", "company_id", "state"),
+        # The HR queue (listCases): newest first, and the few cases still waiting for their letter
+        # (the overdue ones come first); arrival-date filters.
+        Index("ix_cases_company_created", "company_id", "created_at", "id"),
+        Index("ix_cases_awaiting_letter", "company_id", "created_at", "id", "letter_due_date",
+              postgresql_where=text("state = 'awaiting_letter' AND letter_submitted_at IS NULL"),
+              sqlite_where=text("state = 'awaiting_letter' AND letter_submitted_at IS NULL")),
+        Index("ix_cases_company_arrival", "company_id", "arrival_date"),
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     company_id: Mapped[str] = mapped_column(ForeignKey("companies.id"), index=True)
     employee_id: Mapped[str] = mapped_column(ForeignKey("employees.id"), index=True)

@@ -13,10 +13,13 @@ from qianli.db import Base, UTCDateTime, new_id, utcnow
 __all__ = ["Document", "DOCUMENT_KINDS", "HrAlert", "ALERT_KINDS"]
 
 DOCUMENT_KINDS = ("letter_unsigned", "letter_signed", "letter_countersigned", "chat_screenshot",
-                  "face_reference", "dossier", "agreement_addendum", "task_attachment", "other")
+                  "face_reference", "dossier", "agreement_addendum", "attendance_import", "task_attachment",
+                  "termination_certificate", "departure_report", "return_to_work_notice", "dismissal_notice",
+                  "absence_attachment", "other")
 ALERT_KINDS = ("face_locked", "reminder_failed", "letter_overdue", "case_submitted", "notice_disputed",
-               "identity_objection", "hr_login_locked", "dates_recomputed", "task_overdue", "webhook_failed",
-               "revocation_unconfirmed", "wecom_failed", "other")
+               "identity_objection", "hr_login_locked", "dates_recomputed", "attrition_red", "task_overdue",
+               "certificate_facts_missing", "webhook_failed", "revocation_unconfirmed", "wecom_failed",
+               "absence_answered", "other")
 
 
 class Document(Base):

@@ -289,9 +289,10 @@ def _refresh_search_text(a: Alumnus) -> None:
 
 
 def get_alumnus(session: Session, company_id: str, alumnus_id: str, *, department: str | None = None) -> Alumnus:
-    """An alumnus of this company; ``department`` set: a department head's scope (others: 404)."""
+    """An alumnus of this company; ``department`` set: a department head's scope (others: 404; an
+    empty one, a head without a department, sees nobody)."""
     a = session.scalar(select(Alumnus).where(Alumnus.id == alumnus_id, Alumnus.company_id == company_id))
-    if a is None or (department is not None and a.department != department):
+    if a is None or (department is not None and (not department or a.department != department)):
         raise NotFound("alumnus_not_found", "找不到该离职人才")
     return a
 
@@ -387,6 +388,8 @@ def search_alumni(session: Session, company_id: str, filters: SearchFilters, *, 
         raise Forbidden("grade_forbidden", "只有 HR 经理可以按绩效等级筛选", details={"role": role})
     if filters.left_from and filters.left_to and filters.left_from > filters.left_to:
         raise InvalidInput("date_range_invalid", "开始日期不能晚于结束日期")
+    if scope_department is not None and not scope_department:  # a department head without a department
+        return SearchPage([], 0, page, per_page)
     q = select(Alumnus).where(Alumnus.company_id == company_id)
     if scope_department is not None:
         q = q.where(Alumnus.department == scope_department)

@@ -19,7 +19,7 @@ from cases.clock import beijing_date
 from cases.evidence_kinds import EvidenceKind, transition_kind
 from cases.errors import Conflict, InvalidInput, NotFound
 from cases.notice import NoticeComputation, compute_notice
-from cases.states import OPEN_STATES, CaseAction, CaseState, next_state
+from cases.states import ANY_OPEN_STATES, CaseAction, CaseState, next_state
 from qianli.db import utcnow
 from qianli.models import CASE_SOURCES, REASON_CATEGORIES, Company, Employee, ResignationCase
 from qianli.services.evidence import append_evidence
@@ -87,7 +87,7 @@ def open_case(session: Session, settings: Settings, *, employee: Employee, sourc
         raise InvalidInput("notice_in_future", "通知送达时间不能晚于当前时间")
     existing = session.scalar(select(ResignationCase.id).where(
         ResignationCase.employee_id == employee.id, ResignationCase.company_id == employee.company_id,
-        ResignationCase.state.in_([s.value for s in OPEN_STATES])))
+        ResignationCase.state.in_([s.value for s in ANY_OPEN_STATES])))
     if existing:
         raise Conflict("case_already_open", "您已有一个进行中的离职申请", details={"case_id": existing})
     arrival = beijing_date(notice_arrived_at)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cases.absconding import HandbookClause
 from cases.errors import Conflict, InvalidInput, NotFound
 from qianli.models import Company, HolidayOverride
 from qianli.settings import Settings
@@ -39,6 +40,21 @@ def update_policy(session: Session, settings: Settings, company_id: str, changes
         if not 1 <= len(chain) <= 2 or len(set(chain)) != len(chain) or any(r not in APPROVAL_LEVELS for r in chain):
             raise InvalidInput("invalid_policy", "approval_chain: one or two distinct roles of " + ", ".join(APPROVAL_LEVELS))
         policy["approval_chain"] = chain
+    if "absconding_handbook_clause" in changes:
+        raw = changes["absconding_handbook_clause"]
+        policy["absconding_handbook_clause"] = None if raw is None else \
+            HandbookClause.parse(raw.get("reference", ""), raw.get("text", "")).as_dict()
+    if "return_notice_deadline_days" in changes:
+        n = changes["return_notice_deadline_days"]
+        if not isinstance(n, int) or not 1 <= n <= 30:
+            raise InvalidInput("invalid_policy", "return_notice_deadline_days must be between 1 and 30")
+        policy["return_notice_deadline_days"] = n
+    if "absconding_approval_chain" in changes:
+        chain = list(changes["absconding_approval_chain"])
+        if not 1 <= len(chain) <= 2 or len(set(chain)) != len(chain) or any(r not in APPROVAL_LEVELS for r in chain):
+            raise InvalidInput("invalid_policy",
+                               "absconding_approval_chain: one or two distinct roles of " + ", ".join(APPROVAL_LEVELS))
+        policy["absconding_approval_chain"] = chain
     company.policy = policy
     session.flush()
     return company

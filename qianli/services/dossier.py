@@ -17,6 +17,10 @@ Layout of the zip::
     evidence/reminders.json     every reminder scheduled, sent, failed or escalated
     evidence/approvals.json     every approval, return, withdrawal and countersignature
     evidence/case.json          the case's own course: opened, form updated, letter signed, alerts, exports
+    evidence/absconding.json    leaving without notice (empty otherwise): the confirmation, the notices and their service (read
+                                receipts, postal deliveries), the employee's answers, the union record, the dismissal
+    case/absence.json           leaving without notice only: the absent working days, the handbook clause, the
+                                notices (deadline, read receipts), postal deliveries, union notifications, answers
     evidence/offboarding.json   handover tasks: generated, completed, cancelled, reminded, escalated; the tasks now
     documents/index.json        every stored document: kind, SHA-256, creation, signature report
     documents/<kind>/<file>     the documents' bytes (signed PDFs, screenshots, ...)
@@ -79,7 +83,8 @@ ANCHOR = "evidence/anchor.json"
 TSA_ROOTS_PEM = "pki/tsa-roots.pem"  # only with an external TSA (QIANLI_TSA_TRUST_ROOTS)
 MAX_MEMBERS = 5000
 MAX_UNCOMPRESSED = 1024 * 1024 * 1024
-PDF_KINDS = ("letter_signed", "letter_countersigned", "agreement_addendum")
+PDF_KINDS = ("letter_signed", "letter_countersigned", "agreement_addendum", "termination_certificate",
+             "return_to_work_notice", "dismissal_notice")
 
 
 # ---- trust services (timestamp authority + root) ------------------------------------------------
@@ -230,8 +235,13 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     members["evidence/reminders.json"] = _json_bytes({"entries": by_category["reminders"]})
     members["evidence/approvals.json"] = _json_bytes({"entries": by_category["approvals"]})
     members["evidence/case.json"] = _json_bytes({"entries": by_category["case"]})
+    absence = _absence_member(session, rt, case)
+    if absence is not None:
+        members["case/absence.json"] = _json_bytes(absence)
     members["evidence/offboarding.json"] = _json_bytes({"entries": by_category["offboarding"],
                                                         "tasks": _offboarding_tasks(session, case)})
+    for view in DossierView:  # every view has its member (absconding, access, ...), empty when nothing is in it
+        members.setdefault(f"evidence/{view.value}.json", _json_bytes({"entries": by_category[view.value]}))
 
     doc_index = []
     pdf_reports: list[dict[str, Any]] = []
@@ -284,6 +294,18 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
         "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(), "zip_sha256": hashlib.sha256(out).hexdigest(),
         "members": len(members) + 2, "chain_head": chain.head_digest, "chain_entries": chain.entries})
     return out
+
+
+def _absence_member(session: Session, rt: Runtime, case: ResignationCase) -> dict[str, Any] | None:
+    """A departure without notice: the confirmed absence, both notices with their service (read
+    receipts, postal deliveries), the union notifications and the employee's answers (None for a
+    resignation)."""
+    from qianli.models import AbsenceCase
+    from qianli.services.absconding import absence_detail
+
+    if session.get(AbsenceCase, case.id) is None:
+        return None
+    return json.loads(json.dumps(absence_detail(session, rt, case), default=_iso))
 
 
 def _readme(case: ResignationCase, root_sha256: str, tsa_root_sha256s: list[str] | None = None) -> str:

@@ -33,7 +33,7 @@ from cases.evidence_kinds import EvidenceKind
 from cases.states import OPEN_STATES
 from identity import intent as intents
 from identity.faceid import FaceIdError
-from identity.faces import declared_size, encode_single_face, face_distance
+from identity.faces import decide, declared_size, encode_single_face, face_distance
 from identity.liveness import Challenge, issue_challenge, take_challenge, take_rate_slot
 from qianli.db import keep_on_error, utcnow
 from qianli.models import (BiometricConsent, Employee, FaceEnrolment, FaceLockState, FaceReferencePhoto,
@@ -397,7 +397,17 @@ def verify_face(session: Session, rt: Runtime, *, company_id: str, employee_id: 
     template = decrypt_template(rt, enrolment)
     distance = float(np.median([face_distance(e, template) for e in result.encodings]))
     base["distance"] = round(distance, 4)
-    if distance > threshold:
+    retake_threshold = float(rt.settings.face_retake_threshold)
+    decision = decide(distance, threshold, retake_threshold)
+    if decision == "retake":
+        # Too close to call (a poor photo of the right person lands here far more often than
+        # someone else): recorded, not counted towards the lock; bounded by the hourly allowance.
+        append_evidence(session, case, actor, EvidenceKind.FACE_VERIFICATION_FAILED, {
+            **base, "code": "face_retake", "retake_threshold": retake_threshold, "counted": False})
+        keep_on_error(session)
+        raise InvalidInput("face_retake", "人脸比对结果不够明确，请在光线充足处正对镜头、摘下口罩和眼镜后重新拍摄",
+                           details=_remaining(session, rt, emp))
+    if decision == "mismatch":
         _fail(session, rt, emp, case, actor, "face_mismatch", base)
         raise Forbidden("face_mismatch", "人脸与登记照片不一致", details=_remaining(session, rt, emp))
     state = _lock_state(session, company_id, emp.id, for_update=True)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from cases.clock import beijing_text
 from cases.errors import Conflict, NotFound
 from cases.evidence_kinds import EvidenceKind
-from cases.states import OPEN_STATES
+from cases.states import ANY_OPEN_STATES
 from identity.sms import mask_phone
 from qianli.crypto import normalize_phone
 from qianli.db import on_commit, session_scope, utcnow
@@ -69,7 +69,7 @@ def mask_openid(openid: str | None) -> str:
 def open_cases(session: Session, emp: Employee) -> list[ResignationCase]:
     return list(session.scalars(select(ResignationCase).where(
         ResignationCase.company_id == emp.company_id, ResignationCase.employee_id == emp.id,
-        ResignationCase.state.in_([s.value for s in OPEN_STATES])).order_by(ResignationCase.created_at)))
+        ResignationCase.state.in_([s.value for s in ANY_OPEN_STATES])).order_by(ResignationCase.created_at)))
 
 
 def _cooling(rt: Runtime) -> timedelta:

@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, case as sql_case, false, func, or_, select
+from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from cases import approval
 from cases.approval import ApprovalStatus
 from cases.clock import SHANGHAI, beijing_day_start, beijing_today
 from cases.errors import (Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType)
+from cases.evidence import verify_chain
 from cases.evidence_kinds import EvidenceKind
 from cases.states import OPEN_STATES, CaseAction, CaseState
 from qianli.db import utcnow
@@ -40,7 +41,7 @@ from qianli.models import Company, Employee, EvidenceEntry, HrAlert, HrUser, Res
 from qianli.runtime import Runtime
 from qianli.services.alerts import open_alerts, raise_alert, resolve_alert
 from qianli.services.cases import apply_action, company_policy, get_case, get_employee_case, open_case
-from qianli.services.evidence import append_evidence, case_evidence, verify_case_chain
+from qianli.services.evidence import append_evidence, case_evidence, to_record
 from qianli.services.reminders import notify_employee, on_case_opened
 from qianli.services.signing import countersign_case
 from qianli.storage import case_documents, sha256_hex, store_document
@@ -95,8 +96,8 @@ class Reviewer:
 
 
 def get_reviewer(session: Session, hr_user_id: str, company_id: str) -> Reviewer:
-    user = session.scalar(select(HrUser).where(HrUser.id == hr_user_id, HrUser.company_id == company_id))
-    if user is None or not user.active:
+    user = session.get(HrUser, hr_user_id)  # already in the identity map: resolve_principal loaded it
+    if user is None or user.company_id != company_id or not user.active:
         raise Forbidden("hr_user_inactive", "HR account not found or deactivated")
     return Reviewer(user.id, user.company_id, user.role, user.department, user.display_name)
 
@@ -191,21 +192,24 @@ def _like(text: str) -> str:
 
 
 def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datetime | None = None) -> CasePage:
-    """The company's cases, overdue first, then newest; a department head sees their department only."""
+    """The company's cases, overdue first, then newest; a department head sees their department only.
+
+    Two ordered, index-backed reads instead of one sort of the whole company: the overdue cases
+    (few; partial index ``ix_cases_awaiting_letter``) newest first, then the others newest first
+    (``ix_cases_company_created`` scanned backwards), the page cut across both. Employees are
+    joined only where the filter or the scope reads them (a case's employee is always of the
+    case's company)."""
     today = beijing_today(now)
     overdue_expr = and_(ResignationCase.state == _S.AWAITING_LETTER.value,
                         ResignationCase.letter_submitted_at.is_(None), ResignationCase.letter_due_date < today)
-    conds = [ResignationCase.company_id == reviewer.company_id, department_scope(reviewer)]
+    conds = [ResignationCase.company_id == reviewer.company_id]
+    employee_conds = [department_scope(reviewer)] if reviewer.role == "dept_head" else []
     if q.states:
         conds.append(ResignationCase.state.in_(q.states))
     if q.departure_types:
         conds.append(ResignationCase.departure_type.in_(q.departure_types))
-    if q.overdue is True:
-        conds.append(overdue_expr)
-    elif q.overdue is False:
-        conds.append(~overdue_expr)
     if q.department:
-        conds.append(Employee.department == q.department)
+        employee_conds.append(Employee.department == q.department)
     if q.created_from:
         conds.append(ResignationCase.created_at >= beijing_day_start(q.created_from))
     if q.created_to:
@@ -216,18 +220,48 @@ def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datet
         conds.append(ResignationCase.arrival_date <= q.arrival_to)
     if q.search and q.search.strip():
         pattern = _like(q.search.strip())
-        conds.append(or_(Employee.name.like(pattern, escape="\\"), Employee.employee_no.like(pattern, escape="\\")))
-    base = select(ResignationCase, Employee).join(Employee, Employee.id == ResignationCase.employee_id).where(*conds)
-    total = session.scalar(select(func.count()).select_from(base.subquery()))
-    rows = session.execute(
-        base.order_by(sql_case((overdue_expr, 0), else_=1), ResignationCase.created_at.desc(), ResignationCase.id.desc())
-        .limit(q.page_size).offset((q.page - 1) * q.page_size)).all()
-    return CasePage([(c, e, is_overdue(c, today)) for c, e in rows], int(total or 0), q.page, q.page_size)
+        employee_conds.append(or_(Employee.name.like(pattern, escape="\\"),
+                                  Employee.employee_no.like(pattern, escape="\\")))
+
+    def count(*extra) -> int:
+        stmt = select(func.count()).select_from(ResignationCase).where(*conds, *extra)
+        if employee_conds:
+            stmt = stmt.join(Employee, Employee.id == ResignationCase.employee_id).where(*employee_conds)
+        return int(session.scalar(stmt) or 0)
+
+    def rows(extra, offset: int, limit: int) -> list[tuple[ResignationCase, Employee]]:
+        if limit <= 0:
+            return []
+        stmt = (select(ResignationCase, Employee).join(Employee, Employee.id == ResignationCase.employee_id)
+                .where(*conds, *extra, department_scope(reviewer), *employee_conds)
+                .order_by(ResignationCase.created_at.desc(), ResignationCase.id.desc()).offset(offset).limit(limit))
+        return [(c, e) for c, e in session.execute(stmt).all()]
+
+    offset, size = (q.page - 1) * q.page_size, q.page_size
+    if q.overdue is True:
+        total, page = count(overdue_expr), rows([overdue_expr], offset, size)
+    elif q.overdue is False:
+        total, page = count(~overdue_expr), rows([~overdue_expr], offset, size)
+    else:
+        total = count()
+        n_overdue = count(overdue_expr)
+        page = rows([overdue_expr], offset, size) if offset < n_overdue else []
+        page += rows([~overdue_expr], max(0, offset - n_overdue), size - len(page))
+    return CasePage([(c, e, is_overdue(c, today)) for c, e in page], total, q.page, q.page_size)
 
 
 # ---- approval chain -----------------------------------------------------------------------------
 
+# case_detail reads a case's chain once and answers every "latest entry of these kinds" question
+# from it (approval level, agreement, withdrawal, chat notice) instead of one query each; only
+# inside that read-only call (session.info[_CHAIN_MEMO], removed when it returns).
+_CHAIN_MEMO = "qianli.review.chain_memo"
+
+
 def _latest(session: Session, case: ResignationCase, actions: tuple[str, ...]) -> EvidenceEntry | None:
+    memo = session.info.get(_CHAIN_MEMO)
+    if memo is not None and memo[0] == case.id:
+        return next((e for e in reversed(memo[1]) if e.action in actions), None)
     return session.scalar(select(EvidenceEntry).where(
         EvidenceEntry.case_id == case.id, EvidenceEntry.company_id == case.company_id,
         EvidenceEntry.action.in_(actions)).order_by(EvidenceEntry.id.desc()).limit(1))
@@ -605,12 +639,22 @@ def respond_to_chat_notice(session: Session, rt: Runtime, *, employee_id: str, c
 def case_detail(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str) -> dict[str, Any]:
     case = get_hr_case(session, reviewer, case_id)
     employee = _employee(session, case)
+    timeline = case_evidence(session, case.id, case.company_id)
+    session.info[_CHAIN_MEMO] = (case.id, timeline)
+    try:
+        return _case_detail(session, rt, reviewer, case, employee, timeline)
+    finally:
+        session.info.pop(_CHAIN_MEMO, None)
+
+
+def _case_detail(session: Session, rt: Runtime, reviewer: Reviewer, case: ResignationCase, employee: Employee,
+                 timeline: list[EvidenceEntry]) -> dict[str, Any]:
     status = approval_status(session, rt, case)
-    chain = verify_case_chain(session, case.id, case.company_id)
+    chain = verify_chain((to_record(e) for e in timeline), expected_case_id=case.id)
     withdrawal = pending_withdrawal(session, case)
     return {
         "case": case, "employee": employee, "overdue": is_overdue(case),
-        "timeline": case_evidence(session, case.id, case.company_id),
+        "timeline": timeline,
         "chain": {"ok": chain.ok, "entries": chain.entries, "first_broken_seq": chain.first_broken_seq,
                   "reason": chain.reason, "head_digest": chain.head_digest},
         "documents": case_documents(session, case.id, case.company_id),

@@ -17,23 +17,21 @@ Cell values are taken as text, never evaluated: a cell like ``=cmd|'/C calc'!A0`
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cases.errors import DomainError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from cases.errors import DomainError, InvalidInput, PayloadTooLarge
 from qianli.crypto import normalize_phone
-from cases.states import OPEN_STATES
+from cases.states import ANY_OPEN_STATES
 from qianli.models import Employee, ResignationCase
 from qianli.runtime import Runtime
 from qianli.services.faces import enrol_reference
+from qianli.services.tabular import XLSX_MAX_COLUMNS, open_rows  # noqa: F401 - XLSX_MAX_COLUMNS re-exported
 from qianli.services.employees import (PHONE_RE, create_employee, employee_national_id, employee_phone,
                                        set_personal_data)
 
@@ -52,21 +50,20 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "phone": ("手机号", "手机号码", "手机", "phone", "mobile"),
     "national_id": ("身份证号", "身份证号码", "national_id", "national id"),
     "photo": ("照片", "photo"),
+    "wecom_userid": ("企业微信账号", "企业微信ID", "企业微信userid", "wecom_userid", "wecom userid"),
 }
 REQUIRED = ("employee_no", "name", "phone", "hire_date")
-MAX_LEN = {"employee_no": 64, "name": 100, "department": 100, "position": 100, "contract_term": 100, "photo": 200}
+MAX_LEN = {"employee_no": 64, "name": 100, "department": 100, "position": 100, "contract_term": 100, "photo": 200,
+           "wecom_userid": 64}
+WECOM_USERID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")  # WeCom's userid alphabet
 EMPLOYEE_NO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-# Largest uncompressed XLSX content we open (a small file can inflate enormously).
-XLSX_MAX_UNCOMPRESSED_FACTOR = 20
-# Columns read from a sheet (a roster has about ten; cells further right are ignored, whatever the
-# sheet declares), and rows allowed above the data besides max_rows (a title, the header, blank lines).
-XLSX_MAX_COLUMNS = 64
+# Rows allowed above the data besides max_rows (a title, the header, blank lines).
 ROWS_ABOVE_DATA = 10
 MAX_REPORTED_ERRORS = 1000
 
 FIELD_LABELS = {"employee_no": "工号", "name": "姓名", "department": "部门", "position": "职位", "hire_date": "入职日期",
                 "probation_end": "试用期结束", "contract_term": "合同期限", "phone": "手机号", "national_id": "身份证号",
-                "photo": "照片"}
+                "photo": "照片", "wecom_userid": "企业微信账号"}
 
 
 @dataclass
@@ -91,6 +88,7 @@ class RosterRow:
     contract_term: str = ""
     national_id: str | None = None
     photo: str = ""
+    wecom_userid: str | None = None  # None: the file does not say (an existing value is kept)
 
 
 @dataclass
@@ -166,78 +164,11 @@ def _map_header(header: list[Any]) -> dict[int, str]:
     return mapping
 
 
-def _decode_csv(data: bytes) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")  # a superset of GBK/GB2312, what Excel in China writes
-    except UnicodeDecodeError:
-        raise InvalidInput("roster_bad_encoding", "无法识别文件编码，请保存为 UTF-8 或 GBK 编码的 CSV") from None
-
-
-def _csv_rows(data: bytes) -> Iterator[list[Any]]:
-    text = _decode_csv(data)
-    if "\x00" in text:
-        raise UnsupportedMediaType("roster_bad_format", "文件不是 CSV 或 XLSX 花名册")
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    try:
-        yield from csv.reader(io.StringIO(text, newline=""), dialect)
-    except csv.Error as exc:
-        raise InvalidInput("roster_bad_csv", f"CSV 格式错误：{exc}") from None
-
-
-def _xlsx_rows(data: bytes, max_bytes: int) -> Iterator[list[Any]]:
-    import openpyxl
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            total = sum(i.file_size for i in zf.infolist())
-    except zipfile.BadZipFile:
-        raise UnsupportedMediaType("roster_bad_format", "XLSX 文件已损坏或不是 Excel 文件") from None
-    if total > max_bytes * XLSX_MAX_UNCOMPRESSED_FACTOR:
-        raise PayloadTooLarge("roster_too_large", "花名册文件过大", details={"uncompressed_bytes": total})
-    try:
-        # data_only=False: a formula is read as its text ("=..."), never as a computed value.
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for malformed files
-        raise UnsupportedMediaType("roster_bad_format", "无法读取 XLSX 文件", details={"error": type(exc).__name__}) from None
-    try:
-        ws = wb.worksheets[0] if wb.worksheets else None
-        if ws is None:
-            return
-        # Never trust the declared <dimension> (A1:XFD1048576 would make openpyxl pad every row to
-        # 16,384 cells and yield a million blank rows): read the rows the file really contains, at
-        # most XLSX_MAX_COLUMNS wide. Missing rows between two present ones are still yielded (blank)
-        # and count against the row cap in parse_roster.
-        ws.reset_dimensions()
-        for values in ws.iter_rows(max_col=XLSX_MAX_COLUMNS, values_only=True):
-            yield list(values)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for malformed files
-        raise UnsupportedMediaType("roster_bad_format", "无法读取 XLSX 文件", details={"error": type(exc).__name__}) from None
-    finally:
-        wb.close()
-
-
 def parse_roster(data: bytes, *, max_bytes: int, max_rows: int) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
     """(format, [(row number, {field: raw value})]); blank rows skipped. Bounded in bytes and rows:
     at most ``max_rows`` data rows, and at most ``max_rows + ROWS_ABOVE_DATA`` rows in all, blank
     ones included."""
-    if len(data) > max_bytes:
-        raise PayloadTooLarge("roster_too_large", "花名册文件过大", details={"max_bytes": max_bytes, "bytes": len(data)})
-    if not data.strip():
-        raise InvalidInput("roster_empty", "花名册为空")
-    fmt = "xlsx" if data[:4] == b"PK\x03\x04" else "csv"
-    if fmt == "csv" and data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        raise UnsupportedMediaType("roster_xls_unsupported", "不支持旧版 .xls 文件，请另存为 .xlsx 或 CSV")
-    rows_iter = _xlsx_rows(data, max_bytes) if fmt == "xlsx" else _csv_rows(data)
+    fmt, rows_iter = open_rows(data, max_bytes=max_bytes, prefix="roster", noun="花名册")
     mapping: dict[int, str] | None = None
     out: list[tuple[int, dict[str, Any]]] = []
     for number, values in enumerate(rows_iter, start=1):
@@ -329,7 +260,7 @@ def _validate_row(number: int, raw: dict[str, Any]) -> tuple[RosterRow | None, l
         errs.append(RowError(number, code, f"{FIELD_LABELS[fieldname]}：{message}", fieldname, emp_no or None))
 
     values: dict[str, Any] = {}
-    for f in ("employee_no", "name", "department", "position", "contract_term", "photo"):
+    for f in ("employee_no", "name", "department", "position", "contract_term", "photo", "wecom_userid"):
         v = _text(raw.get(f))
         if any(ord(ch) < 32 and ch not in "\t" for ch in v):
             bad(f, "control_characters", "含有控制字符")
@@ -341,6 +272,9 @@ def _validate_row(number: int, raw: dict[str, Any]) -> tuple[RosterRow | None, l
             bad(f, "required", "必填")
     if emp_no and not EMPLOYEE_NO_RE.match(emp_no):
         bad("employee_no", "invalid_employee_no", "只能包含字母、数字、点、下划线和连字符")
+    if values["wecom_userid"] and not WECOM_USERID_RE.match(values["wecom_userid"]):
+        bad("wecom_userid", "invalid_wecom_userid", "只能包含字母、数字和 _-@.（1-64 个字符）")
+    values["wecom_userid"] = values["wecom_userid"] or None
     photo = values["photo"]
     if photo and (photo != photo.split("/")[-1].split("\\")[-1] or photo.startswith(".")):
         bad("photo", "invalid_photo_name", "只能是文件名，不能包含路径")
@@ -385,7 +319,8 @@ def validate_rows(rows: list[tuple[int, dict[str, Any]]]) -> tuple[list[RosterRo
     for number, raw in rows:
         row, errs = _validate_row(number, raw)
         if row is not None:
-            for key, label in (("employee_no", "工号"), ("phone", "手机号"), ("national_id", "身份证号")):
+            for key, label in (("employee_no", "工号"), ("phone", "手机号"), ("national_id", "身份证号"),
+                               ("wecom_userid", "企业微信账号")):
                 value = getattr(row, key)
                 if not value:
                     continue
@@ -403,6 +338,8 @@ def validate_rows(rows: list[tuple[int, dict[str, Any]]]) -> tuple[list[RosterRo
 
 def _differences(rt: Runtime, emp: Employee, row: RosterRow) -> tuple[dict[str, Any], bool, bool]:
     plain = {f: getattr(row, f) for f in ("name", "department", "position", "hire_date", "probation_end", "contract_term")}
+    if row.wecom_userid is not None:
+        plain["wecom_userid"] = row.wecom_userid
     changed = {f: v for f, v in plain.items() if getattr(emp, f) != v}
     phone_changed = employee_phone(rt, emp) != row.phone
     nid_changed = row.national_id is not None and employee_national_id(rt, emp) != row.national_id
@@ -420,7 +357,7 @@ def import_roster(session: Session, rt: Runtime, *, company_id: str, data: bytes
     from qianli.services.identity_trust import change_phone
 
     open_case_employees = set(session.scalars(select(ResignationCase.employee_id).where(
-        ResignationCase.company_id == company_id, ResignationCase.state.in_([st.value for st in OPEN_STATES]))))
+        ResignationCase.company_id == company_id, ResignationCase.state.in_([st.value for st in ANY_OPEN_STATES]))))
     s = rt.settings
     fmt, raw_rows = parse_roster(data, max_bytes=s.roster_max_bytes, max_rows=s.roster_max_rows)
     valid, errors = validate_rows(raw_rows)
@@ -429,6 +366,7 @@ def import_roster(session: Session, rt: Runtime, *, company_id: str, data: bytes
     existing = {e.employee_no: e for e in session.scalars(select(Employee).where(Employee.company_id == company_id))}
     by_phone = {e.phone_hash: e.employee_no for e in existing.values()}
     by_nid = {e.national_id_hash: e.employee_no for e in existing.values() if e.national_id_hash}
+    by_wecom = {e.wecom_userid: e.employee_no for e in existing.values() if e.wecom_userid}
     plan: list[tuple[RosterRow, Employee | None]] = []
     for row in valid:
         owner = by_phone.get(rt.lookup("phone", row.phone))
@@ -448,6 +386,12 @@ def import_roster(session: Session, rt: Runtime, *, company_id: str, data: bytes
                 errors.append(RowError(row.row, "national_id_taken", f"身份证号：已属于员工 {owner}", "national_id",
                                        row.employee_no))
                 continue
+        if row.wecom_userid:
+            owner = by_wecom.get(row.wecom_userid)
+            if owner is not None and owner != row.employee_no:
+                errors.append(RowError(row.row, "wecom_userid_taken", f"企业微信账号：已属于员工 {owner}",
+                                       "wecom_userid", row.employee_no))
+                continue
         plan.append((row, existing.get(row.employee_no)))
     errors.sort(key=lambda e: (e.row, e.field or ""))
     report.errors = errors
@@ -462,10 +406,11 @@ def import_roster(session: Session, rt: Runtime, *, company_id: str, data: bytes
             report.created += 1
             report.created_numbers.append(row.employee_no)
             if not dry_run:
-                create_employee(session, rt, company_id=company_id, employee_no=row.employee_no, name=row.name,
-                                phone=row.phone, national_id=row.national_id, department=row.department,
-                                position=row.position, hire_date=row.hire_date, probation_end=row.probation_end,
-                                contract_term=row.contract_term)
+                created = create_employee(session, rt, company_id=company_id, employee_no=row.employee_no,
+                                          name=row.name, phone=row.phone, national_id=row.national_id,
+                                          department=row.department, position=row.position, hire_date=row.hire_date,
+                                          probation_end=row.probation_end, contract_term=row.contract_term)
+                created.wecom_userid = row.wecom_userid
             continue
         changed, phone_changed, nid_changed = _differences(rt, emp, row)
         if not (changed or phone_changed or nid_changed):

@@ -46,7 +46,7 @@ from signing.pki import SigningContext
 from signing.seal import seal_signer
 from signing.verify import VerificationReport, verify_pdf
 
-__all__ = ["SignOutcome", "letter_for_case", "preview_letter", "sign_letter", "countersign_case",
+__all__ = ["SignOutcome", "CompanySeal", "seal_with_company", "letter_for_case", "preview_letter", "sign_letter", "countersign_case",
            "latest_letter", "verify_document", "SIGNABLE_STATES"]
 
 log = logging.getLogger(__name__)
@@ -198,6 +198,43 @@ def _sign_and_record(session, rt, case, data: LetterData, unsigned: bytes, layou
     return SignOutcome(document=doc, request=req, replayed=False)
 
 
+@dataclass(frozen=True)
+class CompanySeal:
+    """A PDF with the company's seal signature (PAdES B-LTA) and what the evidence records about it."""
+
+    pdf: bytes
+    backend: str
+    cert_serial: str
+    cert_subject: str
+    signed_at: datetime
+
+
+def seal_with_company(rt: Runtime, company: Company, pdf: bytes, *, page: int, box: tuple[int, int, int, int],
+                      caption: str, time_label: str, reason: str, kind: str, failure_code: str,
+                      failure_message: str) -> CompanySeal:
+    """The company seal (SoftHSM/PKCS#11 or the PKCS#12 seal, see signing.seal) over ``pdf`` as a B-LTA
+    signature in field ``company_seal``: the countersignature of the letter and the certificate of
+    termination both go through here. TSA or HSM trouble is a 503 ``failure_code``; nothing is recorded."""
+    pki = rt.pki
+    now = datetime.now(timezone.utc)
+    try:
+        with observe_signing(kind), seal_signer(rt.settings, pki, company_id=company.id, company_name=company.name,
+                                                company_code=company.code) as (signer, info):
+            signed = pades.sign_b_lta(
+                pdf, signer=signer, pki=pki, timestamper=rt.timestamper,
+                field_name="company_seal", page=page, box=box,
+                appearance=pades.Appearance(seal_image(company.name), caption, time_label + now_text(now, SHANGHAI),
+                                            stamp_font_path(str(rt.settings.var_dir / "fonts"))),
+                reason=reason, signer_cert=info.cert)
+    except (Conflict, InvalidInput, NotFound):
+        raise
+    except Exception as exc:  # noqa: BLE001 - HSM or TSA trouble: the caller records nothing either
+        log.exception("company seal (%s) failed", kind)
+        raise ServiceUnavailable(failure_code, failure_message, details={"error": type(exc).__name__}) from None
+    subject, serial = pades.cert_summary(info.cert)
+    return CompanySeal(signed, info.backend, serial, subject, now)
+
+
 def countersign_case(session: Session, rt: Runtime, case: ResignationCase, *, actor: str) -> Document:
     """The company seal over the employee's signed letter (B-LTA again); the employee's signature stays valid."""
     source = latest_letter(session, case, kinds=("letter_signed",))
@@ -207,36 +244,19 @@ def countersign_case(session: Session, rt: Runtime, case: ResignationCase, *, ac
     if sha256_hex(data) != source.sha256:
         raise Conflict("document_corrupted", "存储的辞职信与登记的摘要不符", details={"document_id": source.id})
     company = session.get(Company, case.company_id)
-    pki = rt.pki
-    now = datetime.now(timezone.utc)
     page, box = seal_placement(data)
-    try:
-        with observe_signing("countersign"), seal_signer(rt.settings, pki, company_id=company.id,
-                                                          company_name=company.name,
-                                                          company_code=company.code) as (signer, info):
-            signed = pades.sign_b_lta(
-                data, signer=signer, pki=pki, timestamper=rt.timestamper,
-                field_name="company_seal", page=page, box=box,
-                appearance=pades.Appearance(seal_image(company.name), f"{company.name} 电子印章",
-                                            "签收时间：" + now_text(now, SHANGHAI),
-                                            stamp_font_path(str(rt.settings.var_dir / "fonts"))),
-                reason="公司签收（终审通过）", signer_cert=info.cert)
-    except (Conflict, InvalidInput, NotFound):
-        raise
-    except Exception as exc:  # noqa: BLE001 - HSM or TSA trouble: the approval is not recorded either
-        log.exception("countersignature failed for case %s", case.id)
-        raise ServiceUnavailable("countersign_failed", "公司签章暂不可用，请稍后重试",
-                                 details={"error": type(exc).__name__}) from None
-    signed_sha = sha256_hex(signed)
-    subject, serial = pades.cert_summary(info.cert)
+    seal = seal_with_company(rt, company, data, page=page, box=box, caption=f"{company.name} 电子印章",
+                             time_label="签收时间：", reason="公司签收（终审通过）", kind="countersign",
+                             failure_code="countersign_failed", failure_message="公司签章暂不可用，请稍后重试")
+    signed_sha = sha256_hex(seal.pdf)
     doc = store_document(session, rt.store, company_id=case.company_id, kind="letter_countersigned",
-                         filename=f"辞职通知书-公司会签-{case.id}.pdf", content_type="application/pdf", data=signed,
+                         filename=f"辞职通知书-公司会签-{case.id}.pdf", content_type="application/pdf", data=seal.pdf,
                          created_by=actor, case_id=case.id, employee_id=case.employee_id,
-                         meta={"source_document_id": source.id, "seal_cert_serial": serial, "level": "B-LTA"})
+                         meta={"source_document_id": source.id, "seal_cert_serial": seal.cert_serial, "level": "B-LTA"})
     append_evidence(session, case, actor, EvidenceKind.LETTER_COUNTERSIGNED, {
         "document_id": doc.id, "sha256": signed_sha, "source_document_id": source.id, "source_sha256": source.sha256,
-        "seal_backend": info.backend, "seal_cert_serial": serial, "seal_cert_subject": subject,
-        "signed_at": now.isoformat(), "pades_level": "B-LTA"})
+        "seal_backend": seal.backend, "seal_cert_serial": seal.cert_serial, "seal_cert_subject": seal.cert_subject,
+        "signed_at": seal.signed_at.isoformat(), "pades_level": "B-LTA"})
     session.flush()
     return doc
 

@@ -139,3 +139,16 @@ def test_rehired_mark(client, world, pool):
     assert r.status_code == 200 and r.get_json()["rehired_at"]
     r = client.get("/api/v1/hr/alumni", query_string={"include_rehired": "false"}, headers=world.headers("hr_specialist"))
     assert pool["qian"].id not in [i["id"] for i in r.get_json()["items"]]
+
+
+def test_department_head_scope(db_session, world, pool):
+    from cases.errors import NotFound
+
+    cid = world.company.id
+    assert _names(svc.search_alumni(db_session, cid, svc.SearchFilters(), role="dept_head", scope_department="市场部")) \
+        == [pool["sun"].id]
+    assert svc.search_alumni(db_session, cid, svc.SearchFilters(), role="dept_head", scope_department="").total == 0
+    with pytest.raises(NotFound):
+        svc.get_alumnus(db_session, cid, pool["sun"].id, department="")
+    with pytest.raises(NotFound):
+        svc.get_alumnus(db_session, cid, pool["sun"].id, department="研发部")

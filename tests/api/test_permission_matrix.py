@@ -99,12 +99,26 @@ def _roster_csv() -> bytes:
     return f"{header}\r\n{row}\r\n".encode()
 
 
+def _attendance_csv(w: "World") -> bytes:
+    return f"姓名,工号,日期,上班打卡时间,下班打卡时间\r\n李四,{w.other_employee_no},2025-10-09,09:00,18:00\r\n".encode()
+
+
 def _signature_png() -> bytes:
     return signature_png()
 
 
 def _schedule_2027() -> dict[str, Any]:
     return json.loads((FIXTURES / "holidays" / "schedule-2027-test.json").read_text(encoding="utf-8"))
+
+
+def _last_working_day() -> date:
+    from cases.calendar import ChineseCalendar
+    from cases.clock import beijing_today
+
+    cal, d = ChineseCalendar(), beijing_today()
+    while not cal.is_working_day(d):
+        d -= timedelta(days=1)
+    return d
 
 
 CASE = lambda w: {"case_id": w.case_id}  # noqa: E731 - path-parameter shorthands
@@ -186,6 +200,8 @@ MATRIX: dict[str, Row] = {
     "getSignedLetter": Row(employee_or_hr(200, read=200), path=CASE),
     "listReminders": Row(employee_or_hr(200, read=200), path=CASE),
     "getAgreementAddendum": Row(employee_or_hr(404, read=404), path=CASE, note="no addendum signed"),
+    "getTerminationCertificate": Row(employee_or_hr(404, read=404), path=CASE,
+                                     note="not issued yet: certificate_not_issued (the others: case_not_found)"),
     # -- HR: cases ------------------------------------------------------------------------------------
     "listCases": Row(hr(read=200, scoped=False)),
     "getCase": Row(hr(read=200), path=CASE),
@@ -198,8 +214,41 @@ MATRIX: dict[str, Row] = {
     "recordChatEvidence": Row(hr(write=201, foreign=404), lambda w: {"json": {
         "employee_no": w.other_employee_no, "platform": "wechat", "sender_name": "张三", "text": "我要辞职",
         "sent_at": (datetime.now(timezone.utc) - timedelta(hours=2)).isoformat()}}),
+    "issueTerminationCertificate": Row(hr(write=409), _json({}), path=CASE,
+                                       note="the case is not at final approval: certificate_not_issuable"),
+    "closeCase": Row(hr(write=409), _json({}), path=CASE, note="the case is not at final approval: case_not_closable"),
     "listAlerts": Row(hr(read=200, scoped=False)),
     "resolveAlert": Row(hr(write=200), path=lambda w: {"alert_id": w.alert_id}),
+    # -- leaving without notice (the world's case is a resignation: the absconding operations answer 409) ----
+    "confirmDeparture": Row(hr(write=201, scoped=False, foreign_hr=404), lambda w: {"json": {
+        "employee_no": w.other_employee_no, "absent_days": [_last_working_day().isoformat()]}},
+        note="the other employee (no case) is confirmed; another company's HR does not find them"),
+    "getAbsence": Row(hr(read=409), path=CASE, note="not_absconding_case"),
+    "sendReturnToWorkNotice": Row(hr(write=409), path=CASE, note="not_absconding_case"),
+    "recordPostalDelivery": Row(hr(write=409), _json({
+        "carrier": "EMS", "tracking_no": "1180000000001", "address": "上海市浦东新区世纪大道 100 号",
+        "sent_at": "2026-01-05T10:00:00+08:00"}), path=CASE, note="not_absconding_case"),
+    "updatePostalDelivery": Row(hr(write=409), _json({"status": "delivered", "status_at": "2026-01-06T10:00:00+08:00"}),
+                                path=lambda w: {"case_id": w.case_id, "delivery_id": "no-such-delivery"},
+                                note="not_absconding_case"),
+    "recordUnionNotification": Row(hr(write=409), _json({
+        "union_name": "公司工会委员会", "contact_name": "赵六", "notified_at": "2026-01-05T10:00:00+08:00",
+        "method": "written"}), path=CASE, note="not_absconding_case"),
+    "dismissForAbsence": Row(hr(write=409, dept_head=409, other_dept_head=404), _json({}), path=CASE,
+                             note="the absconding chain's roles (hr_manager, dept_head, hr_specialist) reach the case: "
+                                  "not_absconding_case"),
+    "withdrawDeparture": Row(hr(write=409), _json({"reason": "误报"}), path=CASE, note="not_absconding_case"),
+    "getMyAbsence": Row(employee_only(409, 404), path=CASE, note="not_absconding_case"),
+    "getAbsenceNotice": Row(employee_or_hr(409, read=409), path=lambda w: {"case_id": w.case_id,
+                                                                         "notice": "return_to_work"},
+                            note="not_absconding_case"),
+    "answerReturnNotice": Row(employee_only(409, 404), _json({"answer": "back"}), path=CASE,
+                              note="not_absconding_case"),
+    # -- HR: departure analytics ------------------------------------------------------------------------
+    "getDepartureAnalytics": Row(hr(read=200, scoped=False), note="a department head: their department only"),
+    "exportDepartureAnalytics": Row(hr(read=200, scoped=False), lambda w: {
+        "query_string": {"format": "csv", "chart": "by_reason_period"}}),
+    "getDepartureReport": Row(hr(read=200, scoped=False), note="the previous quarter, drawn now (nothing stored)"),
     # -- HR: company ----------------------------------------------------------------------------------
     "getCompanyPolicy": Row(hr(read=200, scoped=False)),
     "updateCompanyPolicy": Row(hr(write=200, hr_specialist=403, scoped=False), _json({"letter_due_working_days": 5})),
@@ -213,6 +262,15 @@ MATRIX: dict[str, Row] = {
     "importRoster": Row(hr(write=200, scoped=False), lambda w: {
         "query_string": {"dry_run": "true"}, "data": {"file": (io.BytesIO(_roster_csv()), "roster.csv")},
         "content_type": "multipart/form-data"}),
+    "importAttendance": Row(hr(write=200, scoped=False, foreign_hr=422), lambda w: {
+        "query_string": {"dry_run": "true"}, "data": {"file": (io.BytesIO(_attendance_csv(w)), "打卡.csv")},
+        "content_type": "multipart/form-data"}, note="another company's HR: the employee is not on their roster"),
+    "listAttendanceImports": Row(hr(read=200, scoped=False)),
+    "listAttritionRisks": Row(hr(read=200, scoped=False)),
+    "dismissAttritionRisk": Row(hr(write=409, dept_head=409, other_dept_head=404), _json({"reason": "出差"}),
+                                path=EMPLOYEE, note="the employee has no attendance data: no risk to dismiss"),
+    "getAttritionRules": Row(hr(read=200, scoped=False)),
+    "updateAttritionRules": Row(hr(write=200, hr_specialist=403, scoped=False), _json({"red_consecutive_days": 4})),
     # -- HR: outbound webhooks ---------------------------------------------------------------------------
     "listWebhookEventTypes": Row(hr(read=200, scoped=False, dept_head=403, other_dept_head=403)),
     "listWebhookEndpoints": Row(hr(read=200, scoped=False, dept_head=403, other_dept_head=403)),

@@ -1,7 +1,8 @@
 import pytest
 
 from cases.errors import InvalidTransition
-from cases.states import OPEN_STATES, TRANSITIONS, CaseAction, CaseState, allowed_actions, next_state
+from cases.states import (ABSCONDING_OPEN_STATES, ANY_OPEN_STATES, OPEN_STATES, STATE_LABELS, TRANSITIONS, CaseAction,
+                          CaseState, allowed_actions, next_state)
 
 
 def test_happy_path_two_level_approval():
@@ -41,7 +42,13 @@ def test_terminal_states_allow_nothing():
 def test_withdraw_possible_from_every_open_state_and_approved_only():
     # approved: until the last day, with the employer's consent (qianli.services.review.withdrawable)
     for s in CaseState:
-        assert ((s, CaseAction.WITHDRAW) in TRANSITIONS) == (s in OPEN_STATES or s == CaseState.APPROVED)
+        assert ((s, CaseAction.WITHDRAW) in TRANSITIONS) == (s in ANY_OPEN_STATES or s == CaseState.APPROVED)
+    assert not OPEN_STATES & ABSCONDING_OPEN_STATES
+
+
+def test_every_state_has_a_chinese_label():
+    assert set(STATE_LABELS) == {s.value for s in CaseState}
+    assert len(set(STATE_LABELS.values())) == len(STATE_LABELS)
 
 
 def test_approved_case_cannot_be_returned_or_resubmitted():

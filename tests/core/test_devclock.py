@@ -104,3 +104,21 @@ def test_rq_jobs_run_at_the_deployment_clock(runtime, redis_client):
     observed_worker_class(SimpleWorker)([q], connection=redis_client).work(burst=True)
     job.refresh()
     assert job.return_value() == timedelta(days=7)
+
+
+def test_access_tokens_follow_the_deployment_clock(settings):
+    """A token issued after the clock moved is valid (not 'issued in the future'); one issued before expires
+    by the moved clock."""
+    from cases.errors import Unauthorized
+    from qianli.services.auth import Principal, decode_access_token, issue_access_token
+
+    before, _ = issue_access_token(settings, Principal("hr", "u1", "c1", None, session_id="s1"))
+    clock.set_offset(timedelta(days=40))
+    after, _ = issue_access_token(settings, Principal("hr", "u1", "c1", None, session_id="s1"))
+    assert decode_access_token(settings, after).subject_id == "u1"
+    with pytest.raises(Unauthorized) as exc:
+        decode_access_token(settings, before)
+    assert exc.value.code == "token_expired"
+    with pytest.raises(Unauthorized) as exc:
+        decode_access_token(settings, after + "x")
+    assert exc.value.code == "token_invalid"

@@ -35,7 +35,9 @@ def test_production_refuses_dev_backends(tmp_path):
                                        ("QIANLI_DATA_KEYS", "k1:notbase64!"), ("QIANLI_DATA_KEYS", "k1:AAAA"),
                                        ("QIANLI_QUIET_HOURS", "21-8"), ("QIANLI_REMINDER_RETRY_INTERVALS", "abc"),
                                        ("QIANLI_REMINDER_RETRY_INTERVALS", "30,,600"),
-                                       ("QIANLI_REMINDER_RETRY_INTERVALS", "30,-5")])
+                                       ("QIANLI_REMINDER_RETRY_INTERVALS", "30,-5"),
+                                       ("QIANLI_FACE_RETAKE_THRESHOLD", "0.45"), ("QIANLI_FACE_THRESHOLD", "0.9"),
+                                       ("QIANLI_REMINDER_BATCH_SIZE", "0"), ("QIANLI_REMINDER_SEND_CONCURRENCY", "1000")])
 def test_strict_parsing_names_the_variable(tmp_path, var, value):
     with pytest.raises(SettingsError, match=var):
         load_settings({"QIANLI_ENV": "development", "QIANLI_VAR_DIR": str(tmp_path), var: value})

@@ -344,3 +344,40 @@ def test_certified_provider_setting_answers_503_without_counting(enrolled):
     finally:
         rt.reset("liveness")
     assert api.status().json["consecutive_failures"] == 0
+
+
+def test_a_distance_in_the_retake_band_asks_for_new_photos_without_counting(enrolled):
+    """match <= QIANLI_FACE_THRESHOLD < retake <= QIANLI_FACE_RETAKE_THRESHOLD < mismatch."""
+    from dataclasses import replace
+
+    api = enrolled
+    rt = api.env.rt
+    _, ok = api.verify_for("obama3.jpg")
+    assert ok.status_code == 200, ok.json
+    d = ok.json["distance"]
+    assert 0.2 < d < 0.5
+    # the same person, with the accepting threshold moved just below their distance: the band
+    rt.settings = replace(rt.settings, face_threshold=round(d - 0.1, 3), face_retake_threshold=round(d + 0.15, 3))
+    _, r = api.verify_for("obama3.jpg")
+    assert r.status_code == 422 and r.json["code"] == "face_retake", r.json
+    assert "重新拍摄" in r.json["message"] and r.json["details"]["remaining_attempts"] == 5
+    last = api.evidence()[-1]
+    assert last.action == "face_verification_failed" and last.payload["code"] == "face_retake"
+    assert last.payload["counted"] is False and last.payload["threshold"] < last.payload["distance"] \
+        <= last.payload["retake_threshold"]
+    assert api.status().json["consecutive_failures"] == 0  # not counted towards the lock
+    # someone else is far beyond the band: a mismatch, counted
+    _, r = api.verify_for("biden.jpg")
+    assert r.status_code == 403 and r.json["code"] == "face_mismatch" and r.json["details"]["remaining_attempts"] == 4
+    # no band (retake threshold = threshold): the same photos are a plain mismatch
+    rt.settings = replace(rt.settings, face_retake_threshold=rt.settings.face_threshold)
+    _, r = api.verify_for("obama3.jpg")
+    assert r.status_code == 403 and r.json["code"] == "face_mismatch"
+
+
+def test_face_decision_bands():
+    from identity.faces import decide
+
+    assert [decide(x, 0.5, 0.6) for x in (0.0, 0.5, 0.5001, 0.6, 0.6001, 1.2)] == [
+        "match", "match", "retake", "retake", "mismatch", "mismatch"]
+    assert decide(0.55, 0.5, 0.5) == "mismatch" and decide(0.55, 0.5) == "mismatch"

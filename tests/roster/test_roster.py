@@ -338,3 +338,25 @@ def test_extreme_dates_are_row_errors(db_session, runtime, factory):
     errs = e.value.report.errors
     assert [(x.row, x.field, x.code) for x in errs] == [(2, "hire_date", "date_out_of_range"),
                                                          (3, "probation_end", "date_out_of_range")]
+
+
+def test_wecom_userid_column(runtime, db_session, factory):
+    """企业微信账号: kept for the WeCom connector (check-ins, messages, disabling); validated, unique."""
+    company = factory.company()
+    header = HEADER_ZH + ",企业微信账号"
+    rows = [GOOD[0] + ",lilei", GOOD[1] + ",", GOOD[2] + ",wangwu@corp"]
+    rep = import_roster(db_session, runtime, company_id=company.id, data=csv_bytes(rows, header=header))
+    db_session.commit()
+    assert rep.created == 3
+    assert [emp(db_session, company, n).wecom_userid for n in ("A001", "A002", "A003")] == ["lilei", None, "wangwu@corp"]
+    # an empty cell keeps the value; a new value updates it
+    rep = import_roster(db_session, runtime, company_id=company.id,
+                        data=csv_bytes([GOOD[0] + ",", GOOD[2] + ",wangwu"], header=header))
+    assert (rep.updated, rep.unchanged) == (1, 1)
+    assert emp(db_session, company, "A001").wecom_userid == "lilei"
+    assert emp(db_session, company, "A003").wecom_userid == "wangwu"
+    with pytest.raises(RosterRejected) as exc:
+        import_roster(db_session, runtime, company_id=company.id,
+                      data=csv_bytes([GOOD[1] + ",lilei", GOOD[2] + ",李 雷"], header=header))
+    assert sorted((e.row, e.code) for e in exc.value.report.errors) == [(2, "wecom_userid_taken"),
+                                                                         (3, "invalid_wecom_userid")]

@@ -25,7 +25,7 @@ and recovery), ``delivery`` (one send, in a worker), ``digests`` and ``hr_phones
 """
 
 from qianli.services.reminders.common import ACTOR, SMS_TEMPLATE, RetryableSendError, reminder_policy
-from qianli.services.reminders.delivery import DeliveryOutcome, deliver
+from qianli.services.reminders.delivery import DeliveryOutcome, deliver, deliver_batch
 from qianli.services.reminders.digests import send_hr_digests
 from qianli.services.reminders.hooks import (list_case_reminders, notify_employee, on_case_opened, on_letter_submitted,
                                              stop_reminders)
@@ -34,5 +34,5 @@ from qianli.services.reminders.queue import QUEUE, enqueue_deliveries, job_id
 from qianli.services.reminders.sweep import SweepResult, sweep
 
 __all__ = ["QUEUE", "ACTOR", "SMS_TEMPLATE", "reminder_policy", "job_id", "on_case_opened", "on_letter_submitted",
-           "notify_employee", "stop_reminders", "sweep", "SweepResult", "deliver", "DeliveryOutcome", "send_hr_digests",
+           "notify_employee", "stop_reminders", "sweep", "SweepResult", "deliver", "deliver_batch", "DeliveryOutcome", "send_hr_digests",
            "list_case_reminders", "set_hr_phone", "hr_phone", "RetryableSendError", "enqueue_deliveries"]

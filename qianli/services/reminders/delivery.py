@@ -4,17 +4,20 @@ outcome and the evidence; provider errors worth retrying raise RetryableSendErro
 from __future__ import annotations
 
 import logging
+import threading
 import time as _time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Callable, cast
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from cases.evidence_kinds import EvidenceKind
-from cases.reminders import (LETTER_STATES, Message, content_digest, letter_message, notification_message)
+from cases.reminders import (LETTER_STATES, Message, content_digest, letter_message, notification_due,
+                             notification_message)
 from identity.sms import SmsGatewayError, mask_phone
 from identity.wechat import WeChatApiError
 from qianli.db import run_in_transaction, session_scope, utcnow
@@ -27,7 +30,7 @@ from qianli.settings import Settings
 from qianli.services.reminders.common import ACTOR, SMS_TEMPLATE, RetryableSendError, _begin_write
 from qianli.services.reminders.queue import _enqueue_after_commit
 
-__all__ = ["DeliveryOutcome", "deliver"]
+__all__ = ["DeliveryOutcome", "deliver", "deliver_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -75,39 +78,49 @@ _MARK_SENT = (update(_D).where(_D.id == bindparam("p_id")).values(
     .execution_options(synchronize_session=False))
 
 
-def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt: bool = True) -> DeliveryOutcome:
-    """Send one delivery at most once. Raises :class:`RetryableSendError` when a provider error
-    should be retried and this is not the final attempt."""
+@dataclass
+class _Send:
+    """A claimed delivery, ready to send: everything the send and its record need."""
+
+    delivery_id: str
+    case_id: str
+    company_id: str
+    slot: int
+    channel: str
+    template: str
+    content: dict[str, Any]
+    phone: str
+    openid: str | None
+    msg: Message
+    base: dict[str, Any]
+
+
+def _claim(session: Session, rt: Runtime, case_id: str, slot: int, channel: str, now: datetime) -> DeliveryOutcome | _Send:
+    """Claim the row (a write first: on SQLite it takes the lock), then check the case at send time.
+    Returns the outcome when there is nothing to send (missing, skipped, dropped)."""
     s = rt.settings
-    now = utcnow()
     key = {"p_case": case_id, "p_slot": slot, "p_channel": channel}
-    # 1. claim the row (a write first: on SQLite it takes the lock), then check the case at send time
-    with session_scope(rt.session_factory) as session:
-        claimed = cast(CursorResult, session.execute(  # the first statement writes: on SQLite it takes the lock
-            _CLAIM, {**key, "p_now": now, "p_lease": now + _lease(s), "p_started": now})).rowcount
-        d = session.scalar(_DELIVERY, key)
-        if d is None:
-            return DeliveryOutcome("missing")
-        if claimed != 1:
-            if d.status == "sending":
-                return DeliveryOutcome("skipped", None, "claimed by another worker")
-            return DeliveryOutcome("skipped", d.provider_message_id, f"already {d.status}")
-        case, employee = session.execute(_CASE_AND_EMPLOYEE, {"p_case": case_id}).one()
-        if slot >= 0 and case.state not in LETTER_STATES:
-            d.status, d.finished_at, d.error_code, d.lease_until = "dropped", now, f"case_{case.state}", None
-            session.flush()
-            append_evidence(session, case, ACTOR, EvidenceKind.REMINDER_DROPPED, {
-                "slot": slot, "channel": channel, "kind": d.kind, "result": "dropped", "case_state": case.state,
-                "scheduled_for": d.scheduled_for, "checked_at": now}, occurred_at=now)
-            return DeliveryOutcome("dropped", None, case.state)
-        msg = _message(d, case, employee, now)
-        kind, attempt, scheduled_for, delivery_id = d.kind, d.attempts, d.scheduled_for, d.id
-        company_id = case.company_id
-        if kind == "letter_reminder":
-            kind = msg.kind
-        phone = employee_phone(rt, employee)
-        openid = employee.wechat_openid
-    # 2. send (outside any transaction)
+    claimed = cast(CursorResult, session.execute(  # the first statement writes: on SQLite it takes the lock
+        _CLAIM, {**key, "p_now": now, "p_lease": now + _lease(s), "p_started": now})).rowcount
+    d = session.scalar(_DELIVERY, key)
+    if d is None:
+        return DeliveryOutcome("missing")
+    if claimed != 1:
+        if d.status == "sending":
+            return DeliveryOutcome("skipped", None, "claimed by another worker")
+        return DeliveryOutcome("skipped", d.provider_message_id, f"already {d.status}")
+    case, employee = session.execute(_CASE_AND_EMPLOYEE, {"p_case": case_id}).one()
+    if (case.state not in LETTER_STATES) if slot >= 0 else not notification_due(d.kind, case.state, d.params, now):
+        d.status, d.finished_at, d.error_code, d.lease_until = "dropped", now, f"case_{case.state}", None
+        session.flush()
+        append_evidence(session, case, ACTOR, EvidenceKind.REMINDER_DROPPED, {
+            "slot": slot, "channel": channel, "kind": d.kind, "result": "dropped", "case_state": case.state,
+            "scheduled_for": d.scheduled_for, "checked_at": now}, occurred_at=now)
+        return DeliveryOutcome("dropped", None, case.state)
+    msg = _message(d, case, employee, now)
+    kind = msg.kind if d.kind == "letter_reminder" else d.kind
+    phone = employee_phone(rt, employee)
+    openid = employee.wechat_openid
     content: dict[str, Any]
     if channel == "wechat":
         template, content = s.wechat_subscribe_template_id, {"page": s.wechat_subscribe_page, "data": msg.wechat_data}
@@ -117,32 +130,136 @@ def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt
         to = mask_phone(phone)
     digest = content_digest(channel, template, content)
     base = {"slot": slot, "channel": channel, "kind": kind, "template": template, "content_sha256": digest,
-            "to": to, "attempt": attempt, "scheduled_for": scheduled_for, "started_at": now}
+            "to": to, "attempt": d.attempts, "scheduled_for": d.scheduled_for, "started_at": now}
+    return _Send(d.id, case_id, case.company_id, slot, channel, template, content, phone, openid, msg, base)
+
+
+def _send(rt: Runtime, x: _Send) -> tuple[str, str]:
+    """The provider call, outside any transaction: (provider, message id) or a provider error."""
+    s = rt.settings
     if s.reminder_dev_send_delay_s > 0 and s.allows_dev_backends:
         _time.sleep(s.reminder_dev_send_delay_s)  # development/test hook: widen the crash window
+    if x.channel == "wechat":
+        if not x.openid:
+            raise WeChatApiError(40003, "employee has no openid")
+        return "wechat", rt.wechat.send_subscribe_message(
+            x.openid, x.template, s.wechat_subscribe_page, x.msg.wechat_data, s.wechat_miniprogram_state)
+    sent = rt.sms_gateway.send(x.phone, SMS_TEMPLATE, x.msg.sms_params)
+    return sent.provider, sent.message_id
+
+
+def _record_sent(session: Session, x: _Send, provider: str, msg_id: str, done: datetime) -> None:
+    session.execute(_MARK_SENT, {"p_id": x.delivery_id, "p_template": x.template, "p_digest": x.base["content_sha256"],
+                                 "p_provider": provider, "p_msg_id": msg_id, "p_done": done})
+    append_case_evidence(session, x.case_id, x.company_id, ACTOR, EvidenceKind.REMINDER_SENT, {
+        **x.base, "provider": provider, "provider_message_id": msg_id, "result": "sent", "finished_at": done},
+        occurred_at=done)
+
+
+def deliver(rt: Runtime, case_id: str, slot: int, channel: str, *, final_attempt: bool = True) -> DeliveryOutcome:
+    """Send one delivery at most once. Raises :class:`RetryableSendError` when a provider error
+    should be retried and this is not the final attempt."""
+    now = utcnow()
+    # 1. claim the row and check the case
+    with session_scope(rt.session_factory) as session:
+        x = _claim(session, rt, case_id, slot, channel, now)
+    if isinstance(x, DeliveryOutcome):
+        return x
+    # 2. send (outside any transaction)
     try:
-        if channel == "wechat":
-            if not openid:
-                raise WeChatApiError(40003, "employee has no openid")
-            provider, msg_id = "wechat", rt.wechat.send_subscribe_message(
-                openid, template, s.wechat_subscribe_page, msg.wechat_data, s.wechat_miniprogram_state)
-        else:
-            sent = rt.sms_gateway.send(phone, SMS_TEMPLATE, msg.sms_params)
-            provider, msg_id = sent.provider, sent.message_id
+        provider, msg_id = _send(rt, x)
     except (SmsGatewayError, WeChatApiError) as exc:
-        return _send_failed(rt, delivery_id, case_id, slot, channel, exc, base, final_attempt)
+        return _send_failed(rt, x.delivery_id, case_id, slot, channel, exc, x.base, final_attempt)
     # 3. record (re-run if SQLite stays locked: a send left unrecorded would be sent again after the lease)
     done = utcnow()
-
-    def _record(session: Session) -> None:
-        session.execute(_MARK_SENT, {"p_id": delivery_id, "p_template": template, "p_digest": digest,
-                                     "p_provider": provider, "p_msg_id": msg_id, "p_done": done})
-        append_case_evidence(session, case_id, company_id, ACTOR, EvidenceKind.REMINDER_SENT, {
-            **base, "provider": provider, "provider_message_id": msg_id, "result": "sent", "finished_at": done},
-            occurred_at=done)
-
-    run_in_transaction(rt.session_factory, _record)
+    run_in_transaction(rt.session_factory, lambda session: _record_sent(session, x, provider, msg_id, done))
     return DeliveryOutcome("sent", msg_id)
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(size: int) -> ThreadPoolExecutor:
+    """One thread pool per worker process for the concurrent sends of a batch."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers != size:  # noqa: SLF001 - resized only when the setting changes
+            _POOL = ThreadPoolExecutor(max_workers=size, thread_name_prefix="reminder-send")
+        return _POOL
+
+
+def deliver_batch(rt: Runtime, items: list[tuple[str, int, str]], *,
+                  on_retry: Callable[[tuple[str, int, str]], None] | None = None) -> list[DeliveryOutcome]:
+    """Send a batch of deliveries, each at most once, the provider calls concurrently
+    (``QIANLI_REMINDER_SEND_CONCURRENCY`` threads).
+
+    The same steps as :func:`deliver`, three transactions for the whole batch instead of three per
+    delivery: one claims every row (the same per-row claim and lease; cases locked in id order)
+    and checks each case, the sends run concurrently outside any transaction, one records every
+    successful send with its evidence entry. A provider error is handled per delivery as in
+    :func:`deliver` (its own transaction); one worth retrying is handed to ``on_retry`` (the job
+    schedules that delivery again on its own) unless retries are exhausted or none configured.
+    A crash anywhere leaves claimed rows ``sending`` with their lease: the sweep re-sends them
+    after it, exactly as for a single delivery. Outcomes are in the order of ``items``.
+    """
+    s = rt.settings
+    final_attempt = on_retry is None or not s.reminder_retry_schedule()
+    now = utcnow()
+    order = sorted(range(len(items)), key=lambda i: items[i])  # lock case rows in one global order
+    claimed: dict[int, DeliveryOutcome | _Send] = {}
+
+    def _claim_all(session: Session) -> None:
+        claimed.clear()
+        for i in order:
+            case_id, slot, channel = items[i]
+            claimed[i] = _claim(session, rt, case_id, int(slot), channel, now)
+
+    run_in_transaction(rt.session_factory, _claim_all)
+    sends = {i: x for i, x in claimed.items() if isinstance(x, _Send)}
+    results: dict[int, tuple[str, str] | BaseException] = {}
+    if sends:
+        pool = _pool(max(1, min(s.reminder_send_concurrency, len(sends))))
+        futures = {i: pool.submit(_send, rt, x) for i, x in sends.items()}
+        for i, f in futures.items():
+            try:
+                results[i] = f.result()
+            except BaseException as exc:  # noqa: BLE001 - sorted below: provider errors, anything else re-raised
+                results[i] = exc
+    done = utcnow()
+    ok = {i: r for i, r in results.items() if isinstance(r, tuple)}
+
+    def _record_all(session: Session) -> None:
+        for i in sorted(ok, key=lambda i: items[i]):
+            provider, msg_id = ok[i]
+            _record_sent(session, sends[i], provider, msg_id, done)
+
+    if ok:
+        run_in_transaction(rt.session_factory, _record_all)
+    out: list[DeliveryOutcome] = []
+    unexpected: BaseException | None = None
+    for i in range(len(items)):
+        x = claimed[i]
+        if isinstance(x, DeliveryOutcome):
+            out.append(x)
+            continue
+        r = results[i]
+        if isinstance(r, tuple):
+            out.append(DeliveryOutcome("sent", r[1]))
+        elif isinstance(r, (SmsGatewayError, WeChatApiError)):
+            try:
+                out.append(_send_failed(rt, x.delivery_id, x.case_id, x.slot, x.channel, r, x.base, final_attempt))
+            except RetryableSendError:
+                assert on_retry is not None
+                on_retry(items[i])
+                out.append(DeliveryOutcome("retry", None, str(r)))
+        else:  # not a provider answer: left 'sending', the sweep sends it again after the lease
+            log.error("reminder send of %s slot %s %s raised %s", x.case_id, x.slot, x.channel, type(r).__name__)
+            out.append(DeliveryOutcome("error", None, type(r).__name__))
+            unexpected = unexpected or r
+    if unexpected is not None:
+        raise unexpected
+    return out
 
 
 def _send_failed(rt: Runtime, delivery_id: str, case_id: str, slot: int, channel: str,

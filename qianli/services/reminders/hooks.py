@@ -55,16 +55,18 @@ def on_case_opened(session: Session, rt: Runtime, case: ResignationCase, *, now:
 
 
 def notify_employee(session: Session, rt: Runtime, case: ResignationCase, kind: str, params: dict[str, Any],
-                    *, now: datetime | None = None) -> list[ReminderDelivery]:
+                    *, now: datetime | None = None, at: datetime | None = None) -> list[ReminderDelivery]:
     """Tell the employee about a decision (SMS + subscribe message after commit), recorded as evidence.
 
     Kinds: case_returned (reminders resume), agreed_last_day_proposed, withdrawal_consented,
-    withdrawal_declined. Notifications use negative slots (-1, -2, ...) of the case.
+    withdrawal_declined, and those of cases.reminders.NOTIFICATION_KINDS. Notifications use negative
+    slots (-1, -2, ...) of the case. ``at``: send then (a later reminder; the sweep enqueues it when
+    due, and a kind with NOTIFICATION_STATES is dropped at send time if the case has moved on).
     """
     notification_message(kind, name="", params=params)  # refuses an unknown kind before writing anything
     now = now or utcnow()
     pol = reminder_policy(rt.settings)
-    send_at = pol.allowed(now)
+    send_at = pol.allowed(max(at, now) if at is not None else now)
     lowest = session.scalar(select(func.min(ReminderDelivery.slot)).where(ReminderDelivery.case_id == case.id))
     slot = min(-1, (lowest or 0) - 1)
     employee = session.get(Employee, case.employee_id)
