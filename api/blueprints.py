@@ -25,6 +25,7 @@ BLUEPRINT_MODULES = [
     "api.offboarding",
     "api.alumni",
     "api.webhooks",
+    "api.access",
     "api.analytics",
 ]
 

@@ -11,6 +11,8 @@ from flask import flash, g, redirect, request, url_for
 
 from cases.errors import Forbidden, InvalidInput
 from qianli.models import WEBHOOK_DELIVERY_STATUSES
+from qianli.services import revocation as rv
+from qianli.services import review as review_svc
 from qianli.services import webhooks as wh
 
 from api.console import _render, bp, login_required
@@ -121,3 +123,34 @@ def webhook_replay(delivery_id: str):
     wh.replay_delivery(db(), runtime(), g.reviewer.company_id, delivery_id, actor=g.reviewer.actor)
     flash("已重新排队发送（同一 webhook-id，接收方可去重）")
     return redirect(url_for("hr_console.webhook_deliveries_page"), code=303)
+
+
+# ---- a case's access revocation (权限验证) ----------------------------------------------------------------
+
+CONFIRMATION_LABELS = {"pending": "未确认", "confirmed": "已确认回收", "failed": "回收失败"}
+REVOCATION_LABELS = {"scheduled": "已安排", "sent": "已通知各系统", "cancelled": "已取消"}
+
+
+@bp.get("/cases/<case_id>/access")
+@login_required
+def case_access_page(case_id: str):
+    case = review_svc.get_hr_case(db(), g.reviewer, case_id)
+    status = rv.case_access_status(db(), case)
+    rows, _ = wh.list_deliveries(db(), g.reviewer.company_id, case_id=case.id, page_size=100)
+    return _render("hr/case_access.html", case=case, last_day=rv.case_last_day(case), **status, deliveries=rows,
+                   deadline_h=runtime().settings.revocation_confirm_deadline_s / 3600,
+                   confirmation_labels=CONFIRMATION_LABELS, revocation_labels=REVOCATION_LABELS,
+                   status_labels=STATUS_LABELS, event_labels=EVENT_LABELS)
+
+
+@bp.post("/cases/<case_id>/access/revoke-now")
+@login_required
+def case_revoke_now(case_id: str):
+    _writers_only()
+    reason = request.form.get("reason", "").strip()
+    if not reason:
+        raise InvalidInput("reason_required", "请填写立即回收权限的原因")
+    case = review_svc.get_hr_case(db(), g.reviewer, case_id, for_update=True)
+    rv.revoke_access_now(db(), runtime(), case, actor=g.reviewer.actor, reason=reason)
+    flash("已立即通知各系统回收权限并停发薪资")
+    return redirect(url_for("hr_console.case_access_page", case_id=case_id), code=303)

@@ -36,6 +36,9 @@ class HrUserSchema(ma.Schema):
     live_sessions = ma.fields.Integer(required=True, metadata={"description": "Sessions open now"})
     task_roles = ma.fields.List(ma.fields.String(), required=True, metadata={
         "description": "Offboarding duties (it, admin, finance): tasks a template gives to that role are this user's"})
+    wecom_userid = ma.fields.String(allow_none=True, required=True,
+                                    metadata={"description": "WeCom (企业微信) member: task messages go there when WeCom "
+                                                             "is connected"})
 
 
 class HrUserListSchema(ma.Schema):
@@ -50,11 +53,13 @@ class HrUserUpdateSchema(StrictSchema):
     task_roles = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf([r.value for r in DUTY_ROLES])),
                                 validate=ma.validate.Length(max=len(DUTY_ROLES)),
                                 metadata={"description": "Offboarding duties: it, admin, finance ([] clears them)"})
+    wecom_userid = ma.fields.String(allow_none=True, validate=ma.validate.Regexp(r"^[A-Za-z0-9_@.-]{0,64}$"),
+                                    metadata={"description": "WeCom userid (letters, digits, _-@.); null or '' clears it"})
 
     @ma.validates_schema
     def _not_empty(self, data, **_kw):
         if not data:
-            raise ma.ValidationError("give at least one of active, role, department, task_roles")
+            raise ma.ValidationError("give at least one of active, role, department, task_roles, wecom_userid")
 
 
 class PasswordResetSchema(StrictSchema):
@@ -97,7 +102,7 @@ class HrUserItem(MethodView):
     def patch(self, args, user_id):
         actor, actor_id = _actor()
         user: HrUser = svc.get_hr_user(db(), current_principal().company_id, user_id)
-        kwargs = {k: args[k] for k in ("active", "role", "task_roles") if k in args}
+        kwargs = {k: args[k] for k in ("active", "role", "task_roles", "wecom_userid") if k in args}
         if "department" in args:
             kwargs["department"] = args["department"] or None
         svc.update_hr_user(db(), user, actor=actor, actor_user_id=actor_id, ip=request.remote_addr or "", **kwargs)

@@ -102,10 +102,10 @@ def worker_command(burst: bool, fork: bool, name: str | None) -> None:
     w.work(burst=burst, logging_level=rt.settings.log_level, with_scheduler=True)
 
 
-@click.command("scheduler", help="Sweep for due reminders (letters and offboarding tasks) every QIANLI_SWEEP_INTERVAL_S "
-                                 "seconds, enqueue the certificates of termination due today, anchor the evidence "
-                                 "chains every QIANLI_ANCHOR_INTERVAL_S and start each quarter's departure reports "
-                                 "(run exactly one).")
+@click.command("scheduler", help="Sweep for due reminders (letters and offboarding tasks), access revocations and webhook "
+                                 "attempts every QIANLI_SWEEP_INTERVAL_S seconds, enqueue the certificates of termination "
+                                 "due today, anchor the evidence chains every QIANLI_ANCHOR_INTERVAL_S and start each "
+                                 "quarter's departure reports (run exactly one).")
 @click.option("--once", is_flag=True, help="Sweep once, print the result as JSON, and exit.")
 def scheduler_command(once: bool) -> None:
     from qianli.runtime import get_runtime
@@ -116,6 +116,8 @@ def scheduler_command(once: bool) -> None:
     from qianli.services.certificate import issue_due_certificates
     from qianli.services.offboarding_reminders import plan_task_reminders
     from qianli.services.reminders import sweep
+    from qianli.services.revocation import sweep as revocation_sweep
+    from qianli.services.webhooks import sweep as webhook_sweep
 
     rt = get_runtime()
     configure_logging(rt.settings.log_level, rt.settings.log_format)
@@ -148,11 +150,15 @@ def scheduler_command(once: bool) -> None:
         except Exception:  # noqa: BLE001 - the next round plans and recovers from the database
             log.exception("planning offboarding task reminders failed")
         try:
-            from qianli.services.webhooks import sweep as webhook_sweep
-
-            requeued = webhook_sweep(rt).requeued
-            if requeued:
-                log.info("webhook sweep: %d attempts re-queued", requeued)
+            rev = revocation_sweep(rt)
+            if rev.sent or rev.cancelled or rev.alerted:
+                log.info("access revocation sweep: %s", rev.as_dict())
+        except Exception:  # noqa: BLE001 - the next round retries
+            log.exception("access revocation sweep failed")
+        try:
+            wh = webhook_sweep(rt)
+            if wh.requeued or wh.dispatched:
+                log.info("webhook sweep: %s", wh.as_dict())
         except Exception:  # noqa: BLE001 - the next round retries
             log.exception("webhook sweep failed")
         try:

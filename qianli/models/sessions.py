@@ -19,7 +19,7 @@ __all__ = ["HrSession", "HrAccountEvent", "HR_ACCOUNT_ACTIONS", "HR_SESSION_END_
 
 HR_SESSION_END_REASONS = ("logout", "deactivated", "role_changed", "password_changed", "revoked")
 HR_ACCOUNT_ACTIONS = ("deactivated", "reactivated", "role_changed", "password_reset", "password_changed",
-                      "login_locked", "sessions_revoked")
+                      "login_locked", "sessions_revoked", "wecom_userid_changed")
 
 
 class HrSession(Base):

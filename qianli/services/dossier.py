@@ -17,6 +17,7 @@ Layout of the zip::
     evidence/reminders.json     every reminder scheduled, sent, failed or escalated
     evidence/approvals.json     every approval, return, withdrawal and countersignature
     evidence/case.json          the case's own course: opened, form updated, letter signed, alerts, exports
+    evidence/access.json        access revocation, payroll stop, events sent to the company's systems, 权限验证
     evidence/absconding.json    leaving without notice (empty otherwise): the confirmation, the notices and their service (read
                                 receipts, postal deliveries), the employee's answers, the union record, the dismissal
     case/absence.json           leaving without notice only: the absent working days, the handbook clause, the
@@ -235,6 +236,7 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
     members["evidence/reminders.json"] = _json_bytes({"entries": by_category["reminders"]})
     members["evidence/approvals.json"] = _json_bytes({"entries": by_category["approvals"]})
     members["evidence/case.json"] = _json_bytes({"entries": by_category["case"]})
+    members["evidence/access.json"] = _json_bytes({"entries": by_category["access"]})
     absence = _absence_member(session, rt, case)
     if absence is not None:
         members["case/absence.json"] = _json_bytes(absence)

@@ -8,6 +8,8 @@ so a change of either applies to the user's next request without a new login.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +39,7 @@ class HrUserView:
     created_at: Any
     live_sessions: int
     task_roles: tuple[str, ...] = ()
+    wecom_userid: str | None = None
 
 
 def _live_sessions(session: Session, user_ids: list[str]) -> dict[str, int]:
@@ -50,7 +53,7 @@ def _live_sessions(session: Session, user_ids: list[str]) -> dict[str, int]:
 
 def _view(user: HrUser, live: int) -> HrUserView:
     return HrUserView(user.id, user.username, user.display_name, user.role, user.department, bool(user.active),
-                      user.created_at, live, tuple(user.task_roles or ()))
+                      user.created_at, live, tuple(user.task_roles or ()), user.wecom_userid)
 
 
 def list_hr_users(session: Session, company_id: str) -> list[HrUserView]:
@@ -82,9 +85,12 @@ KEEP: Any = object()
 """``department=KEEP``: leave the department as it is (None clears it)."""
 
 
+WECOM_USERID_RE = re.compile(r"^[A-Za-z0-9_@.-]{1,64}$")
+
+
 def update_hr_user(session: Session, user: HrUser, *, actor: str, actor_user_id: str | None = None,
                    active: bool | None = None, role: str | None = None, department: Any = KEEP,
-                   task_roles: list[str] | None = None, ip: str = "") -> HrUser:
+                   task_roles: list[str] | None = None, wecom_userid: Any = KEEP, ip: str = "") -> HrUser:
     """Change activity, role, department and/or offboarding duties (``task_roles``: it, admin, finance).
     A manager cannot deactivate or demote themself."""
     new_role = role if role is not None else user.role
@@ -111,6 +117,13 @@ def update_hr_user(session: Session, user: HrUser, *, actor: str, actor_user_id:
             record_account_event(session, company_id=user.company_id, hr_user_id=user.id, action="task_roles_changed",
                                  actor=actor, detail={"from": sorted(user.task_roles or []), "to": new_roles}, ip=ip)
             user.task_roles = new_roles
+    if wecom_userid is not KEEP and (wecom_userid or None) != user.wecom_userid:
+        new_userid = wecom_userid or None
+        if new_userid is not None and not WECOM_USERID_RE.match(new_userid):
+            raise InvalidInput("invalid_wecom_userid", "企业微信ID只能包含字母、数字和 _-@.（1-64 个字符）")
+        record_account_event(session, company_id=user.company_id, hr_user_id=user.id, action="wecom_userid_changed",
+                             actor=actor, detail={"from": user.wecom_userid, "to": new_userid}, ip=ip)
+        user.wecom_userid = new_userid
     if active is not None and active != bool(user.active):
         user.active = active
         ended = 0 if active else end_hr_sessions(session, user.id, "deactivated")

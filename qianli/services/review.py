@@ -43,6 +43,7 @@ from qianli.services.alerts import open_alerts, raise_alert, resolve_alert
 from qianli.services.cases import apply_action, company_policy, get_case, get_employee_case, open_case
 from qianli.services.evidence import append_evidence, case_evidence, to_record
 from qianli.services.reminders import notify_employee, on_case_opened
+from qianli.services.revocation import publish_case_approved, schedule_access_revoke
 from qianli.services.signing import countersign_case
 from qianli.storage import case_documents, sha256_hex, store_document
 
@@ -372,6 +373,9 @@ def approve_case(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str
     from qianli.services.offboarding import start_offboarding
 
     start_offboarding(session, rt, case, actor=reviewer.actor)
+    # The company's systems hear of it (outbox), and access ends at 23:59 of the last day.
+    publish_case_approved(session, case, approved_by=reviewer.actor)
+    schedule_access_revoke(session, case, actor=reviewer.actor)
     return case, "approved"
 
 

@@ -284,6 +284,10 @@ MATRIX: dict[str, Row] = {
     "sendTestWebhook": Row(hr(write=202), path=lambda w: {"endpoint_id": w.endpoint_id}),
     "listWebhookDeliveries": Row(hr(read=200, scoped=False, dept_head=403, other_dept_head=403)),
     "replayWebhookDelivery": Row(hr(write=202), path=lambda w: {"delivery_id": w.delivery_id}),
+    "getCaseAccessRevocation": Row(hr(read=200), path=CASE),
+    "revokeAccessNow": Row(hr(write=200), _json({"reason": "立即停权"}), path=CASE),
+    "confirmAccessRevocation": Row(public(401), _json({"token": "0" * 32 + ".forged"}),
+                                   note="the confirmation token of the event is the credential"),
     # -- HR: employees --------------------------------------------------------------------------------
     "getFaceEnrolment": Row(hr(read=200), path=EMPLOYEE),
     "enrolFace": Row(hr(write=201), lambda w: {

@@ -76,3 +76,21 @@ def test_console_roles(client, factory):
     login(client, company, head)
     assert client.get("/hr/webhooks").status_code == 403
     assert client.get("/hr/webhooks/deliveries").status_code == 403
+
+
+def test_console_case_access_page_and_revoke_now(client, factory, runtime):
+    from tests.review.conftest import ReviewWorld
+
+    world = ReviewWorld(runtime, runtime.session_factory(), factory)
+    c, _ = world.case()
+    login(client, world.company, world.spec)
+    page = client.get(f"/hr/cases/{c.id}/access")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "尚未安排权限回收" in html and 'id="revoke-now"' in html
+    assert f"/hr/cases/{c.id}/access" in client.get(f"/hr/cases/{c.id}").get_data(as_text=True)
+    r = client.post(f"/hr/cases/{c.id}/access/revoke-now", data={"csrf_token": csrf_of(html), "reason": ""})
+    assert r.status_code == 422
+    r = client.post(f"/hr/cases/{c.id}/access/revoke-now", data={"csrf_token": csrf_of(html), "reason": "立即停权"})
+    assert r.status_code == 303
+    html = client.get(f"/hr/cases/{c.id}/access").get_data(as_text=True)
+    assert "已通知各系统" in html and "HR 立即回收" in html and 'id="revoke-now"' not in html
