@@ -201,6 +201,7 @@ def test_withdrawal_after_approval_cancels_tasks_visibly(client, oworld, db_sess
     assert all(t.cancel_reason and "欢迎留下" in t.cancel_reason and t.cancelled_by == f"hr:{oworld.spec.id}"
                for t in cancelled)
     assert "tasks_cancelled" in actions(db_session, c.id)
+    assert "access_revoke_cancelled" in actions(db_session, c.id)  # the revocation scheduled at approval too
     # Still listed (never deleted), for HR and for the employee.
     r = client.get(f"/api/v1/hr/cases/{c.id}/tasks", headers=oworld.h(oworld.spec))
     assert len(r.json["tasks"]) == len(tasks) and r.json["tasks"][0]["cancel_reason"]
