@@ -32,7 +32,7 @@ from cases.attendance import (RISK_LABELS, AttritionRules, Assessment, Dismissal
                               dismissed, lookback_start, parse_rules, sort_key)
 from cases.clock import SHANGHAI, beijing_today
 from cases.errors import Conflict, InvalidInput, NotFound
-from cases.states import OPEN_STATES
+from cases.states import ANY_OPEN_STATES
 from identity.sms import SmsGatewayError
 from qianli.db import session_scope, utcnow
 from qianli.models import (AttendanceCoverage, AttendanceRecord, AttendanceRun, AttritionEpisode, Company, Employee,
@@ -182,7 +182,7 @@ def evaluate(session: Session, company_id: str, *, through: date | None = None,
                                                              AttritionEpisode.last_seen_on >= start)):
         episodes[ep.employee_id].append(ep)
     open_cases = dict(session.execute(select(ResignationCase.employee_id, ResignationCase.id).where(
-        ResignationCase.company_id == company_id, ResignationCase.state.in_([s.value for s in OPEN_STATES]))).all())
+        ResignationCase.company_id == company_id, ResignationCase.state.in_([s.value for s in ANY_OPEN_STATES]))).all())
 
     for emp in tracked:
         a = assess(through=through, is_working_day=cal.is_working_day, clock_in_days=present.get(emp.id, ()),
