@@ -91,6 +91,9 @@ class SummarySchema(ma.Schema):
     close_p90_days = ma.fields.Float(allow_none=True, metadata={"description": "Notice to close, 90th percentile"})
     letters_overdue_share = ma.fields.Float(allow_none=True, metadata={"description": "0..1"})
     reminders_per_case = ma.fields.Float(allow_none=True)
+    handover_median_days = ma.fields.Float(allow_none=True, metadata={
+        "description": "First offboarding task created to last completed, median, days"})
+    rehire_rate = ma.fields.Float(allow_none=True, metadata={"description": "0..1: departures marked re-hired"})
 
 
 class DepartureAnalyticsSchema(ma.Schema):
@@ -129,7 +132,8 @@ class DepartureAnalytics(MethodView):
              summary="Departures by reason, department, period and type; notice-to-close time, overdue letters, "
                      "reminders",
              description="Any HR role; a department head sees their own department only. A departure is a case "
-                         "that was not withdrawn, counted in the Beijing month/quarter its notice arrived. Groups "
+                         "that was not withdrawn (nor an absconding case that ended in a return to work or a "
+                         "conversion to a resignation), counted in the Beijing month/quarter its notice arrived. Groups "
                          "of fewer than 5 people are null (suppressed), with complementary suppression so that "
                          "totals never give them away. Errors: 422 invalid_period (from after to), "
                          "period_too_long (more than 60 months), validation_failed.")

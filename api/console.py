@@ -308,7 +308,8 @@ def _end_of_case(case) -> dict[str, Any]:
                         if e.action == "case_close"), None)
     return {"close_blocked": close_message if close_code and case.state != "closed" else None,
             "may_close": writer and close_code is None, "closing": closing,
-            "open_tasks": open_tasks_of(db(), case) if case.state in ("approved", "closed") else [],
+            "open_tasks": open_tasks_of(db(), case) if case.state in cert.CERTIFICATE_STATES | {"closed"} else [],
+            "stage": case.state in cert.CERTIFICATE_STATES | {"closed"},
             "certificate": doc, "termination_date": end, "missing": missing,
             "before_last_day": end is not None and beijing_today() < end,
             "may_issue": writer and case.state in cert.CERTIFICATE_STATES,
@@ -440,7 +441,8 @@ def identity_page(employee_id: str):
              "status": identity_trust.change_status(c), "usable_from": _beijing(c.usable_from)} for c in changes]
     blockers = identity_trust.signing_blockers(db(), runtime(), emp)
     return _render("hr/identity.html", employee=emp, rows=rows, blockers=blockers,
-                   can_write=g.reviewer.role in svc.HR_WRITERS, today=beijing_today())
+                   can_write=g.reviewer.role in svc.HR_WRITERS, today=beijing_today(),
+                   prefill={k: request.args.get(k, "")[:800] for k in ("risk_id", "absent_days", "last_seen_on")})
 
 
 @bp.post("/employees/<employee_id>/phone")
@@ -636,7 +638,7 @@ def analytics_page():
     from cases.clock import beijing_today
     from cases.departure import DEPARTURE_LABELS
     from qianli.services import analytics as an
-    from qianli.services.analytics_export import filters_text, suppression_note
+    from qianli.services.analytics_export import SHARE_COLUMNS, filters_text, suppression_note
 
     q = an.make_query(start=_date_arg("from"), end=_date_arg("to"),
                       granularity=request.args.get("granularity", "").strip() or None,
@@ -664,7 +666,7 @@ def analytics_page():
     return _render("hr/analytics.html", q=q, data=data, chart_data={"charts": data["charts"]},
                    departments=an.visible_departments(db(), g.reviewer), departure_labels=DEPARTURE_LABELS,
                    filters_text=filters_text(a), note=suppression_note(a.k), fmt=_fmt_number, pct=_fmt_share,
-                   export_url=export_url, report_url=report_url, quarters=quarters)
+                   export_url=export_url, report_url=report_url, quarters=quarters, share_keys=SHARE_COLUMNS)
 
 
 # Leaving without notice: its pages live in their own module, on this blueprint.

@@ -153,6 +153,45 @@ def union_json(u: UnionNotification) -> dict[str, Any]:
             "recorded_by": u.recorded_by}
 
 
+ATTENDANCE_LOOKBACK_DAYS = 30
+
+
+def attendance_evidence(session: Session, case: ResignationCase, absence: AbsenceCase) -> dict[str, Any]:
+    """The employee's attendance around the absence, as imported: every day's record and approved
+    leave from ``ATTENDANCE_LOOKBACK_DAYS`` before the first absent day to the dismissal (or today),
+    each with the import (file SHA-256, row) it came from, and those imports."""
+    from qianli.models import AttendanceImport, AttendanceLeave, AttendanceRecord
+
+    days = _days(absence)
+    first = days[0] - timedelta(days=ATTENDANCE_LOOKBACK_DAYS)
+    last = max(days[-1], beijing_date(absence.dismissed_at) if absence.dismissed_at else beijing_today())
+    records = session.scalars(select(AttendanceRecord).where(
+        AttendanceRecord.company_id == case.company_id, AttendanceRecord.employee_id == case.employee_id,
+        AttendanceRecord.day >= first, AttendanceRecord.day <= last).order_by(AttendanceRecord.day)).all()
+    leaves = session.scalars(select(AttendanceLeave).where(
+        AttendanceLeave.company_id == case.company_id, AttendanceLeave.employee_id == case.employee_id,
+        AttendanceLeave.last_day >= first, AttendanceLeave.first_day <= last).order_by(AttendanceLeave.first_day)).all()
+    import_ids = sorted({r.import_id for r in records} | {lv.import_id for lv in leaves})
+    imports = session.scalars(select(AttendanceImport).where(AttendanceImport.id.in_(import_ids),
+                                                             AttendanceImport.company_id == case.company_id)).all() \
+        if import_ids else []
+    return {
+        "from": first.isoformat(), "to": last.isoformat(),
+        "records": [{"day": r.day.isoformat(), "present": r.present, "first_clock_at": _iso(r.first_clock_at),
+                     "last_clock_at": _iso(r.last_clock_at), "result": r.result, "source": r.source,
+                     "import_id": r.import_id, "source_sha256": r.source_sha256, "source_row": r.source_row}
+                    for r in records],
+        "leaves": [{"leave_type": lv.leave_type, "starts_at": _iso(lv.starts_at), "ends_at": _iso(lv.ends_at),
+                    "first_day": lv.first_day.isoformat(), "last_day": lv.last_day.isoformat(),
+                    "import_id": lv.import_id, "source_sha256": lv.source_sha256, "source_row": lv.source_row}
+                   for lv in leaves],
+        "imports": [{"id": i.id, "source": i.source, "filename": i.filename, "format": i.format, "sha256": i.sha256,
+                     "size": i.size, "document_id": i.document_id, "first_day": _iso(i.first_day),
+                     "last_day": _iso(i.last_day), "actor": i.actor, "created_at": _iso(i.created_at)}
+                    for i in imports],
+    }
+
+
 def absence_detail(session: Session, rt: Runtime, case: ResignationCase, *, for_employee: bool = False) -> dict[str, Any]:
     """Everything about the absence a page (HR console, mini-program) or the dossier shows."""
     absence = get_absence(session, case)
@@ -189,6 +228,7 @@ def absence_detail(session: Session, rt: Runtime, case: ResignationCase, *, for_
             "dismissal_blockers": blockers, "approval_chain": list(policy.approval_chain),
             "deadline_working_days_policy": policy.deadline_working_days,
             "handbook_clause_configured": policy.clause is not None,
+            "attendance": attendance_evidence(session, case, absence),
         })
     return out
 
@@ -630,9 +670,30 @@ def _zh(d: date) -> str:
 
 
 def after_dismissal(session: Session, rt: Runtime, case: ResignationCase, *, actor: str) -> None:
-    """What follows the dismissal: the offboarding run with access revoked at once and the certificate
-    of termination (the "after the letter" pieces, called by their owners' names)."""
-    return None
+    """What follows the dismissal, in its transaction: the offboarding run counted from today
+    (``start_offboarding(immediate=True)``), access revoked at once (``revoke_access_now``) and the certificate of termination (``issue_certificate``; art. 50: never
+    conditional on the handover). A certificate that lacks a roster fact does not undo the dismissal:
+    HR is alerted with the facts to complete and issues it from the case page."""
+    from qianli.services.certificate import issue_certificate
+    from qianli.services.offboarding import start_offboarding
+    from qianli.services.revocation import revoke_access_now
+
+    tasks = start_offboarding(session, rt, case, actor=actor, immediate=True)
+    rev = revoke_access_now(session, rt, case, actor=actor, reason="依据劳动合同法第三十九条第二项解除劳动合同")
+    revocation = {"status": rev.status, "id": rev.id}
+    certificate: dict[str, Any]
+    try:
+        issued = issue_certificate(session, rt, case, actor=actor)
+        certificate = {"document_id": issued.document.id, "sha256": issued.document.sha256}
+    except InvalidInput as exc:
+        emp = _employee(session, case)
+        raise_alert(session, company_id=case.company_id, kind="certificate_facts_missing", case_id=case.id,
+                    employee_id=emp.id, actor="system", message=f"{emp.name}（{emp.employee_no}）已解除劳动合同，"
+                    f"解除劳动合同证明无法出具：{exc.message}", payload={"missing": exc.details.get("missing", [])})
+        certificate = {"error": exc.code, "missing": exc.details.get("missing", [])}
+    append_evidence(session, case, actor, EvidenceKind.OFFBOARDING_AFTER_DISMISSAL, {
+        "offboarding_tasks": len(tasks), "immediate": True, "access_revocation": revocation,
+        "certificate": certificate})
 
 
 def withdraw_departure(session: Session, rt: Runtime, reviewer: Reviewer, case_id: str, *,

@@ -1,6 +1,7 @@
 """Departure analytics for HR: who leaves, from which department, why, how, and how fast.
 
-Counting rule. A *departure* is a case that was not withdrawn, counted in the period (Beijing
+Counting rule. A *departure* is a case that was not withdrawn (nor an absconding case that ended in a
+return to work or was converted to a resignation: ``NOT_DEPARTURES``), counted in the period (Beijing
 month or quarter) of its notice's arrival (``arrival_date``, a Beijing date), whatever its state:
 open, approved or closed. The numbers are grouped in SQL (one ``GROUP BY`` per figure, never a
 loop over cases) and handed to the pure rules in ``cases.analytics`` as group counts; every
@@ -15,7 +16,11 @@ Figures per department (and for everyone in scope):
 * letters overdue: among resignations whose letter due date has passed or whose letter arrived,
   the share whose signed letter arrived after its due date (Beijing date) or has not arrived;
 * reminders per resignation: letter reminders sent (delivery slots >= 1, each slot once whatever
-  the channels; slot 0 is the initial notice, not a reminder).
+  the channels; slot 0 is the initial notice, not a reminder);
+* handover completion: median whole days from the first offboarding task's creation (the start of
+  the handover) to the last task's completion, over cases whose tasks are all done or cancelled
+  (at least one done);
+* rehire rate: the share of departures whose alumni profile is marked re-hired (``rehired_at``).
 
 A department head sees only their department (``review.department_scope``), like every HR read.
 """
@@ -35,9 +40,10 @@ from cases.clock import beijing_today, utcnow
 from cases.departure import DEPARTURE_LABELS, DepartureType
 from cases.errors import InvalidInput
 from cases.evidence_kinds import EvidenceKind
+from cases.offboarding import TaskStatus
 from cases.reasons import REASON_CATEGORIES, UNSPECIFIED_REASON, reason_label
 from cases.states import CaseState
-from qianli.models import Employee, EvidenceEntry, ReminderDelivery, ResignationCase
+from qianli.models import Alumnus, Employee, EvidenceEntry, OffboardingTask, ReminderDelivery, ResignationCase
 from qianli.services.review import Reviewer, department_scope
 
 __all__ = ["AnalyticsQuery", "ChartTable", "MetricsRow", "DepartureAnalytics", "CHART_IDS", "CHART_TITLES",
@@ -61,6 +67,8 @@ METRIC_LABELS = {
     "close_p90_days": "通知至结案 P90（天）",
     "letters_overdue_share": "辞职信逾期比例",
     "reminders_per_case": "人均催办次数",
+    "handover_median_days": "交接完成中位数（天）",
+    "rehire_rate": "返聘率",
 }
 METRIC_KEYS = tuple(METRIC_LABELS)
 
@@ -149,6 +157,8 @@ class MetricsRow:
     close_p90_days: float | None
     letters_overdue_share: float | None
     reminders_per_case: float | None
+    handover_median_days: float | None = None
+    rehire_rate: float | None = None
 
     def values(self) -> list[float | int | None]:
         return [getattr(self, k) for k in METRIC_KEYS]
@@ -204,8 +214,14 @@ def _whole_days(session: Session, later, earlier):
     return cast(func.julianday(later) - func.julianday(earlier), Integer)
 
 
+NOT_DEPARTURES = (CaseState.WITHDRAWN.value, CaseState.RETURNED_TO_WORK.value,
+                  CaseState.CONVERTED_TO_RESIGNATION.value)
+"""States of cases that are no departure: withdrawn resignations, absconding employees who came back,
+and absconding cases converted to a resignation (the resignation case they opened counts instead)."""
+
+
 def _conditions(scope, q: AnalyticsQuery) -> list:
-    conds = [scope, ResignationCase.state != CaseState.WITHDRAWN.value,
+    conds = [scope, ResignationCase.state.not_in(NOT_DEPARTURES),
              ResignationCase.arrival_date >= q.start, ResignationCase.arrival_date <= q.end]
     if q.department:
         conds.append(Employee.department == q.department)
@@ -306,15 +322,33 @@ def _metrics(session: Session, company_id: str, conds: list, depts: list[tuple[s
             _cases(resignation).outerjoin(sent, sent.c.case_id == ResignationCase.id)
             .add_columns(dept_col, func.sum(func.coalesce(sent.c.n, 0)), func.count()).group_by(dept_col)).all()}
 
+    # Handover: per case, first task created -> last task completed, once nothing is open.
+    open_n = func.sum(sql_case((OffboardingTask.status == TaskStatus.OPEN.value, 1), else_=0))
+    done_n = func.sum(sql_case((OffboardingTask.status == TaskStatus.DONE.value, 1), else_=0))
+    handed = (select(OffboardingTask.case_id, func.min(OffboardingTask.created_at).label("started"),
+                     func.max(OffboardingTask.completed_at).label("finished"))
+              .where(OffboardingTask.company_id == company_id).group_by(OffboardingTask.case_id)
+              .having(and_(open_n == 0, done_n > 0)).subquery())
+    h_days = _whole_days(session, handed.c.finished, handed.c.started)
+    handover_hist: dict[str, dict[int, int]] = {}
+    for dept, d, n in session.execute(
+            _cases(conds).join(handed, handed.c.case_id == ResignationCase.id)
+            .add_columns(dept_col, h_days, func.count()).group_by(dept_col, h_days)).all():
+        h = handover_hist.setdefault(dept or "", {})
+        h[int(d)] = h.get(int(d), 0) + n
+    # Rehires: departures whose alumni profile is marked re-hired.
+    rehired: dict[str, int] = {
+        dept or "": int(n or 0) for dept, n in session.execute(
+            _cases([*conds, Alumnus.rehired_at.is_not(None)]).join(Alumnus, Alumnus.case_id == ResignationCase.id)
+            .add_columns(dept_col, func.count(distinct(ResignationCase.id))).group_by(dept_col)).all()}
+
     published, _ = protect_series([dept_totals.get(d, 0) for d, _ in depts])
 
     def row(key: str, label: str, departures: int | None, keys: list[str]) -> MetricsRow:
         if departures is None:
             return MetricsRow(key, label, None, None, None, None, None)
-        hist: dict[int, int] = {}
-        for k in keys:
-            for v, c in close_hist.get(k, {}).items():
-                hist[v] = hist.get(v, 0) + c
+        hist = _merge([close_hist.get(k, {}) for k in keys])
+        hand = _merge([handover_hist.get(k, {}) for k in keys])
         n_closed = sum(hist.values())
         n_late = sum(letters.get(k, (0, 0))[0] for k in keys)
         n_due = sum(letters.get(k, (0, 0))[1] for k in keys)
@@ -322,13 +356,24 @@ def _metrics(session: Session, company_id: str, conds: list, depts: list[tuple[s
         r_cases = sum(reminders.get(k, (0, 0))[1] for k in keys)
         enough = n_closed >= K_ANONYMITY
         med, p90 = (quantile(hist, 0.5), quantile(hist, 0.9)) if enough else (None, None)
+        hand_med = quantile(hand, 0.5) if sum(hand.values()) >= K_ANONYMITY else None
         return MetricsRow(key, label, departures, None if med is None else round(med, 1),
-                          None if p90 is None else round(p90, 1), share(n_late, n_due), mean(r_total, r_cases))
+                          None if p90 is None else round(p90, 1), share(n_late, n_due), mean(r_total, r_cases),
+                          None if hand_med is None else round(hand_med, 1),
+                          share(sum(rehired.get(k, 0) for k in keys), departures))
 
     rows = [row(d, label, published[i], [d]) for i, (d, label) in enumerate(depts)]
     total = sum(dept_totals.values())
     overall = row("all", "全部", total if total >= K_ANONYMITY or total == 0 else None, list(dept_totals))
     return rows, overall
+
+
+def _merge(histograms: list[dict[int, int]]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for h in histograms:
+        for v, c in h.items():
+            out[v] = out.get(v, 0) + c
+    return out
 
 
 # ---- entry points -----------------------------------------------------------------------------------------

@@ -16,14 +16,14 @@ from typing import Any
 from cases.analytics import K_ANONYMITY
 from cases.clock import beijing_text
 from cases.departure import DEPARTURE_LABELS
-from qianli.services.analytics import CHART_IDS, CHART_TITLES, DIMENSION_LABELS, DepartureAnalytics
+from qianli.services.analytics import CHART_IDS, CHART_TITLES, DIMENSION_LABELS, METRIC_KEYS, DepartureAnalytics
 
 __all__ = ["SUPPRESSED", "EXPORT_FORMATS", "chart_table", "export_csv", "export_xlsx", "export_filename",
            "suppression_note", "filters_text"]
 
 SUPPRESSED = "*"
 EXPORT_FORMATS = ("csv", "xlsx")
-SHARE_COLUMNS = ("letters_overdue_share",)
+SHARE_COLUMNS = ("letters_overdue_share", "rehire_rate")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -93,7 +93,8 @@ def export_xlsx(a: DepartureAnalytics, chart_ids: list[str] | None = None) -> by
     info.append([filters_text(a)])
     info.append([f"生成时间：{beijing_text(a.generated_at)}（北京时间）"])
     info.append([suppression_note(a.k)])
-    info.append(["离职人数：不含已撤回的申请；通知至结案以天计；辞职信逾期比例与人均催办次数仅计辞职（不含擅自离职、协商解除）。"])
+    info.append(["离职人数：不含已撤回的申请；通知至结案以天计；辞职信逾期比例与人均催办次数仅计辞职（不含擅自离职、协商解除）；"
+                 "交接完成：自首个交接任务创建至最后一项完成的天数（任务均已完成或取消的案件）；返聘率：离职人员中已在人才库标记返聘的比例。"])
     info.column_dimensions["A"].width = 110
     for chart_id in ids:
         title, header, body = chart_table(a, chart_id)
@@ -106,8 +107,7 @@ def export_xlsx(a: DepartureAnalytics, chart_ids: list[str] | None = None) -> by
             ws.append([_safe_text(v) if isinstance(v, str) else (SUPPRESSED if v is None else v) for v in row])
         ws[f"A{ws.max_row}"].font = Font(bold=True)
         if chart_id == "metrics_by_department":
-            for col, key in enumerate(("departures", "close_median_days", "close_p90_days", "letters_overdue_share",
-                                       "reminders_per_case"), start=2):
+            for col, key in enumerate(METRIC_KEYS, start=2):
                 if key in SHARE_COLUMNS:
                     for r in range(2, ws.max_row + 1):
                         ws.cell(row=r, column=col).number_format = "0.0%"

@@ -25,7 +25,7 @@ from qianli.models import Company, Document
 from qianli.runtime import Runtime
 from qianli.services.analytics import (METRIC_KEYS, METRIC_LABELS, AnalyticsQuery, DepartureAnalytics,
                                        company_analytics, departure_analytics)
-from qianli.services.analytics_export import SUPPRESSED, filters_text, suppression_note
+from qianli.services.analytics_export import SHARE_COLUMNS, SUPPRESSED, filters_text, suppression_note
 from qianli.services.review import Reviewer
 from qianli.storage import read_document, store_document
 from signing.fonts import font_path
@@ -111,7 +111,12 @@ class _Report:
         self.room(7 * min(len(rows) + 1, 6))
         pdf.set_fill_color(238, 241, 248)
         for w, h in zip(widths, header, strict=True):
+            size = 8.0
+            while size > 5 and pdf.get_string_width(h) > w - 1:  # long labels shrink to fit their column
+                size -= 0.5
+                pdf.set_font("zh", size=size)
             pdf.cell(w, 6, h, border=1, align="C", fill=True)
+            pdf.set_font("zh", size=8)
         pdf.ln(6)
         for row in rows:
             self.room(6)
@@ -204,7 +209,8 @@ def render_departure_report(a: DepartureAnalytics, *, company_name: str, title: 
     rep.heading("一、概览")
     rep.text(f"本期离职人数：{_fmt(o.departures)} 人（不含已撤回的离职申请）。")
     rep.text(f"通知至结案：中位数 {_fmt(o.close_median_days)} 天，P90 {_fmt(o.close_p90_days)} 天；"
-             f"辞职信逾期比例 {_fmt(o.letters_overdue_share, share=True)}；人均催办次数 {_fmt(o.reminders_per_case)}。")
+             f"辞职信逾期比例 {_fmt(o.letters_overdue_share, share=True)}；人均催办次数 {_fmt(o.reminders_per_case)}；"
+             f"交接完成中位数 {_fmt(o.handover_median_days)} 天；返聘率 {_fmt(o.rehire_rate, share=True)}。")
     types = a.chart("by_type_period")
     rep.table(["离职类型", "人数"], [[label, _fmt(types.table.row_totals[i])] for i, (_, label) in enumerate(types.rows)])
 
@@ -241,14 +247,15 @@ def render_departure_report(a: DepartureAnalytics, *, company_name: str, title: 
 
     rep.heading("五、效率指标")
     rep.table(["部门", *[METRIC_LABELS[k] for k in METRIC_KEYS]],
-              [[r.label, *[_fmt(v, share=k == "letters_overdue_share") for k, v in zip(METRIC_KEYS, r.values(),
+              [[r.label, *[_fmt(v, share=k in SHARE_COLUMNS) for k, v in zip(METRIC_KEYS, r.values(),
                                                                                          strict=True)]]
-               for r in [*a.metrics, a.overall]], first_width=30)
+               for r in [*a.metrics, a.overall]], first_width=24)
 
     rep.heading("六、口径说明")
     rep.text("离职人数按离职通知送达日期（北京时间）计入月份与季度，不含已撤回的申请；离职类型分为辞职、擅自离职、协商解除。")
     rep.text("通知至结案：自通知送达至结案记录的整天数；辞职信逾期比例：应交日期已过或已提交的辞职信中，逾期提交或仍未提交的比例；"
-             "人均催办次数：每个辞职案件实际发出的催办次数（同一轮多个渠道计一次，不含首次通知）。")
+             "人均催办次数：每个辞职案件实际发出的催办次数（同一轮多个渠道计一次，不含首次通知）；交接完成：自首个交接任务创建至最后一项"
+             "完成的整天数（任务均已完成或取消的案件）；返聘率：离职人员中已在人才库标记返聘的比例。")
     rep.text(suppression_note(a.k))
     return rep.output()
 

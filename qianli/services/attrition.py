@@ -32,7 +32,7 @@ from cases.attendance import (RISK_LABELS, AttritionRules, Assessment, Dismissal
                               dismissed, lookback_start, parse_rules, sort_key)
 from cases.clock import SHANGHAI, beijing_today
 from cases.errors import Conflict, InvalidInput, NotFound
-from cases.states import OPEN_STATES
+from cases.states import ANY_OPEN_STATES
 from identity.sms import SmsGatewayError
 from qianli.db import session_scope, utcnow
 from qianli.models import (AttendanceCoverage, AttendanceRecord, AttendanceRun, AttritionEpisode, Company, Employee,
@@ -56,6 +56,7 @@ SMS_TEMPLATE = "reminder"  # identity's logical SMS template (QIANLI_SMS_TEMPLAT
 POLICY_KEY = "attrition_rules"
 QUEUE = "attendance"
 DAILY_FUNC = "jobs.attendance.attendance_daily_job"
+RETRY_INTERVALS = (60, 600, 3600)  # seconds before rq retries a failed daily run (e.g. the database was down)
 
 
 # ---- rules ---------------------------------------------------------------------------------------
@@ -181,7 +182,7 @@ def evaluate(session: Session, company_id: str, *, through: date | None = None,
                                                              AttritionEpisode.last_seen_on >= start)):
         episodes[ep.employee_id].append(ep)
     open_cases = dict(session.execute(select(ResignationCase.employee_id, ResignationCase.id).where(
-        ResignationCase.company_id == company_id, ResignationCase.state.in_([s.value for s in OPEN_STATES]))).all())
+        ResignationCase.company_id == company_id, ResignationCase.state.in_([s.value for s in ANY_OPEN_STATES]))).all())
 
     for emp in tracked:
         a = assess(through=through, is_working_day=cal.is_working_day, clock_in_days=present.get(emp.id, ()),
@@ -301,14 +302,22 @@ def run_daily(rt: Runtime, company_id: str, day: date) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - the list from what is already known still matters
         log.exception("WeCom check-in pull failed for company %s", company_id)
         summary["wecom"] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"[:300]}
-    with session_scope(rt.session_factory) as session:
-        company = session.get(Company, company_id)
-        if company is None:
-            raise NotFound("company_not_found", "找不到公司")
-        risks = evaluate(session, company_id, through=day - timedelta(days=1))
-        notices = _record_episodes(session, rt, company, risks, day)
-        summary["counts"] = risks.counts()
-        summary["notified"] = len(notices)
+    try:
+        with session_scope(rt.session_factory) as session:
+            company = session.get(Company, company_id)
+            if company is None:
+                raise NotFound("company_not_found", "找不到公司")
+            risks = evaluate(session, company_id, through=day - timedelta(days=1))
+            notices = _record_episodes(session, rt, company, risks, day)
+            summary["counts"] = risks.counts()
+            summary["notified"] = len(notices)
+    except Exception:
+        # Nothing was recorded or sent: free the day so that rq's retry runs it again.
+        with session_scope(rt.session_factory) as session:
+            run = session.get(AttendanceRun, run_id)
+            if run is not None:
+                session.delete(run)
+        raise
     outcomes = {n.episode_id: _send(rt, n) for n in notices}
     with session_scope(rt.session_factory) as session:
         for ep_id, results in outcomes.items():
@@ -334,8 +343,9 @@ def companies_due(session: Session, day: date, *, wecom: bool = False) -> list[s
 
 def enqueue_due_runs(rt: Runtime, now: datetime | None = None) -> int:
     """Called by the scheduler each round: from QIANLI_ATTRITION_RUN_HOUR (Beijing) on, one daily job per
-    company that has not run today (deterministic job id: enqueueing twice is one job)."""
-    from rq import Queue
+    company that has not run today (deterministic job id: enqueueing twice is one job; a failed run is
+    retried by rq after 1 minute, 10 minutes and 1 hour)."""
+    from rq import Queue, Retry
 
     now = now or utcnow()
     local = now.astimezone(SHANGHAI)
@@ -350,7 +360,8 @@ def enqueue_due_runs(rt: Runtime, now: datetime | None = None) -> int:
         job_id = f"attendance-daily-{company_id}-{day.isoformat()}"
         if q.fetch_job(job_id) is not None:
             continue
-        q.enqueue(DAILY_FUNC, company_id, day.isoformat(), job_id=job_id, result_ttl=86400, failure_ttl=7 * 86400)
+        q.enqueue(DAILY_FUNC, company_id, day.isoformat(), job_id=job_id, result_ttl=86400, failure_ttl=7 * 86400,
+                  retry=Retry(max=len(RETRY_INTERVALS), interval=list(RETRY_INTERVALS)))
         n += 1
     return n
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from cases.clock import beijing_today
@@ -49,9 +49,9 @@ log = logging.getLogger(__name__)
 
 DOC_KIND = "termination_certificate"
 CERTIFICATE_JOB_FUNC = "jobs.certificates.issue_certificate_job"
-CERTIFICATE_STATES = frozenset({CaseState.APPROVED.value})
-"""States in which the relationship is ending and the certificate may be issued (reissued also when closed).
-A departure type with its own final state (a dismissal) adds it here."""
+CERTIFICATE_STATES = frozenset({CaseState.APPROVED.value, CaseState.DISMISSED.value})
+"""States in which the relationship is ending and the certificate may be issued (reissued also when closed):
+a resignation at final approval, a dismissal (art. 39(2)) once decided."""
 
 FACT_LABELS = {
     "contract_term": "劳动合同期限",
@@ -240,11 +240,12 @@ def due_certificate_cases(session: Session, *, today: date | None = None, limit:
     has_cert = exists().where(Document.case_id == ResignationCase.id, Document.kind == DOC_KIND)
     alerted = exists().where(HrAlert.case_id == ResignationCase.id, HrAlert.kind == "certificate_facts_missing",
                              HrAlert.resolved_at.is_(None))
+    last_day = func.coalesce(ResignationCase.agreed_last_day, ResignationCase.requested_last_day)
     rows = session.execute(select(ResignationCase).where(
-        ResignationCase.state.in_(sorted(CERTIFICATE_STATES)), ~has_cert, ~alerted)
-        .order_by(ResignationCase.created_at).limit(limit)).scalars()
+        ResignationCase.state.in_(sorted(CERTIFICATE_STATES)), last_day <= today, ~has_cert, ~alerted)
+        .order_by(last_day, ResignationCase.created_at).limit(limit)).scalars()
     out = []
-    for case in rows:
+    for case in rows:  # termination_date() is the rule; the SQL above only narrows the candidates
         end = termination_date(case)
         if end is not None and end <= today:
             out.append(case.id)

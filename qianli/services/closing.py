@@ -39,7 +39,7 @@ from qianli.runtime import Runtime
 from qianli.services.alumni import on_case_closed
 from qianli.services.auth import revoke_employee_sessions
 from qianli.services.cases import apply_action
-from qianli.services.certificate import latest_certificate, termination_date
+from qianli.services.certificate import CERTIFICATE_STATES, latest_certificate, termination_date
 from qianli.services.events import publish
 from qianli.services.evidence import append_evidence
 from qianli.services.offboarding import open_tasks
@@ -80,8 +80,8 @@ def closable(session: Session, case: ResignationCase, *, today: date | None = No
     """(code, message, details) of what stops closing now, or (None, "", {}) when it may be closed."""
     if case.state == CaseState.CLOSED.value:
         return "case_already_closed", "该案件已结案", {"state": case.state}
-    if case.state != CaseState.APPROVED.value:
-        return "case_not_closable", "只有终审通过的案件可以结案", {"state": case.state}
+    if case.state not in CERTIFICATE_STATES:
+        return "case_not_closable", "只有终审通过或已解除劳动合同的案件可以结案", {"state": case.state}
     end = termination_date(case)
     today = today or beijing_today()
     if end is None or today <= end:

@@ -21,7 +21,9 @@ Layout of the zip::
     evidence/absconding.json    leaving without notice (empty otherwise): the confirmation, the notices and their service (read
                                 receipts, postal deliveries), the employee's answers, the union record, the dismissal
     case/absence.json           leaving without notice only: the absent working days, the handbook clause, the
-                                notices (deadline, read receipts), postal deliveries, union notifications, answers
+                                notices (deadline, read receipts), postal deliveries, union notifications, answers,
+                                the attendance records and approved leave around the absence with their imports
+                                (the imported files are under documents/attendance_import/)
     evidence/offboarding.json   handover tasks: generated, completed, cancelled, reminded, escalated; the tasks now
     documents/index.json        every stored document: kind, SHA-256, creation, signature report
     documents/<kind>/<file>     the documents' bytes (signed PDFs, screenshots, ...)
@@ -262,6 +264,15 @@ def build_dossier(session: Session, rt: Runtime, case: ResignationCase, *, actor
             item["signature_report"] = report
             pdf_reports.append({"member": name, "kind": doc.kind, **report})
         doc_index.append(item)
+    for item in ((absence or {}).get("attendance") or {}).get("imports", []):  # the attendance files themselves
+        doc = session.get(Document, item["document_id"]) if item.get("document_id") else None
+        if doc is None or doc.company_id != case.company_id:
+            continue
+        name = _member_name(doc)
+        members[name] = read_document(store, doc)
+        doc_index.append({"id": doc.id, "kind": doc.kind, "filename": doc.filename, "content_type": doc.content_type,
+                          "size": doc.size, "sha256": doc.sha256, "created_at": _iso(doc.created_at),
+                          "created_by": doc.created_by, "member": name, "meta": doc.meta})
     members["documents/index.json"] = _json_bytes({"documents": doc_index})
     members[ROOT_PEM] = services.root_pem
     if services.tsa_roots_pem:

@@ -104,9 +104,32 @@ def _strip(value: Any, hidden: frozenset[str]) -> Any:
     return value
 
 
+# Handover tasks are the company's internal work: the employee's timeline shows which task moved and
+# when, not the owners' notes, attachments, who was reminded or escalated to (listMyCaseTasks has the rest).
+_OFFBOARDING_SHOWN = {
+    "offboarding_started": ("departure_type", "last_day", "tasks"),
+    "task_completed": ("task_id", "key", "group", "title", "due_date", "on_time"),
+    "tasks_cancelled": ("reason", "tasks"),
+    "task_reminder_sent": ("task_id", "title", "kind", "day"),
+    "task_reminder_failed": ("task_id", "title", "kind", "day"),
+    "task_escalated": ("task_id", "title", "due_date", "day"),
+}
+_OFFBOARDING_TASK_SHOWN = ("task_id", "key", "group", "title", "due_date")
+
+
+def _offboarding_payload(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    out = {k: payload[k] for k in _OFFBOARDING_SHOWN[action] if k in payload}
+    if isinstance(out.get("tasks"), list):
+        out["tasks"] = [{k: t[k] for k in _OFFBOARDING_TASK_SHOWN if k in t} for t in out["tasks"] if isinstance(t, dict)]
+    return out
+
+
 def employee_view(entry: EvidenceEntry) -> dict[str, Any]:
     """One chain entry as the employee's timeline shows it (see EMPLOYEE_HIDDEN_KEYS). ``digest`` is
     the stored entry's; the payload shown is a redacted view, so it does not recompute to it."""
     hidden = EMPLOYEE_HIDDEN_KEYS | (_FAILED_ATTEMPT_KEYS if entry.action in _FAILED_ATTEMPT_ACTIONS else frozenset())
+    payload = entry.payload or {}
+    if entry.action in _OFFBOARDING_SHOWN:
+        payload = _offboarding_payload(entry.action, payload)
     return {"seq": entry.seq, "occurred_at": entry.occurred_at, "actor": entry.actor, "action": entry.action,
-            "payload": _strip(entry.payload or {}, hidden), "digest": entry.digest, "redacted": True}
+            "payload": _strip(payload, hidden), "digest": entry.digest, "redacted": True}

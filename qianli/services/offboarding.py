@@ -268,10 +268,12 @@ def is_owner(user: HrUser, task: OffboardingTask) -> bool:
     return role in _duties(user)
 
 
-def task_recipients(session: Session, task: OffboardingTask) -> list[HrUser]:
-    """The active console users a reminder about ``task`` goes to (its owner, or the role's members)."""
-    users = session.scalars(select(HrUser).where(HrUser.company_id == task.company_id, HrUser.active.is_(True))
-                            .order_by(HrUser.username)).all()
+def task_recipients(session: Session, task: OffboardingTask, users: list[HrUser] | None = None) -> list[HrUser]:
+    """The active console users a reminder about ``task`` goes to (its owner, or the role's members).
+    ``users``: the company's active users, when the caller already has them."""
+    if users is None:
+        users = list(session.scalars(select(HrUser).where(HrUser.company_id == task.company_id,
+                                                          HrUser.active.is_(True)).order_by(HrUser.username)))
     owners = [u for u in users if is_owner(u, task)]
     if task.owner_role == OwnerRole.HR.value and task.owner_user_id is None:
         specialists = [u for u in owners if u.role == "hr_specialist"]

@@ -152,17 +152,20 @@ def _plan(session: Session, rt: Runtime, now: datetime, case_id: str | None, res
                             .order_by(OffboardingTask.company_id, OffboardingTask.case_id, OffboardingTask.item_key)).all()
     new: list[TaskReminder] = []
     calendars: dict[str, ChineseCalendar | None] = {}
+    users: dict[str, list[HrUser]] = {}
     for task in tasks:
         if task.company_id not in calendars:
             cal = company_calendar(session, task.company_id)
             calendars[task.company_id] = cal if cal.is_working_day(day) else None
             if calendars[task.company_id] is None:
                 res.skipped_companies.append(task.company_id)
+            users[task.company_id] = list(session.scalars(select(HrUser).where(
+                HrUser.company_id == task.company_id, HrUser.active.is_(True)).order_by(HrUser.username)))
         calendar = calendars[task.company_id]
         if calendar is None:
             continue
         if beijing_date(task.created_at) == day or day >= _reminder_starts(calendar, task, lead):
-            for user in task_recipients(session, task):
+            for user in task_recipients(session, task, users[task.company_id]):
                 row = _add_reminder(session, task, user, day, "reminder")
                 if row is not None:
                     new.append(row)
@@ -196,7 +199,8 @@ def _lost(session: Session, rt: Runtime, now: datetime) -> list[str]:
 
 def plan_task_reminders(rt: Runtime, now: datetime | None = None, *, case_id: str | None = None) -> PlanResult:
     """One round: record today's reminders and escalations, enqueue them after the commit, recover lost jobs.
-    Outside the reminder hours nothing is planned (lost jobs are still recovered)."""
+    Outside the reminder hours nothing is planned (lost jobs are still recovered); a day is planned by its
+    first round in the hours (``case_id``: that case's tasks, at any round)."""
     now = now or utcnow()
     res = PlanResult()
     lock = rt.redis.lock("qianli:offboarding:plan", timeout=120, blocking_timeout=10)
@@ -204,14 +208,21 @@ def plan_task_reminders(rt: Runtime, now: datetime | None = None, *, case_id: st
         log.info("another task-reminder round is running; skipped")
         return res
     try:
+        # A full round plans a day once (the rows are per day); later rounds of that day only recover.
+        # A case's tasks created later that day are planned by the job start_offboarding enqueues.
+        marker = f"qianli:offboarding:planned:{beijing_date(now).isoformat()}"
+        plan = in_reminder_hours(rt, now) and (case_id is not None or not rt.redis.exists(marker))
+
         def unit(session: Session) -> tuple[list[str], list[str]]:
             res.reminders = res.escalations = 0
             res.skipped_companies = []
-            new = _plan(session, rt, now, case_id, res) if in_reminder_hours(rt, now) else []
+            new = _plan(session, rt, now, case_id, res) if plan else []
             lost = [] if case_id else _lost(session, rt, now)
             return new, lost
 
         new, lost = run_in_transaction(rt.session_factory, unit)
+        if plan and case_id is None:
+            rt.redis.set(marker, "1", ex=36 * 3600)
         res.recovered = len(lost)
         res.enqueued = enqueue_task_reminders(rt, new + lost)
     finally:

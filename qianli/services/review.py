@@ -43,7 +43,7 @@ from qianli.services.alerts import open_alerts, raise_alert, resolve_alert
 from qianli.services.cases import apply_action, company_policy, get_case, get_employee_case, open_case
 from qianli.services.evidence import append_evidence, case_evidence, to_record
 from qianli.services.reminders import notify_employee, on_case_opened
-from qianli.services.revocation import publish_case_approved, schedule_access_revoke
+from qianli.services.revocation import cancel_access_revoke, publish_case_approved, schedule_access_revoke
 from qianli.services.signing import countersign_case
 from qianli.storage import case_documents, sha256_hex, store_document
 
@@ -489,8 +489,9 @@ def decide_withdrawal(session: Session, rt: Runtime, reviewer: Reviewer, case_id
                      payload={**decision, "employer_consent": True, "reason": request.payload.get("reason", "")})
         from qianli.services.offboarding import cancel_offboarding
 
-        cancel_offboarding(session, case, actor=reviewer.actor,
-                           reason=f"员工撤回离职申请，{reviewer.display_name}同意撤回" + (f"：{comment}" if comment else ""))
+        reason = f"员工撤回离职申请，{reviewer.display_name}同意撤回" + (f"：{comment}" if comment else "")
+        cancel_offboarding(session, case, actor=reviewer.actor, reason=reason)
+        cancel_access_revoke(session, case, actor=reviewer.actor, reason=reason)  # the employee stays
         notify_employee_safely(session, rt, case, "withdrawal_consented", {"comment": comment})
     else:
         append_evidence(session, case, reviewer.actor, EV_WITHDRAWAL_DECLINED, decision)

@@ -24,6 +24,10 @@ def test_confirm_serve_post_union_from_the_console(client, world, db_session):
     csrf = _login(client, world, world.spec)
     page = client.get(f"/hr/employees/{world.emp.id}/identity").get_data(as_text=True)
     assert 'id="departure-form"' in page
+    # from the risk list: the link carries the episode and the gap days into the form
+    page = client.get(f"/hr/employees/{world.emp.id}/identity?risk_id=gap:2026-11-25&absent_days=2026-11-25,2026-11-26"
+                      ).get_data(as_text=True)
+    assert 'value="gap:2026-11-25"' in page and 'value="2026-11-25,2026-11-26"' in page
     days = world.absent_days()
     # a holiday is refused with the reason shown
     r = client.post(f"/hr/employees/{world.emp.id}/departure", data={

@@ -45,7 +45,21 @@ def _check_sealed(runtime, pdfsig_for, tmp_path, pdf: bytes, name: str) -> None:
     assert sigs[0]["Signature Validation"] == "Signature is Valid."
 
 
+def _import_attendance(world, runtime, db_session) -> None:
+    """The employee's clock-ins as HR imported them: present up to the day before the absence, then none."""
+    from qianli.cli.demo_absconding import _clock_csv
+    from qianli.services.attendance import import_attendance
+    from tests.absconding.conftest import last_working_days
+
+    absent = world.absent_days()
+    present = last_working_days(db_session, world.company.id, 5, before=absent[0] - timedelta(days=1))
+    import_attendance(db_session, runtime, company_id=world.company.id, filename="wecom-daily.csv", coverage="file",
+                      data=_clock_csv(world.emp.name, world.emp.employee_no, present, absent), actor="hr:test")
+    db_session.commit()
+
+
 def test_confirm_serve_read_post_and_come_back(world, client, runtime, db_session, tmp_path, pdfsig_for):
+    _import_attendance(world, runtime, db_session)
     body = world.confirm()
     case_id = body["case_id"]
     assert body["state"] == "confirmed" and len(body["absent_days"]) == 3 and body["return_notice"] is None
@@ -146,6 +160,11 @@ def test_confirm_serve_read_post_and_come_back(world, client, runtime, db_sessio
     absence = json.loads(zf.read("case/absence.json"))
     assert absence["postal_deliveries"][0]["tracking_no"] == "1180000000001"
     assert absence["return_notice"]["read_at"] and absence["answers"][0]["answer"] == "back"
+    records = absence["attendance"]["records"]
+    assert [r["day"] for r in records if not r["present"]] == body["absent_days"]
+    assert sum(r["present"] for r in records) == 5 and absence["attendance"]["imports"][0]["filename"] == "wecom-daily.csv"
+    attendance_files = [n for n in zf.namelist() if n.startswith("documents/attendance_import/")]
+    assert len(attendance_files) == 1 and "未打卡" in zf.read(attendance_files[0]).decode("utf-8")
     index = json.loads(zf.read("documents/index.json"))["documents"]
     [doc] = [d for d in index if d["kind"] == "return_to_work_notice"]
     assert doc["signature_report"]["ok"]
@@ -259,8 +278,21 @@ def test_dismissal_refusals_then_two_levels_and_the_sealed_notice(world, client,
                    "第四十三条", "示例科技有限公司工会委员会", "SF1000000001"):
         assert needle.replace(" ", "") in text, needle
     actions = _actions(db_session, case_id)
-    for a in ("union_notified", "case_approve_dismissal", "case_dismiss", "notice_read"):
+    for a in ("union_notified", "case_approve_dismissal", "case_dismiss", "notice_read", "offboarding_started",
+              "offboarding_after_dismissal"):
         assert a in actions, a
+    # after the dismissal: the offboarding run counted from the termination date, the certificate issued
+    from qianli.models import Document, OffboardingTask
+
+    tasks = db_session.scalars(select(OffboardingTask).where(OffboardingTask.case_id == case_id)).all()
+    assert tasks and {t.last_day for t in tasks} == {termination}
+    certs = db_session.scalars(select(Document).where(Document.case_id == case_id,
+                                                      Document.kind == "termination_certificate")).all()
+    assert len(certs) == 1
+    after = db_session.scalar(select(EvidenceEntry).where(EvidenceEntry.case_id == case_id,
+                                                          EvidenceEntry.action == "offboarding_after_dismissal"))
+    assert after.payload["certificate"]["document_id"] == certs[0].id and after.payload["offboarding_tasks"] == len(tasks)
+    assert after.payload["access_revocation"]["status"] == "sent"
     dismiss = db_session.scalar(select(EvidenceEntry).where(EvidenceEntry.case_id == case_id,
                                                             EvidenceEntry.action == "case_dismiss"))
     assert dismiss.payload["level"] == 2 and dismiss.payload["handbook_clause"] == CLAUSE

@@ -112,6 +112,8 @@ def test_metrics_hand_computed_and_suppressed_with_their_department(db_session, 
     assert rd.close_p90_days == 52.0  # 40 + 0.6 x (60 - 40)
     assert rd.letters_overdue_share == pytest.approx(4 / 15, abs=1e-4)  # 3 late (one at 00:30 Beijing) + 1 missing
     assert rd.reminders_per_case == pytest.approx(round(4 / 15, 2))  # slots 1,2,3 + slot 1 over 15 resignations
+    assert rd.handover_median_days == 3.0  # 2 3 3 5 10 (the case with an open task is not complete)
+    assert rd.rehire_rate == 0.125  # 2 of 16
     # 财务部 (2 people) is hidden, and 市场部 with it: 29 - 16 would otherwise give 财务部 away
     assert rows["财务部"].departures is None and rows["财务部"].letters_overdue_share is None
     assert rows["市场部"].departures is None and rows["市场部"].close_median_days is None
@@ -121,6 +123,9 @@ def test_metrics_hand_computed_and_suppressed_with_their_department(db_session, 
     assert o.close_p90_days == 48.0  # 40 + 0.4 x 20
     assert o.letters_overdue_share == pytest.approx(round(5 / 26, 4))
     assert o.reminders_per_case == pytest.approx(round(6 / 26, 2))
+    assert o.handover_median_days == 3.0  # 1 2 3 3 4 5 10
+    assert o.rehire_rate == pytest.approx(round(3 / 29, 4))
+    assert rows["市场部"].rehire_rate is None and rows["市场部"].handover_median_days is None
 
 
 def test_department_head_sees_only_their_department(db_session, world):

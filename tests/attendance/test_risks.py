@@ -298,3 +298,20 @@ def test_scheduler_enqueues_one_daily_job_and_a_worker_runs_it(runtime, db_sessi
     assert len(runtime.sms_gateway.messages(phone="13900000001")) == 1
     later = datetime(2025, 10, 14, 18, 0, tzinfo=timezone(timedelta(hours=8)))
     assert enqueue_due_runs(runtime, later.astimezone(timezone.utc)) == 0  # ran today
+
+
+def test_a_failed_run_frees_its_day(runtime, db_session, world, monkeypatch):
+    from qianli.services import attrition
+
+    co, *_ = world
+    _gone_after(runtime, db_session, co, D(2025, 10, 9))
+
+    def broken(*_a, **_kw):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(attrition, "_record_episodes", broken)
+    with pytest.raises(RuntimeError):
+        run_daily(runtime, co.id, D(2025, 10, 14))
+    assert db_session.scalars(select(AttendanceRun).where(AttendanceRun.company_id == co.id)).all() == []
+    monkeypatch.undo()
+    assert run_daily(runtime, co.id, D(2025, 10, 14))["counts"]["red"] == 1  # the retry runs it

@@ -155,3 +155,17 @@ def test_open_handover_tasks_hold_back_neither_certificate_nor_closing_and_are_l
     closing = db_session.query(EvidenceEntry).filter_by(case_id=c.id, action="case_close").one().payload
     assert closing["open_task_count"] == len(listed) and [t["id"] for t in closing["open_tasks"]] == \
         [t["id"] for t in listed]
+
+
+def test_a_dismissal_gets_its_certificate_on_the_day_and_closes(client, end, db_session):
+    from qianli.services import certificate as cert_svc
+
+    c, emp = end.approved_case(last_day_offset=-1)
+    c.state, c.departure_type = "dismissed", "absconding"  # art. 39(2): agreed_last_day is the termination date
+    db_session.commit()
+    assert c.id in cert_svc.due_certificate_cases(db_session)
+    assert cert_svc.issue_certificate_job_body(end.rt, c.id)["status"] == "issued"
+    issued = db_session.query(EvidenceEntry).filter_by(case_id=c.id, action="termination_certificate_issued").one()
+    assert issued.payload["departure_type"] == "absconding" and issued.payload["ground_stated"] is False
+    r = client.post(close_url(c), json={}, headers=end.h(end.spec))
+    assert r.status_code == 200 and r.json["state"] == "closed", r.json

@@ -174,6 +174,9 @@ def test_employee_follows_progress_without_internal_notes(client, oworld, db_ses
     assert rows["收回电脑等办公设备"]["status"] == "done" and rows["收回电脑等办公设备"]["completed_on"]
     assert rows["代码仓库权限"]["status"] == "open"
     assert "内部备注" not in r.text and "owner" not in r.text and "note" not in r.text
+    # Nor does the employee's own timeline show the owners' notes.
+    mine = client.get(f"/api/v1/cases/{c.id}", headers=factory.employee_headers(emp))
+    assert mine.status_code == 200 and "task_completed" in mine.text and "内部备注" not in mine.text
     other = factory.employee(oworld.company, department="市场部")
     assert client.get(f"/api/v1/cases/{c.id}/tasks", headers=factory.employee_headers(other)).status_code == 404
 
@@ -198,6 +201,7 @@ def test_withdrawal_after_approval_cancels_tasks_visibly(client, oworld, db_sess
     assert all(t.cancel_reason and "欢迎留下" in t.cancel_reason and t.cancelled_by == f"hr:{oworld.spec.id}"
                for t in cancelled)
     assert "tasks_cancelled" in actions(db_session, c.id)
+    assert "access_revoke_cancelled" in actions(db_session, c.id)  # the revocation scheduled at approval too
     # Still listed (never deleted), for HR and for the employee.
     r = client.get(f"/api/v1/hr/cases/{c.id}/tasks", headers=oworld.h(oworld.spec))
     assert len(r.json["tasks"]) == len(tasks) and r.json["tasks"][0]["cancel_reason"]

@@ -61,14 +61,18 @@
     const col = (key) => chart.columns.findIndex((c) => c.key === key);
     const pick = (key) => rows.map((r) => point(r.values[col(key)]));
     const share = col("letters_overdue_share");
+    const rehire = col("rehire_rate");
     return base({
       xAxis: { type: "category", data: rows.map((r) => r.label) },
-      yAxis: [{ type: "value", name: "天" }, { type: "value", name: "逾期比例", min: 0, max: 1,
+      yAxis: [{ type: "value", name: "天" }, { type: "value", name: "比例", min: 0, max: 1,
         axisLabel: { formatter: (v) => Math.round(v * 100) + "%" } }],
       series: [
         { name: chart.columns[col("close_median_days")].label, type: "bar", data: pick("close_median_days") },
         { name: chart.columns[col("close_p90_days")].label, type: "bar", data: pick("close_p90_days") },
+        { name: chart.columns[col("handover_median_days")].label, type: "bar", data: pick("handover_median_days") },
         { name: chart.columns[share].label, type: "line", yAxisIndex: 1, data: pick("letters_overdue_share"),
+          tooltip: { formatter: (p) => `${p.seriesName}\n${p.name}：${fmt(p.data.raw, true)}` } },
+        { name: chart.columns[rehire].label, type: "line", yAxisIndex: 1, data: pick("rehire_rate"),
           tooltip: { formatter: (p) => `${p.seriesName}\n${p.name}：${fmt(p.data.raw, true)}` } },
       ],
     });
