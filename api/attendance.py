@@ -10,14 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import marshmallow as ma
-from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from cases.attendance import DEFAULT_RULES, RiskLevel
 from cases.clock import beijing_today
-from cases.errors import InvalidInput
 from qianli.models import AttendanceImport, Company
 from qianli.services import attendance as imports
 from qianli.services import attrition as svc
@@ -25,6 +23,7 @@ from qianli.services.review import get_reviewer
 
 from api.auth import current_principal, hr_required
 from api.context import db, runtime
+from api.multipart import merged_form_flags, required_upload
 from api.schemas import NonBlank, StrictSchema
 
 __all__ = ["blp"]
@@ -119,13 +118,6 @@ class ImportListQuery(StrictSchema):
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
 
 
-def _form_flags() -> dict:
-    try:
-        return AttendanceFlagsSchema().load(request.form.to_dict()) if request.form else {}
-    except ma.ValidationError as exc:
-        raise InvalidInput("validation_failed", "请求参数无效", details={"form": exc.messages}) from None
-
-
 @blp.route("/attendance/imports")
 class AttendanceImports(MethodView):
     @hr_required("hr_specialist", "hr_manager")
@@ -141,11 +133,8 @@ class AttendanceImports(MethodView):
                          "kind, coverage, good_rows_only and dry_run are refused.",
              requestBody={"required": True, "content": {"multipart/form-data": {"schema": AttendanceFileSchema}}})
     def post(self, flags):
-        flags = {**flags, **{k: v for k, v in _form_flags().items() if k in request.form}}
-        upload = request.files.get("file")
-        if upload is None:
-            raise InvalidInput("validation_failed", "请求参数无效",
-                               details={"files": {"file": ["Missing data for required field."]}})
+        flags = merged_form_flags(AttendanceFlagsSchema(), flags)
+        upload = required_upload("file")
         data = upload.read(runtime().settings.attendance_max_bytes + 1)
         p = current_principal()
         report = imports.import_attendance(db(), runtime(), company_id=p.company_id, data=data,

@@ -13,11 +13,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Flask, Request
+import marshmallow as ma
+from flask import Flask, Request, request
+from werkzeug.datastructures import FileStorage
 
 from cases.errors import InvalidInput
 
-__all__ = ["check_multipart_parts"]
+__all__ = ["check_multipart_parts", "merged_form_flags", "required_upload"]
 
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
@@ -65,3 +67,24 @@ def check_multipart_parts(app: Flask, request: Request) -> None:
                 errors.setdefault(location, {})[name] = ["Sent more than once."]
     if errors:
         raise InvalidInput("validation_failed", "请求参数无效", details=errors)
+
+
+def merged_form_flags(schema: ma.Schema, query_flags: dict[str, Any]) -> dict[str, Any]:
+    """``query_flags`` (already loaded from the query string) overridden by the same flags sent as
+    multipart form fields; a bad form value is 422 ``validation_failed`` naming the field."""
+    if not request.form:
+        return query_flags
+    try:
+        loaded = schema.load(request.form.to_dict())
+    except ma.ValidationError as exc:
+        raise InvalidInput("validation_failed", "请求参数无效", details={"form": exc.messages}) from None
+    return {**query_flags, **{k: v for k, v in loaded.items() if k in request.form}}
+
+
+def required_upload(name: str = "file") -> FileStorage:
+    """The multipart file part ``name``, or 422 ``validation_failed`` naming it as missing."""
+    upload = request.files.get(name)
+    if upload is None:
+        raise InvalidInput("validation_failed", "请求参数无效",
+                           details={"files": {name: ["Missing data for required field."]}})
+    return upload

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from cases.errors import InvalidInput
 from qianli.services import roster as svc
 
 from api.auth import current_principal, hr_required
 from api.context import db, runtime
+from api.multipart import merged_form_flags, required_upload
 from api.schemas import StrictSchema
 
 __all__ = ["blp"]
@@ -73,14 +72,6 @@ class RosterReportSchema(ma.Schema):
                        "signing after the employee confirms or QIANLI_IDENTITY_COOLING_DAYS"})
 
 
-def _form_flags() -> dict:
-    """The flags may also come as multipart form fields."""
-    try:
-        return RosterFlagsSchema().load(request.form.to_dict()) if request.form else {}
-    except ma.ValidationError as exc:
-        raise InvalidInput("validation_failed", "请求参数无效", details={"form": exc.messages}) from None
-
-
 @blp.route("")
 class Roster(MethodView):
     @hr_required("hr_specialist", "hr_manager")
@@ -96,11 +87,8 @@ class Roster(MethodView):
                          "Parts other than file, good_rows_only and dry_run are refused.",
              requestBody={"required": True, "content": {"multipart/form-data": {"schema": RosterFileSchema}}})
     def post(self, flags):
-        flags = {**flags, **{k: v for k, v in _form_flags().items() if k in request.form}}
-        upload = request.files.get("file")
-        if upload is None:
-            raise InvalidInput("validation_failed", "请求参数无效",
-                               details={"files": {"file": ["Missing data for required field."]}})
+        flags = merged_form_flags(RosterFlagsSchema(), flags)
+        upload = required_upload("file")
         data = upload.read(runtime().settings.roster_max_bytes + 1)
         p = current_principal()
         report = svc.import_roster(db(), runtime(), company_id=p.company_id, data=data,
