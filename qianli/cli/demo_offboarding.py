@@ -32,11 +32,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from qianli.cli.demo import DemoContext, DemoFailed, DemoHooks, _common_name, _json, _sha256
+from qianli.cli.demo import CLOCK_PATH, DemoContext, DemoFailed, DemoHooks, _common_name, _json, _sha256, dev_clock
 
 __all__ = ["WebhookReceiver", "OffboardingHooks", "CLOCK_PATH", "verify_standard_webhook"]
-
-CLOCK_PATH = "/api/v1/dev/clock"  # development only, outside the contract
 
 
 def verify_standard_webhook(secret: str, headers: dict[str, str], body: bytes) -> bool:
@@ -161,11 +159,7 @@ class OffboardingHooks(DemoHooks):
                 self.receiver.stop()
 
     def _clock(self, ctx: DemoContext, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        resp = ctx.api._send("POST" if body is not None else "GET", CLOCK_PATH, None, json=body)
-        if resp.status_code != 200:
-            raise DemoFailed(f"{CLOCK_PATH} answered {resp.status_code}: the development clock needs a development "
-                             "or test deployment and a loopback client", status=resp.status_code, body=resp.text[:2000])
-        return _json(resp)
+        return dev_clock(ctx.api, body)
 
     def _restore_clock(self, ctx: DemoContext) -> None:
         if self.clock_before is None:
