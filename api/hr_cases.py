@@ -207,9 +207,8 @@ class Cases(MethodView):
                           created_from=args["created_from"], created_to=args["created_to"],
                           arrival_from=args["arrival_from"], arrival_to=args["arrival_to"], search=args["q"],
                           departure_types=args["departure_type"], page=args["page"], page_size=args["page_size"])
-        page = svc.list_cases(db(), reviewer(), q)
-        return {"items": [case_body(c, e, o) for c, e, o in page.items], "total": page.total, "page": page.page,
-                "page_size": page.page_size}
+        page = svc.list_cases(db(), reviewer(), q, summaries=True)
+        return {"items": page.items, "total": page.total, "page": page.page, "page_size": page.page_size}
 
 
 @blp.route("/cases/<string:case_id>")
