@@ -38,8 +38,16 @@ def _writers_only() -> None:
         raise Forbidden("role_forbidden", "仅人事专员或人事经理可操作")
 
 
+ACTION_LABELS = {"created": "创建", "updated": "修改", "disabled": "停用", "enabled": "启用",
+                 "auto_disabled": "持续失败，系统自动停用", "secret_rotated": "轮换密钥", "deleted": "删除"}
+
+
 def _endpoints_page(status: int = 200, **ctx):
-    return _render("hr/webhooks.html", status, endpoints=wh.list_endpoints(db(), g.reviewer.company_id),
+    endpoints = wh.list_endpoints(db(), g.reviewer.company_id)
+    histories = {e.id: wh.endpoint_history(db(), e, limit=20) for e in endpoints}
+    after = runtime().settings.webhook_disable_after_s
+    return _render("hr/webhooks.html", status, endpoints=endpoints, histories=histories, action_labels=ACTION_LABELS,
+                   disable_after_days=f"{after / 86400:g}" if after else None,
                    events=wh.SUBSCRIBABLE_EVENTS, event_labels=EVENT_LABELS, descriptions=wh.EVENT_TYPES, **ctx)
 
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from cases.errors import NotFound
-from qianli.models import Company
-from qianli.services.cases import preview_notice
+from qianli.services.cases import company_config_by_code, preview_notice
 
 from api.context import db, runtime
 from api.schemas import StrictSchema
@@ -49,10 +47,10 @@ class NoticePreviewView(MethodView):
     def get(self, args):
         company_id = None
         if args.get("company_code"):
-            company = db().scalar(select(Company).where(Company.code == args["company_code"]))
+            company = company_config_by_code(db(), args["company_code"])
             if company is None:
                 raise NotFound("company_not_found", "找不到该公司")
-            company_id = company.id  # the row stays referenced: preview_notice's get finds it loaded
+            company_id = company.id
         n = preview_notice(db(), runtime().settings, company_id=company_id, arrival=args["arrival_date"],
                            probation=args["probation"])
         return {"arrival_date": args["arrival_date"], "probation": args["probation"], "notice_days": n.notice_days,

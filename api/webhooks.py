@@ -44,6 +44,29 @@ class EndpointSchema(ma.Schema):
     created_by = ma.fields.String(required=True)
     created_at = ma.fields.AwareDateTime(required=True)
     updated_at = ma.fields.AwareDateTime(required=True)
+    failing_since = ma.fields.AwareDateTime(allow_none=True, required=True, metadata={
+        "description": "Every attempt to the endpoint has failed since then (null once one succeeds); failing for "
+                       "QIANLI_WEBHOOK_DISABLE_AFTER_S disables it"})
+    disabled_at = ma.fields.AwareDateTime(allow_none=True, required=True)
+    disabled_reason = ma.fields.String(allow_none=True, required=True, metadata={
+        "description": "manual (HR disabled it) or failing (disabled automatically after failing for "
+                       "QIANLI_WEBHOOK_DISABLE_AFTER_S; HR re-enables it with updateWebhookEndpoint enabled=true)"})
+    disabled_by = ma.fields.String(allow_none=True, required=True, metadata={"description": "hr:<id> or system"})
+
+
+class EndpointEventSchema(ma.Schema):
+    action = ma.fields.String(required=True, metadata={
+        "description": "created, updated, disabled, enabled, auto_disabled, secret_rotated, deleted"})
+    actor = ma.fields.String(required=True)
+    detail = ma.fields.Dict(required=True, metadata={
+        "description": "auto_disabled: failing_since, disable_after_s, failed_deliveries, failed_attempts, the last "
+                       "delivery and its error; enabled: what it was disabled for and the alerts resolved"})
+    occurred_at = ma.fields.AwareDateTime(required=True)
+
+
+class EndpointDetailSchema(EndpointSchema):
+    history = ma.fields.List(ma.fields.Nested(EndpointEventSchema), required=True, metadata={
+        "description": "The endpoint's audit trail, newest first (at most 100 entries)"})
 
 
 class EndpointWithSecretSchema(EndpointSchema):
@@ -143,7 +166,8 @@ def delivery_dict(d, ep, attempts) -> dict:
 def _created(c: svc.CreatedEndpoint) -> dict:
     ep = c.endpoint
     fields = ("id", "name", "url", "description", "event_types", "enabled", "secret_rotated_at",
-              "previous_secret_until", "created_by", "created_at", "updated_at")
+              "previous_secret_until", "created_by", "created_at", "updated_at", "failing_since", "disabled_at",
+              "disabled_reason", "disabled_by")
     return {**{f: getattr(ep, f) for f in fields}, "secret": c.secret}
 
 
@@ -181,15 +205,22 @@ class Endpoints(MethodView):
 @blp.route("/endpoints/<string:endpoint_id>")
 class Endpoint(MethodView):
     @hr_required(*READERS)
-    @blp.response(200, EndpointSchema)
-    @blp.doc(operationId="getWebhookEndpoint")
+    @blp.response(200, EndpointDetailSchema)
+    @blp.doc(operationId="getWebhookEndpoint", summary="One endpoint, with its audit trail (who changed, disabled or "
+                                                        "re-enabled it, and when the system disabled it for failing)")
     def get(self, endpoint_id):
-        return svc.get_endpoint(db(), current_principal().company_id, endpoint_id)
+        ep = svc.get_endpoint(db(), current_principal().company_id, endpoint_id)
+        return {**{f: getattr(ep, f) for f in EndpointSchema().fields if f != "previous_secret_valid_until"},
+                "previous_secret_until": ep.previous_secret_until, "history": svc.endpoint_history(db(), ep)}
 
     @hr_required("hr_manager")
     @blp.arguments(EndpointPatchSchema)
     @blp.response(200, EndpointSchema)
-    @blp.doc(operationId="updateWebhookEndpoint", summary="Change an endpoint's URL, name, events or enable/disable it")
+    @blp.doc(operationId="updateWebhookEndpoint", summary="Change an endpoint's URL, name, events or enable/disable it",
+             description="enabled=true re-enables an endpoint disabled by HR or automatically (disabled_reason "
+                         "failing: every attempt failed for QIANLI_WEBHOOK_DISABLE_AFTER_S); its failure streak "
+                         "starts afresh and the webhook_endpoint_disabled alert is resolved. Failed deliveries are "
+                         "not re-sent by themselves: replay them (replayWebhookDelivery).")
     def patch(self, args, endpoint_id):
         p = current_principal()
         return svc.update_endpoint(db(), runtime(), p.company_id, endpoint_id, actor=f"hr:{p.subject_id}", **args)

@@ -36,7 +36,8 @@ EVIDENCE_APPEND_ONLY_SQL = [
 
 
 # Tables the app may only INSERT into and SELECT from (PostgreSQL: a trigger and the grants below).
-APPEND_ONLY_TABLES = ("evidence_entries", "chain_anchors", "chain_anchor_leaves", "hr_account_events")
+APPEND_ONLY_TABLES = ("evidence_entries", "chain_anchors", "chain_anchor_leaves", "hr_account_events",
+                      "webhook_endpoint_events")
 
 
 def append_only_sql(table: str) -> list[str]:

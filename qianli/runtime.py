@@ -28,6 +28,7 @@ from identity.liveness import LivenessProvider, liveness_provider_from_settings
 from identity.sms import SmsGateway, sms_gateway_from_settings
 from identity.sms_codes import SmsCodeService, sms_code_service_from_settings
 from identity.wechat import WeChatClient, wechat_client_from_settings
+from qianli import config_cache
 from qianli.crypto import FieldCipher, lookup_hash
 from qianli.integrations.wecom import WeComClient, wecom_client_from_settings
 from qianli.db import make_engine, make_session_factory
@@ -87,7 +88,11 @@ class Runtime:
 
     @property
     def session_factory(self) -> sessionmaker[Session]:
-        return self._get("session_factory", lambda: make_session_factory(self.engine))
+        return self._get("session_factory", self._make_session_factory)
+
+    def _make_session_factory(self) -> sessionmaker[Session]:
+        config_cache.bind(self.engine, lambda: self.redis)  # companies and calendars cached per process
+        return make_session_factory(self.engine)
 
     @property
     def redis(self) -> redis.Redis:

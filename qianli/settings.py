@@ -210,6 +210,7 @@ class Settings:
     webhook_timeout_s: float = _s("QIANLI_WEBHOOK_TIMEOUT_S", 10.0, "Timeout of one webhook delivery attempt (connect and read), seconds; longer counts as a failed attempt.")
     webhook_allow_private: bool = _s("QIANLI_WEBHOOK_ALLOW_PRIVATE", False, "Production: allow webhook endpoints whose host resolves to a loopback, private, link-local or reserved address (SSRF guard). Development and test always allow loopback.")
     webhook_secret_grace_s: int = _s("QIANLI_WEBHOOK_SECRET_GRACE_S", 86400, "After a secret rotation, deliveries are signed with the new and the previous secret for this long, seconds, so receivers can switch without losing messages.")
+    webhook_disable_after_s: int = _s("QIANLI_WEBHOOK_DISABLE_AFTER_S", 432000, "An endpoint whose every attempt has failed for this long is disabled (with an audit entry and one HR alert) when a delivery to it fails for good after the whole retry schedule, seconds; 432000 (5 days, as Svix does); 0 never disables. HR re-enables it with updateWebhookEndpoint.")
     webhook_lease_s: int = _s("QIANLI_WEBHOOK_LEASE_S", 120, "A delivery attempt claimed longer ago than this (its worker died) is re-queued by the sweep, seconds (more than the timeout).")
     revocation_confirm_deadline_s: int = _s("QIANLI_REVOCATION_CONFIRM_DEADLINE_S", 4 * 3600, "A system that has not confirmed an access revocation this long after it was sent raises an HR alert (权限验证), seconds.")
 
@@ -460,6 +461,8 @@ def _check(s: Settings) -> None:
         if s.sms_tencent_endpoint.startswith("http://"):
             raise SettingsError("QIANLI_SMS_TENCENT_ENDPOINT must not be plain http:// in production")
     s.webhook_retry_delays()
+    if s.webhook_disable_after_s < 0:
+        raise SettingsError(f"QIANLI_WEBHOOK_DISABLE_AFTER_S={s.webhook_disable_after_s}: must be 0 (never) or more")
     if not 1 <= s.webhook_timeout_s <= 60:
         raise SettingsError(f"QIANLI_WEBHOOK_TIMEOUT_S={s.webhook_timeout_s}: must be between 1 and 60 seconds")
     if s.webhook_lease_s <= s.webhook_timeout_s + 5:

@@ -38,11 +38,13 @@ import click
 
 from cases.clock import SHANGHAI
 
-__all__ = ["demo_command", "run_demo", "DemoFailed", "DemoContext", "DemoHooks", "signature_png", "DEFAULT_BASE_URL"]
+__all__ = ["demo_command", "run_demo", "DemoFailed", "DemoContext", "DemoHooks", "signature_png", "DEFAULT_BASE_URL",
+           "sign_letter", "approve_all_levels", "hr_login_step", "dev_clock", "CLOCK_PATH", "FACES"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 FACES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "faces"
 OUTBOX_PATH = "/api/v1/dev/outbox"  # development only, outside the contract
+CLOCK_PATH = "/api/v1/dev/clock"  # development only, outside the contract
 DEMO_DEPARTMENT = "研发部"  # the seeded department head's department
 TIMEOUT_S = 120
 RETRIES = 5  # after a lost connection (repeatable requests) or a 503 with Retry-After
@@ -93,12 +95,8 @@ class DemoContext:
         """A logged-in HR user of ``role`` (logging in on first use, as a step)."""
         user = self.hr_users.get(role) or self.hr_users["hr_manager"]
         if user not in self.hr_tokens:
-            def go():
-                body = _json(self.api.call("hrLogin", json={"company_code": self.company, "username": user,
-                                                            "password": self.password}))
-                self.hr_tokens[user] = body["access_token"]
-                return body, f"{body['display_name']} ({body['role']})"
-            self.run.step(f"HR 登录 hrLogin {self.company}/{user}", go)
+            hr_login_step(self.api, self.run, company=self.company, username=user, password=self.password,
+                          hr_tokens=self.hr_tokens)
         return self.hr_tokens[user]
 
 
@@ -260,6 +258,16 @@ def _json(resp) -> Any:
                          body=_body_text(resp)) from None
 
 
+def dev_clock(api: Api, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The deployment's development clock (``GET``), or move it (``POST`` ``body``: ``advance_days`` or
+    ``offset_seconds``); development and test deployments only, from a loopback client."""
+    resp = api._send("POST" if body is not None else "GET", CLOCK_PATH, None, json=body)
+    if resp.status_code != 200:
+        raise DemoFailed(f"{CLOCK_PATH} answered {resp.status_code}: the development clock needs a development "
+                         "or test deployment and a loopback client", status=resp.status_code, body=resp.text[:2000])
+    return _json(resp)
+
+
 def _common_name(signer: str | None) -> str:
     """'Serial Number: …, Common Name: 孙悦, Organization: …' -> '孙悦'."""
     for part in (signer or "").split(", "):
@@ -320,6 +328,190 @@ def _status_counts(deliveries: list[dict[str, Any]]) -> str:
     return ", ".join(f"{k}×{v}" for k, v in sorted(counts.items())) or "none"
 
 
+def sign_letter(api: Api, run: Runner, *, emp: dict[str, Any], hr_token: str, case_id: str, phone: str, photo: Path,
+                reference_photo: Path, seed: int, idempotency_key: str, out_dir: Path | None = None,
+                facts: dict[str, Any] | None = None, who: str = "") -> dict[str, Any]:
+    """The employee's part from the face consent to the signed letter, as steps: separate consent to face
+    processing, HR's reference photo (confirmed by the employee), the liveness challenge and burst, the
+    SMS code for signing, the letter preview, the signing intent and the handwritten signature.
+    ``emp`` holds the employee's ``token`` and ``id``; ``who`` is appended to each step's title (a demo
+    with several employees). Returns (and adds to ``facts``) ``face`` and ``signed``."""
+    out: dict[str, Any] = facts if facts is not None else {}
+    ids = {"case_id": case_id}
+    photo_bytes, reference_bytes = photo.read_bytes(), reference_photo.read_bytes()
+
+    # -- the face check ---------------------------------------------------------------------------
+    def consent():
+        text = _json(api.call("getFaceConsent", token=emp["token"]))
+        body = _json(api.call("giveFaceConsent", token=emp["token"], expect=(201,),
+                              json={"agree": True, "text_version": text["text_version"]}))
+        return body, f"consent {body['text_version']} ({body['method']})"
+    run.step(f"员工人脸识别单独同意 getFaceConsent + giveFaceConsent{who}", consent)
+
+    def enrol():
+        body = _json(api.call("enrolFace", token=hr_token, expect=(201,),
+                              path_params={"employee_id": emp["id"]},
+                              files={"photo": (reference_photo.name, reference_bytes, "image/jpeg")}))
+        if not body.get("enrolled"):
+            raise DemoFailed("enrolFace did not enrol", body=json.dumps(body, ensure_ascii=False))
+        return body, f"reference photo {reference_photo.name} enrolled (version {body.get('version')})"
+    run.step(f"HR 录入参考照片 enrolFace{who}", enrol)
+
+    def confirm_reference():
+        mine = _json(api.call("getMyFaceReference", token=emp["token"]))
+        body = _json(api.call("confirmFaceReference", token=emp["token"],
+                              json={"version": mine["version"], "accept": True}))
+        if body.get("needs_confirmation"):
+            raise DemoFailed("confirmFaceReference did not confirm", body=json.dumps(body, ensure_ascii=False))
+        return body, f"{body['source_label']} confirmed by the employee (version {body['version']})"
+    run.step(f"员工确认 HR 提供的参考照片 confirmFaceReference{who}", confirm_reference)
+
+    tries = 3  # like a person in front of the camera: a burst the service does not accept is taken again
+    for attempt in range(tries):
+        def challenge():
+            body = _json(api.call("startLivenessChallenge", token=emp["token"], expect=(201,),
+                                  json={"case_id": case_id}))
+            return body, f"actions {' → '.join(body['actions'])}, {body['min_frames']}–{body['max_frames']} " \
+                         f"frames, expires in {body['expires_in_s']} s"
+        ch = run.step(f"活体挑战 startLivenessChallenge{who}", challenge)
+
+        def burst(ch=ch, attempt=attempt):
+            import warnings
+
+            with warnings.catch_warnings():  # face_recognition_models still uses pkg_resources
+                warnings.simplefilter("ignore")
+                from qianli.cli.demo_frames import burst_for_challenge
+
+                frames = burst_for_challenge(photo_bytes, ch["actions"], seed=seed + 7919 * attempt)
+            return frames, f"{len(frames)} frames animated from {photo.name} (neutral, " \
+                           f"{', neutral, '.join(ch['actions'])}, neutral), {sum(map(len, frames)) // 1024} KiB"
+        frames = run.step(f"生成活体连拍 demo_frames.burst_for_challenge{who}", burst)
+
+        def verify_face(ch=ch, frames=frames, attempt=attempt):
+            files = [("frames", (f"frame{i}.jpg", f, "image/jpeg")) for i, f in enumerate(frames)]
+            resp = api.call("verifyFace", token=emp["token"], path_params={"nonce": ch["nonce"]}, files=files,
+                            expect=(200, 422))
+            body = _json(resp)
+            if resp.status_code == 422:
+                if body.get("code") == "liveness_failed" and attempt + 1 < tries:
+                    return None, f"422 liveness_failed ({(body.get('details') or {}).get('reason')}): taken again"
+                raise DemoFailed("verifyFace answered 422", status=422, body=resp.text[:2000])
+            if not body.get("verified"):
+                raise DemoFailed("verifyFace did not verify", body=json.dumps(body, ensure_ascii=False))
+            out["face"] = body
+            return body, f"verified: distance {body['distance']:.3f} ≤ threshold {body['threshold']}"
+        if run.step(f"人脸核验 verifyFace (multipart frames){who}", verify_face) is not None:
+            break
+
+    # -- the SMS code for signing, the letter, the intent, the signature ---------------------------
+    def send_sign_code():
+        emp["seen"] = _outbox_ids(api, phone)
+        waited = 0.0
+        while True:  # like the mini-program's countdown: one code per phone per QIANLI_SMS_RESEND_COOLDOWN_S
+            resp = api.call("sendSmsCode", token=emp["token"], expect=(202, 429),
+                            json={"purpose": "sign", "case_id": case_id})
+            body = _json(resp)
+            retry = (body.get("details") or {}).get("retry_after_s") if resp.status_code == 429 else None
+            if resp.status_code == 202:
+                break
+            if body.get("code") != "sms_resend_cooldown" or not retry or waited + retry > 180:
+                raise DemoFailed(f"sendSmsCode answered {resp.status_code}", status=resp.status_code, body=resp.text)
+            time.sleep(float(retry) + 0.2)
+            waited += float(retry) + 0.2
+        note = f" (waited {waited:.0f} s: resend cooldown after the bind code)" if waited else ""
+        return body, f"to {body['phone_masked']}{note}"
+    run.step(f"发送签署验证码 sendSmsCode purpose=sign{who}", send_sign_code)
+
+    sign_code = run.step(f"读取开发短信发件箱 GET {OUTBOX_PATH}{who}",
+                         lambda: (lambda c: (c, f"code {c}"))(_new_code(api, phone, emp["seen"])))
+
+    def verify_code():
+        body = _json(api.call("verifySmsCode", token=emp["token"],
+                              json={"purpose": "sign", "case_id": case_id, "code": sign_code}))
+        if not body.get("verified"):
+            raise DemoFailed("verifySmsCode did not verify", body=json.dumps(body, ensure_ascii=False))
+        return body, "verified"
+    run.step(f"核对签署验证码 verifySmsCode{who}", verify_code)
+
+    def preview_letter():
+        resp = api.call("previewLetter", token=emp["token"], path_params=ids)
+        sha = resp.headers.get("X-Letter-SHA256", "")
+        if sha != _sha256(resp.content):
+            raise DemoFailed(f"X-Letter-SHA256 {sha!r} is not the SHA-256 of the PDF ({_sha256(resp.content)})")
+        if out_dir is not None:
+            (out_dir / "letter-preview.pdf").write_bytes(resp.content)
+        return sha, f"{len(resp.content) // 1024} KiB PDF, SHA-256 {sha[:16]}…"
+    letter_sha = run.step(f"预览辞职信 previewLetter (X-Letter-SHA256){who}", preview_letter)
+
+    def intent():
+        body = _json(api.call("createSigningIntent", token=emp["token"], expect=(201,),
+                              json={"case_id": case_id, "letter_sha256": letter_sha}))
+        return body, f"intent {body['intent_id'][:12]}…, expires {body['expires_at']}"
+    signing_intent = run.step(f"签署意图 createSigningIntent (SMS + face within the window){who}", intent)
+
+    def sign():
+        png = signature_png(seed=seed)
+        if out_dir is not None:
+            (out_dir / "signature.png").write_bytes(png)
+        body = _json(api.call("signLetter", token=emp["token"], expect=(201,), path_params=ids,
+                              data={"intent_id": signing_intent["intent_id"], "idempotency_key": idempotency_key},
+                              files={"signature": ("signature.png", png, "image/png")}))
+        out["signed"] = body
+        return body, (f"{body['pades_level']}, event certificate {body['event_cert_serial'][:16]}…, "
+                      f"case {body['case_state']}")
+    run.step(f"手写签名并签署 signLetter (multipart){who}", sign)
+    return out
+
+
+def hr_login_step(api: Api, run: Runner, *, company: str, username: str, password: str,
+                  hr_tokens: dict[str, str]) -> str:
+    """HR ``username`` logs in (one step); the token is kept in ``hr_tokens``."""
+    def go():
+        body = _json(api.call("hrLogin", json={"company_code": company, "username": username, "password": password}))
+        hr_tokens[username] = body["access_token"]
+        return body, f"{body['display_name']} ({body['role']})"
+    run.step(f"HR 登录 hrLogin {company}/{username}", go)
+    return hr_tokens[username]
+
+
+def approve_all_levels(api: Api, run: Runner, *, case_id: str, company: str, password: str, hr_users: dict[str, str],
+                       hr_tokens: dict[str, str], who: str = "") -> list[str]:
+    """HR reads the case (getCase), then each level of the company's approval chain approves it (the final
+    one countersigns the letter); HR users log in as needed. Returns the chain of roles."""
+    ids = {"case_id": case_id}
+    first = hr_users["hr_specialist"]
+    if first not in hr_tokens:
+        hr_login_step(api, run, company=company, username=first, password=password, hr_tokens=hr_tokens)
+
+    def hr_case():
+        body = _json(api.call("getCase", token=hr_tokens[first], path_params=ids))
+        return body, f"state {body['state']}, chain {' → '.join(body['approval']['chain'])}, " \
+                     f"evidence chain {'ok' if body['chain']['ok'] else 'BROKEN'} ({body['chain']['entries']} entries)"
+    detail = run.step(f"HR 查看案件 getCase{who}", hr_case)
+    chain: list[str] = detail["approval"]["chain"]
+    manager = hr_users["hr_manager"]
+    for level, role in enumerate(chain, start=1):
+        user = hr_users.get(role) or manager
+        if user not in hr_tokens:
+            hr_login_step(api, run, company=company, username=user, password=password, hr_tokens=hr_tokens)
+        if user != manager:  # e.g. the seeded department head heads one department: may they decide here?
+            seen = api.call("getCase", token=hr_tokens[user], path_params=ids, expect=(200, 403, 404))
+            if seen.status_code != 200 or "approve" not in _json(seen).get("allowed_actions", []):
+                user = manager  # the HR manager may decide at any level
+                if user not in hr_tokens:
+                    hr_login_step(api, run, company=company, username=user, password=password, hr_tokens=hr_tokens)
+        final = level == len(chain)
+        by = role if user == hr_users.get(role) else f"{role} level by hr_manager"
+
+        def approve(user=user, level=level, role=role):
+            body = _json(api.call("approveCase", token=hr_tokens[user], path_params=ids,
+                                  json={"comment": f"第{level}级审核（{role}）：确认最后工作日与交接事项。"}))
+            return body, f"outcome {body['outcome']}, state {body['state']}, last day {body.get('agreed_last_day')}"
+        run.step(f"第 {level} 级审核 approveCase ({by}{', final: company countersignature' if final else ''}){who}",
+                 approve)
+    return chain
+
+
 def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path, company: str, password: str,
              hr_users: dict[str, str], echo: Callable[..., None] = click.echo, seed: int | None = None,
              reminder_wait_s: float = 20.0, hooks: DemoHooks | None = None) -> DemoResult:
@@ -334,7 +526,6 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
     openid = f"demo-{tag}"
     name = "孙悦"
     facts: dict[str, Any] = {"employee_no": employee_no, "phone": phone, "openid": openid, "base_url": api.base}
-    photo_bytes, reference_bytes = photo.read_bytes(), reference_photo.read_bytes()
     hr_tokens: dict[str, str] = {}
 
     # -- contract and HR --------------------------------------------------------------------------
@@ -348,16 +539,8 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
                      f"{spec.get('info', {}).get('version', '')}; environment {health.get('environment')}"
     run.step("读取接口契约 GET /openapi.json (operationIds)", contract)
 
-    def hr_login(username: str):
-        def go():
-            body = _json(api.call("hrLogin", json={"company_code": company, "username": username,
-                                                   "password": password}))
-            hr_tokens[username] = body["access_token"]
-            return body, f"{body['display_name']} ({body['role']})"
-        return go
-
     specialist = hr_users["hr_specialist"]
-    run.step(f"HR 登录 hrLogin {company}/{specialist}", hr_login(specialist))
+    hr_login_step(api, run, company=company, username=specialist, password=password, hr_tokens=hr_tokens)
     emp: dict[str, Any] = {}
     case: dict[str, Any] = {}
     hooks = hooks or DemoHooks()
@@ -446,114 +629,9 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
                      f"{(body.get('schedule') or {}).get('state')}{note}"
     run.step("催签提醒已发出 listReminders (notice, slot 0)", first_reminders)
 
-    # -- the face check ---------------------------------------------------------------------------
-    def consent():
-        text = _json(api.call("getFaceConsent", token=emp["token"]))
-        body = _json(api.call("giveFaceConsent", token=emp["token"], expect=(201,),
-                              json={"agree": True, "text_version": text["text_version"]}))
-        return body, f"consent {body['text_version']} ({body['method']})"
-    run.step("员工人脸识别单独同意 getFaceConsent + giveFaceConsent", consent)
-
-    def enrol():
-        body = _json(api.call("enrolFace", token=hr_tokens[specialist], expect=(201,),
-                              path_params={"employee_id": emp["id"]},
-                              files={"photo": (reference_photo.name, reference_bytes, "image/jpeg")}))
-        if not body.get("enrolled"):
-            raise DemoFailed("enrolFace did not enrol", body=json.dumps(body, ensure_ascii=False))
-        return body, f"reference photo {reference_photo.name} enrolled (version {body.get('version')})"
-    run.step("HR 录入参考照片 enrolFace", enrol)
-
-    def confirm_reference():
-        mine = _json(api.call("getMyFaceReference", token=emp["token"]))
-        body = _json(api.call("confirmFaceReference", token=emp["token"],
-                              json={"version": mine["version"], "accept": True}))
-        if body.get("needs_confirmation"):
-            raise DemoFailed("confirmFaceReference did not confirm", body=json.dumps(body, ensure_ascii=False))
-        return body, f"{body['source_label']} confirmed by the employee (version {body['version']})"
-    run.step("员工确认 HR 提供的参考照片 confirmFaceReference", confirm_reference)
-
-    def challenge():
-        body = _json(api.call("startLivenessChallenge", token=emp["token"], expect=(201,), json={"case_id": case_id}))
-        return body, f"actions {' → '.join(body['actions'])}, {body['min_frames']}–{body['max_frames']} frames, " \
-                     f"expires in {body['expires_in_s']} s"
-    ch = run.step("活体挑战 startLivenessChallenge", challenge)
-
-    def burst():
-        import warnings
-
-        with warnings.catch_warnings():  # face_recognition_models still uses pkg_resources
-            warnings.simplefilter("ignore")
-            from qianli.cli.demo_frames import burst_for_challenge
-
-            frames = burst_for_challenge(photo_bytes, ch["actions"], seed=seed)
-        return frames, f"{len(frames)} frames animated from {photo.name} (neutral, " \
-                       f"{', neutral, '.join(ch['actions'])}, neutral), {sum(map(len, frames)) // 1024} KiB"
-    frames = run.step("生成活体连拍 demo_frames.burst_for_challenge", burst)
-
-    def verify_face():
-        files = [("frames", (f"frame{i}.jpg", f, "image/jpeg")) for i, f in enumerate(frames)]
-        body = _json(api.call("verifyFace", token=emp["token"], path_params={"nonce": ch["nonce"]}, files=files))
-        if not body.get("verified"):
-            raise DemoFailed("verifyFace did not verify", body=json.dumps(body, ensure_ascii=False))
-        facts["face"] = body
-        return body, f"verified: distance {body['distance']:.3f} ≤ threshold {body['threshold']}"
-    run.step("人脸核验 verifyFace (multipart frames)", verify_face)
-
-    # -- the SMS code for signing, the letter, the intent, the signature ---------------------------
-    def send_sign_code():
-        emp["seen"] = _outbox_ids(api, phone)
-        waited = 0.0
-        while True:  # like the mini-program's countdown: one code per phone per QIANLI_SMS_RESEND_COOLDOWN_S
-            resp = api.call("sendSmsCode", token=emp["token"], expect=(202, 429),
-                            json={"purpose": "sign", "case_id": case_id})
-            body = _json(resp)
-            retry = (body.get("details") or {}).get("retry_after_s") if resp.status_code == 429 else None
-            if resp.status_code == 202:
-                break
-            if body.get("code") != "sms_resend_cooldown" or not retry or waited + retry > 180:
-                raise DemoFailed(f"sendSmsCode answered {resp.status_code}", status=resp.status_code, body=resp.text)
-            time.sleep(float(retry) + 0.2)
-            waited += float(retry) + 0.2
-        note = f" (waited {waited:.0f} s: resend cooldown after the bind code)" if waited else ""
-        return body, f"to {body['phone_masked']}{note}"
-    run.step("发送签署验证码 sendSmsCode purpose=sign", send_sign_code)
-
-    sign_code = run.step(f"读取开发短信发件箱 GET {OUTBOX_PATH}",
-                         lambda: (lambda c: (c, f"code {c}"))(_new_code(api, phone, emp["seen"])))
-
-    def verify_code():
-        body = _json(api.call("verifySmsCode", token=emp["token"],
-                              json={"purpose": "sign", "case_id": case_id, "code": sign_code}))
-        if not body.get("verified"):
-            raise DemoFailed("verifySmsCode did not verify", body=json.dumps(body, ensure_ascii=False))
-        return body, "verified"
-    run.step("核对签署验证码 verifySmsCode", verify_code)
-
-    def preview_letter():
-        resp = api.call("previewLetter", token=emp["token"], path_params=ids)
-        sha = resp.headers.get("X-Letter-SHA256", "")
-        if sha != _sha256(resp.content):
-            raise DemoFailed(f"X-Letter-SHA256 {sha!r} is not the SHA-256 of the PDF ({_sha256(resp.content)})")
-        (out_dir / "letter-preview.pdf").write_bytes(resp.content)
-        return sha, f"{len(resp.content) // 1024} KiB PDF, SHA-256 {sha[:16]}…"
-    letter_sha = run.step("预览辞职信 previewLetter (X-Letter-SHA256)", preview_letter)
-
-    def intent():
-        body = _json(api.call("createSigningIntent", token=emp["token"], expect=(201,),
-                              json={"case_id": case_id, "letter_sha256": letter_sha}))
-        return body, f"intent {body['intent_id'][:12]}…, expires {body['expires_at']}"
-    signing_intent = run.step("签署意图 createSigningIntent (SMS + face within the window)", intent)
-
-    def sign():
-        png = signature_png(seed=seed)
-        (out_dir / "signature.png").write_bytes(png)
-        body = _json(api.call("signLetter", token=emp["token"], expect=(201,), path_params=ids,
-                              data={"intent_id": signing_intent["intent_id"], "idempotency_key": f"demo-{tag}-sign"},
-                              files={"signature": ("signature.png", png, "image/png")}))
-        facts["signed"] = body
-        return body, (f"{body['pades_level']}, event certificate {body['event_cert_serial'][:16]}…, "
-                      f"case {body['case_state']}")
-    run.step("手写签名并签署 signLetter (multipart)", sign)
+    sign_letter(api, run, emp=emp, hr_token=hr_tokens[specialist], case_id=case_id, phone=phone, photo=photo,
+                reference_photo=reference_photo, seed=seed, idempotency_key=f"demo-{tag}-sign", out_dir=out_dir,
+                facts=facts)
 
     def employee_pdf():
         resp = api.call("getSignedLetter", token=emp["token"], path_params=ids)
@@ -591,24 +669,8 @@ def run_demo(base_url: str, out_dir: Path, *, photo: Path, reference_photo: Path
     run.step("提醒已停止 listReminders (after the signed letter)", reminders_stopped)
 
     # -- HR review: each level of the company's chain, then the countersignature -------------------
-    def hr_case():
-        body = _json(api.call("getCase", token=hr_tokens[specialist], path_params=ids))
-        return body, f"state {body['state']}, chain {' → '.join(body['approval']['chain'])}, " \
-                     f"evidence chain {'ok' if body['chain']['ok'] else 'BROKEN'} ({body['chain']['entries']} entries)"
-    detail = run.step("HR 查看案件 getCase", hr_case)
-    chain = detail["approval"]["chain"]
-    for level, role in enumerate(chain, start=1):
-        user = hr_users.get(role) or hr_users.get("hr_manager")
-        if user not in hr_tokens:
-            run.step(f"HR 登录 hrLogin {company}/{user}", hr_login(user))
-        final = level == len(chain)
-
-        def approve(user=user, level=level, role=role, final=final):
-            body = _json(api.call("approveCase", token=hr_tokens[user], path_params=ids,
-                                  json={"comment": f"第{level}级审核（{role}）：确认最后工作日与交接事项。"}))
-            return body, f"outcome {body['outcome']}, state {body['state']}, last day {body.get('agreed_last_day')}"
-        run.step(f"第 {level} 级审核 approveCase ({role}{', final: company countersignature' if final else ''})",
-                 approve)
+    chain = approve_all_levels(api, run, case_id=case_id, company=company, password=password, hr_users=hr_users,
+                               hr_tokens=hr_tokens)
 
     final_user = hr_users.get(chain[-1]) or hr_users["hr_manager"]
 
@@ -683,7 +745,8 @@ SCENARIOS: dict[str, Callable[[], DemoHooks]] = {"resignation": DemoHooks, "offb
               help="resignation: the form to the countersigned letter and the dossier. offboarding: the same, then a "
                    "local webhook receiver, the handover tasks, the last day (development clock), the certificate of "
                    "termination and closing (termination-certificate.pdf, webhook-deliveries.jsonl, "
-                   "webhook-secret.txt). alumni: consent, close, the pool, search, a job-opening campaign, "
+                   "webhook-secret.txt). alumni: consent, four signed and approved letters, the last day (development "
+                   "clock), certificates and closeCase, the pool, search, a job-opening campaign, "
                    "analytics.xlsx, departure-report.pdf and campaign-deliveries.jsonl. absconding: attendance with a "
                    "gap across a holiday, the risk list, the return-to-work notice, the deadline passed (development "
                    "clock), the union, the art. 39(2) dismissal (return-to-work-notice.pdf, dismissal-notice.pdf, "

@@ -1,17 +1,18 @@
-"""``qianli demo --scenario alumni``: the alumni pool end to end against the running service.
+"""``qianli demo --scenario alumni``: the alumni pool end to end against the running service, over HTTP.
 
-Over HTTP (the contract's operationIds): four employees are imported and bind their WeChat, three
-consent to the alumni network (different purposes), one does not; each gives notice. Their cases
-are then closed in this process on the same (development) database, with what close does for the
-pool (the case closed, the employee deactivated, sessions ended, ``on_case_closed``): over HTTP,
-``closeCase`` needs a signed, approved case past its last day with its certificate, which a demo
-starting from four fresh notices does not reach. The consenting three join the pool and the
-fourth gets a retention schedule. A former employee logs
+Everything goes through the contract's operationIds, as the acceptance client drives a deployment:
+four employees are imported and bind their WeChat, three consent to the alumni network (different
+purposes), one does not; each gives notice, passes the face check and the SMS code and signs the
+letter, and HR approves it through the company's chain (the final level countersigns). The
+development clock (``POST /api/v1/dev/clock``) then lets the last day pass; HR issues each
+certificate of termination (``issueTerminationCertificate``) and closes each case (``closeCase``):
+the consenting three join the pool and the fourth gets a retention schedule. A former employee logs
 in with WeChat (alumni-only token); HR tags the profiles (the grade as manager), searches in
 Chinese (the grade present for the manager only), posts a job opening; the worker sends the
 matching messages; the alumnus answers "interested" and HR sees it. Leaves
 ``campaign-deliveries.jsonl``, ``analytics.xlsx`` (exportDepartureAnalytics) and
-``departure-report.pdf`` (getDepartureReport) in ``--out``. Exits 1 at the first failing step.
+``departure-report.pdf`` (getDepartureReport) in ``--out``. The clock offset is put back to what it
+was when the demo ends, failed or not. Exits 1 at the first failing step.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
 from cases.clock import SHANGHAI
-from qianli.cli.demo import Api, DemoFailed, Runner, StepLog, _json, _new_code, _outbox_ids
+from qianli.cli.demo import (FACES, Api, DemoFailed, Runner, StepLog, _json, _new_code, _outbox_ids,
+                             approve_all_levels, dev_clock, hr_login_step, sign_letter)
 
 __all__ = ["run_alumni_demo", "AlumniDemoResult"]
 
@@ -47,37 +49,32 @@ class AlumniDemoResult:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def _close_in_process(case_id: str) -> str:
-    """Close one case on the development database as close_case does for the pool (used when the
-    service has no closeCase, or the case cannot be closed over HTTP from a fresh notice)."""
-    from qianli.db import session_scope
-    from qianli.models import Employee, ResignationCase
-    from qianli.runtime import get_runtime
-    from qianli.services.alumni import on_case_closed
-    from qianli.services.auth import revoke_employee_sessions
-
-    rt = get_runtime()
-    if not rt.settings.allows_dev_backends:
-        raise DemoFailed("closing in-process is for development only")
-    with session_scope(rt.session_factory) as s:
-        case = s.get(ResignationCase, case_id)
-        if case is None:
-            raise DemoFailed(f"case {case_id} is not in this process's database (DATABASE_URL must be the service's)")
-        emp = s.get(Employee, case.employee_id)
-        case.state = "closed"
-        revoke_employee_sessions(s, emp.id)
-        emp.active = False
-        result = on_case_closed(s, case, actor="demo:close", settings=rt.settings)
-        return type(result).__name__
-
-
 def run_alumni_demo(base_url: str, out_dir: Path, *, company: str, password: str, hr_users: dict[str, str],
-                    echo: Callable[..., None] = click.echo, send_wait_s: float = 60.0) -> AlumniDemoResult:
+                    echo: Callable[..., None] = click.echo, send_wait_s: float = 60.0,
+                    photo: Path = FACES / "obama.jpg", reference_photo: Path = FACES / "obama2.jpg") -> AlumniDemoResult:
     api = Api(base_url)
     run = Runner(echo)
+    clock_before: list[float] = []
+    try:
+        return _run(api, run, out_dir, company=company, password=password, hr_users=hr_users, send_wait_s=send_wait_s,
+                    photo=photo, reference_photo=reference_photo, clock_before=clock_before)
+    finally:
+        if clock_before:
+            try:
+                dev_clock(api, {"offset_seconds": clock_before[0]})
+                echo(f"     (development clock offset put back to {clock_before[0]:.0f} s)")
+            except DemoFailed as exc:
+                echo(f"     (could not put the development clock back: {exc.message})")
+
+
+def _run(api: Api, run: Runner, out_dir: Path, *, company: str, password: str, hr_users: dict[str, str],
+         send_wait_s: float, photo: Path, reference_photo: Path, clock_before: list[float]) -> AlumniDemoResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     tag = datetime.now(SHANGHAI).strftime("%m%d%H%M%S") + secrets.token_hex(2)
-    hr: dict[str, str] = {}
+    tokens: dict[str, str] = {}  # HR username -> access token
+
+    def hr(role: str) -> str:
+        return tokens[hr_users[role]]
     people: list[dict[str, Any]] = []
     facts: dict[str, Any] = {"base_url": api.base}
 
@@ -89,13 +86,11 @@ def run_alumni_demo(base_url: str, out_dir: Path, *, company: str, password: str
         return spec, f"{len(api.ops)} operations; environment {health.get('environment')}"
     run.step("读取接口契约 GET /openapi.json", contract)
 
-    for role in ("hr_specialist", "hr_manager"):
-        def login(role=role):
-            body = _json(api.call("hrLogin", json={"company_code": company, "username": hr_users[role],
-                                                   "password": password}))
-            hr[role] = body["access_token"]
-            return body, f"{body['display_name']} ({body['role']})"
-        run.step(f"HR 登录 hrLogin {hr_users[role]}", login)
+    def hr_sign_in() -> None:
+        tokens.clear()
+        for role in ("hr_specialist", "hr_manager"):
+            hr_login_step(api, run, company=company, username=hr_users[role], password=password, hr_tokens=tokens)
+    hr_sign_in()
 
     def roster():
         lines = ["工号,姓名,部门,职位,入职日期,试用期结束,合同期限,手机号"]
@@ -103,7 +98,7 @@ def run_alumni_demo(base_url: str, out_dir: Path, *, company: str, password: str
             no, phone = f"ALU-{tag}-{i}", "137" + "".join(str(secrets.randbelow(10)) for _ in range(8))
             people.append({"no": no, "name": name, "phone": phone, "openid": f"alumni-{tag}-{i}", "spec": PEOPLE[i]})
             lines.append(f"{no},{name},{dept},{pos},2021-04-01,2021-07-01,2021-04-01至2027-03-31,{phone}")
-        body = _json(api.call("importRoster", token=hr["hr_specialist"],
+        body = _json(api.call("importRoster", token=hr("hr_specialist"),
                               files={"file": ("roster.csv", ("\n".join(lines) + "\n").encode(), "text/csv")}))
         if len(body.get("created_numbers", [])) != len(PEOPLE):
             raise DemoFailed("importRoster did not create the employees", body=json.dumps(body, ensure_ascii=False))
@@ -141,11 +136,43 @@ def run_alumni_demo(base_url: str, out_dir: Path, *, company: str, password: str
             return body, f"case {body['id']}"
         run.step(f"提交离职申请 submitResignation（{p['name']}）", notice)
 
+    for i, p in enumerate(people):
+        who = f"（{p['name']}）"
+        sign_letter(api, run, emp=p, hr_token=hr("hr_specialist"), case_id=p["case_id"], phone=p["phone"], photo=photo,
+                    reference_photo=reference_photo, seed=i + 1, idempotency_key=f"alumni-{tag}-{i}-sign", who=who)
+        approve_all_levels(api, run, case_id=p["case_id"], company=company, password=password, hr_users=hr_users,
+                           hr_tokens=tokens, who=who)
+
+    def last_day_passes():
+        cases = [_json(api.call("getCase", token=hr("hr_specialist"), path_params={"case_id": p["case_id"]}))
+                 for p in people]
+        last = max(date.fromisoformat(c["agreed_last_day"]) for c in cases)
+        now = dev_clock(api)
+        clock_before.append(float(now["offset_seconds"]))
+        days = (last - date.fromisoformat(now["now_beijing"][:10])).days + 1
+        state = dev_clock(api, {"advance_days": days}) if days > 0 else now
+        return state, f"advanced {max(days, 0)} days: service time {state['now_beijing']} (Beijing; last day {last})"
+    run.step("开发时钟拨过最后工作日 POST /api/v1/dev/clock advance_days", last_day_passes)
+    hr_sign_in()  # the sessions of the morning expired weeks ago on the service's clock
+
     for p in people:
-        def close(p=p):
-            outcome = _close_in_process(p["case_id"])
-            return outcome, f"{p['name']}: {'joined the pool' if outcome == 'Alumnus' else 'retention schedule'}"
-        run.step(f"结案（开发环境：同一数据库内执行 close 对人才库的处理）（{p['name']}）", close)
+        ids = {"case_id": p["case_id"]}
+
+        def certificate(p=p, ids=ids):
+            resp = api.call("issueTerminationCertificate", token=hr("hr_specialist"), expect=(200, 201),
+                            path_params=ids, json={})
+            body = _json(resp)
+            return body, f"{p['name']}: termination date {body['termination_date']}, {body['pades_level']}"
+        run.step(f"出具解除劳动合同证明 issueTerminationCertificate（{p['name']}）", certificate)
+
+        def close(p=p, ids=ids):
+            body = _json(api.call("closeCase", token=hr("hr_specialist"), path_params=ids,
+                                  json={"comment": "演示：离职手续办结"}))
+            if body["state"] != "closed" or not body["employee_deactivated"]:
+                raise DemoFailed("closeCase did not close the case", body=json.dumps(body, ensure_ascii=False))
+            return body, (f"{p['name']}: state {body['state']}, employee deactivated, face templates deleted "
+                          f"{body['face_data_deleted']['templates']}")
+        run.step(f"结案 closeCase（{p['name']}）", close)
 
     former = people[0]
 
@@ -161,14 +188,14 @@ def run_alumni_demo(base_url: str, out_dir: Path, *, company: str, password: str
     found: dict[str, dict[str, Any]] = {}
 
     def tag_profiles():
-        page = _json(api.call("searchAlumni", token=hr["hr_manager"], params={"page_size": 100}))
+        page = _json(api.call("searchAlumni", token=hr("hr_manager"), params={"page_size": 100}))
         ours = {a["employee_id"]: a for a in page["items"]}
         grades = ["A", "B", "B"]
         for i, p in enumerate(people[:3]):
             a = ours.get(p["id"])
             if a is None:
                 raise DemoFailed(f"{p['name']} is not in the pool after close")
-            body = _json(api.call("updateAlumnusTags", token=hr["hr_manager"], path_params={"alumnus_id": a["id"]},
+            body = _json(api.call("updateAlumnusTags", token=hr("hr_manager"), path_params={"alumnus_id": a["id"]},
                                   json={"skills": p["spec"][3], "notes": p["spec"][4], "tags": ["家庭原因"]
                                         if p["spec"][6] == "family" else [], "rehire_eligible": True,
                                         "performance_grade": grades[i]}))
@@ -179,8 +206,8 @@ def run_alumni_demo(base_url: str, out_dir: Path, *, company: str, password: str
     run.step("HR 标注人才档案 updateAlumnusTags（绩效等级：HR 经理）", tag_profiles)
 
     def search():
-        spec_view = _json(api.call("searchAlumni", token=hr["hr_specialist"], params={"q": "区域销售", "eligible_only": "true"}))
-        mgr_view = _json(api.call("searchAlumni", token=hr["hr_manager"], params={"q": "区域销售", "grade": "A"}))
+        spec_view = _json(api.call("searchAlumni", token=hr("hr_specialist"), params={"q": "区域销售", "eligible_only": "true"}))
+        mgr_view = _json(api.call("searchAlumni", token=hr("hr_manager"), params={"q": "区域销售", "grade": "A"}))
         names = sorted(a["name"] for a in spec_view["items"] if a["employee_id"] in found)
         if names != sorted([people[0]["name"], people[1]["name"]]):
             raise DemoFailed(f"searchAlumni q=区域销售 found {names}")
@@ -188,7 +215,7 @@ def run_alumni_demo(base_url: str, out_dir: Path, *, company: str, password: str
             raise DemoFailed("the grade was shown to an HR specialist")
         if [a["name"] for a in mgr_view["items"] if a["employee_id"] in found] != [people[0]["name"]]:
             raise DemoFailed("the manager's grade filter did not find the A-graded alumnus")
-        two = _json(api.call("searchAlumni", token=hr["hr_specialist"], params={"q": "销售"}))  # 2 chars: LIKE fallback
+        two = _json(api.call("searchAlumni", token=hr("hr_specialist"), params={"q": "销售"}))  # 2 chars: LIKE fallback
         return spec_view, (f"q=区域销售: {', '.join(names)} (no grade for the specialist); manager grade=A: "
                            f"{people[0]['name']}; q=销售: {sum(a['employee_id'] in found for a in two['items'])}")
     run.step("返聘搜索 searchAlumni（中文全文；绩效仅 HR 经理可见）", search)
@@ -196,7 +223,7 @@ def run_alumni_demo(base_url: str, out_dir: Path, *, company: str, password: str
     opening: dict[str, Any] = {}
 
     def post_opening():
-        body = _json(api.call("createJobOpening", token=hr["hr_specialist"], expect=(201,), json={
+        body = _json(api.call("createJobOpening", token=hr("hr_specialist"), expect=(201,), json={
             "title": f"区域销售经理 {tag}", "department": "市场部", "skills": ["销售管理", "客户开发"],
             "tags": ["家庭原因"], "description": "负责华东区域销售团队"}))
         opening.update(body)
@@ -208,7 +235,7 @@ def run_alumni_demo(base_url: str, out_dir: Path, *, company: str, password: str
     def wait_sent():
         deadline = time.monotonic() + send_wait_s
         while True:
-            body = _json(api.call("listCampaignDeliveries", token=hr["hr_specialist"],
+            body = _json(api.call("listCampaignDeliveries", token=hr("hr_specialist"),
                                   path_params={"campaign_id": opening["campaign"]["id"]}, params={"page_size": 500}))
             if body["items"] and all(d["status"] != "pending" for d in body["items"]):
                 deliveries[:] = body["items"]
@@ -229,7 +256,7 @@ def run_alumni_demo(base_url: str, out_dir: Path, *, company: str, password: str
     run.step("校友回复“感兴趣” answerJobOpening", answer)
 
     def hr_sees():
-        body = _json(api.call("getJobOpening", token=hr["hr_specialist"], path_params={"opening_id": opening["id"]}))
+        body = _json(api.call("getJobOpening", token=hr("hr_specialist"), path_params={"opening_id": opening["id"]}))
         answers = [(a["name"], a["answer"]) for a in body["answers"]]
         if (former["name"], "interested") not in answers:
             raise DemoFailed("HR does not see the answer")
@@ -246,7 +273,7 @@ def run_alumni_demo(base_url: str, out_dir: Path, *, company: str, password: str
     run.step("写出 campaign-deliveries.jsonl", write_deliveries)
 
     def analytics():
-        resp = api.call("exportDepartureAnalytics", token=hr["hr_manager"], params={"format": "xlsx"})
+        resp = api.call("exportDepartureAnalytics", token=hr("hr_manager"), params={"format": "xlsx"})
         if not resp.content.startswith(b"PK"):
             raise DemoFailed("exportDepartureAnalytics did not answer an XLSX file")
         path = out_dir / "analytics.xlsx"
@@ -256,7 +283,7 @@ def run_alumni_demo(base_url: str, out_dir: Path, *, company: str, password: str
     run.step("导出离职分析 exportDepartureAnalytics (XLSX)", analytics)
 
     def report():
-        resp = api.call("getDepartureReport", token=hr["hr_manager"])
+        resp = api.call("getDepartureReport", token=hr("hr_manager"))
         if not resp.content.startswith(b"%PDF"):
             raise DemoFailed("getDepartureReport did not answer a PDF")
         path = out_dir / "departure-report.pdf"

@@ -11,8 +11,13 @@ the case opens, a local webhook receiver is started (127.0.0.1, a free port) and
    scheduler may have issued it already) and downloaded by the employee
    (``getTerminationCertificate``), then checked with ``verifyDocument``;
 3. ``closeCase`` is refused on the last day (409 ``case_last_day_not_passed``), the clock moves one
-   more day, and the case is closed: the employee's token is refused from then on;
-4. the receiver waits for ``case.closed``.
+   more day: the revocation scheduled for 23:59 Asia/Shanghai of the last day is now due, the
+   scheduler's sweep sends it (``getCaseAccessRevocation`` shows it sent), the receiver gets
+   ``employee.access_revoke`` and ``employee.payroll_stop`` (signatures checked), confirms the
+   revocation with the callback token of its copy (``confirmAccessRevocation``, reporting two systems
+   behind it) and HR sees every system confirmed;
+4. the case is closed: the employee's token is refused from then on;
+5. the receiver waits for ``case.closed``.
 
 Left in ``--out``: ``termination-certificate.pdf``, ``webhook-deliveries.jsonl`` (each delivery as
 received: headers and body, one JSON object a line) and ``webhook-secret.txt``. The clock offset is
@@ -32,11 +37,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from qianli.cli.demo import DemoContext, DemoFailed, DemoHooks, _common_name, _json, _sha256
+from cases.clock import SHANGHAI
+from qianli.cli.demo import CLOCK_PATH, DemoContext, DemoFailed, DemoHooks, _common_name, _json, _sha256, dev_clock
 
 __all__ = ["WebhookReceiver", "OffboardingHooks", "CLOCK_PATH", "verify_standard_webhook"]
-
-CLOCK_PATH = "/api/v1/dev/clock"  # development only, outside the contract
 
 
 def verify_standard_webhook(secret: str, headers: dict[str, str], body: bytes) -> bool:
@@ -118,8 +122,10 @@ class WebhookReceiver:
 class OffboardingHooks(DemoHooks):
     """The offboarding scenario on top of the resignation demo (see the module docstring)."""
 
-    def __init__(self, *, webhook_wait_s: float = 60.0, certificate_wait_s: float = 8.0, approved_wait_s: float = 15.0):
+    def __init__(self, *, webhook_wait_s: float = 60.0, certificate_wait_s: float = 8.0, approved_wait_s: float = 15.0,
+                 revocation_wait_s: float = 75.0):
         self.webhook_wait_s = webhook_wait_s
+        self.revocation_wait_s = revocation_wait_s
         self.approved_wait_s = approved_wait_s
         self.certificate_wait_s = certificate_wait_s
         self.receiver: WebhookReceiver | None = None
@@ -151,6 +157,87 @@ class OffboardingHooks(DemoHooks):
             return body, f"endpoint {body['id']} for {', '.join(names)}; secret → {path}"
         ctx.run.step("HR 注册 webhook 接收端 createWebhookEndpoint (Standard Webhooks secret)", endpoint)
 
+    # -- the revocation at 23:59 of the last day ------------------------------------------------------
+    def _revocation(self, ctx: DemoContext, hr: str) -> None:
+        """The scheduled revocation (23:59 Asia/Shanghai of the last day, now past on the service's clock) is
+        sent by the scheduler's sweep: the receiver gets ``employee.access_revoke`` and
+        ``employee.payroll_stop``, confirms the revocation for its system and two systems behind it with
+        the callback of its copy of the event (``confirmAccessRevocation``), and HR sees every system
+        confirmed (``getCaseAccessRevocation``)."""
+        api, run, ids = ctx.api, ctx.run, {"case_id": ctx.case["id"]}
+        assert self.receiver is not None
+        if "getCaseAccessRevocation" not in api.ops:
+            run.step("权限回收 (getCaseAccessRevocation not in this service's contract: skipped)",
+                     lambda: (None, "access revocation is not deployed"))
+            return
+
+        def sent():
+            deadline = time.monotonic() + self.revocation_wait_s
+            while True:
+                body = _json(api.call("getCaseAccessRevocation", token=hr, path_params=ids))
+                rev = body.get("revocation") or {}
+                if rev.get("status") == "sent":
+                    break
+                if time.monotonic() > deadline:
+                    raise DemoFailed(f"the revocation due {rev.get('due_at')} was not sent within "
+                                     f"{self.revocation_wait_s:.0f} s (status {rev.get('status')}): is `qianli "
+                                     "scheduler` running? It sweeps every QIANLI_SWEEP_INTERVAL_S",
+                                     body=json.dumps(body, ensure_ascii=False))
+                time.sleep(0.5)
+            due = datetime.fromisoformat(rev["due_at"]).astimezone(SHANGHAI)
+            return body, (f"mode {rev['mode']}, due {due:%Y-%m-%d %H:%M} (Beijing, the last day), sent "
+                          f"{datetime.fromisoformat(rev['sent_at']).astimezone(SHANGHAI):%Y-%m-%d %H:%M:%S} by the "
+                          f"scheduler's sweep")
+        run.step("最后工作日 23:59 权限回收已发出 getCaseAccessRevocation (scheduler)", sent)
+
+        received: dict[str, Any] = {}
+        for event_type, label in (("employee.access_revoke", "权限回收"), ("employee.payroll_stop", "停发工资")):
+            def got(event_type=event_type):
+                e = self.receiver.wait_for(event_type, case_id=ctx.case["id"], timeout_s=self.webhook_wait_s)
+                if not verify_standard_webhook(self.secret or "", e["record"]["headers"], e["record"]["body"].encode()):
+                    raise DemoFailed(f"the {event_type} webhook's signature does not verify",
+                                     body=json.dumps(e["record"], ensure_ascii=False)[:2000])
+                received[event_type] = data = e["body"]["data"]
+                who = data.get("employee") or {}
+                if event_type == "employee.payroll_stop":
+                    return e, f"{who.get('employee_no')} {who.get('name')}: pay through {data.get('pay_through')}"
+                return e, (f"{who.get('employee_no')} {who.get('name')} ({who.get('department')}), effective "
+                           f"{data.get('effective_at')}; confirmation callback for system "
+                           f"{(data.get('confirmation') or {}).get('system')!r}")
+            run.step(f"接收端收到 {event_type}（{label}，签名校验通过）", got)
+
+        behind = [{"system": "门禁系统", "result": "revoked", "detail": "门禁卡已注销"},
+                  {"system": "VPN", "result": "revoked", "detail": "VPN 账号已停用"}]
+
+        def confirm():
+            conf = received["employee.access_revoke"].get("confirmation") or {}
+            if not conf.get("token"):
+                raise DemoFailed("the employee.access_revoke delivery carries no confirmation token",
+                                 body=json.dumps(received["employee.access_revoke"], ensure_ascii=False))
+            payload = {"token": conf["token"], "result": "revoked", "detail": "演示接收端：账号已停用",
+                       "systems": behind}
+            url = conf.get("url") or ""
+            if url.startswith(api.base + "/"):  # as a receiver does: the URL of its copy of the event
+                resp = api._send("POST", url[len(api.base):], None, json=payload)
+                if resp.status_code != 200:
+                    raise DemoFailed(f"POST {url} answered {resp.status_code}", status=resp.status_code,
+                                     body=resp.text[:2000])
+            else:  # the service's public URL is not the one the demo reaches: the contract's path
+                resp = api.call("confirmAccessRevocation", json=payload)
+            body = _json(resp)
+            return body, (f"{body['system']}: {body['status']} (+ {', '.join(b['system'] for b in behind)} "
+                          f"behind it)")
+        run.step("接收端确认已回收 confirmAccessRevocation (the event's callback token)", confirm)
+
+        def all_confirmed():
+            body = _json(api.call("getCaseAccessRevocation", token=hr, path_params=ids))
+            confs = body.get("confirmations") or []
+            if not body.get("all_confirmed") or not confs:
+                raise DemoFailed("HR does not see every system confirmed", body=json.dumps(body, ensure_ascii=False))
+            ctx.facts["access_revocation"] = body
+            return body, "all confirmed: " + "; ".join(f"{c['system']} {c['status']}" for c in confs)
+        run.step("HR 查看权限回收确认 getCaseAccessRevocation (权限验证)", all_confirmed)
+
     # -- after final approval ---------------------------------------------------------------------------
     def finish(self, ctx: DemoContext) -> None:
         try:
@@ -161,11 +248,7 @@ class OffboardingHooks(DemoHooks):
                 self.receiver.stop()
 
     def _clock(self, ctx: DemoContext, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        resp = ctx.api._send("POST" if body is not None else "GET", CLOCK_PATH, None, json=body)
-        if resp.status_code != 200:
-            raise DemoFailed(f"{CLOCK_PATH} answered {resp.status_code}: the development clock needs a development "
-                             "or test deployment and a loopback client", status=resp.status_code, body=resp.text[:2000])
-        return _json(resp)
+        return dev_clock(ctx.api, body)
 
     def _restore_clock(self, ctx: DemoContext) -> None:
         if self.clock_before is None:
@@ -299,6 +382,7 @@ class OffboardingHooks(DemoHooks):
                  lambda: (lambda s: (s, f"service time {s['now_beijing']} (Beijing)"))(
                      self._clock(ctx, {"advance_days": 1})))
         hr = self._sign_in_again(ctx)
+        self._revocation(ctx, hr)
 
         def close():
             body = _json(api.call("closeCase", token=hr, path_params=ids, json={"comment": "演示：离职手续办结"}))

@@ -18,7 +18,8 @@ DOCUMENT_KINDS = ("letter_unsigned", "letter_signed", "letter_countersigned", "c
                   "absence_attachment", "other")
 ALERT_KINDS = ("face_locked", "reminder_failed", "letter_overdue", "case_submitted", "notice_disputed",
                "identity_objection", "hr_login_locked", "dates_recomputed", "attrition_red", "task_overdue",
-               "certificate_facts_missing", "webhook_failed", "revocation_unconfirmed", "wecom_failed",
+               "certificate_facts_missing", "webhook_failed", "webhook_endpoint_disabled", "revocation_unconfirmed",
+               "wecom_failed",
                "absence_answered", "other")
 
 

@@ -16,12 +16,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from qianli.db import Base, UTCDateTime, new_id, utcnow
 
-__all__ = ["WebhookEndpoint", "WebhookDelivery", "WebhookAttempt", "AccessRevocation", "RevocationConfirmation",
-           "WEBHOOK_DELIVERY_STATUSES", "REVOCATION_STATUSES", "CONFIRMATION_STATUSES"]
+__all__ = ["WebhookEndpoint", "WebhookEndpointEvent", "WebhookDelivery", "WebhookAttempt", "AccessRevocation",
+           "RevocationConfirmation", "WEBHOOK_DELIVERY_STATUSES", "REVOCATION_STATUSES", "CONFIRMATION_STATUSES",
+           "WEBHOOK_ENDPOINT_ACTIONS", "WEBHOOK_DISABLED_REASONS"]
 
 WEBHOOK_DELIVERY_STATUSES = ("pending", "succeeded", "failed")
 REVOCATION_STATUSES = ("scheduled", "sent", "cancelled")
 CONFIRMATION_STATUSES = ("pending", "confirmed", "failed")
+WEBHOOK_ENDPOINT_ACTIONS = ("created", "updated", "disabled", "enabled", "auto_disabled", "secret_rotated", "deleted")
+WEBHOOK_DISABLED_REASONS = ("manual", "failing")
 
 
 class WebhookEndpoint(Base):
@@ -41,6 +44,28 @@ class WebhookEndpoint(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Every attempt since then failed (cleared by a successful one); a delivery failing for good while this is
+    # older than QIANLI_WEBHOOK_DISABLE_AFTER_S disables the endpoint (disabled_reason "failing").
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)  # manual / failing
+    disabled_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+
+
+class WebhookEndpointEvent(Base):
+    """The audit trail of an endpoint: who created, changed, disabled, re-enabled, rotated or deleted it,
+    and when the system disabled it for failing (with the evidence: since when, the deliveries that
+    failed). Append-only (on PostgreSQL the app role may only INSERT and SELECT)."""
+
+    __tablename__ = "webhook_endpoint_events"
+    __table_args__ = (Index("ix_webhook_endpoint_events_endpoint", "endpoint_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id"))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(120))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class WebhookDelivery(Base):

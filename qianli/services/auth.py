@@ -116,12 +116,15 @@ def resolve_principal(session: Session, principal: Principal) -> Principal:
     department come from the user row. Employee: the token's epoch must be the employee's.
     """
     if principal.kind == "hr":
-        row = session.get(HrSession, principal.session_id) if principal.session_id else None
-        if row is None or row.hr_user_id != principal.subject_id or row.ended_at is not None \
-                or row.expires_at <= utcnow():
+        # One round trip for both rows (every HR request pays it); the identity map keeps them for the view.
+        found = session.execute(select(HrSession, HrUser).join(HrUser, HrUser.id == HrSession.hr_user_id)
+                                .where(HrSession.id == principal.session_id)).first() if principal.session_id else None
+        if found is None:
             raise Unauthorized(*_REVOKED)
-        user = session.get(HrUser, row.hr_user_id)
-        if user is None or not user.active or user.company_id != principal.company_id:
+        row, user = found
+        if row.hr_user_id != principal.subject_id or row.ended_at is not None or row.expires_at <= utcnow():
+            raise Unauthorized(*_REVOKED)
+        if not user.active or user.company_id != principal.company_id:
             raise Unauthorized(*_REVOKED)
         keep(session, row, user)  # the request reads them again (get_reviewer)
         return replace(principal, role=user.role, department=user.department)

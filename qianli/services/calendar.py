@@ -33,6 +33,7 @@ from cases.evidence_kinds import EvidenceKind
 from cases.holidays_data import SCHEDULES
 from cases.states import OPEN_STATES
 from cases.statutory import FIRST_YEAR, LAST_YEAR, statutory_count, statutory_days
+from qianli import config_cache
 from qianli.models import Company, Employee, HolidayOverride, HolidaySchedule, ResignationCase
 from qianli.services.evidence import append_evidence
 
@@ -174,6 +175,12 @@ def _schedules_for(session: Session, company_id: str | None) -> dict[int, Schedu
 
 
 def company_calendar(session: Session, company_id: str | None) -> ChineseCalendar:
+    """The company's calendar (or the national one for None). Built once per process and deployment
+    change (qianli.config_cache): a ChineseCalendar is never mutated after it is built."""
+    return config_cache.cached(session, ("calendar", company_id), lambda: _load_calendar(session, company_id))
+
+
+def _load_calendar(session: Session, company_id: str | None) -> ChineseCalendar:
     schedules = _schedules_for(session, company_id)
     if company_id is None:
         return ChineseCalendar(schedules=schedules)

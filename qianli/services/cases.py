@@ -7,6 +7,7 @@ time the message was sent. Probation is judged on the arrival date.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -20,7 +21,8 @@ from cases.evidence_kinds import EvidenceKind, transition_kind
 from cases.errors import Conflict, InvalidInput, NotFound
 from cases.notice import NoticeComputation, compute_notice
 from cases.states import ANY_OPEN_STATES, CaseAction, CaseState, next_state
-from qianli.db import keep, utcnow
+from qianli import config_cache
+from qianli.db import utcnow
 from qianli.models import CASE_SOURCES, REASON_CATEGORIES, Company, Employee, ResignationCase
 from qianli.services.evidence import append_evidence
 from qianli.settings import Settings
@@ -40,7 +42,32 @@ class CompanyPolicy:
     approval_chain: tuple[str, ...]
 
 
-def company_policy(company: Company | None, settings: Settings) -> CompanyPolicy:
+@dataclass(frozen=True)
+class CompanyConfig:
+    """A detached, read-only copy of a company's row for hot read paths (qianli.config_cache)."""
+
+    id: str
+    code: str
+    name: str
+    policy: dict[str, Any]
+
+
+def _company_config(row: Company | None) -> CompanyConfig | None:
+    return None if row is None else CompanyConfig(row.id, row.code, row.name, copy.deepcopy(row.policy or {}))
+
+
+def company_config(session: Session, company_id: str) -> CompanyConfig | None:
+    """The company's code, name and policy, cached per process until any company changes."""
+    return config_cache.cached(session, ("company", company_id),
+                               lambda: _company_config(session.get(Company, company_id)))
+
+
+def company_config_by_code(session: Session, code: str) -> CompanyConfig | None:
+    return config_cache.cached(session, ("company_code", code), lambda: _company_config(
+        session.scalar(select(Company).where(Company.code == code))))
+
+
+def company_policy(company: Company | CompanyConfig | None, settings: Settings) -> CompanyPolicy:
     p = (company.policy if company else None) or {}
     return CompanyPolicy(
         letter_due_working_days=int(p.get("letter_due_working_days", settings.letter_due_working_days)),
@@ -58,9 +85,7 @@ def company_calendar(session: Session, company_id: str | None) -> ChineseCalenda
 
 def preview_notice(session: Session, settings: Settings, *, company_id: str | None, arrival: date,
                    probation: bool) -> NoticeComputation:
-    company = session.get(Company, company_id) if company_id else None
-    keep(session, company)
-    policy = company_policy(company, settings)
+    policy = company_policy(company_config(session, company_id) if company_id else None, settings)
     return compute_notice(arrival, probation, calendar=company_calendar(session, company_id),
                           holidays_extend=policy.holidays_extend_notice,
                           letter_due_working_days=policy.letter_due_working_days)

@@ -13,6 +13,12 @@
   (other status, redirect, timeout, refused address) a failed attempt, retried after the delays of
   ``QIANLI_WEBHOOK_RETRY_SCHEDULE``; after the last one the delivery is failed, HR is alerted and,
   for a case, the evidence says so. Every attempt is logged (status, latency, error, next retry).
+* **Auto-disable**: an endpoint remembers since when every attempt to it has failed (``failing_since``,
+  cleared by any success). When a delivery fails for good and that is ``QIANLI_WEBHOOK_DISABLE_AFTER_S``
+  (5 days) or longer ago, the endpoint is disabled (``disabled_reason`` ``failing``), the audit trail
+  (``webhook_endpoint_events``) records why, and HR gets one alert (``webhook_endpoint_disabled``) instead
+  of the delivery's. HR re-enables it with :func:`update_endpoint` (``enabled``), which resolves the alert.
+  Every change of an endpoint is in its audit trail (:func:`endpoint_history`).
   A claim (``lease_until``) makes sure two workers never send one attempt twice; the sweep
   (:func:`sweep`) re-queues attempts whose job was lost.
 * **SSRF guard** (:func:`check_url`): only http/https, no credentials in the URL, no redirects; in
@@ -44,7 +50,8 @@ from standardwebhooks.webhooks import Webhook
 from cases.errors import Conflict, InvalidInput, NotFound
 from cases.evidence_kinds import EvidenceKind
 from qianli.db import new_id, on_commit, run_in_transaction, utcnow
-from qianli.models import OutboxEvent, ResignationCase, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from qianli.models import (HrAlert, OutboxEvent, ResignationCase, WebhookAttempt, WebhookDelivery, WebhookEndpoint,
+                           WebhookEndpointEvent)
 from qianli.runtime import Runtime
 from qianli.services import events
 from qianli.services.alerts import raise_alert
@@ -54,7 +61,8 @@ from qianli.settings import Settings
 __all__ = ["EVENT_TYPES", "SUBSCRIBABLE_EVENTS", "QUEUE", "DELIVER_FUNC", "CreatedEndpoint", "check_url",
            "create_endpoint", "list_endpoints", "get_endpoint", "update_endpoint", "delete_endpoint", "rotate_secret",
            "endpoint_secrets", "fan_out", "send_test_event", "attempt_delivery", "replay_delivery", "list_deliveries",
-           "get_delivery", "sweep", "enqueue_attempt", "sign_headers", "WebhookSweepResult", "dispatch_event", "PER_ENDPOINT"]
+           "get_delivery", "sweep", "enqueue_attempt", "sign_headers", "WebhookSweepResult", "dispatch_event", "PER_ENDPOINT",
+           "endpoint_history"]
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +177,17 @@ def _clean_name(name: str | None) -> str:
     return name
 
 
+def _audit(session: Session, ep: WebhookEndpoint, action: str, actor: str, detail: dict[str, Any] | None = None) -> None:
+    session.add(WebhookEndpointEvent(company_id=ep.company_id, endpoint_id=ep.id, action=action, actor=actor[:120],
+                                     detail=detail or {}, occurred_at=utcnow()))
+
+
+def endpoint_history(session: Session, endpoint: WebhookEndpoint, *, limit: int = 100) -> list[WebhookEndpointEvent]:
+    """The endpoint's audit trail, newest first."""
+    return list(session.scalars(select(WebhookEndpointEvent).where(WebhookEndpointEvent.endpoint_id == endpoint.id)
+                                .order_by(WebhookEndpointEvent.id.desc()).limit(limit)))
+
+
 def create_endpoint(session: Session, rt: Runtime, *, company_id: str, name: str, url: str,
                     event_types: Iterable[str], description: str = "", enabled: bool = True,
                     actor: str) -> CreatedEndpoint:
@@ -187,8 +206,11 @@ def create_endpoint(session: Session, rt: Runtime, *, company_id: str, name: str
     ep = WebhookEndpoint(id=endpoint_id, company_id=company_id, name=name, url=url, description=description,
                          event_types=types, enabled=bool(enabled), secret_enc=rt.cipher.encrypt(secret, _aad(endpoint_id)),
                          created_by=actor)
+    if not ep.enabled:
+        ep.disabled_at, ep.disabled_reason, ep.disabled_by = utcnow(), "manual", actor
     session.add(ep)
     session.flush()
+    _audit(session, ep, "created", actor, {"name": name, "url": url, "event_types": types, "enabled": ep.enabled})
     log.info("webhook endpoint %s created by %s for %s", ep.id, actor, types)
     return CreatedEndpoint(ep, secret)
 
@@ -212,6 +234,7 @@ def get_endpoint(session: Session, company_id: str, endpoint_id: str, *, for_upd
 def update_endpoint(session: Session, rt: Runtime, company_id: str, endpoint_id: str, *, actor: str,
                     **changes: Any) -> WebhookEndpoint:
     ep = get_endpoint(session, company_id, endpoint_id, for_update=True)
+    before = {"name": ep.name, "url": ep.url, "event_types": list(ep.event_types or []), "description": ep.description}
     if "url" in changes and changes["url"] is not None:
         ep.url = check_url(rt.settings, changes["url"])
     if changes.get("name") is not None:
@@ -227,18 +250,50 @@ def update_endpoint(session: Session, rt: Runtime, company_id: str, endpoint_id:
         if len(changes["description"]) > 500:
             raise InvalidInput("webhook_description_too_long", "说明不能超过 500 个字")
         ep.description = changes["description"]
-    if changes.get("enabled") is not None:
-        ep.enabled = bool(changes["enabled"])
+    after = {"name": ep.name, "url": ep.url, "event_types": list(ep.event_types or []), "description": ep.description}
+    changed = {k: {"from": before[k], "to": after[k]} for k in before if before[k] != after[k]}
+    if changed:
+        _audit(session, ep, "updated", actor, {"changes": changed})
+    if changes.get("enabled") is not None and bool(changes["enabled"]) != ep.enabled:
+        if changes["enabled"]:
+            _enable(session, ep, actor)
+        else:
+            ep.enabled = False
+            ep.disabled_at, ep.disabled_reason, ep.disabled_by = utcnow(), "manual", actor
+            _audit(session, ep, "disabled", actor, {"reason": "manual"})
     ep.updated_at = utcnow()
     session.flush()
     log.info("webhook endpoint %s updated by %s", ep.id, actor)
     return ep
 
 
+def _enable(session: Session, ep: WebhookEndpoint, actor: str) -> None:
+    """HR re-enables an endpoint: deliveries resume with the next event, the failure streak starts afresh, and
+    the alert about its automatic disabling (if any) is resolved."""
+    detail = {"was_disabled_reason": ep.disabled_reason, "was_disabled_at": _iso(ep.disabled_at),
+              "was_disabled_by": ep.disabled_by, "was_failing_since": _iso(ep.failing_since)}
+    ep.enabled = True
+    ep.disabled_at = ep.disabled_reason = ep.disabled_by = None
+    ep.failing_since = None
+    resolved = []
+    for alert in session.scalars(select(HrAlert).where(HrAlert.company_id == ep.company_id,
+                                                       HrAlert.kind == "webhook_endpoint_disabled",
+                                                       HrAlert.resolved_at.is_(None))):
+        if (alert.payload or {}).get("endpoint_id") == ep.id:
+            alert.resolved_at, alert.resolved_by = utcnow(), actor
+            resolved.append(alert.id)
+    _audit(session, ep, "enabled", actor, {**detail, "alerts_resolved": resolved})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 def delete_endpoint(session: Session, company_id: str, endpoint_id: str, *, actor: str) -> None:
     """Soft delete: the delivery log stays; pending deliveries are not attempted any more."""
     ep = get_endpoint(session, company_id, endpoint_id, for_update=True)
     ep.deleted_at, ep.enabled = utcnow(), False
+    _audit(session, ep, "deleted", actor)
     session.flush()
     log.info("webhook endpoint %s deleted by %s", ep.id, actor)
 
@@ -252,6 +307,7 @@ def rotate_secret(session: Session, rt: Runtime, company_id: str, endpoint_id: s
     ep.previous_secret_until = now + timedelta(seconds=rt.settings.webhook_secret_grace_s)
     ep.secret_enc = rt.cipher.encrypt(secret, _aad(ep.id))
     ep.secret_rotated_at = ep.updated_at = now
+    _audit(session, ep, "secret_rotated", actor, {"previous_secret_until": _iso(ep.previous_secret_until)})
     session.flush()
     log.info("webhook endpoint %s secret rotated by %s", ep.id, actor)
     return CreatedEndpoint(ep, secret)
@@ -449,6 +505,10 @@ def attempt_delivery(rt: Runtime, delivery_id: str, *, manual: bool = False, act
                            status_code=code, ok=error is None, error=error, response_excerpt=excerpt)
         s.add(a)
         case = s.get(ResignationCase, d.case_id) if d.case_id else None
+        if error is None and ep is not None:
+            ep.failing_since = None  # the endpoint answers again
+        elif refusal is None and ep is not None and ep.failing_since is None:
+            ep.failing_since = started  # the first failure of a run
         if error is None:
             d.status, d.finished_at, d.next_attempt_at = "succeeded", utcnow(), None
             if case is not None:
@@ -475,9 +535,11 @@ def attempt_delivery(rt: Runtime, delivery_id: str, *, manual: bool = False, act
             return AttemptOutcome(d.id, "retrying", attempt_no, code, error)
         d.status, d.finished_at, d.next_attempt_at = "failed", utcnow(), None
         s.flush()
-        raise_alert(s, company_id=d.company_id, kind="webhook_failed", case_id=d.case_id,
-                    message=f"事件 {d.event_type} 推送到「{ep.name}」失败（已尝试 {attempt_no} 次）：{error}",
-                    payload={"delivery_id": d.id, "endpoint_id": ep.id, "event_type": d.event_type})
+        already_told = refusal is not None and ep.disabled_reason == "failing"  # HR got the endpoint's alert
+        if not _disable_if_failing(s, rt, ep, d, code, error) and not already_told:  # that alert names this one
+            raise_alert(s, company_id=d.company_id, kind="webhook_failed", case_id=d.case_id,
+                        message=f"事件 {d.event_type} 推送到「{ep.name}」失败（已尝试 {attempt_no} 次）：{error}",
+                        payload={"delivery_id": d.id, "endpoint_id": ep.id, "event_type": d.event_type})
         if case is not None:
             append_evidence(s, case, "system", EvidenceKind.WEBHOOK_DELIVERY_FAILED, {
                 "delivery_id": d.id, "webhook_id": d.msg_id, "event_type": d.event_type, "endpoint": ep.name,
@@ -485,6 +547,41 @@ def attempt_delivery(rt: Runtime, delivery_id: str, *, manual: bool = False, act
         return AttemptOutcome(d.id, "failed", attempt_no, code, error)
 
     return run_in_transaction(rt.session_factory, record)
+
+
+def _disable_if_failing(session: Session, rt: Runtime, ep: WebhookEndpoint, d: WebhookDelivery, code: int | None,
+                        error: str | None) -> bool:
+    """A delivery to ``ep`` just failed for good: disable the endpoint when every attempt to it has failed for
+    QIANLI_WEBHOOK_DISABLE_AFTER_S or longer (audit entry, one HR alert). True when it did."""
+    after = rt.settings.webhook_disable_after_s
+    if after <= 0 or ep is None or not ep.enabled or ep.deleted_at is not None or ep.failing_since is None:
+        return False
+    now = utcnow()
+    since = ep.failing_since
+    if now - since < timedelta(seconds=after):
+        return False
+    failed = session.scalar(select(func.count()).select_from(WebhookDelivery).where(
+        WebhookDelivery.endpoint_id == ep.id, WebhookDelivery.status == "failed",
+        WebhookDelivery.finished_at >= since)) or 0
+    attempts = session.scalar(select(func.count()).select_from(WebhookAttempt).join(
+        WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id).where(
+        WebhookDelivery.endpoint_id == ep.id, WebhookAttempt.started_at >= since)) or 0
+    ep.enabled = False
+    ep.disabled_at, ep.disabled_reason, ep.disabled_by = now, "failing", "system"
+    detail = {"reason": "failing", "failing_since": since.isoformat(), "disable_after_s": after,
+              "failed_deliveries": int(failed), "failed_attempts": int(attempts), "last_delivery_id": d.id,
+              "last_event_type": d.event_type, "last_status_code": code, "last_error": error}
+    _audit(session, ep, "auto_disabled", "system", detail)
+    session.flush()
+    days = (now - since).total_seconds() / 86400
+    raise_alert(session, company_id=ep.company_id, kind="webhook_endpoint_disabled", case_id=d.case_id,
+                message=(f"推送地址「{ep.name}」已连续 {days:.1f} 天推送失败（{failed} 条事件失败，最近一次：{error}），"
+                         "系统已自动停用。请修复接收端后在“事件推送”页面重新启用，并重新推送失败的事件。"),
+                payload={"endpoint_id": ep.id, "delivery_id": d.id, "event_type": d.event_type,
+                         "failing_since": since.isoformat(), "failed_deliveries": int(failed)})
+    log.warning("webhook endpoint %s disabled: every attempt failed since %s (%s deliveries failed)", ep.id,
+                since.isoformat(), failed)
+    return True
 
 
 def replay_delivery(session: Session, rt: Runtime, company_id: str, delivery_id: str, *,

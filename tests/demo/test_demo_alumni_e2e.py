@@ -1,6 +1,7 @@
 """``qianli demo --scenario alumni`` end to end against the real service (gunicorn + an rq worker in
-subprocesses, development settings, a temp SQLite database, the test Redis database): consent,
-close, the pool, a Chinese search, a job-opening campaign sent by the worker, the answer, and the
+subprocesses, development settings, a temp SQLite database, the test Redis database): consent, the
+signed and approved letters, the last day passed with the development clock, the certificates and
+``closeCase`` over HTTP, the pool, a Chinese search, a job-opening campaign sent by the worker, the answer, and the
 files it leaves (campaign-deliveries.jsonl; analytics.xlsx and departure-report.pdf from the
 analytics operations)."""
 
@@ -71,11 +72,21 @@ def test_alumni_demo_over_http(alumni_service, tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     ops = {op.get("operationId") for item in requests.get(f"{base}/openapi.json", timeout=10).json()["paths"].values()
            for op in item.values() if isinstance(op, dict)}
+    assert (out / "campaign-deliveries.jsonl").exists(), proc.stdout + proc.stderr + _tail(log_path)
     deliveries = [json.loads(line) for line in (out / "campaign-deliveries.jsonl").read_text().splitlines()]
     assert sorted((d["name"], d["status"]) for d in deliveries) == [("吴刚", "sent"), ("周芳", "sent")], \
         proc.stdout + proc.stderr + _tail(log_path)
     assert "q=区域销售: 吴刚, 周芳 (no grade for the specialist)" in proc.stdout
     assert "answers [('周芳', 'interested')]" in proc.stdout
+    steps = [ln for ln in proc.stdout.splitlines() if ln.startswith("[")]
+    assert all(" ok (" in ln for ln in steps), proc.stdout
+    # every case closed through the API after the last day, not in the demo's process
+    for name in ("周芳", "吴刚", "郑洁", "王磊"):
+        assert any(f"结案 closeCase（{name}）" in ln and "state closed" in ln for ln in steps), proc.stdout
+        assert any(f"issueTerminationCertificate（{name}）" in ln for ln in steps), proc.stdout
+    assert sum("signLetter" in ln and "B-LTA" in ln for ln in steps) == 4, proc.stdout
+    assert "开发时钟拨过最后工作日" in proc.stdout
+    assert requests.get(f"{base}/api/v1/dev/clock", timeout=10).json()["offset_seconds"] == 0
     if {"exportDepartureAnalytics", "getDepartureReport"} <= ops:
         assert proc.returncode == 0, proc.stdout + proc.stderr + _tail(log_path)
         assert (out / "analytics.xlsx").read_bytes().startswith(b"PK")

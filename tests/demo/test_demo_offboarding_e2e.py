@@ -80,6 +80,10 @@ def test_offboarding_demo_from_the_form_to_closed(service, tmp_path, pdfsig_for)
                "closeCase", "case.closed"):
         assert op in run.stdout, op
     assert "409 case_last_day_not_passed" in run.stdout
+    # the revocation at 23:59 of the last day: sent by the scheduler, received, confirmed by the receiver
+    assert "mode scheduled" in run.stdout and "by the scheduler's sweep" in run.stdout, run.stdout
+    assert "all confirmed: " in run.stdout and "门禁系统 confirmed" in run.stdout and "VPN confirmed" in run.stdout
+    assert "签离演示接收端 confirmed" in run.stdout, run.stdout
 
     # the certificate: sealed by the company, B-LTA, trusted (our verifier and pdfsig)
     root = (var / "pki" / "root.pem").read_bytes()
@@ -99,6 +103,12 @@ def test_offboarding_demo_from_the_form_to_closed(service, tmp_path, pdfsig_for)
     summary = json.loads((out / "demo-summary.json").read_text())
     closed = [json.loads(x["body"]) for x in lines if json.loads(x["body"])["type"] == "case.closed"]
     assert closed and closed[0]["data"]["case_id"] == summary["case_id"]
+    by_type = {json.loads(x["body"])["type"]: json.loads(x["body"])["data"] for x in lines}
+    revoke, payroll = by_type["employee.access_revoke"], by_type["employee.payroll_stop"]
+    assert revoke["case_id"] == payroll["case_id"] == summary["case_id"]
+    assert revoke["mode"] == "scheduled" and "T15:59:00" in revoke["effective_at"]  # 23:59 Beijing, in UTC
+    assert payroll["pay_through"] == revoke["last_day"]
+    assert revoke["confirmation"]["system"] == "签离演示接收端" and revoke["confirmation"]["token"]
     assert Path(summary["files"]["termination_certificate"]) == cert
 
     # the development clock is back where it was
