@@ -7,15 +7,15 @@ counts their cases from the index alone (about 1 ms). The name / employee-number
 on SQLite empty partial indexes keep the schema the same as the models'). The single-column
 index on employee_id is replaced by the composite one (same leading column).
 
-Revision ID: 0010_h18a_queue_indexes
-Revises: 0007_h16b_absconding
+Revision ID: 0011_h18a_queue_indexes
+Revises: 0010_h18x_webhook_disable
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0010_h18a_queue_indexes'
-down_revision = '0007_h16b_absconding'
+revision = '0011_h18a_queue_indexes'
+down_revision = '0010_h18x_webhook_disable'
 branch_labels = None
 depends_on = None
 

@@ -5,8 +5,8 @@ with the department filter). case_tallies holds the counts per company, employee
 state and departure type; triggers on resignation_cases and employees keep it in the same
 transaction (qianli/models/tallies.py). The table is filled from the existing cases here.
 
-Revision ID: 0011_h18a_case_tallies
-Revises: 0010_h18a_queue_indexes
+Revision ID: 0012_h18a_case_tallies
+Revises: 0011_h18a_queue_indexes
 """
 from alembic import op
 import sqlalchemy as sa
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from qianli.models.tallies import CASE_TALLY_REBUILD_SQL, CASE_TALLY_SQL
 
 
-revision = '0011_h18a_case_tallies'
-down_revision = '0010_h18a_queue_indexes'
+revision = '0012_h18a_case_tallies'
+down_revision = '0011_h18a_queue_indexes'
 branch_labels = None
 depends_on = None
 
