@@ -8,11 +8,20 @@
   queue from the first claim to the last recorded send.
 - ``deliveries_per_s_100ms``: the same with a provider that takes time: the workers send through the
   Tencent SMS client (the official SDK) to a local HTTP emulation of its wire format
-  (tests/identity/wire_servers.py) that answers each request after 100 ms. One rq job carries
+  (tests/identity/wire_servers.py) that answers each request after 100 ms, over HTTP/1.1 kept-alive
+  connections like Tencent's endpoint (listen backlog 1,024, TCP_NODELAY). One rq job carries
   ``QIANLI_REMINDER_BATCH_SIZE`` deliveries, sent ``QIANLI_REMINDER_SEND_CONCURRENCY`` at a time.
-- ``rq_noop_jobs_per_s``: the ceiling rq itself sets on this machine: the same 2 ``qianli worker``
-  processes running jobs that do nothing (``builtins.len``, ``result_ttl=0`` like the reminder jobs)
-  from the same queue. Deliveries cannot go faster than this.
+- ``worker_cpu_ms_per_delivery`` and ``worker_cpu_ms_per_delivery_100ms``: CPU time (user + system)
+  the 2 workers spent per delivery in each window (their start-up excluded), and
+  ``gateway_cpu_ms_per_request`` the emulation's: the figures that do not depend on the machine's
+  load. On 2 cores, CPU per delivery over all processes bounds the rate (2,000/s needs <= 1 ms).
+- ``rq_noop_jobs_per_s``: the ceiling rq itself sets on this machine on one job per delivery: the same
+  2 ``qianli worker`` processes running jobs that do nothing (``builtins.len``, ``result_ttl=0`` like
+  the reminder jobs) from the same queue. A batch job carries ``QIANLI_REMINDER_BATCH_SIZE``
+  deliveries, so deliveries can go that many times faster.
+
+Each window needs enough due deliveries left: ``--cases`` at least about 3,000 times ``--window``
+(the development window alone can take 2,000 a second), e.g. ``--cases 60000 --window 10``.
 
 Uses Redis database QIANLI_BENCH_REDIS_DB (default 13, flushed). The last line printed is one
 JSON object.
