@@ -184,7 +184,7 @@ def seal_signer(settings, pki: Pki, *, company_id: str, company_name: str, compa
     """A pyHanko signer for the company seal (a context manager: the PKCS#11 session is closed after)."""
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-    from signing.pades import KeySigner
+    from signing.pades import DerCmsSigner
 
     info = ensure_seal(settings, pki, company_id=company_id, company_name=company_name, company_code=company_code)
     chain = [der_to_asn1(pki.ca), der_to_asn1(pki.root)]
@@ -196,5 +196,5 @@ def seal_signer(settings, pki: Pki, *, company_id: str, company_name: str, compa
                                ca_chain=chain), info
     else:
         key, cert = _p12_load(settings, pki, company_id)
-        yield KeySigner(key=key, signing_cert=der_to_asn1(cert),  # signs with the loaded key, no DER re-import
-                        cert_registry=SimpleCertificateStore.from_certs(chain)), info
+        yield DerCmsSigner(key=key, signing_cert=der_to_asn1(cert),  # the loaded key, the CMS from DER parts
+                           cert_registry=SimpleCertificateStore.from_certs(chain)), info

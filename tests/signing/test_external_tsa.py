@@ -5,13 +5,14 @@ DER CRLs, RFC 6960 OCSP over POST) from a second, independent PKI of ours."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import threading
 import zipfile
 from collections import Counter
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -21,7 +22,7 @@ from qianli.settings import SettingsError, load_settings
 from qianli.services.dossier import TSA_ROOTS_PEM, TrustServices, verify_dossier
 from signing.letter import render_letter
 from signing.pki import init_pki
-from signing.tsa import make_timestamper, respond
+from signing.tsa import HttpTsa, make_timestamper, respond
 from signing.verify import verify_pdf
 
 
@@ -82,7 +83,7 @@ def external_tsa(settings, tmp_path):
 def test_b_lta_with_an_external_tsa_over_http(external_tsa):
     app_settings, app_pki, tsa_pki = external_tsa
     assert app_pki.tsa_roots == [tsa_pki.root] and app_pki.tsa_roots_pem == [tsa_pki.root_pem]
-    assert type(make_timestamper(app_settings, app_pki)).__name__ == "HTTPTimeStamper"
+    assert isinstance(make_timestamper(app_settings, app_pki), HttpTsa)  # pyHanko's HTTPTimeStamper, TLS set up once
     pdf, layout = render_letter(sample_letter(date(2026, 10, 1)))
     signed, _, _ = sign_as_employee(app_settings, app_pki, pdf, layout, signature_png=sample_signature_png(),
                                     name="陈晓", employee_no="P001", company="示例科技有限公司")
@@ -102,6 +103,55 @@ def test_b_lta_with_an_external_tsa_over_http(external_tsa):
     # ... and it is trusted for timestamps only: it does not make the employee's signature trusted.
     tsa_only = verify_pdf(signed, trust_roots=[tsa_pki.root_pem])
     assert not [s for s in tsa_only.signatures if s.kind == "signature"][0].trusted
+
+
+def test_the_tsa_chain_is_validated_once_while_its_revocation_data_is_valid(external_tsa, monkeypatch):
+    """The external TSA's chain (path validation, its CRLs and OCSP fetched from the provider) is not redone
+    for every letter: reused until TSA_DATA_MAX_AGE or the fetched data's nextUpdate, then fetched again.
+    Every letter still carries the chain's revocation data in its DSS and validates at B-LTA."""
+    from asn1crypto import ocsp as asn1_ocsp
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+
+    from signing import pades
+
+    app_settings, app_pki, tsa_pki = external_tsa
+    pdf, layout = render_letter(sample_letter(date(2026, 10, 1)))
+
+    def sign() -> bytes:
+        return sign_as_employee(app_settings, app_pki, pdf, layout, signature_png=sample_signature_png(),
+                                name="陈晓", employee_no="P001", company="示例科技有限公司")[0]
+
+    def revinfo_fetches() -> int:
+        return sum(n for path, n in _Tsa.hits.items() if path != "/pki/tsa")
+
+    first = sign()
+    fetched = revinfo_fetches()
+    assert fetched >= 1
+    second = sign()
+    assert revinfo_fetches() == fetched, "validated and fetched once, reused for the next letter"
+    for signed in (first, second):  # the TSA chain's revocation data, as fetched, is in every letter's DSS
+        dss = DocumentSecurityStore.read_dss(PdfFileReader(io.BytesIO(signed)))
+        assert tsa_pki.root_crl_der() in {c.get_object().data for c in dss.crls}
+        ocsp_serials = {r["cert_id"]["serial_number"].native for o in dss.ocsps for r in
+                        asn1_ocsp.OCSPResponse.load(o.get_object().data).basic_ocsp_response["tbs_response_data"][
+                            "responses"]}
+        assert tsa_pki.tsa.serial_number in ocsp_serials
+        sig = [s for s in verify_pdf(signed, trust_roots=[app_pki.root_pem], tsa_roots=app_pki.tsa_roots_pem)
+               .signatures if s.kind == "signature"][0]
+        assert sig.pades_level == "B-LTA" and sig.trusted
+
+    # past the reuse window the chain is validated and its revocation data fetched again
+    timestamper = make_timestamper(app_settings, app_pki)
+    later = datetime.now(timezone.utc) + pades.TSA_DATA_MAX_AGE + timedelta(seconds=1)
+    asyncio.run(pades.tsa_validation_data(app_pki, timestamper, now=later))
+    assert revinfo_fetches() > fetched
+    # and the window never outlasts the data: an OCSP response or CRL whose nextUpdate is sooner bounds it
+    monkeypatch.setattr(pades, "TSA_DATA_MAX_AGE", timedelta(days=30))
+    pades._tsa_data.clear()
+    asyncio.run(pades.tsa_validation_data(app_pki, timestamper))
+    until = next(iter(pades._tsa_data[timestamper].values()))[0]
+    assert until <= datetime.now(timezone.utc) + timedelta(hours=12, minutes=1)  # the provider's OCSP lifetime
 
 
 def test_dossier_carries_and_checks_the_tsa_root(external_tsa):
