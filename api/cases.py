@@ -17,6 +17,7 @@ from qianli.services.review import chat_notice
 from api.auth import current_principal, employee_required
 from api.certificate import CertificateInfoSchema, certificate_info
 from api.context import db, runtime
+from api.fastdump import FastDumpSchema
 from api.schemas import StrictSchema
 
 __all__ = ["blp", "CaseSchema", "HandoverItemSchema", "ChatNoticeSchema"]
@@ -38,7 +39,7 @@ class CaseFormSchema(StrictSchema):
                                     validate=ma.validate.Length(max=svc.MAX_HANDOVER_ITEMS))
 
 
-class CaseSchema(ma.Schema):
+class CaseSchema(FastDumpSchema):
     id = ma.fields.String(required=True)
     state = ma.fields.String(required=True)
     source = ma.fields.String(required=True)
@@ -62,7 +63,7 @@ class CaseSchema(ma.Schema):
     created_at = ma.fields.AwareDateTime(required=True)
 
 
-class EvidenceEntrySchema(ma.Schema):
+class EvidenceEntrySchema(FastDumpSchema):
     seq = ma.fields.Integer(required=True)
     occurred_at = ma.fields.AwareDateTime(required=True)
     actor = ma.fields.String(required=True)
@@ -77,7 +78,7 @@ class EmployeeTimelineEntrySchema(EvidenceEntrySchema):
                        "out of the employee's view, so the payload does not recompute to digest"})
 
 
-class ChatNoticeSchema(ma.Schema):
+class ChatNoticeSchema(FastDumpSchema):
     text = ma.fields.String(required=True, metadata={"description": "The message HR recorded as the notice"})
     platform = ma.fields.String(required=True)
     sender_name = ma.fields.String(required=True)

@@ -22,6 +22,7 @@ from qianli.services.review import get_hr_case, get_reviewer
 
 from api.auth import current_principal, hr_required, signed_in_required
 from api.context import db, runtime
+from api.fastdump import FastDumpSchema
 from api.schemas import StrictSchema
 
 __all__ = ["blp", "CertificateInfoSchema", "certificate_info", "ClosingSchema", "closing_body"]
@@ -31,7 +32,7 @@ blp = Blueprint("certificate", __name__, url_prefix="/api/v1", description="Cert
 MAX_REASON = 500
 
 
-class CertificateInfoSchema(ma.Schema):
+class CertificateInfoSchema(FastDumpSchema):
     document_id = ma.fields.String(required=True)
     sha256 = ma.fields.String(required=True, metadata={"description": "SHA-256 of the sealed PDF"})
     filename = ma.fields.String(required=True)

@@ -23,6 +23,7 @@ from qianli.services import review as svc
 from api.auth import current_principal, hr_required
 from api.cases import CaseSchema, ChatNoticeSchema, EvidenceEntrySchema
 from api.context import db, runtime
+from api.fastdump import FastDumpSchema
 from api.schemas import NonBlank, StrictSchema
 
 __all__ = ["blp", "reviewer", "HrCaseSchema", "HrCaseDetailSchema"]
@@ -40,7 +41,7 @@ def reviewer() -> svc.Reviewer:
 STATES = [s.value for s in CaseState]
 
 
-class EmployeeSummarySchema(ma.Schema):
+class EmployeeSummarySchema(FastDumpSchema):
     id = ma.fields.String(required=True)
     employee_no = ma.fields.String(required=True)
     name = ma.fields.String(required=True)
@@ -56,7 +57,7 @@ class HrCaseSchema(CaseSchema):
     updated_at = ma.fields.AwareDateTime(required=True)
 
 
-class CasePageSchema(ma.Schema):
+class CasePageSchema(FastDumpSchema):
     items = ma.fields.List(ma.fields.Nested(HrCaseSchema), required=True)
     total = ma.fields.Integer(required=True)
     page = ma.fields.Integer(required=True)
@@ -81,7 +82,7 @@ class CaseListQuery(StrictSchema):
     page_size = ma.fields.Integer(load_default=20, validate=ma.validate.Range(min=1, max=100))
 
 
-class ChainSchema(ma.Schema):
+class ChainSchema(FastDumpSchema):
     ok = ma.fields.Boolean(required=True)
     entries = ma.fields.Integer(required=True)
     first_broken_seq = ma.fields.Integer(allow_none=True)
@@ -89,7 +90,7 @@ class ChainSchema(ma.Schema):
     head_digest = ma.fields.String(allow_none=True)
 
 
-class DocumentSchema(ma.Schema):
+class DocumentSchema(FastDumpSchema):
     id = ma.fields.String(required=True)
     kind = ma.fields.String(required=True)
     filename = ma.fields.String(required=True)
@@ -100,7 +101,7 @@ class DocumentSchema(ma.Schema):
     created_by = ma.fields.String(required=True)
 
 
-class ApprovalInfoSchema(ma.Schema):
+class ApprovalInfoSchema(FastDumpSchema):
     chain = ma.fields.List(ma.fields.String(), required=True)
     level = ma.fields.Integer(allow_none=True, metadata={"description": "1-based level waiting for a decision"})
     level_role = ma.fields.String(allow_none=True)
@@ -160,7 +161,7 @@ class ChatEvidenceMultipartSchema(ChatEvidenceSchema):
                                          "description": "Optional PNG or JPEG screenshot (max 5 MB)"})
 
 
-class AlertSchema(ma.Schema):
+class AlertSchema(FastDumpSchema):
     id = ma.fields.String(required=True)
     kind = ma.fields.String(required=True)
     case_id = ma.fields.String(allow_none=True)
@@ -206,9 +207,8 @@ class Cases(MethodView):
                           created_from=args["created_from"], created_to=args["created_to"],
                           arrival_from=args["arrival_from"], arrival_to=args["arrival_to"], search=args["q"],
                           departure_types=args["departure_type"], page=args["page"], page_size=args["page_size"])
-        page = svc.list_cases(db(), reviewer(), q)
-        return {"items": [case_body(c, e, o) for c, e, o in page.items], "total": page.total, "page": page.page,
-                "page_size": page.page_size}
+        page = svc.list_cases(db(), reviewer(), q, summaries=True)
+        return {"items": page.items, "total": page.total, "page": page.page, "page_size": page.page_size}
 
 
 @blp.route("/cases/<string:case_id>")

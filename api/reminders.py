@@ -13,6 +13,7 @@ from qianli.services.review import get_hr_case, get_reviewer
 
 from api.auth import EMPLOYEE_SECURITY, HR_SECURITY, _decorate, current_principal
 from api.context import db
+from api.fastdump import FastDumpSchema
 from api.schemas import StrictSchema
 
 __all__ = ["blp"]
@@ -28,14 +29,14 @@ employee_or_hr_required = _decorate(_employee_or_hr, EMPLOYEE_SECURITY + HR_SECU
 blp = Blueprint("reminders", __name__, url_prefix="/api/v1/cases", description="Letter reminders and their log")
 
 
-class ReminderScheduleSchema(StrictSchema):
+class ReminderScheduleSchema(FastDumpSchema, StrictSchema):
     state = ma.fields.String(required=True, metadata={"description": "active, paused (letter submitted) or stopped"})
     next_slot = ma.fields.Integer(required=True)
     next_due_at = ma.fields.DateTime(allow_none=True, required=True)
     stop_reason = ma.fields.String(allow_none=True, required=True)
 
 
-class ReminderDeliverySchema(StrictSchema):
+class ReminderDeliverySchema(FastDumpSchema, StrictSchema):
     slot = ma.fields.Integer(required=True, metadata={"description": "0: the letter-due notice; n: the n-th reminder; "
                                                                     "negative: a notification (case returned, ...)"})
     channel = ma.fields.String(required=True, metadata={"description": "sms or wechat"})
@@ -52,7 +53,7 @@ class ReminderDeliverySchema(StrictSchema):
     error_code = ma.fields.String(allow_none=True, required=True)
 
 
-class ReminderListSchema(StrictSchema):
+class ReminderListSchema(FastDumpSchema, StrictSchema):
     case_id = ma.fields.String(required=True)
     letter_due_date = ma.fields.Date(required=True)
     overdue = ma.fields.Boolean(required=True)

@@ -71,6 +71,24 @@ def db_upgrade() -> None:
         click.echo(f"app role {app_role_of(rt.settings.database_url)!r}: granted (append-only: INSERT, SELECT)")
 
 
+@db_group.command("recount-cases", help="Rebuild case_tallies (the HR queue's stored case counts) from the cases. "
+                                         "Triggers keep it; needed only after a TRUNCATE or a manual repair.")
+def db_recount_cases() -> None:
+    from sqlalchemy import func, select, text
+
+    from qianli.models import CaseTally, ResignationCase
+    from qianli.models.tallies import CASE_TALLY_REBUILD_SQL
+
+    rt = _runtime()
+    with rt.session_factory() as s:
+        for stmt in CASE_TALLY_REBUILD_SQL:
+            s.execute(text(stmt))
+        s.commit()
+        cases = s.scalar(select(func.count()).select_from(ResignationCase))
+        tallied = s.scalar(select(func.coalesce(func.sum(CaseTally.n), 0)))
+    click.echo(f"case_tallies rebuilt: {tallied} cases counted ({cases} in resignation_cases)")
+
+
 @cli.command("settings", help="Show the effective settings (secrets hidden), or the README table.")
 @click.option("--markdown", is_flag=True, help="Print the table of every setting for the README.")
 def show_settings(markdown: bool) -> None:

@@ -31,6 +31,8 @@ from qianli.models.sessions import __all__ as _sessions_all
 from qianli.models.shared import *  # noqa: F401,F403
 from qianli.models.signing import *  # noqa: F401,F403
 from qianli.models.signing import __all__ as _signing_all
+from qianli.models.tallies import *  # noqa: F401,F403
+from qianli.models.tallies import __all__ as _tallies_all
 from qianli.models.webhooks import *  # noqa: F401,F403
 from qianli.models.webhooks import __all__ as _webhooks_all
 from qianli.models.shared import __all__ as _shared_all
@@ -38,4 +40,4 @@ from qianli.models.shared import __all__ as _shared_all
 __all__ = ["Base", *_absconding_all, *_alumni_all, *_anchors_all, *_attendance_all, *_calendar_all, *_core_all,
            *_events_all, *_faces_all, *_identity_all, *_offboarding_all, *_reminders_all,
            *_sessions_all, *_shared_all,
-           *_signing_all, *_webhooks_all]
+           *_signing_all, *_tallies_all, *_webhooks_all]

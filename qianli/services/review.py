@@ -35,9 +35,10 @@ from cases.clock import SHANGHAI, beijing_day_start, beijing_today
 from cases.errors import (Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType)
 from cases.evidence import verify_chain
 from cases.evidence_kinds import EvidenceKind
+from cases.notice import provisional_note
 from cases.states import OPEN_STATES, CaseAction, CaseState
 from qianli.db import keep, utcnow
-from qianli.models import Company, Employee, EvidenceEntry, HrAlert, HrUser, ResignationCase
+from qianli.models import CaseTally, Company, Employee, EvidenceEntry, HrAlert, HrUser, ResignationCase
 from qianli.runtime import Runtime
 from qianli.services.alerts import open_alerts, raise_alert, resolve_alert
 from qianli.services.cases import apply_action, company_policy, get_case, get_employee_case, open_case
@@ -184,24 +185,67 @@ class CaseQuery:
 
 @dataclass
 class CasePage:
-    items: list[tuple[ResignationCase, Employee, bool]]
+    items: list[Any]
+    """(ResignationCase, Employee, overdue) tuples; with ``summaries=True`` one dict per case (``CASE_SUMMARY_FIELDS``,
+    ``dates_note``, ``updated_at``, ``overdue`` and ``employee``: a dict of ``EMPLOYEE_SUMMARY_FIELDS``)."""
     total: int
     page: int
     page_size: int
+
+
+CASE_SUMMARY_FIELDS = ("id", "state", "source", "departure_type", "notice_arrived_at", "arrival_date", "probation",
+                       "reason_category", "reason_text", "requested_last_day", "earliest_lawful_last_day",
+                       "agreed_last_day", "handover_items", "letter_due_date", "dates_provisional",
+                       "letter_submitted_at", "created_at", "updated_at")
+EMPLOYEE_SUMMARY_FIELDS = ("id", "employee_no", "name", "department", "position", "hire_date", "probation_end")
+_SUMMARY_COLUMNS = ([getattr(ResignationCase, k) for k in CASE_SUMMARY_FIELDS]
+                    + [getattr(Employee, k).label(f"employee_{k}") for k in EMPLOYEE_SUMMARY_FIELDS])
+_N_CASE = len(CASE_SUMMARY_FIELDS)
+
+
+def _summary(row: Any, today: date) -> dict[str, Any]:
+    """One queue row as the API shows it, without loading ORM objects (the columns it needs only)."""
+    body = dict(zip(CASE_SUMMARY_FIELDS, row[:_N_CASE], strict=True))
+    body["employee"] = dict(zip(EMPLOYEE_SUMMARY_FIELDS, row[_N_CASE:], strict=True))
+    body["dates_note"] = provisional_note(body["letter_due_date"]) if body["dates_provisional"] else None
+    body["overdue"] = (body["state"] == _S.AWAITING_LETTER.value and body["letter_submitted_at"] is None
+                       and body["letter_due_date"] < today)
+    return body
 
 
 def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datetime | None = None) -> CasePage:
+def _tally_total(reviewer: Reviewer, q: CaseQuery):
+    """The number of cases matching ``q`` (its overdue flag aside) as a sum over ``case_tallies``, or None when a
+    filter the tallies do not keep (dates, search) is set. Exact: triggers keep the tallies (qianli.models.tallies)."""
+    if q.created_from or q.created_to or q.arrival_from or q.arrival_to or (q.search and q.search.strip()):
+        return None
+    conds = [CaseTally.company_id == reviewer.company_id]
+    if reviewer.role == "dept_head":
+        conds.append(CaseTally.department == reviewer.department if reviewer.department else false())
+    if q.department:
+        conds.append(CaseTally.department == q.department)
+    if q.states:
+        conds.append(CaseTally.state.in_(q.states))
+    if q.departure_types:
+        conds.append(CaseTally.departure_type.in_(q.departure_types))
+    return select(func.coalesce(func.sum(CaseTally.n), 0)).where(*conds).scalar_subquery()
+
+
+def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datetime | None = None,
+               summaries: bool = False) -> CasePage:
     """The company's cases, overdue first, then newest; a department head sees their department only.
 
     Two ordered, index-backed reads instead of one sort of the whole company: the overdue cases
     (few; partial index ``ix_cases_awaiting_letter``) newest first, then the others newest first
     (``ix_cases_company_created`` scanned backwards), the page cut across both. Employees are
     joined only where the filter or the scope reads them (a case's employee is always of the
-    case's company)."""
+    case's company). The total is a sum over the stored ``case_tallies`` where the filters allow
+    (company, state, departure type, department: ``_tally_total``), else a count; the overdue part
+    is counted from the partial index. ``summaries``: the page as dicts of the columns the API
+    shows (no ORM objects)."""
     today = beijing_today(now)
     overdue_expr = and_(ResignationCase.state == _S.AWAITING_LETTER.value,
                         ResignationCase.letter_submitted_at.is_(None), ResignationCase.letter_due_date < today)
@@ -226,30 +270,53 @@ def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datet
         employee_conds.append(or_(Employee.name.like(pattern, escape="\\"),
                                   Employee.employee_no.like(pattern, escape="\\")))
 
-    def count(*extra) -> int:
+    if employee_conds:  # a case's employee is of the case's company: lets PostgreSQL start from the employees
+        employee_conds.append(Employee.company_id == reviewer.company_id)
+
+    def counting(*extra):
         stmt = select(func.count()).select_from(ResignationCase).where(*conds, *extra)
         if employee_conds:
             stmt = stmt.join(Employee, Employee.id == ResignationCase.employee_id).where(*employee_conds)
-        return int(session.scalar(stmt) or 0)
+        return stmt
 
-    def rows(extra, offset: int, limit: int) -> list[tuple[ResignationCase, Employee]]:
+    def count(*extra) -> int:
+        return int(session.scalar(counting(*extra)) or 0)
+
+    def rows(extra, offset: int, limit: int) -> list[Any]:
         if limit <= 0:
             return []
-        stmt = (select(ResignationCase, Employee).join(Employee, Employee.id == ResignationCase.employee_id)
-                .where(*conds, *extra, department_scope(reviewer), *employee_conds)
+        stmt = (select(*_SUMMARY_COLUMNS) if summaries else select(ResignationCase, Employee))
+        stmt = (stmt.join(Employee, Employee.id == ResignationCase.employee_id)
+                .where(*conds, *extra, *(employee_conds or [department_scope(reviewer)]))
                 .order_by(ResignationCase.created_at.desc(), ResignationCase.id.desc()).offset(offset).limit(limit))
-        return [(c, e) for c, e in session.execute(stmt).all()]
+        return list(session.execute(stmt).all())
+
+    tallied = _tally_total(reviewer, q)  # the stored count (case_tallies) when the filters allow it, else None
+
+    def totals(overdue_too: bool) -> tuple[int, int]:
+        """(all cases matching, the overdue ones among them) in one round trip, each on its own index."""
+        parts = [tallied if tallied is not None else counting().scalar_subquery()]
+        if overdue_too:
+            parts.append(counting(overdue_expr).scalar_subquery())
+        got = session.execute(select(*parts)).one()
+        return int(got[0] or 0), int(got[1] or 0) if overdue_too else 0
 
     offset, size = (q.page - 1) * q.page_size, q.page_size
     if q.overdue is True:
         total, page = count(overdue_expr), rows([overdue_expr], offset, size)
     elif q.overdue is False:
-        total, page = count(~overdue_expr), rows([~overdue_expr], offset, size)
+        if tallied is None:
+            total = count(~overdue_expr)
+        else:
+            n_all, n_overdue = totals(True)
+            total = n_all - n_overdue
+        page = rows([~overdue_expr], offset, size)
     else:
-        total = count()
-        n_overdue = count(overdue_expr)
+        total, n_overdue = totals(True)
         page = rows([overdue_expr], offset, size) if offset < n_overdue else []
         page += rows([~overdue_expr], max(0, offset - n_overdue), size - len(page))
+    if summaries:
+        return CasePage([_summary(r, today) for r in page], total, q.page, q.page_size)
     return CasePage([(c, e, is_overdue(c, today)) for c, e in page], total, q.page, q.page_size)
 
 
