@@ -41,7 +41,7 @@ from qianli.db import keep, utcnow
 from qianli.models import CaseTally, Company, Employee, EvidenceEntry, HrAlert, HrUser, ResignationCase
 from qianli.runtime import Runtime
 from qianli.services.alerts import open_alerts, raise_alert, resolve_alert
-from qianli.services.cases import apply_action, company_policy, get_case, get_employee_case, open_case
+from qianli.services.cases import apply_action, company_policy, get_employee_case, open_case
 from qianli.services.evidence import append_evidence, case_evidence, to_record
 from qianli.services.reminders import notify_employee, on_case_opened
 from qianli.services.revocation import cancel_access_revoke, publish_case_approved, schedule_access_revoke
@@ -141,7 +141,17 @@ def get_hr_case(session: Session, reviewer: Reviewer, case_id: str, *, for_updat
         if case is None:
             raise NotFound("case_not_found", "找不到该离职申请")
     else:
-        case = get_case(session, case_id, reviewer.company_id)
+        # the case, its employee (the scope check) and the company (its approval chain) in one round trip;
+        # kept for the request, so _employee and approval_status find them in the identity map
+        row = session.execute(
+            select(ResignationCase, Employee, Company)
+            .join(Employee, Employee.id == ResignationCase.employee_id)
+            .join(Company, Company.id == ResignationCase.company_id)
+            .where(ResignationCase.id == case_id, ResignationCase.company_id == reviewer.company_id)).first()
+        if row is None:
+            raise NotFound("case_not_found", "找不到该离职申请")
+        case = row[0]
+        keep(session, row[1], row[2])
     if not sees_employee(reviewer, _employee(session, case)):
         raise NotFound("case_not_found", "找不到该离职申请")
     return case
