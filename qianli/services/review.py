@@ -295,10 +295,18 @@ def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datet
     def rows(extra, offset: int, limit: int) -> list[Any]:
         if limit <= 0:
             return []
-        stmt = (select(*_SUMMARY_COLUMNS) if summaries else select(ResignationCase, Employee))
-        stmt = (stmt.join(Employee, Employee.id == ResignationCase.employee_id)
-                .where(*conds, *extra, *(employee_conds or [department_scope(reviewer)]))
-                .order_by(ResignationCase.created_at.desc(), ResignationCase.id.desc()).offset(offset).limit(limit))
+        newest = (ResignationCase.created_at.desc(), ResignationCase.id.desc())
+        stmt = (select(*_SUMMARY_COLUMNS) if summaries else select(ResignationCase, Employee)).join(
+            Employee, Employee.id == ResignationCase.employee_id)
+        if employee_conds:
+            # department / search / a department head's scope: pick the page's ids from the indexes alone (the
+            # awaiting-letter partial index carries employee_id, the department index the employee id), then
+            # read those rows; joining full rows first made PostgreSQL read every matching case (4 ms, 50,000)
+            page_ids = (select(ResignationCase.id).join(Employee, Employee.id == ResignationCase.employee_id)
+                        .where(*conds, *extra, *employee_conds).order_by(*newest).offset(offset).limit(limit))
+            stmt = stmt.where(ResignationCase.id.in_(page_ids)).order_by(*newest)
+        else:
+            stmt = stmt.where(*conds, *extra, department_scope(reviewer)).order_by(*newest).offset(offset).limit(limit)
         return list(session.execute(stmt).all())
 
     tallied = _tally_total(reviewer, q)  # the stored count (case_tallies) when the filters allow it, else None
