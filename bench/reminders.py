@@ -8,11 +8,20 @@
   queue from the first claim to the last recorded send.
 - ``deliveries_per_s_100ms``: the same with a provider that takes time: the workers send through the
   Tencent SMS client (the official SDK) to a local HTTP emulation of its wire format
-  (tests/identity/wire_servers.py) that answers each request after 100 ms. One rq job carries
+  (tests/identity/wire_servers.py) that answers each request after 100 ms, over HTTP/1.1 kept-alive
+  connections like Tencent's endpoint (listen backlog 1,024, TCP_NODELAY). One rq job carries
   ``QIANLI_REMINDER_BATCH_SIZE`` deliveries, sent ``QIANLI_REMINDER_SEND_CONCURRENCY`` at a time.
-- ``rq_noop_jobs_per_s``: the ceiling rq itself sets on this machine: the same 2 ``qianli worker``
-  processes running jobs that do nothing (``builtins.len``, ``result_ttl=0`` like the reminder jobs)
-  from the same queue. Deliveries cannot go faster than this.
+- ``worker_cpu_ms_per_delivery`` and ``worker_cpu_ms_per_delivery_100ms``: CPU time (user + system)
+  the 2 workers spent per delivery in each window (their start-up excluded), and
+  ``gateway_cpu_ms_per_request`` the emulation's: the figures that do not depend on the machine's
+  load. On 2 cores, CPU per delivery over all processes bounds the rate (2,000/s needs <= 1 ms).
+- ``rq_noop_jobs_per_s``: the ceiling rq itself sets on this machine on one job per delivery: the same
+  2 ``qianli worker`` processes running jobs that do nothing (``builtins.len``, ``result_ttl=0`` like
+  the reminder jobs) from the same queue. A batch job carries ``QIANLI_REMINDER_BATCH_SIZE``
+  deliveries, so deliveries can go that many times faster.
+
+Each window needs enough due deliveries left: ``--cases`` at least about 3,000 times ``--window``
+(the development window alone can take 2,000 a second), e.g. ``--cases 60000 --window 10``.
 
 Uses Redis database QIANLI_BENCH_REDIS_DB (default 13, flushed). The last line printed is one
 JSON object.
@@ -91,8 +100,40 @@ class _SlowTencentSms:
                 return answer
 
         server = Slow()
-        server._server.request_queue_size = 1024  # noqa: SLF001 - many concurrent clients
+        # many concurrent clients: http.server listens with a backlog of 5, and a full backlog drops the
+        # SYNs of new connections, which the client's kernel retransmits only after 1 s (then 3 s)
+        server._server.socket.listen(1024)  # noqa: SLF001
+        # HTTP/1.1 with kept-alive connections, as Tencent's endpoint (http.server answers HTTP/1.0 by
+        # default), and TCP_NODELAY: http.server writes the headers and the body separately, which on a
+        # kept-alive connection Nagle's algorithm would hold for the client's delayed ACK (40 ms)
+        handler = server._server.RequestHandlerClass  # noqa: SLF001
+        handler.protocol_version, handler.disable_nagle_algorithm = "HTTP/1.1", True
         return server
+
+
+def _cpu_s(procs: list[subprocess.Popen]) -> float:
+    """CPU seconds (user + system) the processes have used so far (Linux /proc)."""
+    total = 0
+    for p in procs:
+        with open(f"/proc/{p.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _deliver(procs: list[subprocess.Popen], window: float) -> float:
+    """Let the workers deliver for ``window`` seconds and stop them (the jobs under way finish): the CPU
+    seconds they used from now to their exit (their start-up excluded)."""
+    import resource
+
+    def children() -> float:
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime
+
+    before, started = children(), _cpu_s(procs)
+    time.sleep(window)
+    _stop(procs)
+    return children() - before - started
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -207,8 +248,7 @@ def main() -> None:
     bytes_per_case = (mem1 - mem0) / args.cases
 
     procs = _workers(env, args.workers, "dev", rt.redis)
-    time.sleep(args.window)
-    _stop(procs)
+    cpu_dev = _deliver(procs, args.window)
     sent, per_s = _rate(rt, "dev")
     with rt.session_factory() as s:
         evidence = s.scalar(select(func.count()).select_from(m.EvidenceEntry).where(m.EvidenceEntry.action == "reminder_sent"))
@@ -222,8 +262,9 @@ def main() -> None:
                     "QIANLI_SMS_TENCENT_SDK_APP_ID": "1400000001", "QIANLI_SMS_SIGN_NAME": "签离科技",
                     "QIANLI_SMS_TEMPLATE_REMINDER": "2000001", "QIANLI_SMS_TEMPLATE_CODE": "2000002"}
         procs = _workers(slow_env, args.workers, "slow", rt.redis)
-        time.sleep(args.window)
-        _stop(procs)
+        gw_cpu0 = time.process_time()  # the emulation's threads run in this process
+        cpu_slow = _deliver(procs, args.window)
+        gw_cpu = time.process_time() - gw_cpu0
     sent_slow, per_s_slow = _rate(rt, "tencent")
     print(f"deliveries: {sent_slow} sent at {per_s_slow:.1f}/s with {args.workers} workers "
           f"(Tencent SMS client, emulation answering after {args.latency_ms:g} ms)", flush=True)
@@ -236,6 +277,9 @@ def main() -> None:
                       "deliveries_per_s": round(per_s, 1), "deliveries_per_s_100ms": round(per_s_slow, 1),
                       "latency_ms": args.latency_ms, "batch_size": settings.reminder_batch_size,
                       "send_concurrency": settings.reminder_send_concurrency, "load": os.getloadavg()[0],
+                      "worker_cpu_ms_per_delivery": round(1000 * cpu_dev / sent, 3) if sent else None,
+                      "worker_cpu_ms_per_delivery_100ms": round(1000 * cpu_slow / sent_slow, 3) if sent_slow else None,
+                      "gateway_cpu_ms_per_request": round(1000 * gw_cpu / sent_slow, 3) if sent_slow else None,
                       "redis_bytes_per_case": round(bytes_per_case),
                       "rq_noop_jobs_per_s": round(noop_per_s, 1),
                       "cases": args.cases, "workers": args.workers, "sent": sent}))

@@ -128,13 +128,22 @@ class ApiWeChatClient(WeChatClient):
     TOKEN_MARGIN_S = 300  # refresh this long before WeChat's expiry
 
     def __init__(self, base_url: str, appid: str, secret: str, redis: Any, timeout: float = 5.0,
-                 *, session: requests.Session | None = None):
+                 *, session: requests.Session | None = None, pool_size: int = 10):
         self.base_url = base_url.rstrip("/")
         self.appid = appid
         self._secret = secret
         self.redis = redis
         self.timeout = timeout
-        self._http = session or requests.Session()
+        if session is None:
+            # reminder batches send from many threads at once: keep that many connections alive
+            # (requests keeps 10 and closes the others after each call)
+            from requests.adapters import HTTPAdapter
+
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size))
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self._http = session
         self._token_key = f"qianli:wechat:{appid}:access_token"
         self._lock_key = f"qianli:wechat:{appid}:access_token:lock"
 
@@ -245,4 +254,4 @@ def wechat_client_from_settings(settings: Any, redis: Any) -> WeChatClient:
     if settings.wechat_backend == "dev":
         return DevWeChatClient(redis)
     return ApiWeChatClient(settings.wechat_api_base_url, settings.wechat_appid, settings.wechat_appsecret, redis,
-                           settings.wechat_timeout_s)
+                           settings.wechat_timeout_s, pool_size=settings.reminder_send_concurrency)

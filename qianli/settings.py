@@ -168,7 +168,7 @@ class Settings:
     reminder_send_lease_s: int = _s("QIANLI_REMINDER_SEND_LEASE_S", 300, "A reminder send claimed longer ago than this (its worker died) is sent again by the sweep; jobs time out 30 s before it.")
     reminder_retry_intervals: str = _s("QIANLI_REMINDER_RETRY_INTERVALS", "30,120,600", "Seconds between retries of a reminder after a provider error (comma-separated; their count is the number of retries).")
     reminder_batch_size: int = _s("QIANLI_REMINDER_BATCH_SIZE", 100, "Reminder deliveries per rq job (1..1000): a job claims its batch in one transaction, sends concurrently, records in one transaction. 1: one job per delivery.")
-    reminder_send_concurrency: int = _s("QIANLI_REMINDER_SEND_CONCURRENCY", 50, "Provider calls (SMS, WeChat) one rq worker makes at once within a batch (1..256). With providers answering in ~100 ms, each worker delivers about this many x 10 per second.")
+    reminder_send_concurrency: int = _s("QIANLI_REMINDER_SEND_CONCURRENCY", 100, "Provider calls (SMS, WeChat) one rq worker makes at once within a batch (1..256), over as many kept-alive connections; at least the batch size sends a batch in one round trip. With providers answering in ~100 ms, each worker delivers up to this many x 10 per second (CPU permitting).")
     reminder_dev_send_delay_s: float = _s("QIANLI_REMINDER_DEV_SEND_DELAY_S", 0.0, "Development/test only: pause before each reminder send (to exercise a worker crash mid-send).")
 
     # --- offboarding tasks ----------------------------------------------------------------

@@ -744,7 +744,8 @@ SCENARIOS: dict[str, Callable[[], DemoHooks]] = {"resignation": DemoHooks, "offb
               show_default=True,
               help="resignation: the form to the countersigned letter and the dossier. offboarding: the same, then a "
                    "local webhook receiver, the handover tasks, the last day (development clock), the certificate of "
-                   "termination and closing (termination-certificate.pdf, webhook-deliveries.jsonl, "
+                   "termination, the access revocation at 23:59 of the last day (received and confirmed by the "
+                   "receiver) and closing (termination-certificate.pdf, webhook-deliveries.jsonl, "
                    "webhook-secret.txt). alumni: consent, four signed and approved letters, the last day (development "
                    "clock), certificates and closeCase, the pool, search, a job-opening campaign, "
                    "analytics.xlsx, departure-report.pdf and campaign-deliveries.jsonl. absconding: attendance with a "
@@ -777,6 +778,11 @@ def demo_command(out_dir: Path, base_url: str, photo: Path, reference_photo: Pat
                        ("webhook_secret", "webhook secret:                  ")):
         if key in result.files:
             click.echo(f"  {label}{result.files[key]}")
+    access = result.facts.get("access_revocation")
+    if access:
+        rev = access.get("revocation") or {}
+        click.echo(f"  access revoked ({rev.get('mode')}, sent {rev.get('sent_at')}), confirmed by: "
+                   + ", ".join(f"{c['system']} ({c['status']})" for c in access.get("confirmations", [])))
     click.echo(f"  check offline: pdfsig {result.files['signed_pdf']}; qianli dossier verify {result.files['dossier']}")
 
 

@@ -32,11 +32,10 @@ import click
 
 from cases.calendar import ChineseCalendar
 from cases.clock import SHANGHAI
-from qianli.cli.demo import Api, DemoFailed, DemoResult, Runner, _json, _new_code, _outbox_ids
+from qianli.cli.demo import CLOCK_PATH, Api, DemoFailed, DemoResult, Runner, _json, _new_code, _outbox_ids, dev_clock
 
 __all__ = ["run_absconding_demo", "plan_gap", "CLOCK_PATH"]
 
-CLOCK_PATH = "/api/v1/dev/clock"  # development only, outside the contract
 DEPARTMENT = "研发部"
 CLAUSE = {"reference": "《员工手册》第五章第十二条",
           "text": "员工连续旷工三个工作日及以上的，属于严重违反公司规章制度，公司可以解除劳动合同。"}
@@ -111,23 +110,17 @@ def run_absconding_demo(base_url: str, out_dir: Path, *, company: str, password:
     run.step("读取接口契约 GET /openapi.json (operationIds)", contract)
 
     def clock_now() -> datetime:
-        resp = api._send("GET", CLOCK_PATH, None)
-        if resp.status_code != 200:
-            raise DemoFailed(f"GET {CLOCK_PATH} answered {resp.status_code}: the development clock is needed "
-                             "(QIANLI_ENV=development, loopback)", status=resp.status_code, body=resp.text[:2000])
-        return datetime.fromisoformat(_json(resp)["now_utc"])
+        return datetime.fromisoformat(dev_clock(api)["now_utc"])
 
     def move_clock_to(target: datetime) -> dict[str, Any]:
         """Move the deployment's clock forward so that its "now" is ``target`` (never backwards)."""
-        offset_now = _json(api._send("GET", CLOCK_PATH, None))["offset_seconds"]
-        real_now = clock_now() - timedelta(seconds=offset_now)
+        now = dev_clock(api)
+        offset_now = now["offset_seconds"]
+        real_now = datetime.fromisoformat(now["now_utc"]) - timedelta(seconds=offset_now)
         seconds = max(int((target - real_now).total_seconds()), offset_now)
-        resp = api._send("POST", CLOCK_PATH, None, json={"offset_seconds": seconds})
-        if resp.status_code != 200:
-            raise DemoFailed(f"POST {CLOCK_PATH} answered {resp.status_code}", status=resp.status_code,
-                             body=resp.text[:2000])
+        state = dev_clock(api, {"offset_seconds": seconds})
         tokens.clear()  # sessions issued before the move have expired on the new clock
-        return _json(resp)
+        return state
 
     def hr_login(username: str) -> str:
         if username not in tokens:

@@ -20,7 +20,7 @@ PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 
 
 def _aad(emp: Employee, column: str) -> str:
-    return f"employees.{column}:{emp.company_id}:{emp.employee_no}"
+    return f"employees.{column}:{emp.company_id}:{emp.employee_no}"  # decrypt_phone spells it out too
 
 
 def set_personal_data(rt: Runtime, emp: Employee, *, phone: str | None = None, national_id: str | None = None) -> None:
@@ -64,6 +64,11 @@ def erase_phone(rt: Runtime, emp: Employee) -> bool:
 
 def employee_phone(rt: Runtime, emp: Employee) -> str:
     return rt.cipher.decrypt(emp.phone_enc, _aad(emp, "phone"))
+
+
+def decrypt_phone(rt: Runtime, company_id: str, employee_no: str, phone_enc: str) -> str:
+    """:func:`employee_phone` from the columns alone (bulk readers that load no Employee objects)."""
+    return rt.cipher.decrypt(phone_enc, f"employees.phone:{company_id}:{employee_no}")
 
 
 def employee_national_id(rt: Runtime, emp: Employee) -> str | None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Sequence
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from cases.evidence import GENESIS_DIGEST, ChainVerification, EvidenceRecord, canonical_json, entry_digest, verify_chain
@@ -18,7 +18,7 @@ from cases.evidence_kinds import EvidenceKind
 from qianli.db import utcnow
 from qianli.models import EvidenceEntry, ResignationCase
 
-__all__ = ["RequestMeta", "append_evidence", "append_case_evidence", "case_evidence", "verify_case_chain", "to_record",
+__all__ = ["RequestMeta", "append_evidence", "append_case_evidence", "append_case_evidence_many", "NewEntry", "case_evidence", "verify_case_chain", "to_record",
            "employee_view", "EMPLOYEE_HIDDEN_KEYS"]
 
 
@@ -70,6 +70,53 @@ def append_case_evidence(session: Session, case_id: str, company_id: str, actor:
     session.add(entry)
     session.flush()
     return entry
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """One entry for :func:`append_case_evidence_many`."""
+
+    case_id: str
+    company_id: str
+    action: EvidenceKind
+    payload: dict[str, Any]
+    occurred_at: datetime
+
+
+_INSERT_ENTRIES = insert(EvidenceEntry.__table__)  # type: ignore[arg-type]  # a Table
+
+
+def append_case_evidence_many(session: Session, actor: str, entries: Sequence[NewEntry]) -> int:
+    """:func:`append_case_evidence` for many entries (of many cases) in three statements instead of
+    three per entry: lock the cases (PostgreSQL; in id order, so two writers cannot deadlock), read
+    each case's last link, insert every entry. A case's entries are chained in the order given.
+    Returns the number of entries written."""
+    if not entries:
+        return 0
+    for e in entries:
+        EvidenceKind(e.action)  # only known kinds (see append_case_evidence)
+    session.flush()  # pending ORM writes (and their entries) first: the statements below bypass the unit of work
+    ids = sorted({e.case_id for e in entries})
+    session.execute(select(ResignationCase.id).where(ResignationCase.id.in_(ids)).order_by(ResignationCase.id)
+                    .with_for_update())
+    heads = (select(EvidenceEntry.case_id, func.max(EvidenceEntry.seq).label("seq"))
+             .where(EvidenceEntry.case_id.in_(ids)).group_by(EvidenceEntry.case_id).subquery())
+    last: dict[str, tuple[int, str]] = {
+        c: (seq, digest) for c, seq, digest in session.execute(
+            select(EvidenceEntry.case_id, EvidenceEntry.seq, EvidenceEntry.digest)
+            .join(heads, and_(EvidenceEntry.case_id == heads.c.case_id, EvidenceEntry.seq == heads.c.seq)))}
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        seq, prev = last.get(e.case_id, (0, GENESIS_DIGEST))
+        seq += 1
+        action = EvidenceKind(e.action).value
+        payload = json.loads(canonical_json(e.payload))
+        digest = entry_digest(e.case_id, seq, e.occurred_at, actor, action, payload, prev)
+        rows.append({"company_id": e.company_id, "case_id": e.case_id, "seq": seq, "occurred_at": e.occurred_at,
+                     "actor": actor, "action": action, "payload": payload, "prev_digest": prev, "digest": digest})
+        last[e.case_id] = (seq, digest)
+    session.connection().execute(_INSERT_ENTRIES, rows)  # in list order: a case's ids follow its seq
+    return len(rows)
 
 
 def to_record(e: EvidenceEntry) -> EvidenceRecord:

@@ -554,7 +554,12 @@ def _disable_if_failing(session: Session, rt: Runtime, ep: WebhookEndpoint, d: W
     """A delivery to ``ep`` just failed for good: disable the endpoint when every attempt to it has failed for
     QIANLI_WEBHOOK_DISABLE_AFTER_S or longer (audit entry, one HR alert). True when it did."""
     after = rt.settings.webhook_disable_after_s
-    if after <= 0 or ep is None or not ep.enabled or ep.deleted_at is not None or ep.failing_since is None:
+    if after <= 0 or not ep.enabled or ep.failing_since is None:
+        return False
+    # Two workers may finish failing deliveries of one endpoint at once: decide on the locked, current row.
+    ep = session.scalar(select(WebhookEndpoint).where(WebhookEndpoint.id == ep.id).with_for_update()
+                        .execution_options(populate_existing=True))
+    if ep is None or not ep.enabled or ep.deleted_at is not None or ep.failing_since is None:
         return False
     now = utcnow()
     since = ep.failing_since

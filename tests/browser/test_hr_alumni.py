@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
-import threading
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from tests.browser.live import serve
 from tests.browser.test_hr_console import PASSWORD, browser  # noqa: F401 - the Chromium fixture
 
 pytestmark = pytest.mark.browser
@@ -18,10 +17,6 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def live_pool(committed_runtime):
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from werkzeug.serving import make_server
-
-    from api.app import create_app
     from cases.alumni import CONSENT_TEXT_VERSION
     from qianli.db import session_scope
     from qianli.models import Company
@@ -53,16 +48,8 @@ def live_pool(committed_runtime):
             a = on_case_closed(s, case, settings=rt.settings)
             update_alumnus(s, a, actor="hr:seed", role="hr_manager",
                            changes={"skills": ["销售管理"], "notes": notes, "performance_grade": grade})
-    app = create_app(rt)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve(rt) as base:
+        yield base
 
 
 def _login(page, base, username):

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
-import threading
 from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import urlparse
 
 import pytest
 
+from tests.browser.live import serve
 from tests.browser.test_hr_console import PASSWORD, browser  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.browser
@@ -26,10 +25,6 @@ CHART_IDS = ("by_reason_period", "by_department_period", "by_department_reason",
 
 @pytest.fixture
 def live(committed_runtime):
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from werkzeug.serving import make_server
-
-    from api.app import create_app
     from cases.clock import SHANGHAI
     from cases.evidence_kinds import EvidenceKind
     from qianli.db import session_scope
@@ -66,16 +61,8 @@ def live(committed_runtime):
             if n < 6:
                 append_evidence(s, case, "hr:seed", EvidenceKind.CASE_CLOSE, {"from": "approved", "to": "closed"},
                                 occurred_at=arrived + timedelta(days=30 + n))
-    app = create_app(rt)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", last_month, today
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve(rt) as base:
+        yield base, last_month, today
 
 
 def _login(page, base, username):

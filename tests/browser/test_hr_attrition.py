@@ -3,13 +3,12 @@ sees the red employee on the home page's panel and the 离职预警 board, and d
 
 from __future__ import annotations
 
-import logging
-import threading
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.browser.live import serve
 from tests.browser.test_hr_calendar import PASSWORD, _login, browser  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.browser
@@ -17,10 +16,6 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def attrition_live(committed_runtime):
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from werkzeug.serving import make_server
-
-    from api.app import create_app
     from qianli.db import session_scope
     from qianli.models import Company
     from qianli.services.auth import create_hr_user
@@ -36,16 +31,8 @@ def attrition_live(committed_runtime):
         for no, name in (("P001", "陈晓"), ("P002", "林一")):
             create_employee(s, rt, company_id=company.id, employee_no=no, name=name, phone=f"1390000{no[1:]}0",
                             department="研发部", position="工程师", hire_date=date(2023, 3, 1))
-    app = create_app(rt)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", rt
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve(rt) as base:
+        yield base, rt
 
 
 def test_import_preview_confirm_board_and_dismiss(attrition_live, browser, tmp_path: Path):  # noqa: F811

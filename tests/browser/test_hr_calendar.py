@@ -4,14 +4,14 @@ form; the open case that relied on the law's estimate is recomputed and the page
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
-import threading
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+
+from tests.browser.live import serve
 import time_machine
 
 pytestmark = pytest.mark.browser
@@ -47,10 +47,6 @@ def _login(page, base, username):
 
 @pytest.fixture
 def calendar_live(committed_runtime):
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from werkzeug.serving import make_server
-
-    from api.app import create_app
     from cases.clock import SHANGHAI
     from qianli.db import session_scope
     from qianli.models import Company
@@ -72,16 +68,8 @@ def calendar_live(committed_runtime):
             case = open_case(s, rt.settings, employee=emp, source="instant_message", notice_arrived_at=arrived,
                              actor="hr:test")
         case_id = case.id
-    app = create_app(rt)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", rt, case_id
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve(rt) as base:
+        yield base, rt, case_id
 
 
 def test_manager_enters_the_2027_schedule(calendar_live, browser):

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import shutil
-import threading
 import zipfile
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+
+from tests.browser.live import serve
 
 pytestmark = pytest.mark.browser
 
@@ -28,10 +28,6 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def live(committed_runtime):
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from werkzeug.serving import make_server
-
-    from api.app import create_app
     from cases.states import CaseAction
     from qianli.db import session_scope
     from qianli.models import Company
@@ -64,16 +60,8 @@ def live(committed_runtime):
             elif no == "P003":
                 apply_action(s, case, CaseAction.SUBMIT_LETTER, actor=f"employee:{emp.id}")
             people[no] = case.id
-    app = create_app(rt)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", rt, people
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve(rt) as base:
+        yield base, rt, people
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ the specialist reads the case's task board."""
 
 from __future__ import annotations
 
-import logging
-import threading
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from tests.browser.live import serve
 from tests.browser.test_hr_console import CHROMIUM, PASSWORD, browser  # noqa: F401 - the browser fixture
 
 pytestmark = pytest.mark.browser
@@ -17,10 +16,6 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def live(committed_runtime, tmp_path):
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from werkzeug.serving import make_server
-
-    from api.app import create_app
     from qianli.db import session_scope
     from qianli.models import Company
     from qianli.services.auth import create_hr_user
@@ -50,16 +45,8 @@ def live(committed_runtime, tmp_path):
         s.flush()
         start_offboarding(s, rt, case, actor="system:test")
         case_id = case.id
-    app = create_app(rt)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", rt, case_id
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve(rt) as base:
+        yield base, rt, case_id
 
 
 def _login(page, base, username):

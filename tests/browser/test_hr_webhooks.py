@@ -6,12 +6,11 @@ HR specialist sees the pages without the management forms."""
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
 
 import pytest
 
+from tests.browser.live import login, serve
 from tests.browser.test_hr_console import PASSWORD, browser  # noqa: F401 - the browser fixture
 from tests.webhooks.receiver import WebhookReceiver
 
@@ -20,10 +19,6 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def live(committed_runtime):
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from werkzeug.serving import make_server
-
-    from api.app import create_app
     from qianli.db import session_scope
     from qianli.models import Company
     from qianli.services.auth import create_hr_user
@@ -36,25 +31,12 @@ def live(committed_runtime):
         for username, name, role in (("mgr", "赵经理", "hr_manager"), ("spec", "李敏", "hr_specialist")):
             create_hr_user(s, company_id=company.id, username=username, display_name=name, password=PASSWORD,
                            role=role, department=None)
-    app = create_app(rt)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", rt
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with serve(rt) as base:
+        yield base, rt
 
 
 def _login(page, base, username):
-    page.goto(f"{base}/hr/login")
-    page.fill("#company_code", "pwh")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/hr/")
+    login(page, base, "pwh", username, PASSWORD)
 
 
 def _work(rt) -> int:

@@ -84,6 +84,8 @@ def test_offboarding_demo_from_the_form_to_closed(service, tmp_path, pdfsig_for)
     assert "mode scheduled" in run.stdout and "by the scheduler's sweep" in run.stdout, run.stdout
     assert "all confirmed: " in run.stdout and "门禁系统 confirmed" in run.stdout and "VPN confirmed" in run.stdout
     assert "签离演示接收端 confirmed" in run.stdout, run.stdout
+    summary_line = [ln for ln in run.stdout.splitlines() if ln.startswith("  access revoked (scheduled, sent ")]
+    assert summary_line and "门禁系统 (confirmed)" in summary_line[0] and "VPN (confirmed)" in summary_line[0], run.stdout
 
     # the certificate: sealed by the company, B-LTA, trusted (our verifier and pdfsig)
     root = (var / "pki" / "root.pem").read_bytes()

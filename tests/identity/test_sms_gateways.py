@@ -90,6 +90,45 @@ def test_tencent_api_error_and_unreachable(tencent):
     assert exc.value.retryable
 
 
+def test_tencent_client_keeps_a_pool_of_connections_for_concurrent_sends():
+    """Reminder batches send from many threads through one client: connections are kept alive and pooled
+    (requests alone keeps 10 and closes the rest after each call)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with TencentSmsWireServer() as server:
+        handler = server._server.RequestHandlerClass  # noqa: SLF001 - HTTP/1.1 keep-alive, as Tencent's endpoint
+        handler.protocol_version, handler.disable_nagle_algorithm = "HTTP/1.1", True
+        accepted = []
+        get_request = server._server.get_request  # noqa: SLF001
+
+        def counting():
+            conn = get_request()
+            accepted.append(conn[1])
+            return conn
+
+        server._server.get_request = counting  # noqa: SLF001
+        gw = TencentSmsGateway(secret_id="AKIDexample", secret_key="k", sdk_app_id="1400000001", sign_name="签离科技",
+                               templates=TEMPLATES, endpoint=server.host, protocol="http", timeout_s=3, pool_size=16)
+        with ThreadPoolExecutor(16) as pool:
+            for _ in range(3):
+                results = list(pool.map(lambda i: gw.send(f"1380013{i:04d}", "reminder", {"name": "张三"}), range(16)))
+        assert len(results) == 16 and all(r.message_id.startswith("2640:") for r in results)
+        assert len(server.requests) == 48
+        assert len(accepted) <= 16  # 48 sends over at most 16 kept-alive connections
+
+
+def test_tencent_client_still_goes_through_the_proxy_of_the_environment(monkeypatch):
+    """The client reads HTTP(S)_PROXY itself when built (requests' own per-call lookup is switched off)."""
+    with TencentSmsWireServer() as proxy:  # a forward proxy receives the absolute URL; the emulation answers it
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        gw = TencentSmsGateway(secret_id="AKIDexample", secret_key="k", sdk_app_id="1400000001", sign_name="签离科技",
+                               templates=TEMPLATES, endpoint="sms.example.invalid", protocol="http", timeout_s=3)
+        assert gw.send(PHONE, "reminder", {"name": "张三"}).message_id.startswith("2640:")
+        assert proxy.requests[-1]["headers"]["host"] == "sms.example.invalid"
+
+
 def test_aliyun_request_is_signed_and_named(aliyun):
     server, gw = aliyun
     result = gw.send(PHONE, "code", {"code": "493021", "minutes": "5"})

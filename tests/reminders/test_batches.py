@@ -10,11 +10,13 @@ from datetime import datetime, timedelta, timezone
 
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from identity.sms import DevOutboxSmsGateway, SmsGatewayError, SmsSendResult
 from qianli.db import session_scope
-from qianli.models import EvidenceEntry, ReminderDelivery
+from qianli.models import EvidenceEntry, ReminderDelivery, ResignationCase
+from qianli.services import cases as case_svc
+from cases.states import CaseAction
 from qianli.services.evidence import verify_case_chain
 from qianli.services.reminders import QUEUE, deliver_batch, enqueue_deliveries, sweep
 from qianli.services.reminders.queue import jobs_alive
@@ -123,3 +125,66 @@ def test_a_provider_error_in_a_batch_is_retried_on_its_own(rworld):
     with session_scope(rt.session_factory) as s:
         acts = [e.action for e in s.scalars(select(EvidenceEntry).where(EvidenceEntry.case_id == ids[1]))]
     assert "reminder_attempt_failed" in acts and "reminder_sent" not in acts
+
+
+def _statements(rt, fn):
+    """(fn's result, the SQL statements it ran)."""
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(rt.engine, "before_cursor_execute", count)
+    try:
+        return fn(), seen
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", count)
+
+
+def test_a_batch_runs_the_same_statements_for_3_or_12_deliveries(rworld):
+    """The database work of a batch is per batch, not per delivery: claim, case check, record and the
+    hash-chained evidence entries each take a fixed number of statements."""
+    rt = rworld.rt
+    rworld.configure(quiet_hours="")
+    cases = _cases(rworld, 15)
+    small, n_small = _statements(rt, lambda: deliver_batch(rt, [(c, 0, "sms") for c, _, _ in cases[:3]]))
+    large, n_large = _statements(rt, lambda: deliver_batch(rt, [(c, 0, "sms") for c, _, _ in cases[3:]]))
+    assert [o.status for o in small + large] == ["sent"] * 15
+    assert len(n_small) == len(n_large) <= 12, n_large
+    with session_scope(rt.session_factory) as s:
+        for c, _, _ in cases:
+            assert verify_case_chain(s, c, rworld.company_id).ok
+
+
+def test_a_batch_with_both_channels_and_a_submitted_letter_keeps_every_chain(rworld):
+    """Two deliveries of one case in one batch are chained in order; a case whose letter arrived
+    after the sweep is dropped with its evidence; a delivery listed twice is sent once."""
+    rt = rworld.rt
+    rworld.configure(quiet_hours="", wechat_subscribe_template_id="TPL-letter-due")
+    opened = [rworld.open_case(datetime.now(timezone.utc) - timedelta(minutes=5), name=f"员工{i}", openid=f"o-{i}")
+              for i in range(3)]
+    q = Queue(QUEUE, connection=rt.redis)
+    for jid in q.job_ids:
+        rt.redis.delete(f"rq:job:{jid}")
+    q.empty()
+    ids = [c for c, _, _ in opened]
+    with session_scope(rt.session_factory) as s:
+        case_svc.apply_action(s, s.get(ResignationCase, ids[1]), CaseAction.SUBMIT_LETTER, actor="employee:x")
+    items = [(c, 0, ch) for c in ids for ch in ("wechat", "sms")] + [(ids[0], 0, "sms")]
+    out = deliver_batch(rt, items)
+    assert [o.status for o in out] == ["sent", "sent", "dropped", "dropped", "sent", "sent", "skipped"]
+    assert _statuses(rt, ids) == {(ids[0], 0, "sms"): ("sent", 1), (ids[0], 0, "wechat"): ("sent", 1),
+                                  (ids[1], 0, "sms"): ("dropped", 1), (ids[1], 0, "wechat"): ("dropped", 1),
+                                  (ids[2], 0, "sms"): ("sent", 1), (ids[2], 0, "wechat"): ("sent", 1)}
+    assert len(rworld.outbox(opened[0][2])) == 1 and rworld.outbox(opened[1][2]) == []
+    with session_scope(rt.session_factory) as s:
+        for c in ids:
+            assert verify_case_chain(s, c, rworld.company_id).ok
+            entries = s.scalars(select(EvidenceEntry).where(EvidenceEntry.case_id == c)
+                                .order_by(EvidenceEntry.id)).all()
+            assert [e.seq for e in entries] == list(range(1, len(entries) + 1))  # stored order is chain order
+            tail = [(e.action, e.payload["channel"]) for e in entries if e.action in ("reminder_sent", "reminder_dropped")]
+            want = "reminder_dropped" if c == ids[1] else "reminder_sent"
+            assert sorted(tail) == [(want, "sms"), (want, "wechat")]
+            if c != ids[1]:
+                assert {e.payload["attempt"] for e in entries if e.action == "reminder_sent"} == {1}

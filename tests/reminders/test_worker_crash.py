@@ -88,3 +88,44 @@ def test_kill_9_mid_send_then_restart_sends_exactly_once(rworld):
         _stop(fresh)
     assert len(rworld.outbox(phone)) == 1
     assert _row(rt, case_id) == ("sent", 2)
+
+
+def test_kill_9_mid_batch_then_restart_sends_each_exactly_once(rworld):
+    """A worker killed while a batch's sends are under way: every claimed delivery of the batch is sent
+    again after the lease, once, and recorded once."""
+    from rq import Queue
+
+    from qianli.services.reminders import QUEUE
+
+    rt = rworld.rt
+    rworld.configure(quiet_hours="", reminder_send_lease_s=3, reminder_batch_size=4)
+    opened = [rworld.open_case(datetime.now(timezone.utc) - timedelta(minutes=1), name=f"员工{i}") for i in range(4)]
+    q = Queue(QUEUE, connection=rt.redis)  # drop the single notice jobs: the sweep enqueues one batch of 4
+    for jid in q.job_ids:
+        rt.redis.delete(f"rq:job:{jid}")
+    q.empty()
+    assert sweep(rt).recovered == 4
+    assert [len(j.args[0]) for j in q.get_jobs()] == [4]
+    ids = [c for c, _, _ in opened]
+    slow = _worker(rt, QIANLI_REMINDER_DEV_SEND_DELAY_S="30", QIANLI_REMINDER_SEND_LEASE_S="3",
+                   QIANLI_REMINDER_BATCH_SIZE="4")
+    try:
+        assert _wait(lambda: all(_row(rt, c)[0] == "sending" for c in ids))
+        os.kill(slow.pid, signal.SIGKILL)  # in the middle of the batch's sends
+        slow.wait(10)
+    finally:
+        _stop(slow, signal.SIGKILL)
+    assert rworld.outbox() == [] and [_row(rt, c) for c in ids] == [("sending", 1)] * 4
+    fresh = _worker(rt, QIANLI_REMINDER_SEND_LEASE_S="3", QIANLI_REMINDER_BATCH_SIZE="4")
+    try:
+        time.sleep(3.2)  # the dead worker's lease runs out
+        assert sweep(rt).recovered == 4
+        assert _wait(lambda: all(_row(rt, c)[0] == "sent" for c in ids))
+        time.sleep(1.0)
+        assert sweep(rt).recovered == 0  # nothing left to recover
+        time.sleep(1.0)
+    finally:
+        _stop(fresh)
+    for _c, _, phone in opened:
+        assert len(rworld.outbox(phone)) == 1
+    assert [_row(rt, c) for c in ids] == [("sent", 2)] * 4

@@ -25,22 +25,6 @@ from tests.webhooks.receiver import WebhookReceiver
 T0 = datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def receiver():
-    with WebhookReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def company(factory):
-    return factory.company(code=f"wh{new_id()[:6]}")
-
-
-@pytest.fixture
-def manager(factory, company):
-    return factory.hr(company, "hr_manager")
-
-
 def _create(client, factory, manager, url, events=("case.approved",), **extra):
     r = client.post("/api/v1/hr/webhooks/endpoints", headers=factory.hr_headers(manager),
                     json={"name": extra.pop("name", "门禁系统"), "url": url, "event_types": list(events), **extra})

@@ -17,26 +17,9 @@ from qianli.db import new_id, session_scope
 from qianli.models import HrAlert, WebhookDelivery, WebhookEndpoint, WebhookEndpointEvent
 from qianli.services import webhooks as svc
 from qianli.settings import SettingsError, load_settings
-from tests.webhooks.receiver import WebhookReceiver
 
 T0 = datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def receiver():
-    with WebhookReceiver() as r:
-        yield r
-
-
-@pytest.fixture
-def company(factory):
-    return factory.company(code=f"wd{new_id()[:6]}")
-
-
-@pytest.fixture
-def manager(factory, company):
-    return factory.hr(company, "hr_manager")
 
 
 @pytest.fixture
