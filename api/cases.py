@@ -6,6 +6,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from cases.evidence_kinds import EvidenceKind
 from qianli.db import utcnow
 from qianli.models import REASON_CATEGORIES
 from qianli.services import cases as svc
@@ -142,9 +143,12 @@ class MyCase(MethodView):
     def get(self, case_id):
         p = current_principal()
         case = svc.get_employee_case(db(), case_id, employee_id=p.subject_id, company_id=p.company_id)
-        case.timeline = [employee_view(e) for e in case_evidence(db(), case.id, case.company_id)]
+        entries = case_evidence(db(), case.id, case.company_id)
+        case.timeline = [employee_view(e) for e in entries]
         case.chat_notice = chat_notice(db(), case)
-        doc = latest_certificate(db(), case)
+        # a certificate is stored together with its chain entry (issue_certificate): without one, no query
+        issued = any(e.action == EvidenceKind.TERMINATION_CERTIFICATE_ISSUED.value for e in entries)
+        doc = latest_certificate(db(), case) if issued else None
         case.termination_certificate = certificate_info(doc) if doc is not None else None
         return case
 

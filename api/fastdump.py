@@ -136,5 +136,11 @@ class FastDumpSchema(ma.Schema):
                 value = _get_value_for_key(obj, source, _missing)
             if value is _missing:
                 continue
-            ret[key] = convert(value, attr_name, obj)
+            # the two commonest conversions inline (a call per value is most of the cost)
+            if convert is _passthrough:
+                ret[key] = value
+            elif convert is _string:
+                ret[key] = value if value is None or type(value) is str else _ensure_text(value)
+            else:
+                ret[key] = convert(value, attr_name, obj)
         return ret

@@ -41,7 +41,7 @@ from qianli.db import keep, utcnow
 from qianli.models import CaseTally, Company, Employee, EvidenceEntry, HrAlert, HrUser, ResignationCase
 from qianli.runtime import Runtime
 from qianli.services.alerts import open_alerts, raise_alert, resolve_alert
-from qianli.services.cases import apply_action, company_policy, get_case, get_employee_case, open_case
+from qianli.services.cases import apply_action, company_policy, get_employee_case, open_case
 from qianli.services.evidence import append_evidence, case_evidence, to_record
 from qianli.services.reminders import notify_employee, on_case_opened
 from qianli.services.revocation import cancel_access_revoke, publish_case_approved, schedule_access_revoke
@@ -141,7 +141,17 @@ def get_hr_case(session: Session, reviewer: Reviewer, case_id: str, *, for_updat
         if case is None:
             raise NotFound("case_not_found", "找不到该离职申请")
     else:
-        case = get_case(session, case_id, reviewer.company_id)
+        # the case, its employee (the scope check) and the company (its approval chain) in one round trip;
+        # kept for the request, so _employee and approval_status find them in the identity map
+        row = session.execute(
+            select(ResignationCase, Employee, Company)
+            .join(Employee, Employee.id == ResignationCase.employee_id)
+            .join(Company, Company.id == ResignationCase.company_id)
+            .where(ResignationCase.id == case_id, ResignationCase.company_id == reviewer.company_id)).first()
+        if row is None:
+            raise NotFound("case_not_found", "找不到该离职申请")
+        case = row[0]
+        keep(session, row[1], row[2])
     if not sees_employee(reviewer, _employee(session, case)):
         raise NotFound("case_not_found", "找不到该离职申请")
     return case
@@ -285,10 +295,18 @@ def list_cases(session: Session, reviewer: Reviewer, q: CaseQuery, *, now: datet
     def rows(extra, offset: int, limit: int) -> list[Any]:
         if limit <= 0:
             return []
-        stmt = (select(*_SUMMARY_COLUMNS) if summaries else select(ResignationCase, Employee))
-        stmt = (stmt.join(Employee, Employee.id == ResignationCase.employee_id)
-                .where(*conds, *extra, *(employee_conds or [department_scope(reviewer)]))
-                .order_by(ResignationCase.created_at.desc(), ResignationCase.id.desc()).offset(offset).limit(limit))
+        newest = (ResignationCase.created_at.desc(), ResignationCase.id.desc())
+        stmt = (select(*_SUMMARY_COLUMNS) if summaries else select(ResignationCase, Employee)).join(
+            Employee, Employee.id == ResignationCase.employee_id)
+        if employee_conds:
+            # department / search / a department head's scope: pick the page's ids from the indexes alone (the
+            # awaiting-letter partial index carries employee_id, the department index the employee id), then
+            # read those rows; joining full rows first made PostgreSQL read every matching case (4 ms, 50,000)
+            page_ids = (select(ResignationCase.id).join(Employee, Employee.id == ResignationCase.employee_id)
+                        .where(*conds, *extra, *employee_conds).order_by(*newest).offset(offset).limit(limit))
+            stmt = stmt.where(ResignationCase.id.in_(page_ids)).order_by(*newest)
+        else:
+            stmt = stmt.where(*conds, *extra, department_scope(reviewer)).order_by(*newest).offset(offset).limit(limit)
         return list(session.execute(stmt).all())
 
     tallied = _tally_total(reviewer, q)  # the stored count (case_tallies) when the filters allow it, else None
