@@ -137,7 +137,7 @@ class Settings:
 
     # --- signing -------------------------------------------------------------------------
     tsa_url: str = _s("QIANLI_TSA_URL", "", "RFC 3161 timestamp authority URL. Empty: the app's own development TSA (development/test only).")
-    tsa_trust_roots: str = _s("QIANLI_TSA_TRUST_ROOTS", "", "PEM file with the root certificate(s) of the TSA at QIANLI_TSA_URL (required with it). Trusted for timestamps only; the TSA chain's CRLs/OCSP are fetched from the URLs in its certificates when signing.")
+    tsa_trust_roots: str = _s("QIANLI_TSA_TRUST_ROOTS", "", "PEM file with the root certificate(s) of the TSA at QIANLI_TSA_URL (required with it). Trusted for timestamps only; the TSA chain's CRLs/OCSP are fetched from the URLs in its certificates when signing, and the validated chain with that data is reused for later letters for at most 10 minutes, never past a CRL's or OCSP response's nextUpdate or a certificate's expiry.")
     seal_backend: str = _s("QIANLI_SEAL_BACKEND", "pkcs12", "Company seal key store: 'pkcs11' (HSM/SoftHSM2) or 'pkcs12' (file).", choices=("pkcs11", "pkcs12"))
     pkcs11_module: str = _s("QIANLI_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so", "PKCS#11 module path.")
     pkcs11_token_label: str = _s("QIANLI_PKCS11_TOKEN_LABEL", "qianli-seal", "PKCS#11 token label holding the seal key.")
