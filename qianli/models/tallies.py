@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from qianli.db import Base
 
-__all__ = ["CaseTally", "CASE_TALLY_SQL", "CASE_TALLY_REBUILD_SQL"]
+__all__ = ["CaseTally", "CASE_TALLY_SQL", "CASE_TALLY_REBUILD_SQL", "EMPLOYEE_DEPARTMENT_FUNCTION"]
 
 
 class CaseTally(Base):
@@ -37,6 +37,29 @@ class CaseTally(Base):
 
 _UPSERT = ("INSERT INTO case_tallies (company_id, department, state, departure_type, n) VALUES ({v}) "
            "ON CONFLICT (company_id, department, state, departure_type) DO UPDATE SET n = case_tallies.n + {d}")
+
+# An employee's department change moves their cases' counts: every tally row it touches is updated in one
+# global order (company, department, state, departure type), as the case trigger orders its two rows, so
+# two transactions moving counts cannot wait on each other's rows in opposite orders (migration 0014).
+EMPLOYEE_DEPARTMENT_FUNCTION = """CREATE OR REPLACE FUNCTION qianli_case_tally_employees() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        r record;
+    BEGIN
+        IF NEW.department IS DISTINCT FROM OLD.department THEN
+            FOR r IN SELECT * FROM (
+                         SELECT company_id, coalesce(OLD.department, '') AS department, state, departure_type,
+                                -count(*)::integer AS k
+                         FROM resignation_cases WHERE employee_id = NEW.id GROUP BY company_id, state, departure_type
+                         UNION ALL
+                         SELECT company_id, coalesce(NEW.department, ''), state, departure_type, count(*)::integer
+                         FROM resignation_cases WHERE employee_id = NEW.id GROUP BY company_id, state, departure_type
+                     ) moves ORDER BY company_id, department, state, departure_type LOOP
+                PERFORM qianli_case_tally_add(r.company_id, r.department, r.state, r.departure_type, r.k);
+            END LOOP;
+        END IF;
+        RETURN NULL;
+    END $$"""
 
 _PG = [
     """CREATE OR REPLACE FUNCTION qianli_case_tally_add(c text, d text, s text, t text, delta integer) RETURNS void
@@ -74,20 +97,7 @@ _PG = [
         END IF;
         RETURN NULL;
     END $$""",
-    """CREATE OR REPLACE FUNCTION qianli_case_tally_employees() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE
-        r record;
-    BEGIN
-        IF NEW.department IS DISTINCT FROM OLD.department THEN
-            FOR r IN SELECT company_id, state, departure_type, count(*)::integer AS k FROM resignation_cases
-                     WHERE employee_id = NEW.id GROUP BY company_id, state, departure_type
-                     ORDER BY company_id, state, departure_type LOOP
-                PERFORM qianli_case_tally_add(r.company_id, OLD.department, r.state, r.departure_type, -r.k);
-                PERFORM qianli_case_tally_add(r.company_id, NEW.department, r.state, r.departure_type, r.k);
-            END LOOP;
-        END IF;
-        RETURN NULL;
-    END $$""",
+    EMPLOYEE_DEPARTMENT_FUNCTION,
     "DROP TRIGGER IF EXISTS trg_case_tally ON resignation_cases",
     "CREATE TRIGGER trg_case_tally AFTER INSERT OR DELETE OR UPDATE OF company_id, employee_id, state, departure_type "
     "ON resignation_cases FOR EACH ROW EXECUTE FUNCTION qianli_case_tally_cases()",
