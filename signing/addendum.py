@@ -10,12 +10,11 @@ the employee saw can be bound into the signing intent.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from cases.clock import SHANGHAI
-from signing.letter import LetterLayout, _d, finish_with_signature_block, new_pdfa
+from signing.letter import LetterLayout, _d, finish_with_signature_block, new_pdfa, xmp_packet
 
 __all__ = ["AddendumData", "render_addendum", "ADDENDUM_TITLE"]
 
@@ -39,26 +38,9 @@ class AddendumData:
 
 
 def _xmp(data: AddendumData, created: datetime) -> str:
-    e = lambda v: html.escape(str(v), quote=True)  # noqa: E731
-    when = created.isoformat(timespec="seconds")
-    return "\n".join([
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/">',
-        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"',
-        '   xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/"',
-        '   xmlns:pdf="http://ns.adobe.com/pdf/1.3/" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">',
-        f'  <rdf:Description rdf:about="" xmp:CreatorTool="QianLi 签离" xmp:CreateDate="{when}"'
-        f' xmp:ModifyDate="{when}" xmp:MetadataDate="{when}" pdf:Producer="QianLi 签离 (fpdf2)">',
-        "   <pdfaid:part>2</pdfaid:part><pdfaid:conformance>B</pdfaid:conformance>",
-        f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{e(ADDENDUM_TITLE)} - {e(data.employee_name)}'
-        "</rdf:li></rdf:Alt></dc:title>",
-        f"   <dc:creator><rdf:Seq><rdf:li>{e(data.employee_name)}</rdf:li><rdf:li>{e(data.company_name)}</rdf:li>"
-        "</rdf:Seq></dc:creator>",
-        f'   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">QianLi case {e(data.case_id)} art. 36 addendum'
-        "</rdf:li></rdf:Alt></dc:description>",
-        "  </rdf:Description>",
-        " </rdf:RDF>",
-        "</x:xmpmeta>",
-    ])
+    return xmp_packet(created, title=f"{ADDENDUM_TITLE} - {data.employee_name}",
+                      creators=(data.employee_name, data.company_name),
+                      description=f"QianLi case {data.case_id} art. 36 addendum")
 
 
 def render_addendum(data: AddendumData) -> tuple[bytes, LetterLayout]:

@@ -11,12 +11,11 @@ rectangle (PDF points) :func:`render_certificate` returns.
 
 from __future__ import annotations
 
-import html
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from signing.letter import MM, _d, new_pdfa
+from signing.letter import MM, _d, new_pdfa, xmp_packet
 
 __all__ = ["CertificateData", "CertificateLayout", "render_certificate", "service_length", "CERTIFICATE_TITLE"]
 
@@ -63,25 +62,8 @@ def _service_text(start: date, end: date) -> str:
 
 
 def _xmp(data: CertificateData, created: datetime) -> str:
-    e = lambda v: html.escape(str(v), quote=True)  # noqa: E731
-    when = created.isoformat(timespec="seconds")
-    return "\n".join([
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/">',
-        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"',
-        '   xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/"',
-        '   xmlns:pdf="http://ns.adobe.com/pdf/1.3/" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/">',
-        f'  <rdf:Description rdf:about="" xmp:CreatorTool="QianLi 签离" xmp:CreateDate="{when}"'
-        f' xmp:ModifyDate="{when}" xmp:MetadataDate="{when}" pdf:Producer="QianLi 签离 (fpdf2)">',
-        "   <pdfaid:part>2</pdfaid:part><pdfaid:conformance>B</pdfaid:conformance>",
-        f'   <dc:title><rdf:Alt><rdf:li xml:lang="x-default">{e(CERTIFICATE_TITLE)} - {e(data.employee_name)}'
-        "</rdf:li></rdf:Alt></dc:title>",
-        f"   <dc:creator><rdf:Seq><rdf:li>{e(data.company_name)}</rdf:li></rdf:Seq></dc:creator>",
-        f'   <dc:description><rdf:Alt><rdf:li xml:lang="x-default">QianLi case {e(data.case_id)} certificate of '
-        "termination (Labor Contract Law art. 50)</rdf:li></rdf:Alt></dc:description>",
-        "  </rdf:Description>",
-        " </rdf:RDF>",
-        "</x:xmpmeta>",
-    ])
+    return xmp_packet(created, title=f"{CERTIFICATE_TITLE} - {data.employee_name}", creators=(data.company_name,),
+                      description=f"QianLi case {data.case_id} certificate of termination (Labor Contract Law art. 50)")
 
 
 def certificate_rows(data: CertificateData) -> list[tuple[str, str]]:
